@@ -1,0 +1,33 @@
+# Everything a fresh machine needs: a venv with gradc and its test extras, and Graphviz's `dot`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench setup graphviz clean
+
+demo: setup
+	$(PY) examples/logistic_rss.py
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) benchmarks/bench_value_and_grad.py
+
+setup: $(STAMP) graphviz
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  echo "Graphviz 'dot' not found: installing it with apt-get"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

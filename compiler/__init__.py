@@ -1,0 +1,13 @@
+"""gradc: a gradient compiler for Python/NumPy loss functions.
+
+    import compiler as gradc
+    dloss = gradc.grad(loss, wrt="w")        # JAX-style argnums semantics
+    c = gradc.compile(loss, wrt="w", args=(w, X, y))
+    print(c.ir); print(c.source)             # the SSA listing and the generated code
+"""
+from . import nn
+from .api import Compiled, compile, grad, value_and_grad
+from .errors import CompileError
+
+__version__ = "0.1.0"
+__all__ = ["grad", "value_and_grad", "compile", "Compiled", "CompileError", "nn"]

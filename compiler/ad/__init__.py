@@ -1,0 +1,4 @@
+"""Automatic differentiation as program transformations (IR → IR)."""
+from .reverse import reverse
+
+__all__ = ["reverse"]

@@ -1,0 +1,79 @@
+"""The adjoint pass: Program → Program.
+
+The adjoint program is the forward sweep followed by the reverse sweep, built
+from the same primitives, so the same passes, printer and code generator handle
+it. Walking the forward ops last to first, each active op's VJP rule turns the
+adjoint of its result (v̄_k) into contributions to its operands; contributions
+are summed back to the operand's shape when broadcasting stretched it, and
+accumulated when a value has several uses (equation (3) of the lecture notes).
+"""
+from __future__ import annotations
+
+from ..errors import CompileError
+from ..ir import Builder, Const, Op, Program, Value
+from ..passes import optimize
+from ..passes.activity import active
+from ..passes.simplify import rewrite
+
+
+def reverse(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
+    """Return a program computing (output, d output / d inputs[i] for i in wrt)."""
+    wrt = program.wrt if wrt is None else tuple(wrt)
+    (out,) = program.outputs
+    live = active(program, wrt)
+    builder = Builder(rewrite=rewrite, sweep="reverse")
+    adjoint: dict[Value, Value] = {}
+    if out in live:
+        adjoint[out] = Const(1.0)
+
+    with builder:
+        for op in reversed(program.ops):
+            g = adjoint.get(op.out)
+            if g is None or not op.prim.differentiable:
+                continue
+            builder.loc = op.loc
+            for x, c in zip(op.inputs, _contributions(op, g, live)):
+                if c is None or x not in live:
+                    continue
+                if c.shape != x.shape:
+                    c = builder.bind("sum_to", c, shape=x.shape)
+                if x in adjoint:
+                    c = builder.bind("add", adjoint[x], c)
+                _name(c, x)
+                adjoint[x] = c
+
+        builder.loc = program.loc
+        grads = [_finish(program.inputs[i], adjoint.get(program.inputs[i]), builder) for i in wrt]
+
+    adj = Program(program.name, program.inputs, list(program.ops) + builder.ops, [out] + grads,
+                  program.loc, wrt, program.static_args)
+    return optimize(adj)
+
+
+def _contributions(op: Op, g: Value, live) -> list:
+    if not any(x in live for x in op.inputs):
+        return []
+    try:
+        return list(op.prim.vjp(g, op.out, *op.inputs, **op.params))
+    except NotImplementedError as e:
+        raise CompileError(f"cannot differentiate {op.prim.name}: {e}", op.loc) from None
+
+
+def _name(c: Value, x: Value) -> None:
+    """Mark values the reverse sweep just created as holding x̄ (for printing)."""
+    if c.producer is not None and c.producer.sweep == "reverse" and c.adjoint_of is None:
+        c.adjoint_of = x
+
+
+def _finish(x: Value, g: Value | None, builder: Builder) -> Value:
+    """The gradient returned for input x: its own array, with x's shape and dtype."""
+    if g is None:
+        g = builder.bind("zeros_like", x)
+    elif g.dtype != x.dtype:
+        g = builder.bind("cast", g, dtype=x.dtype)
+    elif isinstance(g, Const) or g.producer is None or not g.producer.prim.fresh \
+            or g.producer.sweep == "forward":
+        g = builder.bind("copy", g)
+    if g.adjoint_of is None and g.producer is not None and g.producer.sweep == "reverse":
+        g.adjoint_of = x
+    return g

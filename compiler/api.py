@@ -1,0 +1,315 @@
+"""The public API: grad, value_and_grad, compile, and the Compiled object.
+
+gradc specialises to argument shapes and dtypes, as JAX's jit does: shapes
+decide loop trip counts, broadcasting and which sums the adjoint needs, so
+knowing them gives straight-line code with no runtime shape logic. A Compiled
+object keeps one specialisation per argument signature; compiling happens on
+the first call with a new signature (or eagerly with `compile(fn, args=...)`).
+"""
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import codegen
+from .ad import reverse
+from .errors import CompileError, SignatureError, SourceLoc
+from .frontend.python import ArgSpec, lower, parse_function
+from .ir import Aval, Program, verify
+from .passes import optimize
+from runtime import loader
+
+_VERIFY = os.environ.get("GRADC_VERIFY", "") not in ("", "0")
+
+
+@dataclass
+class Specialization:
+    """Everything compiled for one argument signature."""
+
+    ir: Program
+    adjoint_ir: Program
+    source: str
+    value_fn: object
+    value_and_grad_fn: object
+    referenced: dict = field(default_factory=dict)
+    input_positions: tuple = ()  # which call arguments are program inputs
+    float_grads: tuple = ()  # wrt slots whose argument was a Python float
+
+
+class Compiled:
+    """A loss function compiled to value and gradient code.
+
+    `.value(*args)`, `.grad(*args)`, `.value_and_grad(*args)` run it; `.ir`,
+    `.adjoint_ir` and `.source` show what was generated for the latest argument
+    signature; `.save(path)` writes a standalone module that imports only NumPy.
+    """
+
+    def __init__(self, fn, wrt=0):
+        self.fn = fn
+        src = parse_function(fn)
+        self._loc = src.loc(src.tree)
+        self.signature = inspect.signature(fn)
+        params = list(self.signature.parameters.values())
+        for p in params:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise SignatureError(f"*args/**kwargs parameters are not supported ({p})", self._loc)
+        self.arg_names = [p.name for p in params]
+        self.wrt_tuple = isinstance(wrt, (tuple, list))
+        self.wrt = tuple(self._position(w) for w in (wrt if self.wrt_tuple else (wrt,)))
+        if len(set(self.wrt)) != len(self.wrt):
+            raise SignatureError(f"wrt={wrt!r} names an argument twice", self._loc)
+        self._specs: dict = {}
+        self._latest: Specialization | None = None
+
+    def _position(self, w) -> int:
+        if isinstance(w, str):
+            if w not in self.arg_names:
+                raise SignatureError(f"wrt={w!r} names no argument of {self.fn.__name__}"
+                                     f"({', '.join(self.arg_names)})", self._loc)
+            return self.arg_names.index(w)
+        if isinstance(w, (int, np.integer)) and not isinstance(w, bool):
+            n = len(self.arg_names)
+            if not -n <= w < n:
+                raise SignatureError(f"wrt={w} is out of range: {self.fn.__name__} takes {n} "
+                                     f"argument{'s' if n != 1 else ''}", self._loc)
+            return int(w) % n
+        raise SignatureError(f"wrt must be an argument name or position, or a tuple of them, "
+                             f"not {w!r}", self._loc)
+
+    # -- running ------------------------------------------------------------
+
+    def _arguments(self, args, kwargs) -> list:
+        if kwargs or len(args) != len(self.arg_names):
+            try:
+                bound = self.signature.bind(*args, **kwargs)
+            except TypeError as e:
+                raise SignatureError(f"bad arguments for {self.fn.__name__}: {e}", self._loc) from None
+            bound.apply_defaults()
+            args = tuple(bound.arguments.values())
+        return [np.asarray(a) if isinstance(a, list) else a for a in args]
+
+    def specialize(self, *args, **kwargs) -> Specialization:
+        return self._specialization(self._arguments(args, kwargs))
+
+    def _specialization(self, args) -> Specialization:
+        key = tuple(_arg_key(a) for a in args)
+        spec = self._specs.get(key)
+        if spec is None or not self._still_valid(spec):
+            spec = self._build(args)
+            self._specs[key] = spec
+        self._latest = spec
+        return spec
+
+    def _still_valid(self, spec: Specialization) -> bool:
+        g = self.fn.__globals__
+        return all(g.get(name, obj) is obj for name, obj in spec.referenced.items())
+
+    def _run(self, args, kwargs, which):
+        args = self._arguments(args, kwargs)
+        spec = self._specialization(args)
+        inputs = [args[i] for i in spec.input_positions]
+        if which == "value":
+            return spec.value_fn(*inputs)
+        value, grads = spec.value_and_grad_fn(*inputs)
+        grads = _fix_floats(grads, spec.float_grads, self.wrt_tuple)
+        return grads if which == "grad" else (value, grads)
+
+    def value(self, *args, **kwargs):
+        return self._run(args, kwargs, "value")
+
+    def grad(self, *args, **kwargs):
+        return self._run(args, kwargs, "grad")
+
+    def value_and_grad(self, *args, **kwargs):
+        return self._run(args, kwargs, "value_and_grad")
+
+    __call__ = value
+
+    # -- inspecting -----------------------------------------------------------
+
+    @property
+    def latest(self) -> Specialization:
+        if self._latest is None:
+            raise CompileError(
+                f"{self.fn.__name__} has not been compiled for any argument shapes yet: call "
+                f".grad(...) once, or use compiler.compile({self.fn.__name__}, wrt=..., args=(...))",
+                self._loc)
+        return self._latest
+
+    ir = property(lambda self: self.latest.ir, doc="the forward SSA program")
+    adjoint_ir = property(lambda self: self.latest.adjoint_ir, doc="forward sweep + reverse sweep")
+    source = property(lambda self: self.latest.source, doc="the generated module's text")
+
+    def save(self, path) -> Path:
+        """Write a standalone module (imports only NumPy). Constants too large to
+        write inline go to `<stem>_consts.npz` beside it."""
+        path = Path(path)
+        spec = self.latest
+        npz = f"{path.stem}_consts.npz"
+        text = codegen.module_source(spec.ir, spec.adjoint_ir, origin=self._origin(),
+                                     grouped=self.wrt_tuple, external_consts=npz)
+        path.write_text(text)
+        big = {k: v for k, v in codegen.constants(spec.ir, spec.adjoint_ir).items()
+               if v.size > codegen.INLINE_ARRAY_LIMIT}
+        if big:
+            np.savez(path.with_name(npz), **big)
+        return path
+
+    def _origin(self) -> str:
+        return f"{self.fn.__name__} in {_short_path(self._loc.filename)}"
+
+    def __repr__(self) -> str:
+        wrt = ", ".join(self.arg_names[i] for i in self.wrt)
+        return f"<gradc.Compiled {self.fn.__name__} wrt ({wrt}), {len(self._specs)} specialisation(s)>"
+
+    # -- compiling ------------------------------------------------------------
+
+    def _build(self, args) -> Specialization:
+        specs, positions, float_grads = [], [], []
+        wrt_inputs = []
+        for i, (name, a) in enumerate(zip(self.arg_names, args)):
+            spec = self._arg_spec(name, a, i in self.wrt)
+            if spec.kind == "input":
+                if i in self.wrt:
+                    wrt_inputs.append((self.wrt.index(i), len(positions)))
+                positions.append(i)
+            specs.append(spec)
+        wrt_inputs.sort()
+        wrt = tuple(k for _, k in wrt_inputs)
+        float_grads = tuple(j for j, (_, k) in enumerate(wrt_inputs)
+                            if specs[positions[k]].pytype is float)
+        program, referenced = lower(self.fn, specs, wrt)
+        out = program.outputs[0]
+        if out.shape != () or out.dtype.kind != "f":
+            raise SignatureError(
+                f"grad needs a function with a scalar floating-point result; {self.fn.__name__} "
+                f"returns {out.aval} here (reduce it, e.g. with np.sum, or use a future jacobian)",
+                _return_loc(self.fn) or self._loc)
+        program = optimize(program)
+        adjoint = reverse(program, wrt)
+        if _VERIFY:
+            verify(program)
+            verify(adjoint)
+        source = codegen.module_source(program, adjoint, origin=self._origin(), grouped=self.wrt_tuple)
+        consts = codegen.constants(program, adjoint)
+        namespace = loader.load(source, program.name, consts)
+        return Specialization(program, adjoint, source, namespace[program.name],
+                              namespace[f"{program.name}_value_and_grad"], referenced,
+                              tuple(positions), float_grads)
+
+    def _arg_spec(self, name, a, is_wrt) -> ArgSpec:
+        if isinstance(a, bool) or (isinstance(a, int) and not isinstance(a, np.integer)):
+            if is_wrt:
+                raise SignatureError(f"cannot differentiate with respect to {name}={a!r}: it is "
+                                     f"{'a bool' if isinstance(a, bool) else 'an integer'}; "
+                                     f"pass a float (e.g. {float(a)!r})", self._loc)
+            return ArgSpec(name, "static", value=a)
+        if isinstance(a, float):
+            return ArgSpec(name, "input", Aval((), np.dtype(np.float64)), pytype=float)
+        if isinstance(a, (np.ndarray, np.generic)):
+            dtype = a.dtype
+            if is_wrt and dtype.kind != "f":
+                raise SignatureError(
+                    f"cannot differentiate with respect to {name}: its dtype is {dtype}, not a "
+                    f"floating-point type; convert it with .astype(float)", self._loc)
+            if dtype.kind not in "fiub" or (dtype.kind == "f" and dtype.itemsize > 8):
+                raise SignatureError(f"argument {name} has dtype {dtype}, which gradc does not "
+                                     "support (float16/32/64, integer and bool arrays are)", self._loc)
+            return ArgSpec(name, "input", Aval(tuple(a.shape), dtype))
+        if a is None or isinstance(a, str):
+            if is_wrt:
+                raise SignatureError(f"cannot differentiate with respect to {name}={a!r}", self._loc)
+            return ArgSpec(name, "static", value=a)
+        raise SignatureError(f"argument {name} is a {type(a).__name__}; gradc takes NumPy arrays, "
+                             "floats, and ints or strings (compile-time constants)", self._loc)
+
+
+def _arg_key(a):
+    if isinstance(a, np.ndarray):
+        return (a.shape, a.dtype.str)
+    if isinstance(a, np.generic):
+        return ("scalar", a.dtype.str)
+    if isinstance(a, float):
+        return float
+    if isinstance(a, (bool, int, str)) or a is None:
+        return ("static", type(a).__name__, a)
+    return ("other", type(a).__name__)
+
+
+def _fix_floats(grads, float_slots, grouped):
+    if not float_slots:
+        return grads
+    if not grouped:
+        return float(grads)
+    return tuple(float(g) if i in float_slots else g for i, g in enumerate(grads))
+
+
+def _return_loc(fn) -> SourceLoc | None:
+    import ast
+    src = parse_function(fn)
+    for node in ast.walk(src.tree):
+        if isinstance(node, ast.Return):
+            return src.loc(node)
+    return None
+
+
+def _short_path(filename: str) -> str:
+    try:
+        return os.path.relpath(filename)
+    except ValueError:
+        return filename
+
+
+# -- function-style API ----------------------------------------------------
+
+_cache: dict = {}
+
+
+def compile(fn, wrt=0, *, args=None, kwargs=None) -> Compiled:  # noqa: A001 (the product's verb)
+    """Compile `fn` for gradients with respect to `wrt` (a name or position, or a tuple).
+
+    With `args`, compile now for those example arguments so `.ir` and `.source`
+    are ready to inspect; otherwise compiling happens on the first call.
+    """
+    key = (getattr(fn, "__code__", fn), _wrt_key(wrt))
+    compiled = _cache.get(key)
+    if compiled is None or compiled.fn is not fn:
+        compiled = Compiled(fn, wrt)
+        _cache[key] = compiled
+    if args is not None:
+        compiled.specialize(*args, **(kwargs or {}))
+    return compiled
+
+
+def _wrt_key(wrt):
+    return tuple(wrt) if isinstance(wrt, (list, tuple)) else wrt
+
+
+def value_and_grad(fn, wrt=0):
+    """`f(*args) -> (value, gradient)`; the gradient is a tuple when `wrt` is."""
+    compiled = compile(fn, wrt)
+
+    def value_and_grad_fn(*args, **kwargs):
+        return compiled.value_and_grad(*args, **kwargs)
+
+    value_and_grad_fn.compiled = compiled
+    value_and_grad_fn.__name__ = f"value_and_grad_{fn.__name__}"
+    value_and_grad_fn.__doc__ = f"Value and gradient of {fn.__name__}, compiled by gradc."
+    return value_and_grad_fn
+
+
+def grad(fn, wrt=0):
+    """`f(*args) -> gradient` with the shape and dtype of the `wrt` argument(s)."""
+    compiled = compile(fn, wrt)
+
+    def grad_fn(*args, **kwargs):
+        return compiled.grad(*args, **kwargs)
+
+    grad_fn.compiled = compiled
+    grad_fn.__name__ = f"grad_{fn.__name__}"
+    grad_fn.__doc__ = f"Gradient of {fn.__name__}, compiled by gradc."
+    return grad_fn

@@ -1,0 +1,246 @@
+"""Program → Python/NumPy source. Deterministic: the same program gives the same bytes.
+
+One statement per forward value (v1, v2, ... as in the SSA listing), then the
+reverse sweep; an adjoint value is named after the value it is the adjoint of
+(v3_bar). Temporaries of a derivative rule used once are written inline, so
+`v1_bar = v3_bar * v3 * (1 - v3)` reads like the lecture's equation. The first
+contribution to an adjoint assigns it; later ones accumulate with `+=` when the
+target is an array this function allocated (never an input, a view or a constant).
+"""
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime import support
+
+from .ir import Const, Op, Program, Value
+from .syntax import Expr, literal
+
+INLINE_ARRAY_LIMIT = 16  # constant arrays up to this size are written into the source
+
+
+@dataclass
+class Statement:
+    op: Op | None
+    target: str
+    expr: str
+    augmented: bool = False  # `target += expr`
+    comment: str = ""
+
+
+class Naming:
+    """How values are spelled: Python identifiers (codegen) or v-notation (listing)."""
+
+    def __init__(self, program: Program, style: str = "python"):
+        self.style = style
+        self.numbers = program.numbering()
+        self.program = program
+        self.const_names = const_names(program) if style == "python" else {
+            c: (c.name or f"c{i}") for i, c in enumerate(program.consts(), 1)}
+        self._temps = 0
+
+    def base(self, v: Value) -> str:
+        if v.adjoint_of is not None:
+            return self.bar(v.adjoint_of)
+        k = self.numbers.get(v)
+        if k is None:
+            self._temps += 1
+            return f"t{self._temps}" if self.style == "python" else f"t_{self._temps}"
+        if self.style == "python":
+            return v.name if k <= 0 else f"v{k}"
+        return f"v_{k}"
+
+    def bar(self, v: Value) -> str:
+        k = self.numbers.get(v)
+        if self.style == "python":
+            return f"{v.name if k is not None and k <= 0 else f'v{k}'}_bar"
+        return f"v\u0304_{k}"
+
+
+def const_names(program: Program) -> dict[Const, str]:
+    taken = {v.name for v in program.inputs} | {"np", "os"} | set(HELPERS)
+    names = {}
+    for i, c in enumerate(program.consts(), 1):
+        base = c.name if c.name and c.name.isidentifier() else f"c{i}"
+        name = base
+        while name in taken:
+            name = f"{base}_{i}"
+        taken.add(name)
+        names[c] = name
+    return names
+
+
+HELPERS = ("sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax", "scatter")
+
+
+def statements(program: Program, naming: Naming) -> list[Statement]:
+    """Straight-line statements for `program`, with adjoint temporaries inlined."""
+    uses = program.use_counts()
+    outputs = set(program.outputs)
+    last_use: dict[Value, int] = {}
+    for i, op in enumerate(program.ops):
+        for v in op.inputs:
+            last_use[v] = i
+    for v in program.outputs:
+        last_use[v] = len(program.ops)
+
+    def inlined(op: Op) -> bool:
+        v = op.out
+        return (op.sweep == "reverse" and v.adjoint_of is None and uses.get(v, 0) == 1
+                and v not in outputs)
+
+    exprs: dict[Value, Expr] = {}
+    holder: dict[str, Value] = {}  # which value a name currently holds
+    out: list[Statement] = []
+    for v in program.inputs:
+        name = naming.base(v)
+        exprs[v] = Expr(name)
+        holder[name] = v
+
+    def operand(v: Value) -> Expr:
+        if isinstance(v, Const):
+            return Expr(naming.const_names[v]) if not v.is_scalar else literal(v.value)
+        return exprs[v]
+
+    for i, op in enumerate(program.ops):
+        expr = op.prim.emit(*[operand(v) for v in op.inputs], **op.params)
+        if inlined(op):
+            exprs[op.out] = expr
+            continue
+        name = naming.base(op.out)
+        prev = holder.get(name)
+        if prev is not None and last_use.get(prev, -1) > i:
+            name = _fresh(name, holder)  # the old value is still needed: do not clobber it
+        if _accumulates(op, name, holder, uses, outputs):
+            rhs = operand(op.inputs[1])
+            out.append(Statement(op, name, rhs.text, augmented=True))
+        else:
+            out.append(Statement(op, name, expr.text))
+        holder[name] = op.out
+        exprs[op.out] = Expr(name)
+    return out
+
+
+def _fresh(name: str, holder) -> str:
+    k = 2
+    while f"{name}_{k}" in holder:
+        k += 1
+    return f"{name}_{k}"
+
+
+def _accumulates(op: Op, name: str, holder, uses, outputs) -> bool:
+    """`name += b` is safe: a is the array held under `name`, used only here, and
+    allocated by this function (so no caller's array or view is modified)."""
+    if op.prim.name != "add" or op.out.adjoint_of is None:
+        return False
+    a = op.inputs[0]
+    return (holder.get(name) is a and uses.get(a, 0) == 1 and a not in outputs
+            and a.producer is not None and a.producer.prim.fresh
+            and a.aval == op.out.aval and a.adjoint_of is op.out.adjoint_of)
+
+
+def output_text(program: Program, naming: Naming, stmts, grouped: bool) -> str:
+    """`return v9` or `return v9, (W_bar, b_bar)`."""
+    final: dict[Value, str] = {}
+    for s in stmts:
+        final[s.op.out] = s.target
+    for v in program.inputs:
+        final.setdefault(v, naming.base(v))
+
+    def text(v):
+        if isinstance(v, Const):
+            return naming.const_names[v] if not v.is_scalar else literal(v.value).text
+        return final[v]
+
+    first, rest = program.outputs[0], program.outputs[1:]
+    if not rest:
+        return text(first)
+    grads = ", ".join(text(v) for v in rest)
+    return f"{text(first)}, ({grads})" if grouped else f"{text(first)}, {grads}"
+
+
+def function_source(program: Program, fname: str, doc: str, grouped: bool = False) -> str:
+    naming = Naming(program, "python")
+    stmts = statements(program, naming)
+    args = ", ".join(v.name for v in program.inputs)
+    lines = [f"def {fname}({args}):", f'    """{doc}"""']
+    last = None
+    for s in stmts:
+        loc = s.op.loc if s.op is not None else None
+        sweep = s.op.sweep if s.op is not None else ""
+        key = (sweep, loc.lineno if loc else None)
+        if key != last and loc is not None and loc.line:
+            if sweep == "reverse" and last is not None and last[0] == "forward":
+                lines.append("    # reverse sweep")
+            prefix = "adjoint of " if sweep == "reverse" else ""
+            lines.append(f"    # {prefix}line {loc.lineno}: {loc.line.strip()}")
+        elif key != last and sweep == "reverse" and last is not None and last[0] == "forward":
+            lines.append("    # reverse sweep")
+        last = key
+        op = "+=" if s.augmented else "="
+        lines.append(f"    {s.target} {op} {s.expr}")
+    lines.append(f"    return {output_text(program, naming, stmts, grouped)}")
+    return "\n".join(lines) + "\n"
+
+
+def helpers_used(*programs: Program) -> list[str]:
+    used = {op.prim.helper for p in programs for op in p.ops if op.prim.helper}
+    return [h for h in HELPERS if h in used]
+
+
+def helper_source(names) -> str:
+    return "\n\n".join(inspect.getsource(getattr(support, n)).rstrip() + "\n" for n in names)
+
+
+def constants(*programs: Program) -> dict[str, np.ndarray]:
+    out = {}
+    for p in programs:
+        for c, name in const_names(p).items():
+            out[name] = np.asarray(c.value)
+    return out
+
+
+def array_literal(a: np.ndarray) -> str:
+    body = repr(a.tolist())
+    return f"np.array({body})" if a.dtype == np.float64 else f"np.array({body}, dtype=np.{a.dtype.name})"
+
+
+def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: bool,
+                  external_consts: str = "runtime") -> str:
+    """The whole generated module: helpers, constants, `f(...)` and `f_value_and_grad(...)`.
+
+    external_consts: "runtime" (large constants are bound by the loader) or the
+    file name of an .npz written beside a saved module.
+    """
+    name = forward.name
+    wrt_names = ", ".join(adjoint.inputs[i].name for i in adjoint.wrt)
+    consts = constants(forward, adjoint)
+    big = {k: v for k, v in consts.items() if v.size > INLINE_ARRAY_LIMIT}
+    imports = "import os\n\nimport numpy as np" if big and external_consts != "runtime" else "import numpy as np"
+    parts = [f'"""{name} and its gradient with respect to {wrt_names}.\n\n'
+             f"Generated by gradc from {origin}. Do not edit: regenerate instead.\n"
+             f'"""\n{imports}']
+    helpers = helpers_used(forward, adjoint)
+    if helpers:
+        parts.append("# Helpers from gradc's runtime.support.\n" + helper_source(helpers).rstrip())
+    if consts:
+        lines = ["# Constants captured from the module that defines the function."]
+        for k, v in consts.items():
+            if v.size <= INLINE_ARRAY_LIMIT:
+                lines.append(f"{k} = {array_literal(v)}")
+            elif external_consts == "runtime":
+                lines.append(f"# {k}: {v.dtype.name}{list(v.shape)}, bound by the gradc runtime")
+        if big and external_consts != "runtime":
+            lines.append(f"_consts = np.load(os.path.join(os.path.dirname(os.path.abspath(__file__)), "
+                         f"{external_consts!r}))")
+            lines += [f"{k} = _consts[{k!r}]" for k in big]
+        parts.append("\n".join(lines))
+    parts.append(function_source(forward, name, f"Value of {name}.").rstrip())
+    parts.append(function_source(adjoint, f"{name}_value_and_grad",
+                                 f"Value of {name} and its gradient with respect to {wrt_names}.",
+                                 grouped=grouped).rstrip())
+    return "\n\n\n".join(parts) + "\n"

@@ -1,0 +1,90 @@
+"""Errors a user sees: each names the construct and points at the user's own line.
+
+The format follows Python's SyntaxError so the caret reads the same way:
+
+    gradc: unsupported construct 'while loop': data-dependent loops are not supported yet
+      File "model.py", line 7, in loss
+        while err > tol:
+        ^^^^^^^^^^^^^^^^
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SourceLoc:
+    """Where an IR value came from in the user's source (1-based line, 0-based columns)."""
+
+    filename: str
+    lineno: int
+    col: int = 0
+    end_col: int | None = None
+    line: str = ""
+    function: str = ""
+
+    def caret(self) -> str:
+        text = self.line.rstrip("\n")
+        stripped = text.lstrip()
+        indent = len(text) - len(stripped)
+        start = max(self.col - indent, 0)
+        end = self.end_col - indent if self.end_col is not None else len(stripped)
+        width = max(end - start, 1)
+        return f"    {stripped}\n    {' ' * start}{'^' * width}"
+
+
+class CompileError(Exception):
+    """Base class: the user's function is outside what gradc can differentiate."""
+
+    kind = "error"
+
+    def __init__(self, message: str, loc: SourceLoc | None = None, *, hint: str = ""):
+        self.message = message
+        self.loc = loc
+        self.hint = hint
+        super().__init__(self.format())
+
+    @property
+    def lineno(self) -> int | None:
+        return self.loc.lineno if self.loc else None
+
+    def format(self) -> str:
+        lines = [f"gradc: {self.message}"]
+        if self.loc is not None:
+            where = f'  File "{self.loc.filename}", line {self.loc.lineno}'
+            if self.loc.function:
+                where += f", in {self.loc.function}"
+            lines.append(where)
+            if self.loc.line:
+                lines.append(self.loc.caret())
+        if self.hint:
+            lines.append(f"hint: {self.hint}")
+        return "\n".join(lines)
+
+
+class UnsupportedSyntax(CompileError):
+    """A Python construct outside the supported subset (see docs/supported-subset.md)."""
+
+
+class UnsupportedFunction(CompileError):
+    """A call to a function gradc has no rule for."""
+
+
+class DataDependentControlFlow(CompileError):
+    """A branch or loop bound that depends on runtime values."""
+
+
+class NameResolutionError(CompileError):
+    """A name that is neither an argument, a local, nor a module-level constant or function."""
+
+
+class ShapeError(CompileError):
+    """Operand shapes or dtypes that NumPy would reject, found at compile time."""
+
+
+class SignatureError(CompileError):
+    """A bad `wrt`, a non-scalar output under grad, or an argument gradc cannot differentiate."""
+
+
+class SourceUnavailable(CompileError):
+    """The function's source cannot be read (builtins, lambdas in a REPL, exec-defined code)."""

@@ -1,0 +1,1 @@
+"""Frontends: each turns what the user wrote into an SSA Program."""

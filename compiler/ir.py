@@ -1,0 +1,329 @@
+"""The SSA intermediate representation every gradc stage reads and writes.
+
+A `Program` has inputs v_{-p}..v_0 (one per source argument, the first argument
+being v_0 as in the lecture notes), operations v_1..v_m in topological order, and
+outputs. Values are immutable and compared by identity; their names are hints
+for printing only. Primitives live in `compiler.primitives`; this module knows
+them only through the registry.
+"""
+from __future__ import annotations
+
+import contextvars
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from .errors import CompileError, ShapeError, SourceLoc
+
+_ids = itertools.count()
+
+
+@dataclass(frozen=True)
+class Aval:
+    """Abstract value: what the compiler knows about an array before it exists."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __str__(self) -> str:
+        code = {"f": "f", "i": "i", "u": "u", "b": "bool", "c": "c"}.get(self.dtype.kind, "?")
+        bits = "" if code == "bool" else str(self.dtype.itemsize * 8)
+        dims = ",".join(map(str, self.shape))
+        return f"{code}{bits}[{dims}]"
+
+
+def aval_of(x) -> Aval:
+    arr = np.asarray(x)
+    return Aval(tuple(arr.shape), arr.dtype)
+
+
+class Value:
+    """An SSA value. Arithmetic on Values builds ops in the active Builder, so
+    derivative rules read like the mathematics they implement."""
+
+    __slots__ = ("aval", "name", "producer", "uid", "adjoint_of", "pytype")
+
+    def __init__(self, aval: Aval, name: str = "", producer: "Op | None" = None):
+        self.aval = aval
+        self.name = name
+        self.producer = producer
+        self.uid = next(_ids)
+        self.adjoint_of: Value | None = None  # set on values that hold v̄ for some v
+        self.pytype: type | None = None  # float for inputs given as Python floats
+
+    shape = property(lambda self: self.aval.shape)
+    dtype = property(lambda self: self.aval.dtype)
+    ndim = property(lambda self: self.aval.ndim)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name or self.uid} {self.aval}>"
+
+    # Arithmetic builds IR in the active builder (see `building`).
+    def __add__(self, o): return bind("add", self, o)
+    def __radd__(self, o): return bind("add", o, self)
+    def __sub__(self, o): return bind("sub", self, o)
+    def __rsub__(self, o): return bind("sub", o, self)
+    def __mul__(self, o): return bind("mul", self, o)
+    def __rmul__(self, o): return bind("mul", o, self)
+    def __truediv__(self, o): return bind("div", self, o)
+    def __rtruediv__(self, o): return bind("div", o, self)
+    def __pow__(self, o): return bind("pow", self, o)
+    def __rpow__(self, o): return bind("pow", o, self)
+    def __matmul__(self, o): return bind("matmul", self, o)
+    def __rmatmul__(self, o): return bind("matmul", o, self)
+    def __neg__(self): return bind("neg", self)
+    def __gt__(self, o): return bind("greater", self, o)
+    def __lt__(self, o): return bind("less", self, o)
+    def __ge__(self, o): return bind("greater_equal", self, o)
+    def __le__(self, o): return bind("less_equal", self, o)
+    __hash__ = object.__hash__
+
+    @property
+    def T(self):
+        return bind("transpose", self, axes=None)
+
+
+class Const(Value):
+    """A compile-time constant operand. Scalars print inline; arrays print by name."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value, name: str = ""):
+        if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+            aval = Aval((), np.result_type(value))
+            # Python scalars stay weakly typed, exactly as NumPy treats them.
+            self.value = value
+        else:
+            value = np.asarray(value)
+            if value.ndim == 0:
+                value = value[()]  # NumPy scalar: prints inline, keeps its dtype
+            aval = aval_of(value)
+            self.value = value
+        super().__init__(aval, name)
+
+    @property
+    def is_scalar(self) -> bool:
+        return np.ndim(self.value) == 0
+
+    @property
+    def weak(self) -> bool:
+        """A Python scalar: adopts the dtype of the arrays it meets (NEP 50)."""
+        return isinstance(self.value, (bool, int, float)) and not isinstance(self.value, np.generic)
+
+    def __repr__(self) -> str:
+        return f"<Const {self.name or self.value!r} {self.aval}>"
+
+
+@dataclass(eq=False)
+class Op:
+    prim: Any  # compiler.primitives.Primitive
+    inputs: tuple[Value, ...]
+    params: dict
+    out: Value
+    loc: SourceLoc | None = None
+    sweep: str = "forward"  # "reverse" for ops the adjoint pass created
+
+    def key(self):
+        """Identity for common-subexpression elimination."""
+        return (self.prim.name, tuple(v.uid for v in self.inputs), freeze(self.params))
+
+
+def freeze(obj):
+    if isinstance(obj, dict):
+        return tuple(sorted((k, freeze(v)) for k, v in obj.items()))
+    if isinstance(obj, (list, tuple)):
+        return tuple(freeze(v) for v in obj)
+    if isinstance(obj, slice):
+        return ("slice", obj.start, obj.stop, obj.step)
+    if isinstance(obj, np.ndarray):
+        return ("array", obj.dtype.str, obj.shape, obj.tobytes())
+    return obj
+
+
+@dataclass(eq=False)
+class Program:
+    name: str
+    inputs: list[Value]
+    ops: list[Op]
+    outputs: list[Value]
+    loc: SourceLoc | None = None  # the function definition
+    wrt: tuple[int, ...] = ()  # positions of inputs the program differentiates with respect to
+    static_args: dict = field(default_factory=dict)
+
+    def consts(self) -> list[Const]:
+        """Named array constants, in first-use order (scalars print inline)."""
+        seen: dict[int, Const] = {}
+        for op in self.ops:
+            for v in op.inputs:
+                if isinstance(v, Const) and not v.is_scalar:
+                    seen.setdefault(v.uid, v)
+        for v in self.outputs:
+            if isinstance(v, Const) and not v.is_scalar:
+                seen.setdefault(v.uid, v)
+        return list(seen.values())
+
+    def use_counts(self) -> dict[Value, int]:
+        counts: dict[Value, int] = {}
+        for op in self.ops:
+            for v in op.inputs:
+                counts[v] = counts.get(v, 0) + 1
+        for v in self.outputs:
+            counts[v] = counts.get(v, 0) + 1
+        return counts
+
+    def forward_ops(self) -> list[Op]:
+        return [op for op in self.ops if op.sweep == "forward"]
+
+    def reverse_ops(self) -> list[Op]:
+        return [op for op in self.ops if op.sweep == "reverse"]
+
+    def numbering(self) -> dict[Value, int]:
+        """v-indices: argument i is v_{-i}, forward op k (1-based) is v_k."""
+        nums = {v: -i for i, v in enumerate(self.inputs)}
+        for k, op in enumerate(self.forward_ops(), start=1):
+            nums[op.out] = k
+        return nums
+
+    def with_ops(self, ops: list[Op], outputs: list[Value] | None = None) -> "Program":
+        return Program(self.name, self.inputs, ops, self.outputs if outputs is None else outputs,
+                       self.loc, self.wrt, self.static_args)
+
+    def __str__(self) -> str:
+        from .printer import listing
+        return listing(self)
+
+    def _repr_pretty_(self, p, cycle):  # IPython shows the listing, not an object address
+        p.text(str(self))
+
+
+# ---------------------------------------------------------------------------
+# Building programs
+
+
+_active: contextvars.ContextVar["Builder"] = contextvars.ContextVar("gradc_builder")
+
+
+class Builder:
+    """Appends ops to a list with shape inference, constant folding and local rewrites.
+
+    `rewrite` is a callable (prim, operands, params) -> Value | None applied
+    before an op is created; the simplify pass supplies its table of identities.
+    """
+
+    def __init__(self, *, rewrite=None, sweep: str = "forward"):
+        self.ops: list[Op] = []
+        self.loc: SourceLoc | None = None
+        self.rewrite = rewrite
+        self.sweep = sweep
+
+    def __enter__(self):
+        self._token = _active.set(self)
+        return self
+
+    def __exit__(self, *exc):
+        _active.reset(self._token)
+
+    def const(self, value, name: str = "") -> Const:
+        return Const(value, name)
+
+    def bind(self, prim_name: str, *operands, **params) -> Value:
+        from .primitives import registry
+
+        prim = registry.get(prim_name)
+        values = [v if isinstance(v, Value) else as_const(v) for v in operands]
+        params = prim.canonical_params(values, params)
+        if self.rewrite is not None:
+            replaced = self.rewrite(prim, values, params)
+            if replaced is not None:
+                return replaced
+        try:
+            aval = prim.abstract_eval([v.aval for v in values], values, **params)
+        except CompileError as e:
+            raise type(e)(e.message, e.loc or self.loc, hint=e.hint) from None
+        except (ValueError, TypeError, IndexError) as e:
+            raise ShapeError(f"{prim.name}: {e}", self.loc) from None
+        if prim.foldable and values and all(isinstance(v, Const) for v in values):
+            result = prim.evaluate(*(v.value for v in values), **params)
+            if all(v.weak for v in values) and np.ndim(result) == 0:
+                result = np.asarray(result).item()  # Python in, Python out: stays weakly typed
+            return Const(result)
+        out = Value(aval)
+        op = Op(prim, tuple(values), params, out, self.loc, self.sweep)
+        out.producer = op
+        self.ops.append(op)
+        return out
+
+    def add_op(self, op: Op) -> None:
+        self.ops.append(op)
+
+
+def as_const(x) -> Const:
+    if isinstance(x, Const):
+        return x
+    if isinstance(x, (bool, int, float, np.generic, np.ndarray)):
+        return Const(x)
+    raise TypeError(f"cannot use {type(x).__name__} as an operand")
+
+
+def bind(prim_name: str, *operands, **params) -> Value:
+    """Emit an op into the active builder (used by derivative rules)."""
+    try:
+        builder = _active.get()
+    except LookupError:
+        raise RuntimeError("IR arithmetic needs an active Builder (use `with builder:`)") from None
+    return builder.bind(prim_name, *operands, **params)
+
+
+def current_builder() -> Builder:
+    return _active.get()
+
+
+# ---------------------------------------------------------------------------
+# Verification
+
+
+class VerifyError(AssertionError):
+    pass
+
+
+def verify(program: Program) -> Program:
+    """Check SSA form: every operand defined before use, every value defined once,
+    arity and shapes consistent with the primitive's rule."""
+    defined: set[int] = {v.uid for v in program.inputs}
+    if len(defined) != len(program.inputs):
+        raise VerifyError("duplicate program input")
+    for i, op in enumerate(program.ops):
+        arity = op.prim.arity
+        if arity is not None and len(op.inputs) != arity:
+            raise VerifyError(f"op {i} ({op.prim.name}) has {len(op.inputs)} operands, expected {arity}")
+        for v in op.inputs:
+            if not isinstance(v, Const) and v.uid not in defined:
+                raise VerifyError(f"op {i} ({op.prim.name}) uses {v!r} before it is defined")
+        if op.out.uid in defined:
+            raise VerifyError(f"op {i} ({op.prim.name}) redefines {op.out!r}")
+        if op.out.producer is not op:
+            raise VerifyError(f"op {i} ({op.prim.name}) output does not point back at its op")
+        expected = op.prim.abstract_eval([v.aval for v in op.inputs], list(op.inputs), **op.params)
+        if expected != op.out.aval:
+            raise VerifyError(f"op {i} ({op.prim.name}) has aval {op.out.aval}, rule says {expected}")
+        defined.add(op.out.uid)
+    for v in program.outputs:
+        if not isinstance(v, Const) and v.uid not in defined:
+            raise VerifyError(f"output {v!r} is not defined")
+    return program
+
+
+def walk_values(ops: Iterable[Op]):
+    for op in ops:
+        yield from op.inputs
+        yield op.out

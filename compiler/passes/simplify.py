@@ -1,0 +1,152 @@
+"""Constant folding and algebraic identities, as a table of local rewrites.
+
+`rewrite` is what the Builder calls before creating an op (so the frontend and
+the reverse pass build simplified code from the start); `simplify` re-applies the
+table to a whole program. A rule returns a replacement Value, or None to keep
+the op. Every rule preserves shape and dtype, so a rewrite can never change what
+NumPy would have computed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Builder, Const, Program, Value, bind
+from .rebuild import clone, copy_meta, rebuild
+
+
+def _is_const(v: Value, number) -> bool:
+    return isinstance(v, Const) and v.is_scalar and v.value == number and not isinstance(v.value, bool)
+
+
+def _same(v: Value, prim, values, params) -> Value | None:
+    """v itself, if it already has the aval the op would produce."""
+    return v if prim.abstract_eval([x.aval for x in values], values, **params) == v.aval else None
+
+
+def _producer(v: Value, name: str):
+    op = v.producer
+    return op if op is not None and op.prim.name == name else None
+
+
+def _add(prim, values, params):
+    x, y = values
+    if _is_const(y, 0):
+        return _same(x, prim, values, params)
+    if _is_const(x, 0):
+        return _same(y, prim, values, params)
+
+
+def _sub(prim, values, params):
+    x, y = values
+    if _is_const(y, 0):
+        return _same(x, prim, values, params)
+
+
+def _mul(prim, values, params):
+    x, y = values
+    if _is_const(y, 1):
+        return _same(x, prim, values, params)
+    if _is_const(x, 1):
+        return _same(y, prim, values, params)
+
+
+def _div_or_pow(prim, values, params):
+    x, y = values
+    if _is_const(y, 1):
+        return _same(x, prim, values, params)
+
+
+def _neg(prim, values, params):
+    inner = _producer(values[0], "neg")
+    if inner is not None:
+        return inner.inputs[0]
+
+
+def _identity_if(pred):
+    def rule(prim, values, params):
+        x = values[0]
+        if pred(x, params):
+            return _same(x, prim, values, params)
+    return rule
+
+
+def _transpose(prim, values, params):
+    x = values[0]
+    if params["axes"] == tuple(range(x.ndim)):
+        return x
+    inner = _producer(x, "transpose")
+    if inner is not None:
+        axes = tuple(inner.params["axes"][a] for a in params["axes"])
+        return bind("transpose", inner.inputs[0], axes=axes)
+
+
+def _sum_to(prim, values, params):
+    x = values[0]
+    if x.shape == params["shape"]:
+        return x
+    inner = _producer(x, "broadcast_to")
+    if inner is not None and inner.inputs[0].shape == params["shape"]:
+        # Summing k broadcast copies of z is k * z.
+        z = inner.inputs[0]
+        return z * (x.aval.size // max(z.aval.size, 1)) if z.aval.size else z
+
+
+def _drop_broadcasts(prim, values, params):
+    """An elementwise op broadcasts by itself: broadcast_to operands are redundant
+    whenever the result shape stays the same without them."""
+    if not prim.elementwise or not any(_producer(v, "broadcast_to") for v in values):
+        return None
+    out_shape = np.broadcast_shapes(*(v.shape for v in values))
+    slim = [(_producer(v, "broadcast_to").inputs[0] if _producer(v, "broadcast_to") else v) for v in values]
+    if np.broadcast_shapes(*(v.shape for v in slim)) == out_shape:
+        return bind(prim.name, *slim, **params)
+    if len(values) == 1:
+        # f(broadcast_to(z)) == broadcast_to(f(z)): evaluate f on the small array.
+        return bind("broadcast_to", bind(prim.name, slim[0], **params), shape=out_shape)
+    return None
+
+
+RULES = {
+    "add": _add,
+    "sub": _sub,
+    "mul": _mul,
+    "div": _div_or_pow,
+    "pow": _div_or_pow,
+    "neg": _neg,
+    "transpose": _transpose,
+    "sum_to": _sum_to,
+    "reshape": _identity_if(lambda x, p: x.shape == p["shape"]),
+    "broadcast_to": _identity_if(lambda x, p: x.shape == p["shape"]),
+    "cast": _identity_if(lambda x, p: x.dtype == np.dtype(p["dtype"])),
+}
+
+
+def rewrite(prim, values, params) -> Value | None:
+    rule = RULES.get(prim.name)
+    out = rule(prim, values, params) if rule else None
+    if out is None and prim.elementwise:
+        out = _drop_broadcasts(prim, values, params)
+    return out
+
+
+def simplify(program: Program) -> Program:
+    builder = Builder(rewrite=rewrite)
+
+    def visit(op, inputs, emit):
+        builder.loc, builder.sweep = op.loc, op.sweep
+        start = len(builder.ops)
+        with builder:
+            new = rewrite(op.prim, list(inputs), op.params)
+            if new is None and op.prim.foldable and all(isinstance(v, Const) for v in inputs):
+                new = builder.bind(op.prim.name, *inputs, **op.params)
+        if new is None:
+            kept = clone(op, inputs)  # unchanged ops keep their identity (and their names)
+            builder.ops.append(kept)
+            new = kept.out
+        for made in builder.ops[start:]:
+            emit(made)
+            if made.out is new and made is not op:
+                copy_meta(new, op.out)
+        return new
+
+    return rebuild(program, visit)

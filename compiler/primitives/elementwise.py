@@ -1,0 +1,106 @@
+"""Elementwise primitives: NumPy ufuncs and their derivative rules."""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from ..syntax import ADD, COMPARE, MUL, POW, call, infix, literal, method, prefix
+from . import ops, registry
+
+
+def _np(fn: str):
+    return lambda a, **_: call(f"np.{fn}", a)
+
+
+def unary(name, impl, vjp, sympy=None, domain=(-2.0, 2.0), emit=None, **kw):
+    return registry.define(name, impl=impl, emit=emit or _np(name), family="elementwise",
+                           vjp=vjp, sympy=sympy, domain=domain, elementwise=True, **kw)
+
+
+def binary(name, impl, symbol, prec, vjp, sympy=None, domain=(-2.0, 2.0), **kw):
+    emit = (lambda a, b, **_: infix(symbol, prec, a, b)) if symbol else \
+        (lambda a, b, **_: call(f"np.{name}", a, b))
+    return registry.define(name, impl=impl, emit=emit, family="elementwise", vjp=vjp,
+                           arity=2, sympy=sympy, domain=domain, elementwise=True, **kw)
+
+
+# --- unary -----------------------------------------------------------------
+
+unary("neg", np.negative, lambda g, out, x: [-g], sympy=lambda x: -x,
+      emit=lambda a, **_: prefix("-", a))
+unary("exp", np.exp, lambda g, out, x: [g * out], sympy=sp.exp)
+unary("log", np.log, lambda g, out, x: [g / x], sympy=sp.log, domain=(0.2, 3.0))
+unary("log1p", np.log1p, lambda g, out, x: [g / (1 + x)], sympy=lambda x: sp.log(1 + x),
+      domain=(-0.8, 2.0))
+unary("expm1", np.expm1, lambda g, out, x: [g * (out + 1)], sympy=lambda x: sp.exp(x) - 1)
+unary("sqrt", np.sqrt, lambda g, out, x: [g / (2 * out)], sympy=sp.sqrt, domain=(0.2, 3.0))
+unary("square", np.square, lambda g, out, x: [g * 2 * x], sympy=lambda x: x**2)
+unary("sin", np.sin, lambda g, out, x: [g * ops.cos(x)], sympy=sp.sin)
+unary("cos", np.cos, lambda g, out, x: [-g * ops.sin(x)], sympy=sp.cos)
+unary("tan", np.tan, lambda g, out, x: [g * (1 + out**2)], sympy=sp.tan, domain=(-1.2, 1.2))
+unary("tanh", np.tanh, lambda g, out, x: [g * (1 - out**2)], sympy=sp.tanh)
+unary("arctan", np.arctan, lambda g, out, x: [g / (1 + x**2)], sympy=sp.atan)
+unary("abs", np.abs, lambda g, out, x: [g * ops.sign(x)], sympy=sp.Abs, domain=(0.1, 2.0))
+unary("sign", np.sign, None, differentiable=False)
+unary("cast", lambda x, dtype: np.asarray(x).astype(dtype),
+      lambda g, out, x, dtype: [ops.cast(g, dtype=x.dtype)],
+      emit=lambda a, dtype: method(a, f".astype(np.{np.dtype(dtype).name})"),
+      dtype_rule=lambda avals, values, dtype: np.dtype(dtype))
+
+# --- binary ----------------------------------------------------------------
+
+binary("add", np.add, "+", ADD, lambda g, out, x, y: [g, g], sympy=lambda x, y: x + y)
+binary("sub", np.subtract, "-", ADD, lambda g, out, x, y: [g, -g], sympy=lambda x, y: x - y)
+binary("mul", np.multiply, "*", MUL, lambda g, out, x, y: [g * y, g * x],
+       sympy=lambda x, y: x * y)
+binary("div", np.true_divide, "/", MUL, lambda g, out, x, y: [g / y, -g * out / y],
+       sympy=lambda x, y: x / y, domain=(0.3, 2.0))
+binary("pow", np.power, "**", POW,
+       lambda g, out, x, y: [g * y * x ** (y - 1), g * ops.log(x) * out],
+       sympy=lambda x, y: x**y, domain=(0.3, 2.0))
+binary("maximum", np.maximum, None, 0,
+       lambda g, out, x, y: [g * (x >= y), g * (x < y)], sympy=sp.Max)
+binary("minimum", np.minimum, None, 0,
+       lambda g, out, x, y: [g * (x <= y), g * (x > y)], sympy=sp.Min)
+binary("logaddexp", np.logaddexp, None, 0,
+       lambda g, out, x, y: [g * ops.exp(x - out), g * ops.exp(y - out)],
+       sympy=lambda x, y: sp.log(sp.exp(x) + sp.exp(y)))
+
+# Comparisons and logic: boolean results, derivative zero.
+for _name, _impl, _sym in [("greater", np.greater, ">"), ("less", np.less, "<"),
+                           ("greater_equal", np.greater_equal, ">="),
+                           ("less_equal", np.less_equal, "<="),
+                           ("equal", np.equal, "=="), ("not_equal", np.not_equal, "!=")]:
+    binary(_name, _impl, _sym, COMPARE, None, differentiable=False)
+binary("logical_and", np.logical_and, "&", 8, None, differentiable=False)
+binary("logical_or", np.logical_or, "|", 6, None, differentiable=False)
+
+registry.define(
+    "where", impl=np.where, family="elementwise", arity=3, elementwise=True,
+    emit=lambda c, a, b, **_: call("np.where", c, a, b),
+    vjp=lambda g, out, c, x, y: [None, ops.where(c, g, 0.0), ops.where(c, 0.0, g)],
+)
+
+
+def _clip_vjp(g, out, x, lo, hi):
+    inside = (x >= lo) if hi is None else (x <= hi) if lo is None else ops.logical_and(x >= lo, x <= hi)
+    return [g * inside]
+
+
+registry.define(
+    "clip", impl=lambda x, lo, hi: np.clip(x, lo, hi), family="elementwise", elementwise=True,
+    emit=lambda a, lo, hi: call("np.clip", a, literal(lo), literal(hi)),
+    vjp=_clip_vjp, shape_rule=lambda avals, lo, hi: avals[0].shape,
+    doc="clip with compile-time bounds; bounds that are arrays lower to maximum/minimum",
+)
+
+registry.define(
+    "zeros_like", impl=np.zeros_like, family="elementwise", elementwise=True,
+    emit=lambda a, **_: call("np.zeros_like", a), differentiable=False, foldable=False,
+)
+
+registry.define(
+    "copy", impl=np.copy, family="elementwise", elementwise=True,
+    emit=lambda a, **_: call("np.copy", a), vjp=lambda g, out, x: [g],
+    doc="a gradient that would otherwise alias an input, a constant or a read-only view",
+)

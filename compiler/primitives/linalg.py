@@ -1,0 +1,151 @@
+"""Matrix products and shape-only operations (views: no data is copied)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..syntax import MUL, call, infix, literal, method
+from . import ops, registry
+from .reductions import axis_literal, normalize_axis
+
+
+def _matmul_shape(avals):
+    a, b = (x.shape for x in avals)
+    if not a or not b:
+        raise ValueError("matmul: operands must be at least 1-D (use * for scalars)")
+    ka = a[-1]
+    kb = b[0] if len(b) == 1 else b[-2]
+    if ka != kb:
+        raise ValueError(f"matmul: shapes {a} and {b} do not align ({ka} != {kb})")
+    if len(a) == 1 and len(b) == 1:
+        return ()
+    if len(b) == 1:
+        return a[:-1]
+    if len(a) == 1:
+        return b[:-2] + b[-1:]
+    batch = np.broadcast_shapes(a[:-2], b[:-2])
+    return tuple(batch) + (a[-2], b[-1])
+
+
+def _matmul_vjp(g, out, x, y):
+    if x.ndim == 1 and y.ndim == 1:
+        return [g * y, g * x]
+    if y.ndim == 1 and x.ndim == 2:
+        return [ops.outer(g, y), g @ x]
+    if x.ndim == 1 and y.ndim == 2:
+        return [y @ g, ops.outer(x, g)]
+    if x.ndim == 1 or y.ndim == 1:
+        raise NotImplementedError("matmul of a vector with a batch of matrices")
+    return [g @ ops.transpose(y, axes=_swap_last(y.ndim)), ops.transpose(x, axes=_swap_last(x.ndim)) @ g]
+
+
+def _swap_last(ndim):
+    axes = list(range(ndim))
+    axes[-2], axes[-1] = axes[-1], axes[-2]
+    return tuple(axes)
+
+
+registry.define("matmul", impl=np.matmul, family="linalg", arity=2,
+                emit=lambda a, b, **_: infix("@", MUL, a, b),
+                shape_rule=lambda avals: _matmul_shape(avals), vjp=_matmul_vjp)
+
+registry.define(
+    "outer", impl=np.outer, family="linalg", arity=2,
+    emit=lambda a, b, **_: call("np.outer", a, b),
+    shape_rule=lambda avals: (avals[0].size, avals[1].size),
+    vjp=lambda g, out, x, y: [g @ y, x @ g],
+)
+
+
+# --- shape operations ------------------------------------------------------
+
+
+def _transpose_params(values, params):
+    ndim = values[0].ndim
+    axes = params.get("axes")
+    if axes is None:
+        axes = tuple(reversed(range(ndim)))
+    axes = tuple(int(a) % ndim if ndim else int(a) for a in axes)
+    if sorted(axes) != list(range(ndim)):
+        raise ValueError(f"axes {axes} are not a permutation of {ndim} dimensions")
+    return {"axes": axes}
+
+
+def _transpose_emit(a, axes):
+    if axes == tuple(reversed(range(len(axes)))):
+        return method(a, ".T")
+    return call("np.transpose", a, literal(axes))
+
+
+transpose = registry.define(
+    "transpose", impl=lambda x, axes: np.transpose(x, axes), family="linalg", fresh=False,
+    emit=_transpose_emit,
+    shape_rule=lambda avals, axes: tuple(avals[0].shape[i] for i in axes),
+    vjp=lambda g, out, x, axes: [ops.transpose(g, axes=tuple(np.argsort(axes).tolist()))],
+)
+transpose.canonical_params = _transpose_params
+
+
+def _reshape_params(values, params):
+    shape = params["shape"]
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    size = values[0].aval.size
+    if shape.count(-1) > 1:
+        raise ValueError("can only specify one unknown dimension")
+    if -1 in shape:
+        known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+        if known == 0 or size % known:
+            raise ValueError(f"cannot reshape array of size {size} into shape {shape}")
+        shape = tuple(size // known if d == -1 else d for d in shape)
+    if int(np.prod(shape, dtype=np.int64)) != size:
+        raise ValueError(f"cannot reshape array of size {size} into shape {shape}")
+    return {"shape": shape}
+
+
+reshape = registry.define(
+    "reshape", impl=lambda x, shape: np.reshape(x, shape), family="linalg", fresh=False,
+    emit=lambda a, shape: method(a, f".reshape({literal(shape).text})"),
+    shape_rule=lambda avals, shape: shape,
+    vjp=lambda g, out, x, shape: [ops.reshape(g, shape=x.shape)],
+)
+reshape.canonical_params = _reshape_params
+
+
+def _broadcast_to_params(values, params):
+    shape = tuple(int(d) for d in params["shape"])
+    np.broadcast_shapes(values[0].shape, shape)  # raises for incompatible shapes
+    if np.broadcast_shapes(values[0].shape, shape) != shape:
+        raise ValueError(f"cannot broadcast {values[0].shape} to {shape}")
+    return {"shape": shape}
+
+
+broadcast_to = registry.define(
+    "broadcast_to", impl=lambda x, shape: np.broadcast_to(x, shape), family="linalg",
+    fresh=False, foldable=False,  # folding would materialise a large array from a scalar
+    emit=lambda a, shape: call("np.broadcast_to", a, literal(shape)),
+    shape_rule=lambda avals, shape: shape,
+    vjp=lambda g, out, x, shape: [ops.sum_to(g, shape=x.shape)],
+)
+broadcast_to.canonical_params = _broadcast_to_params
+
+
+def _expand_dims_params(values, params):
+    axis = params["axis"]
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    ndim = values[0].ndim + len(axes)
+    return {"axis": normalize_axis(axes, ndim)}
+
+
+def _expand_dims_shape(avals, axis):
+    shape = list(avals[0].shape)
+    for a in axis:
+        shape.insert(a, 1)
+    return tuple(shape)
+
+
+expand_dims = registry.define(
+    "expand_dims", impl=lambda x, axis: np.expand_dims(x, axis), family="linalg", fresh=False,
+    emit=lambda a, axis: call("np.expand_dims", a, literal(axis_literal(axis))),
+    shape_rule=_expand_dims_shape,
+    vjp=lambda g, out, x, axis: [ops.reshape(g, shape=x.shape)],
+)
+expand_dims.canonical_params = _expand_dims_params

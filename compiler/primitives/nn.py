@@ -1,0 +1,58 @@
+"""Compound neural-network primitives: one op each for speed and numerical stability.
+
+Their NumPy implementations are `runtime.support`'s (re-exported as `compiler.nn`),
+so user code calling them runs as plain NumPy, and generated code calls the same helpers.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from runtime import support
+
+from ..syntax import call
+from . import ops, registry
+from .reductions import axis_literal, define_reduction, expand_like
+
+
+def _helper_call(name):
+    return lambda a, **_: call(name, a)
+
+
+for _name, _vjp, _sympy, _domain in [
+    ("sigmoid", lambda g, out, x: [g * out * (1 - out)], lambda x: 1 / (1 + sp.exp(-x)), (-3.0, 3.0)),
+    ("softplus", lambda g, out, x: [g * ops.sigmoid(x)], lambda x: sp.log(1 + sp.exp(x)), (-3.0, 3.0)),
+    ("relu", lambda g, out, x: [g * (x > 0)], lambda x: sp.Max(x, 0), (0.1, 2.0)),
+]:
+    registry.define(_name, impl=getattr(support, _name), emit=_helper_call(_name), family="nn",
+                    vjp=_vjp, sympy=_sympy, domain=_domain, elementwise=True, helper=_name)
+
+
+define_reduction(
+    "logsumexp", support.logsumexp, np_name="logsumexp", helper="logsumexp",
+    vjp=lambda g, out, x, axis, keepdims: [
+        expand_like(g, x, axis, keepdims) * ops.exp(x - expand_like(out, x, axis, keepdims))],
+)
+registry.get("logsumexp").family = "nn"
+
+
+def _softmax_like(name, vjp):
+    def canonical(values, params):
+        axis = params.get("axis", -1)
+        ndim = values[0].ndim
+        if not isinstance(axis, int) or not -ndim <= axis < max(ndim, 1):
+            raise ValueError(f"{name}: axis must be a single int within {ndim} dimensions, not {axis!r}")
+        return {"axis": axis % ndim if ndim else 0}
+
+    prim = registry.define(
+        name, impl=getattr(support, name), family="nn", helper=name, vjp=vjp,
+        emit=lambda a, axis: call(name, a, axis=axis_literal((axis,))),
+        shape_rule=lambda avals, axis: avals[0].shape,
+    )
+    prim.canonical_params = canonical
+    return prim
+
+
+_softmax_like("softmax", lambda g, out, x, axis: [
+    out * (g - ops.sum(g * out, axis=axis, keepdims=True))])
+_softmax_like("log_softmax", lambda g, out, x, axis: [
+    g - ops.exp(out) * ops.sum(g, axis=axis, keepdims=True)])

@@ -1,0 +1,52 @@
+"""The SSA listing in the lecture notes' notation: inputs v_0, v_-1, ..., ops v_1..v_m,
+adjoints v̄_k. Rendered through the same statements as the generated code, so the
+listing and the source always agree line for line."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from .codegen import Naming, output_text, statements
+from .ir import Program
+
+_NP = re.compile(r"\bnp\.")
+
+
+def listing(program: Program) -> str:
+    naming = Naming(program, "math")
+    stmts = statements(program, naming)
+    rows: list[tuple[str, str]] = []
+    args = ", ".join(f"{v.name}: {v.aval}" for v in program.inputs)
+    header = f"{program.name}({args})"
+    for i, v in enumerate(program.inputs):
+        rows.append((f"v_{-i}" if i else "v_0", v.name))
+    for c, name in naming.const_names.items():
+        rows.append((name, f"constant {c.aval}"))
+    last_sweep = "forward"
+    for s in stmts:
+        if s.op.sweep != last_sweep:
+            rows.append(("", ""))
+            last_sweep = s.op.sweep
+        op = "+=" if s.augmented else "="
+        rows.append((s.target, f"{op} {_NP.sub('', s.expr)}", str(s.op.out.aval)))
+    width = max((_width(r[0]) for r in rows), default=0)
+    exprw = max((_width(r[1]) for r in rows if len(r) == 3), default=0)
+    lines = [header]
+    for r in rows:
+        if not r[0]:
+            lines.append("  -- reverse sweep --")
+        elif len(r) == 3:
+            lines.append(f"  {_pad(r[0], width)} {_pad(r[1], exprw)}   # {r[2]}")
+        else:
+            lines.append(f"  {_pad(r[0], width)} = {r[1]}")
+    lines.append(f"  return {_NP.sub('', output_text(program, naming, stmts, grouped=False))}")
+    return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    """Columns on screen: combining marks (the bar of v̄) take none."""
+    return sum(not unicodedata.combining(ch) for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))

@@ -1,0 +1,1 @@
+"""The gradc runtime: loads generated source and provides the helpers it calls."""
