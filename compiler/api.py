@@ -189,17 +189,9 @@ class Compiled:
                 f"grad needs a function with a scalar floating-point result; {self.fn.__name__} "
                 f"returns {out.aval} here (reduce it, e.g. with np.sum, or use a future jacobian)",
                 _return_loc(self.fn) or self._loc)
-        program = optimize(program)
-        adjoint = reverse(program, wrt)
-        if _VERIFY:
-            verify(program)
-            verify(adjoint)
-        source = codegen.module_source(program, adjoint, origin=self._origin(), grouped=self.wrt_tuple)
-        consts = codegen.constants(program, adjoint)
-        namespace = loader.load(source, program.name, consts)
-        return Specialization(program, adjoint, source, namespace[program.name],
-                              namespace[f"{program.name}_value_and_grad"], referenced,
-                              tuple(positions), float_grads)
+        spec = compile_program(program, grouped=self.wrt_tuple, origin=self._origin())
+        spec.referenced, spec.input_positions, spec.float_grads = referenced, tuple(positions), float_grads
+        return spec
 
     def _arg_spec(self, name, a, is_wrt) -> ArgSpec:
         if isinstance(a, bool) or (isinstance(a, int) and not isinstance(a, np.integer)):
@@ -226,6 +218,21 @@ class Compiled:
             return ArgSpec(name, "static", value=a)
         raise SignatureError(f"argument {name} is a {type(a).__name__}; gradc takes NumPy arrays, "
                              "floats, and ints or strings (compile-time constants)", self._loc)
+
+
+def compile_program(program: Program, *, grouped: bool = False, origin: str = "an SSA program"
+                    ) -> Specialization:
+    """The back half of the pipeline, for any scalar-output program (frontends and tests
+    use it): optimise, derive the adjoint, generate source, load it."""
+    program = optimize(program)
+    adjoint = reverse(program, program.wrt)
+    if _VERIFY:
+        verify(program)
+        verify(adjoint)
+    source = codegen.module_source(program, adjoint, origin=origin, grouped=grouped)
+    namespace = loader.load(source, program.name, codegen.constants(program, adjoint))
+    return Specialization(program, adjoint, source, namespace[program.name],
+                          namespace[f"{program.name}_value_and_grad"])
 
 
 def _arg_key(a):

@@ -160,7 +160,9 @@ def output_text(program: Program, naming: Naming, stmts, grouped: bool) -> str:
     if not rest:
         return text(first)
     grads = ", ".join(text(v) for v in rest)
-    return f"{text(first)}, ({grads})" if grouped else f"{text(first)}, {grads}"
+    if grouped:
+        return f"{text(first)}, ({grads},)" if len(rest) == 1 else f"{text(first)}, ({grads})"
+    return f"{text(first)}, {grads}"
 
 
 def function_source(program: Program, fname: str, doc: str, grouped: bool = False) -> str:

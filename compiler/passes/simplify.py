@@ -80,6 +80,15 @@ def _transpose(prim, values, params):
         return bind("transpose", inner.inputs[0], axes=axes)
 
 
+def _first(*rules):
+    def rule(prim, values, params):
+        for r in rules:
+            out = r(prim, values, params)
+            if out is not None:
+                return out
+    return rule
+
+
 def _sum_to(prim, values, params):
     x = values[0]
     if x.shape == params["shape"]:
@@ -106,6 +115,14 @@ def _drop_broadcasts(prim, values, params):
     return None
 
 
+def _reshape_scalar_broadcast(prim, values, params):
+    """Moving the axes of a broadcast scalar gives a broadcast scalar of the new shape."""
+    inner = _producer(values[0], "broadcast_to")
+    if inner is not None and inner.inputs[0].ndim == 0:
+        shape = prim.abstract_eval([v.aval for v in values], values, **params).shape
+        return bind("broadcast_to", inner.inputs[0], shape=shape)
+
+
 RULES = {
     "add": _add,
     "sub": _sub,
@@ -113,9 +130,10 @@ RULES = {
     "div": _div_or_pow,
     "pow": _div_or_pow,
     "neg": _neg,
-    "transpose": _transpose,
+    "transpose": _first(_transpose, _reshape_scalar_broadcast),
     "sum_to": _sum_to,
-    "reshape": _identity_if(lambda x, p: x.shape == p["shape"]),
+    "reshape": _first(_identity_if(lambda x, p: x.shape == p["shape"]), _reshape_scalar_broadcast),
+    "expand_dims": _reshape_scalar_broadcast,
     "broadcast_to": _identity_if(lambda x, p: x.shape == p["shape"]),
     "cast": _identity_if(lambda x, p: x.dtype == np.dtype(p["dtype"])),
 }

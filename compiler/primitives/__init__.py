@@ -72,6 +72,11 @@ class Primitive:
         return np.asarray(self.evaluate(*probes, **params)).dtype
 
 
+def same_dtype(avals, values, **params):
+    """For shape-only operations: the result has the operand's dtype."""
+    return avals[0].dtype
+
+
 class Registry:
     def __init__(self):
         self._prims: dict[str, Primitive] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..syntax import MUL, call, infix, literal, method
-from . import ops, registry
+from . import ops, registry, same_dtype
 from .reductions import axis_literal, normalize_axis
 
 
@@ -77,7 +77,7 @@ def _transpose_emit(a, axes):
 
 
 transpose = registry.define(
-    "transpose", impl=lambda x, axes: np.transpose(x, axes), family="linalg", fresh=False,
+    "transpose", dtype_rule=same_dtype, impl=lambda x, axes: np.transpose(x, axes), family="linalg", fresh=False,
     emit=_transpose_emit,
     shape_rule=lambda avals, axes: tuple(avals[0].shape[i] for i in axes),
     vjp=lambda g, out, x, axes: [ops.transpose(g, axes=tuple(np.argsort(axes).tolist()))],
@@ -102,7 +102,7 @@ def _reshape_params(values, params):
 
 
 reshape = registry.define(
-    "reshape", impl=lambda x, shape: np.reshape(x, shape), family="linalg", fresh=False,
+    "reshape", dtype_rule=same_dtype, impl=lambda x, shape: np.reshape(x, shape), family="linalg", fresh=False,
     emit=lambda a, shape: method(a, f".reshape({literal(shape).text})"),
     shape_rule=lambda avals, shape: shape,
     vjp=lambda g, out, x, shape: [ops.reshape(g, shape=x.shape)],
@@ -119,7 +119,7 @@ def _broadcast_to_params(values, params):
 
 
 broadcast_to = registry.define(
-    "broadcast_to", impl=lambda x, shape: np.broadcast_to(x, shape), family="linalg",
+    "broadcast_to", dtype_rule=same_dtype, impl=lambda x, shape: np.broadcast_to(x, shape), family="linalg",
     fresh=False, foldable=False,  # folding would materialise a large array from a scalar
     emit=lambda a, shape: call("np.broadcast_to", a, literal(shape)),
     shape_rule=lambda avals, shape: shape,
@@ -143,7 +143,7 @@ def _expand_dims_shape(avals, axis):
 
 
 expand_dims = registry.define(
-    "expand_dims", impl=lambda x, axis: np.expand_dims(x, axis), family="linalg", fresh=False,
+    "expand_dims", dtype_rule=same_dtype, impl=lambda x, axis: np.expand_dims(x, axis), family="linalg", fresh=False,
     emit=lambda a, axis: call("np.expand_dims", a, literal(axis_literal(axis))),
     shape_rule=_expand_dims_shape,
     vjp=lambda g, out, x, axis: [ops.reshape(g, shape=x.shape)],

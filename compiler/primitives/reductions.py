@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..syntax import call, literal, method
-from . import ops, registry
+from . import ops, registry, same_dtype
 
 
 def normalize_axis(axis, ndim: int):
@@ -82,7 +82,7 @@ def _broadcast_back(g, x, axis, keepdims):
 
 
 def _max_vjp(g, out, x, axis, keepdims):
-    mask = x == expand_like(out, x, axis, keepdims)
+    mask = ops.equal(x, expand_like(out, x, axis, keepdims))
     ties = ops.sum(mask, axis=axis, keepdims=True)
     return [expand_like(g, x, axis, keepdims) * mask / ties]
 
@@ -121,7 +121,7 @@ def _sum_to_impl(x, shape, lead, stretched):
 
 
 sum_to = registry.define(
-    "sum_to", impl=_sum_to_impl, emit=_sum_to_emit, family="reductions",
+    "sum_to", impl=_sum_to_impl, dtype_rule=same_dtype, emit=_sum_to_emit, family="reductions",
     shape_rule=lambda avals, shape, lead, stretched: shape,
     vjp=lambda g, out, x, **_: [ops.broadcast_to(g, shape=x.shape)],
     doc="sum over the axes NumPy broadcasting stretched; the adjoint of broadcast_to",
