@@ -17,7 +17,7 @@ import numpy as np
 
 from . import codegen
 from .ad import reverse
-from .errors import CompileError, SignatureError, SourceLoc
+from .errors import CompileError, InternalError, SignatureError, SourceLoc
 from .frontend.python import ArgSpec, lower, parse_function
 from .ir import Aval, Program, verify
 from .passes import optimize
@@ -160,7 +160,7 @@ class Compiled:
         return path
 
     def _origin(self) -> str:
-        return f"{self.fn.__name__} in {_short_path(self._loc.filename)}"
+        return f"{self.fn.__name__} in {os.path.basename(self._loc.filename)}"
 
     def __repr__(self) -> str:
         wrt = ", ".join(self.arg_names[i] for i in self.wrt)
@@ -189,7 +189,12 @@ class Compiled:
                 f"grad needs a function with a scalar floating-point result; {self.fn.__name__} "
                 f"returns {out.aval} here (reduce it, e.g. with np.sum, or use a future jacobian)",
                 _return_loc(self.fn) or self._loc)
-        spec = compile_program(program, grouped=self.wrt_tuple, origin=self._origin())
+        try:
+            spec = compile_program(program, grouped=self.wrt_tuple, origin=self._origin())
+        except CompileError:
+            raise
+        except Exception as e:
+            raise InternalError.wrap(e, self._loc) from None
         spec.referenced, spec.input_positions, spec.float_grads = referenced, tuple(positions), float_grads
         return spec
 
@@ -262,13 +267,6 @@ def _return_loc(fn) -> SourceLoc | None:
         if isinstance(node, ast.Return):
             return src.loc(node)
     return None
-
-
-def _short_path(filename: str) -> str:
-    try:
-        return os.path.relpath(filename)
-    except ValueError:
-        return filename
 
 
 # -- function-style API ----------------------------------------------------

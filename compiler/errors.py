@@ -88,3 +88,14 @@ class SignatureError(CompileError):
 
 class SourceUnavailable(CompileError):
     """The function's source cannot be read (builtins, lambdas in a REPL, exec-defined code)."""
+
+
+class InternalError(CompileError):
+    """gradc failed on code it should have handled or rejected: a bug to report."""
+
+    @classmethod
+    def wrap(cls, exc: BaseException, loc: SourceLoc | None) -> "InternalError":
+        err = cls(f"internal error while compiling this line ({type(exc).__name__}: {exc})", loc,
+                  hint="this is a gradc bug; please report it with the function that triggers it")
+        err.internal = exc
+        return err

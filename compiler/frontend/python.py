@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import (CompileError, DataDependentControlFlow, NameResolutionError,
+from ..errors import (CompileError, DataDependentControlFlow, InternalError, NameResolutionError,
                       SignatureError, SourceLoc, SourceUnavailable, UnsupportedFunction,
                       UnsupportedSyntax)
 from ..ir import Builder, Const, Program, Value
@@ -623,6 +623,8 @@ def lower(fn, specs: list[ArgSpec], wrt: tuple[int, ...]) -> tuple[Program, dict
         except RecursionError:
             raise UnsupportedSyntax("the function is too deeply nested or recursive to compile",
                                     src.loc(lw.node)) from None
+        except Exception as e:  # a gap in gradc, not the user's fault: still point at their line
+            raise InternalError.wrap(e, src.loc(lw.node)) from None
     if isinstance(result, (tuple, list)):
         raise SignatureError("the function returns a tuple; gradc differentiates a function with one "
                              "array or scalar result", src.loc(_return_node(src)))

@@ -44,10 +44,11 @@ def _sub(prim, values, params):
 
 def _mul(prim, values, params):
     x, y = values
-    if _is_const(y, 1):
-        return _same(x, prim, values, params)
-    if _is_const(x, 1):
-        return _same(y, prim, values, params)
+    for a, b in ((x, y), (y, x)):
+        if _is_const(b, 1):
+            return _same(a, prim, values, params)
+        if _is_const(b, -1) and _same(a, prim, values, params) is not None:
+            return bind("neg", a)
 
 
 def _div_or_pow(prim, values, params):
@@ -109,10 +110,8 @@ def _drop_broadcasts(prim, values, params):
     slim = [(_producer(v, "broadcast_to").inputs[0] if _producer(v, "broadcast_to") else v) for v in values]
     if np.broadcast_shapes(*(v.shape for v in slim)) == out_shape:
         return bind(prim.name, *slim, **params)
-    if len(values) == 1:
-        # f(broadcast_to(z)) == broadcast_to(f(z)): evaluate f on the small array.
-        return bind("broadcast_to", bind(prim.name, slim[0], **params), shape=out_shape)
-    return None
+    # f(broadcast_to(z), ...) == broadcast_to(f(z, ...)): compute on the small arrays.
+    return bind("broadcast_to", bind(prim.name, *slim, **params), shape=out_shape)
 
 
 def _reshape_scalar_broadcast(prim, values, params):

@@ -1,0 +1,40 @@
+"""Golden files of generated code for the lecture examples: any change to codegen shows
+up in review as a diff of these files. Regenerate with GRADC_UPDATE_GOLDEN=1 make test."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import compiler as gradc
+
+import logistic_rss
+import softmax_cross_entropy
+import sqrt_exp_cos
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("GRADC_UPDATE_GOLDEN") == "1"
+
+
+def _cases():
+    rng = np.random.default_rng(0)
+    W, b, x = rng.normal(size=(4, 5)), rng.normal(size=4), rng.normal(size=5)
+    return {
+        "logistic_rss": (logistic_rss.rss_loss, "w", (np.array([-1.0, 1.5, 0.5]),)),
+        "softmax_cross_entropy": (softmax_cross_entropy.cross_entropy_l2, ("W", "b"),
+                                  (W, b, x, np.eye(4)[2], 0.1)),
+        "sqrt_exp_cos": (sqrt_exp_cos.f, "x", (0.5,)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_cases()))
+def test_generated_code_matches_golden(name):
+    fn, wrt, args = _cases()[name]
+    compiled = gradc.compile(fn, wrt=wrt, args=args)
+    outputs = {f"{name}.py": compiled.source, f"{name}.ssa.txt": str(compiled.adjoint_ir) + "\n"}
+    for filename, text in outputs.items():
+        path = GOLDEN / filename
+        if UPDATE:
+            path.write_text(text)
+        assert path.exists(), f"missing golden file {path}; run with GRADC_UPDATE_GOLDEN=1"
+        assert text == path.read_text(), f"generated output changed: diff against {path}"
