@@ -10,7 +10,7 @@ demo: setup
 	$(PY) examples/logistic_rss.py
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) benchmarks/bench_value_and_grad.py

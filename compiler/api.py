@@ -105,13 +105,13 @@ class Compiled:
         return spec
 
     def _still_valid(self, spec: Specialization) -> bool:
-        g = self.fn.__globals__
-        return all(g.get(name, obj) is obj for name, obj in spec.referenced.items())
+        return all(globs.get(name, obj) is obj for globs, name, obj in spec.referenced.values())
 
     def _run(self, args, kwargs, which):
         args = self._arguments(args, kwargs)
         spec = self._specialization(args)
-        inputs = [args[i] for i in spec.input_positions]
+        # Python floats enter as float64 scalars, the dtype the program was compiled for.
+        inputs = [np.float64(a) if type(a) is float else a for a in (args[i] for i in spec.input_positions)]
         if which == "value":
             return spec.value_fn(*inputs)
         value, grads = spec.value_and_grad_fn(*inputs)

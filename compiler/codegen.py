@@ -35,12 +35,11 @@ class Statement:
 class Naming:
     """How values are spelled: Python identifiers (codegen) or v-notation (listing)."""
 
-    def __init__(self, program: Program, style: str = "python"):
+    def __init__(self, program: Program, style: str = "python", consts: dict | None = None):
         self.style = style
         self.numbers = program.numbering()
         self.program = program
-        self.const_names = const_names(program) if style == "python" else {
-            c: (c.name or f"c{i}") for i, c in enumerate(program.consts(), 1)}
+        self.const_names = consts if consts is not None else const_names(program)
         self._temps = 0
 
     def base(self, v: Value) -> str:
@@ -61,10 +60,12 @@ class Naming:
         return f"v\u0304_{k}"
 
 
-def const_names(program: Program) -> dict[Const, str]:
-    taken = {v.name for v in program.inputs} | {"np", "os"} | set(HELPERS)
+def const_names(*programs: Program) -> dict[Const, str]:
+    """One name per array constant across all the programs of a module."""
+    taken = {v.name for p in programs for v in p.inputs} | {"np", "os"} | set(HELPERS)
+    consts = list({c.uid: c for p in programs for c in p.consts()}.values())
     names = {}
-    for i, c in enumerate(program.consts(), 1):
+    for i, c in enumerate(consts, 1):
         base = c.name if c.name and c.name.isidentifier() else f"c{i}"
         name = base
         while name in taken:
@@ -165,8 +166,9 @@ def output_text(program: Program, naming: Naming, stmts, grouped: bool) -> str:
     return f"{text(first)}, {grads}"
 
 
-def function_source(program: Program, fname: str, doc: str, grouped: bool = False) -> str:
-    naming = Naming(program, "python")
+def function_source(program: Program, fname: str, doc: str, grouped: bool = False,
+                    consts: dict | None = None) -> str:
+    naming = Naming(program, "python", consts)
     stmts = statements(program, naming)
     args = ", ".join(v.name for v in program.inputs)
     lines = [f"def {fname}({args}):", f'    """{doc}"""']
@@ -199,14 +201,12 @@ def helper_source(names) -> str:
 
 
 def constants(*programs: Program) -> dict[str, np.ndarray]:
-    out = {}
-    for p in programs:
-        for c, name in const_names(p).items():
-            out[name] = np.asarray(c.value)
-    return out
+    return {name: np.asarray(c.value) for c, name in const_names(*programs).items()}
 
 
 def array_literal(a: np.ndarray) -> str:
+    if a.size == 0:  # a nested list cannot carry the shape of an empty array
+        return f"np.zeros({a.shape!r}, dtype=np.{a.dtype.name})"
     body = repr(a.tolist())
     return f"np.array({body})" if a.dtype == np.float64 else f"np.array({body}, dtype=np.{a.dtype.name})"
 
@@ -241,8 +241,9 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
                          f"{external_consts!r}))")
             lines += [f"{k} = _consts[{k!r}]" for k in big]
         parts.append("\n".join(lines))
-    parts.append(function_source(forward, name, f"Value of {name}.").rstrip())
+    names = const_names(forward, adjoint)
+    parts.append(function_source(forward, name, f"Value of {name}.", consts=names).rstrip())
     parts.append(function_source(adjoint, f"{name}_value_and_grad",
                                  f"Value of {name} and its gradient with respect to {wrt_names}.",
-                                 grouped=grouped).rstrip())
+                                 grouped=grouped, consts=names).rstrip())
     return "\n\n\n".join(parts) + "\n"

@@ -241,17 +241,17 @@ class Builder:
 
         prim = registry.get(prim_name)
         values = [v if isinstance(v, Value) else as_const(v) for v in operands]
-        params = prim.canonical_params(values, params)
-        if self.rewrite is not None:
-            replaced = self.rewrite(prim, values, params)
-            if replaced is not None:
-                return replaced
         try:
+            params = prim.canonical_params(values, params)
             aval = prim.abstract_eval([v.aval for v in values], values, **params)
         except CompileError as e:
             raise type(e)(e.message, e.loc or self.loc, hint=e.hint) from None
         except (ValueError, TypeError, IndexError) as e:
             raise ShapeError(f"{prim.name}: {e}", self.loc) from None
+        if self.rewrite is not None:
+            replaced = self.rewrite(prim, values, params)
+            if replaced is not None:
+                return replaced
         if prim.foldable and values and all(isinstance(v, Const) for v in values):
             result = prim.evaluate(*(v.value for v in values), **params)
             if all(v.weak for v in values) and np.ndim(result) == 0:

@@ -13,7 +13,7 @@ _NP = re.compile(r"\bnp\.")
 
 
 def listing(program: Program) -> str:
-    naming = Naming(program, "math")
+    naming = Naming(program, "math", {c: c.name or f"c{i}" for i, c in enumerate(program.consts(), 1)})
     stmts = statements(program, naming)
     rows: list[tuple[str, str]] = []
     args = ", ".join(f"{v.name}: {v.aval}" for v in program.inputs)

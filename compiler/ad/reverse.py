@@ -42,8 +42,11 @@ def reverse(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
                 _name(c, x)
                 adjoint[x] = c
 
-        builder.loc = program.loc
-        grads = [_finish(program.inputs[i], adjoint.get(program.inputs[i]), builder) for i in wrt]
+        builder.loc = None  # returning gradients belongs to no source line
+        grads = []
+        for i in wrt:  # each gradient is its own array, even where two adjoints coincide
+            g = _finish(program.inputs[i], adjoint.get(program.inputs[i]), builder)
+            grads.append(builder.bind("copy", g) if g in grads and not isinstance(g, Const) else g)
 
     adj = Program(program.name, program.inputs, list(program.ops) + builder.ops, [out] + grads,
                   program.loc, wrt, program.static_args)
@@ -68,11 +71,11 @@ def _name(c: Value, x: Value) -> None:
 def _finish(x: Value, g: Value | None, builder: Builder) -> Value:
     """The gradient returned for input x: its own array, with x's shape and dtype."""
     if g is None:
-        g = builder.bind("zeros_like", x)
-    elif g.dtype != x.dtype:
+        return builder.bind("zeros_like", x)
+    if g.dtype != x.dtype:
         g = builder.bind("cast", g, dtype=x.dtype)
-    elif isinstance(g, Const) or g.producer is None or not g.producer.prim.fresh \
-            or g.producer.sweep == "forward":
+    if (isinstance(g, Const) and not g.is_scalar) or (not isinstance(g, Const) and (
+            g.producer is None or not g.producer.prim.fresh or g.producer.sweep == "forward")):
         g = builder.bind("copy", g)
     if g.adjoint_of is None and g.producer is not None and g.producer.sweep == "reverse":
         g.adjoint_of = x

@@ -83,6 +83,8 @@ def _clip(lw, args, kw):
         x, lo, hi = args[0], kw.get("a_min", kw.get("min")), kw.get("a_max", kw.get("max"))
     else:
         lw.fail("np.clip(x, lo, hi) needs the array and both bounds")
+    if lo is None and hi is None:
+        lw.fail("np.clip needs at least one of its bounds")
     if lw.is_static(lo) and lw.is_static(hi) and np.ndim(lw.value(lo)) == 0 and np.ndim(lw.value(hi)) == 0:
         lo, hi = lw.value(lo), lw.value(hi)
         return lw.bind("clip", x, lo=None if lo is None else float(lo), hi=None if hi is None else float(hi))

@@ -120,7 +120,7 @@ def parse_function(fn) -> Source:
 class Lowering:
     """The walk over one function body (helpers called from it get their own)."""
 
-    def __init__(self, src: Source, builder: Builder, stack=()):
+    def __init__(self, src: Source, builder: Builder, stack=(), consts=None):
         self.src = src
         self.b = builder
         self.stack = stack + (src.fn.__code__,)
@@ -128,8 +128,9 @@ class Lowering:
         self.node = src.tree
         closure = inspect.getclosurevars(src.fn)
         self.scope = {**src.fn.__globals__, **closure.nonlocals}
-        self.named_consts: dict[str, Const] = {}
-        self.referenced: dict[str, object] = {}  # module-level names this function read
+        self.named_consts: dict[tuple, Const] = {} if consts is None else consts  # shared with helpers
+        # module-level names read (by this function and inlined helpers): (globals, name, object)
+        self.referenced: dict[tuple, tuple] = {}
 
     # -- helpers used by the NumPy table ---------------------------------
 
@@ -332,14 +333,17 @@ class Lowering:
             return self.env[name]
         if name in self.scope:
             obj = self.scope[name]
-            self.referenced[name] = obj
+            if name not in self.env and name in self.src.fn.__globals__:
+                globs = self.src.fn.__globals__
+                self.referenced[(id(globs), name)] = (globs, name, obj)
             if isinstance(obj, np.ndarray):
                 if obj.dtype.kind not in "fiub":
                     self.fail(f"module-level array {name!r} has unsupported dtype {obj.dtype}",
                               UnsupportedFunction, node)
-                if name not in self.named_consts:
-                    self.named_consts[name] = Const(obj, name)
-                return self.named_consts[name]
+                key = (id(obj), name)
+                if key not in self.named_consts:
+                    self.named_consts[key] = Const(obj, name)
+                return self.named_consts[key]
             return obj
         if name in SAFE_BUILTINS:
             return getattr(builtins, name)
@@ -373,7 +377,8 @@ class Lowering:
             try:
                 return getattr(obj, attr)
             except AttributeError:
-                self.fail(f"{_describe(obj)} has no attribute {attr!r}", NameResolutionError, node)
+                owner = obj.__name__ if isinstance(obj, types.ModuleType) else _describe(obj)
+                self.fail(f"{owner} has no attribute {attr!r}", NameResolutionError, node)
         self.fail(f"attribute access on {_describe(obj)} is not supported", UnsupportedSyntax, node)
 
     def expr_Subscript(self, node):
@@ -511,8 +516,10 @@ class Lowering:
             return total
         if fn in (range, min, max, float, int, bool, tuple, list, zip, enumerate, reversed):
             if dynamic:
-                self.fail(f"{fn.__name__}() of an array computed from the arguments is not supported",
-                          DataDependentControlFlow, node)
+                self.fail(f"unsupported construct '{fn.__name__}() of an array': values computed from "
+                          "the function's array arguments cannot decide loop bounds or other compile-time "
+                          "quantities; data-dependent control flow is not supported yet (a later version "
+                          "will support it)", DataDependentControlFlow, node)
             return self._static_call(fn, args, kwargs, node)
         if isinstance(fn, types.FunctionType):
             return self.inline(fn, args, kwargs, node)
@@ -536,7 +543,7 @@ class Lowering:
         except TypeError as e:
             self.fail(f"bad call to {fn.__name__}(): {e}", SignatureError, node)
         bound.apply_defaults()
-        inner = Lowering(src, self.b, self.stack)
+        inner = Lowering(src, self.b, self.stack, self.named_consts)
         check_body(src)
         result = inner.run(dict(bound.arguments))
         self.referenced.update(inner.referenced)

@@ -14,7 +14,8 @@ def cse(program: Program) -> Program:
             return seen[key]
         new = clone(op, inputs)
         emit(new)
-        seen[key] = new.out
+        if op.prim.shareable:
+            seen[key] = new.out
         return new.out
 
     return rebuild(program, visit)

@@ -33,6 +33,7 @@ class Primitive:
     differentiable: bool = True  # False: derivative is zero almost everywhere (comparisons, sign)
     fresh: bool = True  # result is a newly allocated array (False for views), so += on it is safe
     foldable: bool = True
+    shareable: bool = True  # False: two ops never merge into one (copies that must stay distinct)
     elementwise: bool = False
     helper: str | None = None  # name of a runtime.support function the emitted code calls
     sympy: Callable | None = None  # scalar SymPy formula, for derivative tests

@@ -13,8 +13,9 @@ def _np(fn: str):
 
 
 def unary(name, impl, vjp, sympy=None, domain=(-2.0, 2.0), emit=None, **kw):
+    kw.setdefault("elementwise", True)
     return registry.define(name, impl=impl, emit=emit or _np(name), family="elementwise",
-                           vjp=vjp, sympy=sympy, domain=domain, elementwise=True, **kw)
+                           vjp=vjp, sympy=sympy, domain=domain, **kw)
 
 
 def binary(name, impl, symbol, prec, vjp, sympy=None, domain=(-2.0, 2.0), **kw):
@@ -43,9 +44,10 @@ unary("arctan", np.arctan, lambda g, out, x: [g / (1 + x**2)], sympy=sp.atan)
 unary("abs", np.abs, lambda g, out, x: [g * ops.sign(x)], sympy=sp.Abs, domain=(0.1, 2.0))
 unary("sign", np.sign, None, differentiable=False)
 unary("cast", lambda x, dtype: np.asarray(x).astype(dtype),
-      lambda g, out, x, dtype: [ops.cast(g, dtype=x.dtype)],
+      lambda g, out, x, dtype: [ops.cast(g, dtype=x.dtype) if out.dtype.kind == "f" else None],
       emit=lambda a, dtype: method(a, f".astype(np.{np.dtype(dtype).name})"),
-      dtype_rule=lambda avals, values, dtype: np.dtype(dtype))
+      dtype_rule=lambda avals, values, dtype: np.dtype(dtype),
+      elementwise=False)  # a cast gradient is returned to the user: never rewrite it into a view
 
 # --- binary ----------------------------------------------------------------
 
@@ -72,8 +74,8 @@ for _name, _impl, _sym in [("greater", np.greater, ">"), ("less", np.less, "<"),
                            ("less_equal", np.less_equal, "<="),
                            ("equal", np.equal, "=="), ("not_equal", np.not_equal, "!=")]:
     binary(_name, _impl, _sym, COMPARE, None, differentiable=False)
-binary("logical_and", np.logical_and, "&", 8, None, differentiable=False)
-binary("logical_or", np.logical_or, "|", 6, None, differentiable=False)
+binary("logical_and", np.logical_and, None, 0, None, differentiable=False)
+binary("logical_or", np.logical_or, None, 0, None, differentiable=False)
 
 registry.define(
     "where", impl=np.where, family="elementwise", arity=3, elementwise=True,
@@ -95,12 +97,14 @@ registry.define(
 )
 
 registry.define(
-    "zeros_like", impl=np.zeros_like, family="elementwise", elementwise=True,
+    "zeros_like", impl=np.zeros_like, family="elementwise",
     emit=lambda a, **_: call("np.zeros_like", a), differentiable=False, foldable=False,
+    elementwise=False,  # its result is returned as a gradient: never rewrite it into a view
 )
 
 registry.define(
-    "copy", impl=np.copy, family="elementwise", elementwise=True,
+    "copy", impl=np.copy, family="elementwise", foldable=False, shareable=False,
+    elementwise=False,  # it must stay a real copy, never become a view or a shared constant
     emit=lambda a, **_: call("np.copy", a), vjp=lambda g, out, x: [g],
     doc="a gradient that would otherwise alias an input, a constant or a read-only view",
 )

@@ -52,8 +52,16 @@ registry.define(
     "outer", impl=np.outer, family="linalg", arity=2,
     emit=lambda a, b, **_: call("np.outer", a, b),
     shape_rule=lambda avals: (avals[0].size, avals[1].size),
-    vjp=lambda g, out, x, y: [g @ y, x @ g],
+    vjp=lambda g, out, x, y: [_unflatten(g @ _flat(y), x), _unflatten(_flat(x) @ g, y)],
 )
+
+
+def _flat(v):
+    return v if v.ndim == 1 else ops.reshape(v, shape=(-1,))
+
+
+def _unflatten(v, like):
+    return v if like.ndim == 1 else ops.reshape(v, shape=like.shape)
 
 
 # --- shape operations ------------------------------------------------------
