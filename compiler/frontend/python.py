@@ -35,7 +35,7 @@ COMPARES = {ast.Gt: ("greater", operator.gt), ast.Lt: ("less", operator.lt),
             ast.GtE: ("greater_equal", operator.ge), ast.LtE: ("less_equal", operator.le),
             ast.Eq: ("equal", operator.eq), ast.NotEq: ("not_equal", operator.ne)}
 SAFE_BUILTINS = {"range", "len", "abs", "min", "max", "float", "int", "bool", "tuple", "list",
-                 "zip", "enumerate", "reversed", "sum", "True", "False", "None"}
+                 "zip", "enumerate", "reversed", "sum", "round"}
 CONSTRUCT_NAMES = {
     ast.While: "while loop", ast.Lambda: "lambda", ast.ListComp: "list comprehension",
     ast.DictComp: "dict comprehension", ast.SetComp: "set comprehension",
@@ -235,8 +235,29 @@ class Lowering:
                       "gradc values are immutable (in-place updates would hide aliasing); "
                       "build a new array instead", UnsupportedSyntax, s)
         current = self.lookup(s.target.id, s.target)
+        self._check_in_place(s.target.id, current, s)
         self.node = s
         self.assign(s.target, self.binop(s.op, current, self.expr(s.value), s))
+
+    VIEWS = frozenset({"getitem", "reshape", "transpose", "broadcast_to", "expand_dims"})
+
+    def _check_in_place(self, name, current, node):
+        """`x += y` updates an ndarray in place in NumPy. gradc computes `x = x + y`, which is
+        the same only if no other name can see x's memory: refuse where that is not certain."""
+        if not isinstance(current, Value) or current.ndim == 0:
+            return
+        why = None
+        if isinstance(current, Const):
+            why = "a module-level array" if current.name else None
+        elif current.producer is None:
+            why = "an argument (NumPy would modify the caller's array)"
+        elif current.producer.prim.name in self.VIEWS:
+            why = "a view of another array (NumPy would modify that array too)"
+        elif any(v is current for k, v in self.env.items() if k != name):
+            why = f"also named {next(k for k, v in self.env.items() if v is current and k != name)!r}"
+        if why:
+            self.fail(f"unsupported construct 'in-place update of {name!r}': it is {why}; "
+                      f"write `{name} = {name} <op> ...` to make a new array", UnsupportedSyntax, node)
 
     def assign(self, target, value):
         if isinstance(target, ast.Name):
@@ -347,6 +368,8 @@ class Lowering:
             return obj
         if name in SAFE_BUILTINS:
             return getattr(builtins, name)
+        if hasattr(builtins, name):
+            self.fail(f"builtin {name}() is not supported in compiled functions", UnsupportedFunction, node)
         self.fail(f"name {name!r} is not defined (gradc resolves arguments, local variables and "
                   "module-level constants and functions)", NameResolutionError, node)
 
@@ -514,7 +537,11 @@ class Lowering:
             for item in args[0]:
                 total = self.binop(ast.Add(), total, item, node)
             return total
-        if fn in (range, min, max, float, int, bool, tuple, list, zip, enumerate, reversed):
+        if fn in (min, max, float, round, tuple, list, zip, enumerate, reversed) and dynamic:
+            hint = {min: " (use np.minimum or np.min)", max: " (use np.maximum or np.max)"}.get(fn, "")
+            self.fail(f"builtin {fn.__name__}() of an array computed from the arguments is not "
+                      f"supported{hint}", UnsupportedFunction, node)
+        if fn in (range, min, max, float, int, bool, tuple, list, zip, enumerate, reversed, round):
             if dynamic:
                 self.fail(f"unsupported construct '{fn.__name__}() of an array': values computed from "
                           "the function's array arguments cannot decide loop bounds or other compile-time "

@@ -11,11 +11,11 @@ from .reductions import axis_literal, normalize_axis
 def _matmul_shape(avals):
     a, b = (x.shape for x in avals)
     if not a or not b:
-        raise ValueError("matmul: operands must be at least 1-D (use * for scalars)")
+        raise ValueError("operands must be at least 1-D (use * for scalars)")
     ka = a[-1]
     kb = b[0] if len(b) == 1 else b[-2]
     if ka != kb:
-        raise ValueError(f"matmul: shapes {a} and {b} do not align ({ka} != {kb})")
+        raise ValueError(f"shapes {a} and {b} do not align ({ka} != {kb})")
     if len(a) == 1 and len(b) == 1:
         return ()
     if len(b) == 1:
