@@ -90,6 +90,20 @@ def blas_info() -> dict:
     return info
 
 
+def gradc_revision() -> str:
+    """The checkout's commit, with '+dirty' when compiler/ or runtime/ has local changes."""
+    import subprocess
+    root = HERE.parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "compiler", "runtime"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return (rev or "?") + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
 def machine_info() -> dict:
     cpu = platform.processor() or platform.machine()
     try:
@@ -105,6 +119,7 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "gradc": getattr(gradc, "__version__", "?"),
+        "gradc_revision": gradc_revision(),
         "platform": platform.platform(),
         "cpu": cpu,
         "cpu_count": os.cpu_count(),
@@ -209,16 +224,46 @@ class CpuLoad:
             return None
 
 
+def wait_for_idle(max_wait: float, threshold: float = 0.05) -> float | None:
+    """Wait (up to max_wait seconds) for a 1 s window in which other processes use
+    less than `threshold` of the CPUs. Returns the seconds waited, or None on timeout
+    or where the load cannot be read."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < max_wait:
+        with CpuLoad() as load:
+            time.sleep(1.0)
+        if load.fraction is None:
+            return None
+        if load.fraction < threshold:
+            return time.perf_counter() - t0
+    return None
+
+
+def _minor_faults() -> int | None:
+    try:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    except (ImportError, AttributeError):
+        return None
+
+
 def time_interleaved(fns: dict, repeats: int, min_time: float) -> dict:
-    """Seconds per call for each fn: min and median over `repeats`, taken round-robin."""
+    """Seconds per call for each fn: min and median over `repeats`, taken round-robin.
+    Also minor page faults per call (fresh memory the kernel had to map in), which
+    shows allocation churn that a timing alone does not explain."""
     numbers = {name: calibrate(fn, min_time) for name, fn in fns.items()}
     samples = {name: [] for name in fns}
+    faults = {name: 0 for name in fns}
     timers = {name: timeit.Timer(fn) for name, fn in fns.items()}
     for _ in range(repeats):
         for name, timer in timers.items():
+            f0 = _minor_faults()
             samples[name].append(timer.timeit(numbers[name]) / numbers[name])
+            if f0 is not None:
+                faults[name] += _minor_faults() - f0
     return {name: {"min_s": min(s), "median_s": statistics.median(s), "number": numbers[name],
-                   "repeats": repeats, "samples_s": s}
+                   "repeats": repeats, "samples_s": s,
+                   "minor_faults_per_call": faults[name] / (numbers[name] * repeats)}
             for name, s in samples.items()}
 
 
@@ -328,7 +373,7 @@ def load_frameworks(threads) -> dict:
 
 # -- the benchmark ---------------------------------------------------------------------
 
-def bench_workload(w, args, frameworks, repeats, min_time, rng) -> dict:
+def bench_workload(w, args, frameworks, repeats, min_time, rng, wait_idle=0.0) -> dict:
     res = {"name": w.name, "description": w.description, "wrt": list(w.wrt),
            "shapes": {n: list(np.shape(a)) for n, a in zip(arg_names(w), args)}}
 
@@ -384,6 +429,8 @@ def bench_workload(w, args, frameworks, repeats, min_time, rng) -> dict:
         res["frameworks"][fw] = {"status": "ok"}
         fns[fw] = run
 
+    if wait_idle:
+        res["waited_for_idle_s"] = wait_for_idle(wait_idle)
     with CpuLoad() as load:
         timings = time_interleaved(fns, repeats, min_time)
     res["timings"] = timings
@@ -429,6 +476,9 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="+", metavar="NAME", choices=[w.name for w in WORKLOADS],
                     help="run only these workloads")
     ap.add_argument("--show-source", action="store_true", help="print gradc's generated source per workload")
+    ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                    help="before timing each workload, wait up to SECONDS for a quiet second on the "
+                         "machine (other processes < 5%% of the CPUs); default: don't wait")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     ap.add_argument("--seed", type=int, default=0)
     opts = ap.parse_args(argv)
@@ -437,7 +487,7 @@ def main(argv=None) -> int:
 
     info = machine_info()
     blas = info["blas"]
-    print(f"gradc {info['gradc']} | Python {info['python']} | NumPy {info['numpy']} | "
+    print(f"gradc {info['gradc']} ({info['gradc_revision']}) | Python {info['python']} | NumPy {info['numpy']} | "
           f"BLAS {blas['name']}, {blas['threads'] if blas['threads'] is not None else '?'} threads "
           f"({'--threads ' + str(opts.threads) if opts.threads else 'library default'})")
     print(f"CPU: {info['cpu']}, {info['cpu_count']} logical CPUs ({info['cpus_usable']} usable) | "
@@ -459,7 +509,7 @@ def main(argv=None) -> int:
         args = w.make(np.random.default_rng([opts.seed, len(results)]))
         print(f"{w.name}: {w.description} ...", end=" ", flush=True)
         try:
-            r = bench_workload(w, args, frameworks, repeats, min_time, rng)
+            r = bench_workload(w, args, frameworks, repeats, min_time, rng, opts.wait_idle)
         except VerificationError as e:
             print("\n\n*** VERIFICATION FAILED ***\n" + str(e), file=sys.stderr)
             return 1
@@ -482,6 +532,10 @@ def main(argv=None) -> int:
     print("gradc = Compiled.value_and_grad (what users call); gradc fn = the generated function "
           "called directly, without gradc's per-call argument checks and cache lookup.")
     print("other load: CPU time other processes took during the timing, as a share of all cores.")
+    print("median ratios / minor page faults per call (hand, gradc):  " + ";  ".join(
+        f"{r['name']} {r['ratio_to_hand_median']['gradc']:.2f} / "
+        f"{r['timings']['hand']['minor_faults_per_call']:.0f}, "
+        f"{r['timings']['gradc']['minor_faults_per_call']:.0f}" for r in results))
     loads = [r["background_cpu_load"] for r in results if r.get("background_cpu_load") is not None]
     if loads and max(loads) > LOAD_WARN:
         print(f"WARNING: other processes used up to {max(loads):.0%} of the CPUs while timing; "

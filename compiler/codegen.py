@@ -25,11 +25,10 @@ INLINE_ARRAY_LIMIT = 16  # constant arrays up to this size are written into the 
 
 @dataclass
 class Statement:
-    op: Op | None
+    op: Op
     target: str
     expr: str
     augmented: bool = False  # `target += expr`
-    comment: str = ""
 
 
 class Naming:
@@ -172,21 +171,16 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
     stmts = statements(program, naming)
     args = ", ".join(v.name for v in program.inputs)
     lines = [f"def {fname}({args}):", f'    """{doc}"""']
-    last = None
+    last_sweep, last_line = "forward", None
     for s in stmts:
-        loc = s.op.loc if s.op is not None else None
-        sweep = s.op.sweep if s.op is not None else ""
-        key = (sweep, loc.lineno if loc else None)
-        if key != last and loc is not None and loc.line:
-            if sweep == "reverse" and last is not None and last[0] == "forward":
-                lines.append("    # reverse sweep")
+        sweep, loc = s.op.sweep, s.op.loc
+        if sweep != last_sweep:
+            lines.append("    # reverse sweep")
+        if loc is not None and loc.line and (sweep, loc.lineno) != (last_sweep, last_line):
             prefix = "adjoint of " if sweep == "reverse" else ""
             lines.append(f"    # {prefix}line {loc.lineno}: {loc.line.strip()}")
-        elif key != last and sweep == "reverse" and last is not None and last[0] == "forward":
-            lines.append("    # reverse sweep")
-        last = key
-        op = "+=" if s.augmented else "="
-        lines.append(f"    {s.target} {op} {s.expr}")
+        last_sweep, last_line = sweep, loc.lineno if loc is not None else None
+        lines.append(f"    {s.target} {'+=' if s.augmented else '='} {s.expr}")
     lines.append(f"    return {output_text(program, naming, stmts, grouped)}")
     return "\n".join(lines) + "\n"
 

@@ -168,7 +168,7 @@ class Gen:
 
     def shape_op(self, a, B):
         name = self.draw(st.sampled_from(["transpose", "reshape", "expand_dims", "broadcast_to",
-                                          "getitem", "sum_to"]))
+                                          "getitem", "sum_to", "getitem", "scatter"]))
         shape, nd = a.shape, a.ndim
         if name == "transpose":
             axes = None if self.draw(st.booleans()) else tuple(self.draw(st.permutations(range(nd))))
@@ -192,7 +192,15 @@ class Gen:
             k = self.draw(st.integers(0, nd))
             target = tuple(d if self.draw(st.booleans()) else 1 for d in shape[nd - k:])
             return self.bind("sum_to", a, shape=target), B * a.aval.size / max(1, int(np.prod(target)))
-        # getitem: ints, non-empty slices, reversal, strides, None, Ellipsis
+        index = self.index(shape)
+        if name == "scatter":  # a with everything outside a[index] zeroed
+            part = self.bind("getitem", a, index=index)
+            return self.bind("scatter", part, index=index, shape=shape), B
+        return self.bind("getitem", a, index=index), B
+
+    def index(self, shape):
+        """A basic index into `shape`: ints, non-empty slices, reversal, strides, None, ...,"""
+        nd = len(shape)
         ellipsis = nd > 0 and self.draw(st.booleans())
         k = self.draw(st.integers(0, nd))
         dims = shape[nd - k:] if ellipsis else shape[:k]
@@ -212,8 +220,7 @@ class Gen:
                 items.append(slice(None))
         if self.draw(st.booleans()):
             items.insert(self.draw(st.integers(0, len(items))), None)
-        index = ((Ellipsis,) + tuple(items)) if ellipsis else tuple(items)
-        return self.bind("getitem", a, index=index), B
+        return ((Ellipsis,) + tuple(items)) if ellipsis else tuple(items)
 
     def matmul(self, a, B):
         if a.ndim == 0:
@@ -291,7 +298,8 @@ class Generated:
 
 
 @st.composite
-def programs(draw, dtype=F64):
+def programs(draw, dtype=F64, mixed=False):
+    """Random programs over `dtype`; with mixed=True each input is float32 or float64."""
     g = Gen(draw, dtype)
     # A base shape, and inputs that broadcast against it: trailing dims of it, some
     # set to 1. (Choices are ordered so that Hypothesis' simplest draw is a 2-d shape.)
@@ -302,9 +310,10 @@ def programs(draw, dtype=F64):
         k = ndim if draw(st.booleans()) else draw(st.integers(0, ndim))
         shape = tuple(1 if draw(st.sampled_from([False, False, True])) else d
                       for d in base[ndim - k:])
-        v = Value(Aval(shape, g.dtype), f"x{i}")
+        dt = draw(st.sampled_from([F32, F64])) if mixed and i else g.dtype
+        v = Value(Aval(shape, dt), f"x{i}")
         inputs.append(v)
-        arrays.append(g.const(shape))
+        arrays.append(g.const(shape).astype(dt))
         g.push(v, 1.0)
 
     with g.b:
@@ -415,6 +424,18 @@ def _prepare(gen):
                 "generator bug: an intermediate escaped its bound"
 
 
+def _check_fresh(grads, inputs):
+    """Gradients are the caller's own arrays: writable, aliasing no input and no other
+    gradient (so updating one in place cannot corrupt anything else)."""
+    for k, g in enumerate(grads):
+        if not isinstance(g, np.ndarray):
+            continue
+        assert g.flags.writeable, f"gradient {k} is read-only"
+        assert not any(np.shares_memory(g, a) for a in inputs), f"gradient {k} aliases an input"
+        assert not any(isinstance(o, np.ndarray) and np.shares_memory(g, o) for o in grads[k + 1:]), \
+            f"gradient {k} aliases another gradient"
+
+
 # ---------------------------------------------------------------------------
 # Properties
 
@@ -428,7 +449,19 @@ def test_random_program_gradients_match_finite_differences(gen):
     note(spec.source)
     expected = reference(program, arrays)
     value = spec.value_fn(*arrays)
-    value2, grads = spec.value_and_grad_fn(*arrays)
+    args = [a.copy() for a in arrays]
+    value2, grads = spec.value_and_grad_fn(*args)
+    _check_fresh(grads, args)
+    for a, orig in zip(args, arrays):
+        np.testing.assert_array_equal(a, orig, err_msg="value_and_grad modified an input")
+    first = [np.array(g, copy=True) for g in grads]
+    for g in grads:  # scribbling over returned gradients must not affect the next call
+        if isinstance(g, np.ndarray):
+            g[...] = np.nan
+    _, again = spec.value_and_grad_fn(*args)
+    for g, f in zip(again, first):
+        np.testing.assert_array_equal(g, f, err_msg="a second call gives different gradients")
+    grads = first
     scale = max(1.0, abs(expected))
     assert abs(float(value) - expected) <= 1e-10 * scale, (value, expected)
     assert abs(float(value2) - expected) <= 1e-10 * scale, (value2, expected)
@@ -442,22 +475,24 @@ def test_random_program_gradients_match_finite_differences(gen):
 
 
 @settings(max_examples=150, **SETTINGS)
-@given(programs(dtype=F32))
-def test_random_float32_programs_keep_float32(gen):
+@given(programs(dtype=F32, mixed=True))
+def test_random_float32_and_mixed_programs_keep_dtypes(gen):
     """float32 inputs and constants give a float32 value and float32 gradients, close to
-    the float64 derivative of the same program at the same point."""
+    the float64 derivative of the same program at the same point. With some inputs
+    float64 (mixed precision), each gradient has its own input's dtype."""
     _prepare(gen)
     program, arrays = gen.program, gen.arrays
     spec = compile_program(program, grouped=True)
     note(spec.source)
     value, grads = spec.value_and_grad_fn(*arrays)
-    assert np.result_type(value) == F32, np.result_type(value)
+    if all(a.dtype == F32 for a in arrays):
+        assert np.result_type(value) == F32, np.result_type(value)
     assert len(grads) == len(arrays)
     # The reference in float64: float64 inputs promote every op (constants hold the
     # same float32 numbers), so this differences the same function in higher precision.
     arrays64 = [a.astype(F64) for a in arrays]
     for i, (g, x) in enumerate(zip(grads, arrays)):
-        assert np.shape(g) == x.shape and np.result_type(g) == F32, (i, np.shape(g), np.result_type(g))
+        assert np.shape(g) == x.shape and np.result_type(g) == x.dtype, (i, np.shape(g), np.result_type(g))
         fd = numeric_grad(lambda args: reference(program, args), arrays64, i)
         gscale = max(1.0, float(np.max(np.abs(fd), initial=0.0)))
         np.testing.assert_allclose(g, fd, rtol=1e-3, atol=1e-4 * gscale,

@@ -88,8 +88,19 @@ transpose = registry.define(
     "transpose", dtype_rule=same_dtype, impl=lambda x, axes: np.transpose(x, axes), family="linalg", fresh=False,
     emit=_transpose_emit,
     shape_rule=lambda avals, axes: tuple(avals[0].shape[i] for i in axes),
-    vjp=lambda g, out, x, axes: [ops.transpose(g, axes=tuple(np.argsort(axes).tolist()))],
+    vjp=lambda g, out, x, axes: [_transpose_adjoint(g, tuple(np.argsort(axes).tolist()))],
 )
+
+
+def _transpose_adjoint(g, axes):
+    """(a @ b).T is computed as b.T @ a.T: BLAS writes the result in the layout the
+    transposed operand's adjoint needs, instead of a strided copy later. Safe to
+    rewrite because an adjoint is read only by its own op's rule (the old product dies)."""
+    op = g.producer
+    if op is not None and op.prim.name == "matmul" and g.ndim == 2 and all(v.ndim == 2 for v in op.inputs):
+        a, b = op.inputs
+        return ops.transpose(b, axes=None) @ ops.transpose(a, axes=None)
+    return ops.transpose(g, axes=axes)
 transpose.canonical_params = _transpose_params
 
 
