@@ -296,25 +296,22 @@ def _wrt_key(wrt):
 
 def value_and_grad(fn, wrt=0):
     """`f(*args) -> (value, gradient)`; the gradient is a tuple when `wrt` is."""
-    compiled = compile(fn, wrt)
-
-    def value_and_grad_fn(*args, **kwargs):
-        return compiled.value_and_grad(*args, **kwargs)
-
-    value_and_grad_fn.compiled = compiled
-    value_and_grad_fn.__name__ = f"value_and_grad_{fn.__name__}"
-    value_and_grad_fn.__doc__ = f"Value and gradient of {fn.__name__}, compiled by gradc."
-    return value_and_grad_fn
+    return _entry_point(fn, wrt, "value_and_grad", "Value and gradient")
 
 
 def grad(fn, wrt=0):
     """`f(*args) -> gradient` with the shape and dtype of the `wrt` argument(s)."""
+    return _entry_point(fn, wrt, "grad", "Gradient")
+
+
+def _entry_point(fn, wrt, method: str, what: str):
     compiled = compile(fn, wrt)
+    run = getattr(compiled, method)
 
-    def grad_fn(*args, **kwargs):
-        return compiled.grad(*args, **kwargs)
+    def entry(*args, **kwargs):
+        return run(*args, **kwargs)
 
-    grad_fn.compiled = compiled
-    grad_fn.__name__ = f"grad_{fn.__name__}"
-    grad_fn.__doc__ = f"Gradient of {fn.__name__}, compiled by gradc."
-    return grad_fn
+    entry.compiled = compiled
+    entry.__name__ = f"{method}_{fn.__name__}"
+    entry.__doc__ = f"{what} of {fn.__name__}, compiled by gradc."
+    return entry
