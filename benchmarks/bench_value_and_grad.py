@@ -282,6 +282,12 @@ def _merge(params, data, positions, n):
     return out
 
 
+def _import_failure(name, e: ImportError) -> str:
+    if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] == name:
+        return "not installed"
+    return f"import failed: {e}"
+
+
 def load_frameworks(threads) -> dict:
     """name -> adapter(workload, args) -> (run, result) or a string saying why it is skipped."""
     adapters = {}
@@ -308,8 +314,8 @@ def load_frameworks(threads) -> dict:
             return run, result
 
         adapters["jax"] = jax_adapter
-    except ImportError:
-        adapters["jax"] = "not installed"
+    except ImportError as e:
+        adapters["jax"] = _import_failure("jax", e)
 
     try:
         import torch
@@ -335,16 +341,19 @@ def load_frameworks(threads) -> dict:
             return run, result
 
         adapters["torch"] = torch_adapter
-    except ImportError:
-        adapters["torch"] = "not installed"
+    except ImportError as e:
+        adapters["torch"] = _import_failure("torch", e)
 
     try:
         import autograd
         import autograd.numpy as anp
-        from autograd.scipy.special import logsumexp as a_logsumexp
+
+        def ag_log_softmax(x):  # autograd.scipy would need SciPy
+            shifted = x - anp.max(x, axis=-1, keepdims=True)
+            return shifted - anp.log(anp.sum(anp.exp(shifted), axis=-1, keepdims=True))
 
         ag_fns = xp_losses(anp, lambda x: 1.0 / (1.0 + anp.exp(-x)), lambda x: anp.logaddexp(0.0, x),
-                           lambda x: x - a_logsumexp(x, axis=-1, keepdims=True))
+                           ag_log_softmax)
 
         def autograd_adapter(w, args):
             positions = tuple(arg_names(w).index(n) for n in w.wrt)
@@ -365,8 +374,8 @@ def load_frameworks(threads) -> dict:
             return run, result
 
         adapters["autograd"] = autograd_adapter
-    except ImportError:
-        adapters["autograd"] = "not installed"
+    except ImportError as e:
+        adapters["autograd"] = _import_failure("autograd", e)
 
     return adapters
 
@@ -452,7 +461,8 @@ def format_table(results, frameworks) -> str:
         row = [r["name"], f"{t['hand']['min_s'] * 1e3:.4g}", f"{t['gradc']['min_s'] * 1e3:.4g}",
                f"{ratio['gradc']:.2f}", f"{ratio['gradc_fn']:.2f}" if "gradc_fn" in ratio else "n/a"]
         for fw in frameworks:
-            row.append(f"{ratio[fw]:.2f}" if fw in ratio else r["frameworks"][fw]["status"])
+            status = r["frameworks"][fw]["status"]  # in full above the table and in the JSON
+            row.append(f"{ratio[fw]:.2f}" if fw in ratio else status if len(status) <= 24 else status[:21] + "...")
         load = r.get("background_cpu_load")
         row.append("?" if load is None else f"{load:.0%}")
         rows.append(row)
@@ -539,8 +549,9 @@ def main(argv=None) -> int:
     loads = [r["background_cpu_load"] for r in results if r.get("background_cpu_load") is not None]
     if loads and max(loads) > LOAD_WARN:
         print(f"WARNING: other processes used up to {max(loads):.0%} of the CPUs while timing; "
-              "timings (multi-threaded BLAS calls most) may be distorted. Rerun on an idle machine, "
-              "or with --threads 1.")
+              "timings (multi-threaded BLAS calls most) may be distorted. Rerun on an idle machine"
+              + (", with --wait-idle 60, or with --threads 1." if opts.threads != 1 else
+                 " or with --wait-idle 60."))
     print(f"total {elapsed:.1f} s")
 
     if opts.json:
