@@ -21,6 +21,7 @@ from .ir import Const, Op, Program, Value
 from .syntax import Expr, literal
 
 INLINE_ARRAY_LIMIT = 16  # constant arrays up to this size are written into the source
+FREE_BYTES = 1 << 16  # intermediates this large are deleted after their last use
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Statement:
     target: str
     expr: str
     augmented: bool = False  # `target += expr`
+    frees: tuple[str, ...] = ()  # names to `del` after this statement (large, no longer read)
 
 
 class Naming:
@@ -78,20 +80,32 @@ HELPERS = ("sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax",
 
 
 def statements(program: Program, naming: Naming) -> list[Statement]:
-    """Straight-line statements for `program`, with adjoint temporaries inlined."""
+    """Straight-line statements for `program`, with adjoint temporaries inlined and
+    large intermediates released (`del`) as soon as nothing reads them any more."""
     uses = program.use_counts()
     outputs = set(program.outputs)
-    last_use: dict[Value, int] = {}
-    for i, op in enumerate(program.ops):
-        for v in op.inputs:
-            last_use[v] = i
-    for v in program.outputs:
-        last_use[v] = len(program.ops)
 
     def inlined(op: Op) -> bool:
         v = op.out
         return (op.sweep == "reverse" and v.adjoint_of is None and uses.get(v, 0) == 1
                 and v not in outputs)
+
+    # Where each value is last read, counting a read inside an inlined temporary at the
+    # statement that evaluates it: a name must not be reused or freed before then.
+    consumer: dict[Value, int] = {}
+    for i, op in enumerate(program.ops):
+        for v in op.inputs:
+            consumer[v] = i
+    at = list(range(len(program.ops)))
+    for i in reversed(range(len(program.ops))):
+        if inlined(program.ops[i]):
+            at[i] = at[consumer[program.ops[i].out]]
+    last_use: dict[Value, int] = {}
+    for i, op in enumerate(program.ops):
+        for v in op.inputs:
+            last_use[v] = max(last_use.get(v, -1), at[i])
+    for v in program.outputs:
+        last_use[v] = len(program.ops)
 
     exprs: dict[Value, Expr] = {}
     holder: dict[str, Value] = {}  # which value a name currently holds
@@ -122,6 +136,11 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
             out.append(Statement(op, name, expr.text))
         holder[name] = op.out
         exprs[op.out] = Expr(name)
+        out[-1].frees = tuple(n for n, v in holder.items()
+                              if last_use.get(v, -1) == i and v.producer is not None
+                              and v.aval.size * v.dtype.itemsize >= FREE_BYTES)
+        for n in out[-1].frees:
+            del holder[n]
     return out
 
 
@@ -181,6 +200,8 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
             lines.append(f"    # {prefix}line {loc.lineno}: {loc.line.strip()}")
         last_sweep, last_line = sweep, loc.lineno if loc is not None else None
         lines.append(f"    {s.target} {'+=' if s.augmented else '='} {s.expr}")
+        if s.frees:
+            lines.append(f"    del {', '.join(s.frees)}")
     lines.append(f"    return {output_text(program, naming, stmts, grouped)}")
     return "\n".join(lines) + "\n"
 

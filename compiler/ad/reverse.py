@@ -43,14 +43,26 @@ def reverse(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
                 adjoint[x] = c
 
         builder.loc = None  # returning gradients belongs to no source line
-        grads = []
-        for i in wrt:  # each gradient is its own array, even where two adjoints coincide
-            g = _finish(program.inputs[i], adjoint.get(program.inputs[i]), builder)
-            grads.append(builder.bind("copy", g) if g in grads and not isinstance(g, Const) else g)
+        grads = [_finish(program.inputs[i], adjoint.get(program.inputs[i]), builder) for i in wrt]
 
     adj = Program(program.name, program.inputs, list(program.ops) + builder.ops, [out] + grads,
                   program.loc, wrt, program.static_args)
-    return optimize(adj)
+    return _distinct_outputs(optimize(adj))
+
+
+def _distinct_outputs(program: Program) -> Program:
+    """Each gradient is its own array, even where optimisation found two equal adjoints."""
+    builder = Builder(sweep="reverse")
+    seen, outputs = set(), []
+    owners = [None] + [program.inputs[i] for i in program.wrt]  # outputs: value, then gradients
+    with builder:
+        for v, owner in zip(program.outputs, owners):
+            if v in seen and not isinstance(v, Const):
+                v = builder.bind("copy", v)
+                v.adjoint_of = owner
+            seen.add(v)
+            outputs.append(v)
+    return program.with_ops(program.ops + builder.ops, outputs) if builder.ops else program
 
 
 def _contributions(op: Op, g: Value, live) -> list:

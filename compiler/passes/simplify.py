@@ -122,8 +122,50 @@ def _reshape_scalar_broadcast(prim, values, params):
         return bind("broadcast_to", inner.inputs[0], shape=shape)
 
 
+def _scalar_factor(v: Value):
+    """(c, a) if v is c * a (or a * c) with c a scalar constant, made by the reverse sweep."""
+    op = v.producer
+    if op is None or op.prim.name != "mul" or op.sweep != "reverse":
+        return None
+    x, y = op.inputs
+    if isinstance(x, Const) and x.is_scalar:
+        return x, y
+    if isinstance(y, Const) and y.is_scalar:
+        return y, x
+    return None
+
+
+def _pull_out_scale(prim, values, params):
+    """A linear op of (c * a) is c * (op of a): scale the small result, not the big operand.
+    (The reverse sweep of a mean produces such scaled adjoints; they are read only here.)"""
+    out = prim.abstract_eval([v.aval for v in values], values, **params)
+    for i, v in enumerate(values):
+        found = _scalar_factor(v)
+        if found is not None and out.size < v.aval.size:
+            c, a = found
+            rest = list(values)
+            rest[i] = a
+            if prim.abstract_eval([x.aval for x in rest], rest, **params).dtype == out.dtype:
+                return c * bind(prim.name, *rest, **params)
+    return None
+
+
+def _add_scaled(prim, values, params):
+    """c * a + (-c) * b is c * (a - b): one pass over the arrays instead of two."""
+    fx, fy = _scalar_factor(values[0]), _scalar_factor(values[1])
+    if fx is None or fy is None or values[0].shape != values[1].shape:
+        return None
+    (cx, a), (cy, b) = fx, fy
+    if cx.value == cy.value:
+        return cx * (a + b)
+    if cx.value == -cy.value:
+        return cy * (b - a)
+    return None
+
+
 RULES = {
-    "add": _add,
+    "add": _first(_add, _add_scaled),
+    "matmul": _pull_out_scale,
     "sub": _sub,
     "mul": _mul,
     "div": _div_or_pow,
