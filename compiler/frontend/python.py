@@ -514,35 +514,38 @@ class Lowering:
         if isinstance(fn, _Method):
             return numpy_table.METHODS[fn.name](self, fn.obj, args, kwargs)
         lower = numpy_table.lookup(fn)
-        dynamic = any(not self.is_static(a) or isinstance(a, Const) for a in (*args, *kwargs.values()))
-        if lower is not None and (dynamic or fn in _NN_FUNCS):
-            return lower(self, args, kwargs)
+        operands = (*args, *kwargs.values())
+        traced = any(not self.is_static(a) for a in operands)  # computed from the arguments
+        if lower is not None and (traced or fn in _NN_FUNCS or any(isinstance(a, Const) for a in operands)):
+            return lower(self, args, kwargs)  # on constants, the builder folds it
         if _is_numpy(fn) or fn in numpy_table.CONSTRUCTORS:
-            if dynamic:
+            if traced:
                 self.fail(f"{_qualname(fn)} is not supported on arrays computed from the arguments "
                           "(see docs/supported-subset.md)", UnsupportedFunction, node)
             return self._static_call(fn, args, kwargs, node)
-        if fn in (len,):
-            (x,) = args
+        if fn in (len, abs) and (len(args) != 1 or kwargs):
+            self.fail(f"{fn.__name__}() takes exactly one argument", SignatureError, node)
+        if fn is len:
+            x = args[0]
             if isinstance(x, Value):
                 if x.ndim == 0:
                     self.fail("len() of a 0-d array", SignatureError, node)
                 return x.shape[0]
             return len(x)
         if fn is abs:
-            (x,) = args
+            x = args[0]
             return self.bind("abs", x) if isinstance(x, Value) else abs(x)
         if fn is sum and args and isinstance(args[0], (list, tuple)) and not kwargs:
             total = args[1] if len(args) > 1 else 0
             for item in args[0]:
                 total = self.binop(ast.Add(), total, item, node)
             return total
-        if fn in (min, max, float, round, tuple, list, zip, enumerate, reversed) and dynamic:
+        if fn in (min, max, float, round, tuple, list, zip, enumerate, reversed) and traced:
             hint = {min: " (use np.minimum or np.min)", max: " (use np.maximum or np.max)"}.get(fn, "")
             self.fail(f"builtin {fn.__name__}() of an array computed from the arguments is not "
                       f"supported{hint}", UnsupportedFunction, node)
         if fn in (range, min, max, float, int, bool, tuple, list, zip, enumerate, reversed, round):
-            if dynamic:
+            if traced:
                 self.fail(f"unsupported construct '{fn.__name__}() of an array': values computed from "
                           "the function's array arguments cannot decide loop bounds or other compile-time "
                           "quantities; data-dependent control flow is not supported yet (a later version "
