@@ -10,7 +10,6 @@ target is an array this function allocated (never an input, a view or a constant
 from __future__ import annotations
 
 import inspect
-import re
 from dataclasses import dataclass
 
 import numpy as np
