@@ -107,11 +107,15 @@ class Compiled:
     def _still_valid(self, spec: Specialization) -> bool:
         return all(globs.get(name, obj) is obj for globs, name, obj in spec.referenced.values())
 
+    @staticmethod
+    def _inputs(spec: Specialization, args) -> list:
+        # Python floats enter as float64 scalars, the dtype the program was compiled for.
+        return [np.float64(a) if type(a) is float else a for a in (args[i] for i in spec.input_positions)]
+
     def _run(self, args, kwargs, which):
         args = self._arguments(args, kwargs)
         spec = self._specialization(args)
-        # Python floats enter as float64 scalars, the dtype the program was compiled for.
-        inputs = [np.float64(a) if type(a) is float else a for a in (args[i] for i in spec.input_positions)]
+        inputs = self._inputs(spec, args)
         if which == "value":
             return spec.value_fn(*inputs)
         value, grads = spec.value_and_grad_fn(*inputs)
@@ -143,6 +147,36 @@ class Compiled:
     ir = property(lambda self: self.latest.ir, doc="the forward SSA program")
     adjoint_ir = property(lambda self: self.latest.adjoint_ir, doc="forward sweep + reverse sweep")
     source = property(lambda self: self.latest.source, doc="the generated module's text")
+
+    def trace(self, *args, **kwargs):
+        """The forward and reverse trace at these arguments, as in the lecture's table:
+        one row per SSA value with its equation and value, and its adjoint's."""
+        from .trace import build_trace
+
+        args = self._arguments(args, kwargs)
+        spec = self._specialization(args)
+        return build_trace(spec, self._inputs(spec, args))
+
+    def graph(self, kind: str = "forward", values=None):
+        """The computational graph as a `graphviz.Digraph`: kind "forward", "adjoint" or
+        "both"; `values` (a trace from `.trace(...)`) labels nodes with numbers."""
+        from .render import build_graph
+
+        return build_graph(self.latest, kind, values)
+
+    def render(self, path, kind: str = "forward", values=None) -> Path:
+        """Write the graph as PNG, SVG or PDF (chosen by the file extension)."""
+        from .render import render_graph
+
+        return render_graph(self.graph(kind, values), path)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter shows a compiled function as its forward graph (SVG), or its listing."""
+        if self._latest is None:
+            return {"text/plain": repr(self)}
+        from .render import mimebundle
+
+        return mimebundle(self.graph("forward"), text=str(self.ir))
 
     def save(self, path) -> Path:
         """Write a standalone module (imports only NumPy). Constants too large to
