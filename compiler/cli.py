@@ -1,13 +1,23 @@
-"""The gradc command line.
+"""The gradc command line: compile, inspect and check gradients from the shell.
 
-    gradc grad examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5
-    gradc show examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5 --source
+    gradc grad    examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5
+    gradc show    examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5 --source
+    gradc compile examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5 -o rss_grad.py
+    gradc trace   examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5
+    gradc graph   examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5 -o graph.png --both
+    gradc check   examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5
+
+User mistakes print a message (with a caret under the offending code) and exit 2.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
+import io
+import keyword
 import sys
+import tokenize
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +27,10 @@ from .errors import CompileError
 
 
 class UsageError(Exception):
-    pass
+    """A mistake on the command line (not in the user's function)."""
+
+
+# -- reading the command line -----------------------------------------------------
 
 
 def load_function(target: str):
@@ -37,15 +50,18 @@ def load_function(target: str):
     except Exception as e:  # the user's module itself failed to import: say so, briefly
         raise UsageError(f"importing {path} failed: {type(e).__name__}: {e}") from None
     fn = getattr(module, name, None)
-    if fn is None:
+    if not callable(fn):
         raise UsageError(f"{path} defines no function {name!r}")
     return fn
 
 
 def parse_value(text: str):
-    """`0.5` → float, `3` → int, `1,2,3` → 1-D array, `1,2;3,4` → 2-D array, `x.npy` → array."""
+    """`0.5` → float, `3` → int, `1,2,3` → vector, `1,2;3,4` → matrix, `x.npy` → array."""
     if text.endswith(".npy"):
-        return np.load(text)
+        try:
+            return np.load(text)
+        except OSError as e:
+            raise UsageError(f"cannot read {text}: {e}") from None
     try:
         if ";" in text:
             return np.array([[float(v) for v in row.split(",")] for row in text.split(";")])
@@ -58,77 +74,239 @@ def parse_value(text: str):
         raise UsageError(f"cannot read {text!r} as a number or list of numbers") from None
 
 
+def parse_wrt(text: str) -> tuple:
+    return tuple(int(w) if w.lstrip("-").isdigit() else w for w in text.split(","))
+
+
 def parse_at(items, fn, wrt) -> list:
-    import inspect
+    """Argument values in signature order; integer literals given for `wrt` become floats."""
     names = list(inspect.signature(fn).parameters)
     values: dict[str, object] = {}
     for item in items or []:
         if item.endswith(".npz"):
-            with np.load(item) as data:
-                values.update({k: data[k] for k in data.files})
+            try:
+                with np.load(item) as data:
+                    values.update({k: data[k] for k in data.files})
+            except OSError as e:
+                raise UsageError(f"cannot read {item}: {e}") from None
             continue
         name, eq, text = item.partition("=")
         if not eq:
             raise UsageError(f"--at expects NAME=VALUE, got {item!r}")
+        if name.strip() not in names:
+            raise UsageError(f"--at {name.strip()}: {fn.__name__} has no argument of that name "
+                             f"(it takes {', '.join(names)})")
         values[name.strip()] = parse_value(text.strip())
-    missing = [n for n in names if n not in values]
+    missing = [n for n in names if n not in values and
+               inspect.signature(fn).parameters[n].default is inspect.Parameter.empty]
     if missing:
         raise UsageError(f"no value for argument(s) {', '.join(missing)}: pass --at NAME=VALUE")
-    wrt_names = {w if isinstance(w, str) else names[w] for w in wrt}
-    return [float(values[n]) if n in wrt_names and isinstance(values[n], int) else values[n] for n in names]
+    wrt_names = {w if isinstance(w, str) else names[w] for w in wrt
+                 if isinstance(w, str) or -len(names) <= w < len(names)}
+    return {n: (float(v) if n in wrt_names and isinstance(v, int) else v) for n, v in values.items()}
 
 
-def _wrt(args) -> tuple:
-    return tuple(int(w) if w.lstrip("-").isdigit() else w for w in args.wrt.split(","))
+def compiled_from(args, eager: bool = True):
+    fn = load_function(args.target)
+    wrt = parse_wrt(args.wrt)
+    kwargs = parse_at(args.at, fn, wrt)
+    compiled = compile_fn(fn, wrt=wrt if len(wrt) > 1 else wrt[0])
+    if eager:
+        compiled.specialize(**kwargs)
+    return compiled, kwargs, wrt
+
+
+# -- output helpers ---------------------------------------------------------------
+
+_COLOURS = {"comment": "\033[2;3m", "string": "\033[32m", "number": "\033[36m",
+            "keyword": "\033[1;35m", "def": "\033[1;34m"}
+_RESET = "\033[0m"
+
+
+def highlight(source: str) -> str:
+    """ANSI colours for Python source: comments, strings, numbers, keywords, defined names."""
+    out, pos_line, pos_col = [], 1, 0
+    lines = source.splitlines(keepends=True)
+    previous = None
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return source
+    for tok in tokens:
+        (srow, scol), (erow, ecol) = tok.start, tok.end
+        out.append(_slice(lines, (pos_line, pos_col), (srow, scol)))
+        text = tok.string
+        kind = None
+        if tok.type == tokenize.COMMENT:
+            kind = "comment"
+        elif tok.type == tokenize.STRING:
+            kind = "string"
+        elif tok.type == tokenize.NUMBER:
+            kind = "number"
+        elif tok.type == tokenize.NAME and keyword.iskeyword(text):
+            kind = "keyword"
+        elif tok.type == tokenize.NAME and previous == "def":
+            kind = "def"
+        out.append(f"{_COLOURS[kind]}{text}{_RESET}" if kind and text else text)
+        previous = text if tok.type == tokenize.NAME else None
+        pos_line, pos_col = erow, ecol
+    out.append(_slice(lines, (pos_line, pos_col), (len(lines) + 1, 0)))
+    return "".join(out)
+
+
+def _slice(lines, start, end) -> str:
+    (sl, sc), (el, ec) = start, end
+    if sl == el:
+        return lines[sl - 1][sc:ec] if sl - 1 < len(lines) else ""
+    parts = [lines[sl - 1][sc:]] if sl - 1 < len(lines) else []
+    parts += lines[sl:el - 1]
+    if el - 1 < len(lines):
+        parts.append(lines[el - 1][:ec])
+    return "".join(parts)
+
+
+def _print_source(text: str) -> None:
+    print(highlight(text) if sys.stdout.isatty() else text)
+
+
+def _fmt(x, precision: int) -> str:
+    return np.array2string(np.asarray(x), precision=precision, suppress_small=True)
+
+
+# -- subcommands ------------------------------------------------------------------
 
 
 def cmd_grad(args) -> int:
-    fn = load_function(args.target)
-    wrt = _wrt(args)
-    values = parse_at(args.at, fn, wrt)
-    compiled = compile_fn(fn, wrt=wrt if len(wrt) > 1 else wrt[0])
-    value, grads = compiled.value_and_grad(*values)
+    compiled, kwargs, wrt = compiled_from(args, eager=False)
+    value, grads = compiled.value_and_grad(**kwargs)
     grads = grads if len(wrt) > 1 else (grads,)
-    np.set_printoptions(precision=args.precision, suppress=True)
-    print(f"value: {value:.{args.precision}g}")
+    print(f"value: {_fmt(value, args.precision)}")
     for w, g in zip(wrt, grads):
-        print(f"d/d{w}: {np.array2string(np.asarray(g), precision=args.precision)}")
+        print(f"d/d{w}: {_fmt(g, args.precision)}")
     return 0
 
 
 def cmd_show(args) -> int:
-    fn = load_function(args.target)
-    wrt = _wrt(args)
-    values = parse_at(args.at, fn, wrt)
-    compiled = compile_fn(fn, wrt=wrt if len(wrt) > 1 else wrt[0], args=values)
+    compiled, _, _ = compiled_from(args)
     chosen = [k for k in ("ir", "adjoint_ir", "source") if getattr(args, k)] or ["ir", "source"]
     for k in chosen:
-        print(str(getattr(compiled, k)))
+        if k == "source":
+            _print_source(compiled.source)
+        else:
+            print(compiled.ir if k == "ir" else compiled.adjoint_ir)
+            print()
     return 0
 
 
+def cmd_compile(args) -> int:
+    compiled, _, _ = compiled_from(args)
+    path = compiled.save(args.output)
+    print(f"wrote {path}" + (f" (and {path.stem}_consts.npz)" if path.with_name(f"{path.stem}_consts.npz").exists()
+                             else ""))
+    return 0
+
+
+def cmd_trace(args) -> int:
+    compiled, kwargs, _ = compiled_from(args, eager=False)
+    table = compiled.trace(**kwargs)
+    print({"text": str, "markdown": lambda t: t.to_markdown(), "html": lambda t: t.to_html()}[args.format](table))
+    return 0
+
+
+def cmd_graph(args) -> int:
+    compiled, kwargs, _ = compiled_from(args)
+    kind = "both" if args.both else "adjoint" if args.adjoint else "forward"
+    values = compiled.trace(**kwargs) if args.values else None
+    path = compiled.render(args.output, kind=kind, values=values)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    compiled, kwargs, wrt = compiled_from(args, eager=False)
+    _, grads = compiled.value_and_grad(**kwargs)
+    grads = grads if len(wrt) > 1 else (grads,)
+    names = list(inspect.signature(compiled.fn).parameters)
+    worst = 0.0
+    for w, g in zip(wrt, grads):
+        name = w if isinstance(w, str) else names[w]
+        err = _check_one(compiled, kwargs, name, np.asarray(g, dtype=np.float64), args.eps)
+        print(f"d/d{name}: worst relative error {err:.2e}")
+        worst = max(worst, err)
+    ok = worst <= args.tolerance
+    print(f"{'OK' if ok else 'MISMATCH'}: worst relative error {worst:.2e} (tolerance {args.tolerance:g})")
+    return 0 if ok else 1
+
+
+def _check_one(compiled, kwargs, name, g, eps) -> float:
+    """Central differences: every entry for small arguments, random directions for large ones."""
+    x0 = np.asarray(kwargs[name], dtype=np.float64)
+    rng = np.random.default_rng(0)
+    directions = ([np.eye(x0.size)[i].reshape(x0.shape) for i in range(x0.size)] if x0.size <= 64
+                  else [rng.standard_normal(x0.shape) for _ in range(8)])
+    worst = 0.0
+    for d in directions:
+        def f(t):
+            moved = dict(kwargs)
+            moved[name] = (x0 + t * d) if x0.ndim else float(x0 + t * d)
+            return float(compiled.value(**moved))
+        numeric = (f(eps) - f(-eps)) / (2 * eps)
+        exact = float(np.sum(g * d))
+        worst = max(worst, abs(numeric - exact) / max(abs(numeric), abs(exact), 1e-8))
+    return worst
+
+
+# -- the parser -------------------------------------------------------------------
+
+EXAMPLE = "examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gradc", description="A gradient compiler for Python/NumPy.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="gradc", description="A gradient compiler for Python/NumPy loss functions.",
+        epilog=f"example: gradc grad {EXAMPLE}\nrun `gradc COMMAND --help` for each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(p):
-        p.add_argument("target", help="FILE.py:FUNCTION")
-        p.add_argument("--wrt", default="0", help="argument name(s) or position(s), comma-separated")
+    def command(name, help, example, run):
+        p = sub.add_parser(name, help=help, description=help, epilog=f"example:\n  gradc {name} {example}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("target", help="the loss function, as FILE.py:FUNCTION")
+        p.add_argument("--wrt", default="0", help="argument name(s) or position(s), comma-separated (default 0)")
         p.add_argument("--at", nargs="*", metavar="NAME=VALUE",
-                       help="argument values: 0.5, 1,2,3 (vector), 1,2;3,4 (matrix), x.npy, or a .npz")
+                       help="argument values: 0.5, 3 (an int: a compile-time constant), 1,2,3 (vector), "
+                            "'1,2;3,4' (matrix), x.npy, or an .npz file of named arrays")
+        p.set_defaults(run=run)
+        return p
 
-    g = sub.add_parser("grad", help="print the value and gradient",
-                       epilog="example: gradc grad examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5")
-    common(g)
-    g.add_argument("--precision", type=int, default=6)
-    g.set_defaults(run=cmd_grad)
-    s = sub.add_parser("show", help="print the SSA listing and/or the generated source",
-                       epilog="example: gradc show examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5 --source")
-    common(s)
+    g = command("grad", "print the value and the gradient", EXAMPLE, cmd_grad)
+    g.add_argument("--precision", type=int, default=6, help="digits to print (default 6)")
+
+    s = command("show", "print the SSA listing and/or the generated source", f"{EXAMPLE} --source", cmd_show)
     s.add_argument("--ir", action="store_true", help="the forward SSA listing")
-    s.add_argument("--adjoint-ir", action="store_true", help="forward and reverse sweep listing")
+    s.add_argument("--adjoint-ir", action="store_true", help="the listing with the reverse sweep")
     s.add_argument("--source", action="store_true", help="the generated Python module")
-    s.set_defaults(run=cmd_show)
+
+    c = command("compile", "write the standalone gradient module (imports only NumPy)",
+                f"{EXAMPLE} -o rss_grad.py", cmd_compile)
+    c.add_argument("-o", "--output", required=True, help="the .py file to write")
+
+    t = command("trace", "print the forward and reverse trace table", EXAMPLE, cmd_trace)
+    t.add_argument("--format", choices=("text", "markdown", "html"), default="text")
+
+    gr = command("graph", "draw the computational graph (PNG, SVG or PDF, by extension)",
+                 f"{EXAMPLE} -o rss.png --both", cmd_graph)
+    gr.add_argument("-o", "--output", required=True, help="image file: .png, .svg or .pdf")
+    which = gr.add_mutually_exclusive_group()
+    which.add_argument("--adjoint", action="store_true", help="the adjoint (reverse sweep) graph")
+    which.add_argument("--both", action="store_true", help="forward and adjoint graphs side by side")
+    gr.add_argument("--no-values", dest="values", action="store_false",
+                    help="leave the trace values out of the node labels")
+
+    ch = command("check", "compare the compiled gradient with central finite differences "
+                 "(exit status 1 on disagreement)", EXAMPLE, cmd_check)
+    ch.add_argument("--eps", type=float, default=1e-6, help="finite-difference step (default 1e-6)")
+    ch.add_argument("--tolerance", type=float, default=1e-5, help="largest relative error accepted")
     return parser
 
 
