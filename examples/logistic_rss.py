@@ -4,8 +4,12 @@ Dataset D = {((1, 1.5), 0), ((1.5, -1), 1)}, each x extended by x0 = 1; model
 y(x) = sigmoid(w^T x); loss L(w) = sum over D of (c - y(x))^2, at w = (-1, 1.5, 0.5).
 The lecture's trace gives L ≈ 0.71 and ∇L ≈ (0.13, 0.06, 0.54).
 
-Run it with `make demo` (or `python examples/logistic_rss.py` inside the venv).
+Run it with `make demo` (or `python examples/logistic_rss.py` inside the venv): it prints
+the SSA program, the generated code, the numbers and the trace table, and writes the
+forward, adjoint and combined graph images to out/.
 """
+from pathlib import Path
+
 import numpy as np
 
 import compiler as gradc
@@ -41,6 +45,17 @@ def main():
     print("== Result at w = (-1, 1.5, 0.5) ==")
     print(f"L(w)  = {loss:.4f}      (lecture: 0.71)")
     print(f"∇L(w) = ({', '.join(f'{g:.4f}' for g in grad)})   (lecture: (0.13, 0.06, 0.54))")
+    print()
+    print("== Forward and reverse trace (the lecture's table) ==")
+    trace = compiled.trace(w)
+    print(trace)
+    print()
+    out = Path(__file__).resolve().parent.parent / "out"
+    out.mkdir(exist_ok=True)
+    print("== Computational graphs ==")
+    for kind in ("forward", "adjoint", "both"):
+        path = compiled.render(out / f"rss_loss_{kind}.png", kind=kind, values=trace)
+        print(f"{kind:>8}: {path}")
 
 
 if __name__ == "__main__":

@@ -19,19 +19,19 @@ X2 = np.array([1.0, 1.5, -1.0])
 
 def rss_loss(w):
     """Value of rss_loss."""
-    # line 19: z1 = X1 @ w
+    # line 23: z1 = X1 @ w
     v1 = X1 @ w
-    # line 20: z2 = X2 @ w
+    # line 24: z2 = X2 @ w
     v2 = X2 @ w
-    # line 21: y1 = sigmoid(z1)
+    # line 25: y1 = sigmoid(z1)
     v3 = sigmoid(v1)
-    # line 22: y2 = sigmoid(z2)
+    # line 26: y2 = sigmoid(z2)
     v4 = sigmoid(v2)
-    # line 23: r1 = C1 - y1
+    # line 27: r1 = C1 - y1
     v5 = 0.0 - v3
-    # line 24: r2 = C2 - y2
+    # line 28: r2 = C2 - y2
     v6 = 1.0 - v4
-    # line 25: return r1**2 + r2**2
+    # line 29: return r1**2 + r2**2
     v7 = v5 ** 2
     v8 = v6 ** 2
     v9 = v7 + v8
@@ -40,36 +40,36 @@ def rss_loss(w):
 
 def rss_loss_value_and_grad(w):
     """Value of rss_loss and its gradient with respect to w."""
-    # line 19: z1 = X1 @ w
+    # line 23: z1 = X1 @ w
     v1 = X1 @ w
-    # line 20: z2 = X2 @ w
+    # line 24: z2 = X2 @ w
     v2 = X2 @ w
-    # line 21: y1 = sigmoid(z1)
+    # line 25: y1 = sigmoid(z1)
     v3 = sigmoid(v1)
-    # line 22: y2 = sigmoid(z2)
+    # line 26: y2 = sigmoid(z2)
     v4 = sigmoid(v2)
-    # line 23: r1 = C1 - y1
+    # line 27: r1 = C1 - y1
     v5 = 0.0 - v3
-    # line 24: r2 = C2 - y2
+    # line 28: r2 = C2 - y2
     v6 = 1.0 - v4
-    # line 25: return r1**2 + r2**2
+    # line 29: return r1**2 + r2**2
     v7 = v5 ** 2
     v8 = v6 ** 2
     v9 = v7 + v8
     # reverse sweep
-    # adjoint of line 25: return r1**2 + r2**2
+    # adjoint of line 29: return r1**2 + r2**2
     v6_bar = 2.0 * v6
     v5_bar = 2.0 * v5
-    # adjoint of line 24: r2 = C2 - y2
+    # adjoint of line 28: r2 = C2 - y2
     v4_bar = -v6_bar
-    # adjoint of line 23: r1 = C1 - y1
+    # adjoint of line 27: r1 = C1 - y1
     v3_bar = -v5_bar
-    # adjoint of line 22: y2 = sigmoid(z2)
+    # adjoint of line 26: y2 = sigmoid(z2)
     v2_bar = v4_bar * v4 * (1 - v4)
-    # adjoint of line 21: y1 = sigmoid(z1)
+    # adjoint of line 25: y1 = sigmoid(z1)
     v1_bar = v3_bar * v3 * (1 - v3)
-    # adjoint of line 20: z2 = X2 @ w
+    # adjoint of line 24: z2 = X2 @ w
     w_bar = v2_bar * X2
-    # adjoint of line 19: z1 = X1 @ w
+    # adjoint of line 23: z1 = X1 @ w
     w_bar += v1_bar * X1
     return v9, w_bar

@@ -1,0 +1,335 @@
+"""The forward primal trace and reverse adjoint trace of the lecture notes, with numbers.
+
+`build_trace(spec, inputs)` evaluates the adjoint program (forward sweep, then reverse
+sweep) with the reference interpreter and lays out one row per SSA value: the inputs
+v_0, v_-1, ..., the named array constants, v_1..v_m with the equation the SSA listing
+writes for them; then the adjoints in the order the reverse sweep computes them, with
+the equation of the adjoint listing (`v̄_0 += ...` where a value has several uses).
+
+Adjoints the optimiser folded away (the seed v̄_m = 1 of the output, or v̄_7 = v̄_9 for
+an add) have no statement in the adjoint program. They are re-derived here with the
+primitives' own derivative rules, without simplification, and evaluated numerically,
+so these rows carry real numbers too; they are marked `derived`.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .codegen import Naming, statements
+from .interpret import evaluate
+from .ir import Builder, Const, Program, Value
+from .printer import _pad, _width
+from .syntax import Expr, literal
+
+_NP = re.compile(r"\bnp\.")
+MAX_EQUATION = 90  # characters of an equation shown before it is cut with "…"
+MAX_ELEMENTS = 6  # arrays up to this size are shown element by element
+
+
+@dataclass
+class TraceRow:
+    """One line of the trace.
+
+    sweep: "forward" or "reverse"; name: `v_3`, `X1`, `v̄_1`, `t_1` or `∇w`;
+    op: "=" or "+="; equation: the right-hand side as the listing writes it;
+    value: the number or array the row's name holds after the statement;
+    index: the v-index of the value (for adjoints: of the value it is the adjoint of),
+    None for constants and temporaries; kind: "input", "constant", "op", "adjoint",
+    "temporary", "seed", "derived" or "gradient"."""
+
+    sweep: str
+    name: str
+    equation: str
+    value: object
+    index: int | None = None
+    op: str = "="
+    kind: str = "op"
+    line: int | None = None  # source line the statement comes from
+
+    def value_text(self, precision: int = 4) -> str:
+        return format_value(self.value, precision)
+
+
+@dataclass
+class TraceTable:
+    """The forward and reverse trace of one program at one point.
+
+    `forward` and `reverse` are lists of TraceRow (`rows` is both); `primal` and
+    `adjoint` map v-indices to values (the adjoint being the complete one); `value` is
+    the function's value and `gradient` its gradient (a tuple when there are several
+    wrt arguments, as `grad` returns)."""
+
+    name: str
+    forward: list[TraceRow]
+    reverse: list[TraceRow]
+    value: object
+    gradients: list = field(default_factory=list)
+    primal: dict = field(default_factory=dict)
+    adjoint: dict = field(default_factory=dict)
+    precision: int = 4
+
+    @property
+    def rows(self) -> list[TraceRow]:
+        return self.forward + self.reverse
+
+    @property
+    def gradient(self):
+        return self.gradients[0] if len(self.gradients) == 1 else tuple(self.gradients)
+
+    def row(self, name: str, sweep: str | None = None) -> TraceRow:
+        """The last row called `name` (the complete value of an accumulated adjoint)."""
+        found = [r for r in self.rows if r.name == name and (sweep is None or r.sweep == sweep)]
+        if not found:
+            raise KeyError(name)
+        return found[-1]
+
+    # -- rendering ------------------------------------------------------------
+
+    def _cells(self, rows, precision):
+        return [(r.name, f"{r.op} {r.equation}" + (f"  ({r.kind})" if r.kind in ("seed", "derived") else ""),
+                 "= " + r.value_text(precision)) for r in rows]
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def to_text(self, precision: int | None = None) -> str:
+        """Aligned plain text: the forward trace, then the reverse trace."""
+        p = self.precision if precision is None else precision
+        fwd, rev = self._cells(self.forward, p), self._cells(self.reverse, p)
+        cells = fwd + rev
+        w0 = max((_width(c[0]) for c in cells), default=0)
+        w1 = max((_width(c[1]) for c in cells), default=0)
+
+        def line(c):
+            return f"  {_pad(c[0], w0)} {_pad(c[1], w1)}   {c[2]}"
+
+        out = [f"forward primal trace of {self.name}"] + [line(c) for c in fwd]
+        out += ["", "reverse adjoint trace"] + [line(c) for c in rev]
+        return "\n".join(out)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _pairs(self):
+        n = max(len(self.forward), len(self.reverse))
+        for i in range(n):
+            f = self.forward[i] if i < len(self.forward) else None
+            r = self.reverse[i] if i < len(self.reverse) else None
+            yield f, r
+
+    def _side(self, r: TraceRow | None):
+        if r is None:
+            return "", ""
+        eq = f"{r.name} {r.op} {r.equation}"
+        if r.kind in ("seed", "derived"):
+            eq += f" ({r.kind})"
+        return eq, r.value_text(self.precision)
+
+    def to_markdown(self) -> str:
+        def cell(text):
+            return f"`{text}`".replace("|", "\\|") if text else ""
+
+        lines = ["| Forward primal trace | value | Reverse adjoint trace | value |",
+                 "|---|---:|---|---:|"]
+        for f, r in self._pairs():
+            (fe, fv), (re_, rv) = self._side(f), self._side(r)
+            lines.append(f"| {cell(fe)} | {cell(fv)} | {cell(re_)} | {cell(rv)} |")
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        esc = html.escape
+        out = ['<table class="gradc-trace">',
+               f"<caption>{esc(self.name)}: forward and reverse trace</caption>",
+               "<thead><tr><th>Forward primal trace</th><th>value</th>"
+               "<th>Reverse adjoint trace</th><th>value</th></tr></thead>", "<tbody>"]
+        for f, r in self._pairs():
+            (fe, fv), (re_, rv) = self._side(f), self._side(r)
+            out.append(f"<tr><td><code>{esc(fe)}</code></td><td>{esc(fv)}</td>"
+                       f"<td><code>{esc(re_)}</code></td><td>{esc(rv)}</td></tr>")
+        out += ["</tbody>", "</table>"]
+        return "\n".join(out)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
+# ---------------------------------------------------------------------------
+# Formatting values
+
+
+def format_value(x, precision: int = 4) -> str:
+    """Scalars to `precision` significant digits; arrays as dtype/shape and a summary."""
+    if isinstance(x, (bool, np.bool_)):
+        return str(bool(x))
+    if np.ndim(x) == 0:
+        return _scalar(x, precision)
+    a = np.asarray(x)
+    head = _aval_text(a)
+    if a.size <= MAX_ELEMENTS:
+        return f"{head} [{', '.join(_scalar(v, precision) for v in a.ravel())}]"
+    if a.dtype.kind in "biuf":
+        f = a.astype(np.float64)
+        return (f"{head} mean={_scalar(f.mean(), precision)} min={_scalar(f.min(), precision)} "
+                f"max={_scalar(f.max(), precision)}")
+    return head
+
+
+def _scalar(v, precision: int) -> str:
+    v = np.asarray(v)[()]
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        text = f"{float(v):.{precision}g}"
+        return "0" if text == "-0" else text
+    return str(v)
+
+
+def _aval_text(a: np.ndarray) -> str:
+    code = {"f": "f", "i": "i", "u": "u", "b": "bool", "c": "c"}.get(a.dtype.kind, "?")
+    bits = "" if code == "bool" else str(a.dtype.itemsize * 8)
+    return f"{code}{bits}[{','.join(map(str, a.shape))}]"
+
+
+def _clip(text: str) -> str:
+    text = _NP.sub("", text)
+    return text if len(text) <= MAX_EQUATION else text[: MAX_EQUATION - 1] + "…"
+
+
+# ---------------------------------------------------------------------------
+# Building the table
+
+
+def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
+    """The trace of `spec.adjoint_ir` at `inputs` (values for its inputs, in order)."""
+    program: Program = spec.adjoint_ir
+    env = evaluate(program, *inputs)
+    consts = {c: c.name or f"c{i}" for i, c in enumerate(program.consts(), 1)}
+    naming = Naming(program, "math", consts)
+    nums = naming.numbers
+    stmts = statements(program, naming)
+
+    forward: list[TraceRow] = []
+    for i, v in enumerate(program.inputs):
+        forward.append(TraceRow("forward", naming.base(v), v.name, env[v], -i, kind="input"))
+    for c, name in consts.items():
+        forward.append(TraceRow("forward", name, f"constant {c.aval}", c.value, kind="constant"))
+
+    reverse: list[TraceRow] = []
+    target_of: dict[Value, str] = {v: naming.base(v) for v in program.inputs}
+    for s in stmts:
+        v = s.op.out
+        target_of[v] = s.target
+        line = s.op.loc.lineno if s.op.loc is not None else None
+        if s.op.sweep == "forward":
+            forward.append(TraceRow("forward", s.target, _clip(s.expr), env[v], nums.get(v),
+                                    line=line))
+            continue
+        of = v.adjoint_of
+        reverse.append(TraceRow("reverse", s.target, _clip(s.expr), env[v],
+                                nums.get(of) if of is not None else None,
+                                "+=" if s.augmented else "=",
+                                "adjoint" if of is not None else "temporary", line))
+
+    primal = {k: env[v] for v, k in nums.items() if v in env}
+    adjoint: dict[int, object] = {}
+    for op in program.reverse_ops():
+        of = op.out.adjoint_of
+        if of is not None and of in nums:
+            adjoint[nums[of]] = env[op.out]
+
+    _add_derived(program, env, nums, naming, reverse, adjoint)
+
+    gradients = []
+    for out, i in zip(program.outputs[1:], program.wrt):
+        x = program.inputs[i]
+        g = out.value if isinstance(out, Const) else env[out]
+        text = target_of.get(out) or (literal(out.value).text if isinstance(out, Const) else "?")
+        reverse.append(TraceRow("reverse", f"∇{x.name}", _clip(text), g, nums.get(x), kind="gradient"))
+        gradients.append(g)
+
+    out = program.outputs[0]
+    value = out.value if isinstance(out, Const) else env[out]
+    return TraceTable(program.name, forward, reverse, value, gradients, primal, adjoint, precision)
+
+
+def _add_derived(program, env, nums, naming, reverse, adjoint) -> None:
+    """Rows for adjoints that have no statement in the adjoint program (folded to a
+    constant or the same value as another adjoint): the seed of the output, then each
+    missing adjoint re-derived with the derivative rules, unsimplified, and evaluated."""
+    from .passes.activity import active
+
+    fwd_ops = program.forward_ops()
+    out = program.outputs[0]
+    if isinstance(out, Const) or out not in nums:
+        return
+    live = active(program.with_ops(fwd_ops, [out]), program.wrt)
+    if out not in live:
+        return
+    present = set(adjoint)
+    seed = Value(out.aval)
+    walk_env = dict(env)
+    walk_env[seed] = np.ones(out.shape, out.dtype) if out.shape else out.dtype.type(1)
+    bar = naming.bar
+    walk: dict[Value, Value] = {out: seed}
+    events = []  # (x, y, equation, accumulated, first)
+
+    def text(v: Value, g: Value, name: str) -> Expr:
+        if v is g:
+            return Expr(name)
+        if isinstance(v, Const):
+            if v.is_scalar:
+                return literal(v.value)
+            return Expr(naming.const_names.get(v, "const"))
+        if v.producer is None or v.producer.sweep == "forward":
+            return Expr(naming.base(v))
+        op = v.producer
+        return op.prim.emit(*(text(i, g, name) for i in op.inputs), **op.params)
+
+    try:
+        with Builder(sweep="reverse") as builder:
+            for op in reversed(fwd_ops):
+                g = walk.get(op.out)
+                if g is None or not op.prim.differentiable or not any(x in live for x in op.inputs):
+                    continue
+                contributions = list(zip(op.inputs, op.prim.vjp(g, op.out, *op.inputs, **op.params)))
+                for x, c in reversed(contributions):  # v̄_8 before v̄_7, as the lecture lists them
+                    if c is None or x not in live:
+                        continue
+                    if c.shape != x.shape:
+                        c = builder.bind("sum_to", c, shape=x.shape)
+                    first = x not in walk
+                    acc = c if first else builder.bind("add", walk[x], c)
+                    walk[x] = acc
+                    events.append((x, op.out, text(c, g, bar(op.out)).text, acc, first))
+        for op in builder.ops:
+            walk_env[op.out] = op.prim.evaluate(
+                *(v.value if isinstance(v, Const) else walk_env[v] for v in op.inputs), **op.params)
+    except Exception:  # a rule this view cannot replay: show only what the program computed
+        events = []
+
+    def insert_after(index: int | None, row: TraceRow) -> None:
+        at = 0
+        for i, r in enumerate(reverse):
+            if r.sweep == "reverse" and r.index == index and r.kind != "temporary":
+                at = i + 1
+        while at < len(reverse) and reverse[at].kind in ("derived", "seed"):
+            at += 1
+        reverse.insert(at, row)
+
+    k_out = nums[out]
+    reverse.insert(0, TraceRow("reverse", bar(out), "1", walk_env[seed], k_out, kind="seed"))
+    adjoint.setdefault(k_out, walk_env[seed])
+    for x, y, eq, acc, first in events:
+        k = nums.get(x)
+        if k is None or k in present or acc not in walk_env and not isinstance(acc, Const):
+            continue
+        value = acc.value if isinstance(acc, Const) else walk_env[acc]
+        insert_after(nums.get(y), TraceRow("reverse", bar(x), _clip(eq), value, k,
+                                           "=" if first else "+=", "derived"))
+        adjoint[k] = value
