@@ -71,6 +71,7 @@ class TraceTable:
     primal: dict = field(default_factory=dict)
     adjoint: dict = field(default_factory=dict)
     precision: int = 4
+    env: dict = field(default_factory=dict, repr=False)  # every Value of the adjoint program → its value
 
     @property
     def rows(self) -> list[TraceRow]:
@@ -255,7 +256,7 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
 
     out = program.outputs[0]
     value = out.value if isinstance(out, Const) else env[out]
-    return TraceTable(program.name, forward, reverse, value, gradients, primal, adjoint, precision)
+    return TraceTable(program.name, forward, reverse, value, gradients, primal, adjoint, precision, env)
 
 
 def _add_derived(program, env, nums, naming, reverse, adjoint) -> None:

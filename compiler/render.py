@@ -1,0 +1,369 @@
+"""Computational graphs of compiled programs, drawn with Graphviz.
+
+`build_graph(spec, kind, values)` gives a `graphviz.Digraph`:
+
+* "forward": one node per input, array constant and forward op value (v_k), edges
+  along the data flow, inputs at the top and the function's value at the bottom;
+* "adjoint": the reverse sweep, one node per statement of the generated code (v̄_k,
+  temporaries a rule uses once are folded into their consumer's equation, as in the
+  listing), drawn as the mirror image of the forward graph (v̄ of the value at the
+  bottom, gradients at the top); forward values it reads appear as small grey
+  reference nodes;
+* "both": the forward graph and the adjoint graph side by side in two clusters, with
+  dashed edges for the forward values the reverse sweep reads.
+
+Node labels are `name = equation`, the aval (`f64[128,256]`) and, given values (a
+trace table or a dict Value → array), the value, and in "both" a primal's adjoint.
+Node ids are stable (`in0`, `c1`, `v3`, `v3_bar`, `t1`), so the DOT source is
+deterministic and can be kept as a golden file.
+
+`render_graph(graph, path)` writes a PNG, SVG or PDF chosen by the extension;
+`mimebundle(graph, text)` is what Jupyter shows.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .codegen import Naming, statements
+from .errors import CompileError
+from .ir import Const, Program, Value
+
+KINDS = ("forward", "adjoint", "both")
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+MAX_EXPR = 40  # equations longer than this are clipped with an ellipsis
+MAX_ELEMENTS = 4  # arrays up to this size show every entry
+
+_NP = re.compile(r"\bnp\.")
+
+INSTALL_HINT = ("install Graphviz to render it: `apt-get install graphviz` (Debian/Ubuntu), "
+                "`brew install graphviz` (macOS), or see https://graphviz.org/download/")
+
+# Node styles: inputs blue, intermediates white, the value orange, constants dashed
+# notes, adjoints red, reverse temporaries small pink ellipses, references grey.
+STYLE = {
+    "input": dict(shape="box", style="rounded,filled", fillcolor="#cfe2ff", color="#1c4e9c"),
+    "op": dict(shape="box", style="rounded,filled", fillcolor="#ffffff", color="#555555"),
+    "output": dict(shape="box", style="rounded,filled,bold", fillcolor="#ffd59e",
+                   color="#b35900", penwidth="2"),
+    "const": dict(shape="note", style="dashed", fontsize="9", color="#777777",
+                  fontcolor="#555555"),
+    "adjoint": dict(shape="box", style="filled", fillcolor="#ffe0e0", color="#b02020"),
+    "gradient": dict(shape="box", style="filled,bold", fillcolor="#ffb3b3", color="#b02020",
+                     penwidth="2"),
+    "temporary": dict(shape="ellipse", style="filled", fillcolor="#fff4f4", color="#d08080",
+                      fontsize="9"),
+    "ref": dict(shape="box", style="rounded,dashed", color="#999999", fontcolor="#777777",
+                fontsize="9"),
+}
+FORWARD_EDGE = dict(color="#444444")
+REVERSE_EDGE = dict(color="#b02020")
+CROSS_EDGE = dict(style="dashed", color="#8888aa", arrowsize="0.6", constraint="false")
+
+
+class GraphvizNotFound(CompileError):
+    """The Graphviz `dot` program is not installed, so a graph cannot be rendered."""
+
+
+# ---------------------------------------------------------------------------
+# Building the graph
+
+
+def build_graph(spec, kind: str = "forward", values=None):
+    """The computational graph of `spec` (a Specialization) as a `graphviz.Digraph`."""
+    import graphviz
+
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, not {kind!r}")
+    program: Program = spec.ir if kind == "forward" else spec.adjoint_ir
+    g = _Graph(program, _values(program, values))
+    dot = graphviz.Digraph(
+        name=program.name,
+        graph_attr=dict(rankdir="TB", nodesep="0.25", ranksep="0.35", fontname="Helvetica",
+                        fontsize="12", labelloc="t",
+                        label=f"{program.name}: {'forward and adjoint' if kind == 'both' else kind}"
+                              " graph"),
+        node_attr=dict(fontname="Helvetica", fontsize="10", margin="0.12,0.04", height="0.3"),
+        edge_attr=dict(arrowsize="0.7"),
+    )
+    if kind == "forward":
+        g.forward(dot)
+    elif kind == "adjoint":
+        g.adjoint(dot, refs=True)
+    else:
+        with dot.subgraph(name="cluster_forward") as sub:
+            sub.attr(label="forward sweep", color="#aaaaaa", style="rounded", fontsize="11")
+            g.forward(sub, adjoints=True)
+        with dot.subgraph(name="cluster_adjoint") as sub:
+            sub.attr(label="reverse sweep", color="#d08080", style="rounded", fontsize="11")
+            g.adjoint(sub, refs=False)
+        for tail, head in g.cross:
+            dot.edge(tail, head, **CROSS_EDGE)
+        # Mirror image: each complete adjoint v̄_k level with its v_k (newrank lets a
+        # rank constraint span the two clusters).
+        dot.attr(newrank="true")
+        for v, a in g.final_adjoint.items():
+            if v in g.ids and a in g.ids:
+                with dot.subgraph() as same:
+                    same.attr(rank="same")
+                    same.node(g.ids[v])
+                    same.node(g.ids[a])
+    return dot
+
+
+class _Graph:
+    """Node ids, labels and edges of one program."""
+
+    def __init__(self, program: Program, values):
+        self.program = program
+        self.values = values
+        consts = {c: c.name or f"c{i}" for i, c in enumerate(program.consts(), 1)}
+        self.naming = Naming(program, "math", consts)
+        self.nums = self.naming.numbers
+        self.stmts = statements(program, self.naming)
+        self.const_ids = {c: f"c{i}" for i, c in enumerate(consts, 1)}
+        self.ids: dict[Value, str] = {}
+        for i, v in enumerate(program.inputs):
+            self.ids[v] = f"in{i}"
+        for op in program.forward_ops():
+            self.ids[op.out] = f"v{self.nums[op.out]}"
+        self.ids.update(self.const_ids)
+        # Reverse statements: ids v3_bar (v3_bar_2 for a later contribution), t1, t2, ...
+        self.rev: list = []  # (statement, id)
+        seen: dict[str, int] = {}
+        temps = 0
+        for s in self.stmts:
+            if s.op.sweep != "reverse":
+                continue
+            of = s.op.out.adjoint_of
+            if of is not None and of in self.ids and of not in self.const_ids:
+                base = f"{self.ids[of]}_bar"
+            else:
+                temps += 1
+                base = f"t{temps}"
+            seen[base] = seen.get(base, 0) + 1
+            nid = base if seen[base] == 1 else f"{base}_{seen[base]}"
+            self.ids[s.op.out] = nid
+            self.rev.append((s, nid))
+        # The complete adjoint of each primal: its last contribution.
+        self.final_adjoint: dict[Value, Value] = {}
+        for op in program.reverse_ops():
+            if op.out.adjoint_of is not None:
+                self.final_adjoint[op.out.adjoint_of] = op.out
+        self.stated = {id(s.op) for s in self.stmts}
+        self.outputs = [v for v in program.outputs if not isinstance(v, Const)]
+        self.cross: list[tuple[str, str]] = []
+
+    # -- nodes ------------------------------------------------------------------
+
+    def forward(self, dot, adjoints: bool = False) -> None:
+        program = self.program
+        value_out = program.outputs[0]
+        for i, v in enumerate(program.inputs):
+            name = "v_0" if i == 0 else f"v_{-i}"
+            lines = [f"{name} = {v.name}", str(v.aval)]
+            self._value_lines(lines, v, adjoints)
+            dot.node(self.ids[v], _label(lines), **STYLE["output" if v is value_out else "input"])
+        for c, nid in self.const_ids.items():
+            lines = [f"{self.naming.const_names[c]} (constant)", str(c.aval)]
+            if self.values is not None:
+                lines.append(_fmt(c.value))
+            dot.node(nid, _label(lines), **STYLE["const"])
+        for s in self.stmts:
+            if s.op.sweep != "forward":
+                continue
+            v = s.op.out
+            lines = [f"{s.target} = {_clip(s.expr)}", str(v.aval)]
+            self._value_lines(lines, v, adjoints)
+            dot.node(self.ids[v], _label(lines), **STYLE["output" if v is value_out else "op"])
+            for u in self._reads(s.op):
+                dot.edge(self.ids[u], self.ids[v], **FORWARD_EDGE)
+
+    def adjoint(self, dot, refs: bool) -> None:
+        grads = set(self.outputs[1:])
+        referenced: list[Value] = []
+        for s, nid in self.rev:
+            v = s.op.out
+            kind = ("gradient" if v in grads else
+                    "adjoint" if v.adjoint_of is not None else "temporary")
+            lines = [f"{s.target} {'+=' if s.augmented else '='} {_clip(s.expr)}", str(v.aval)]
+            if self.values is not None:
+                x = self._get(v)
+                if x is not None:
+                    lines.append(f"= {_fmt(x)}")
+            dot.node(nid, _label(lines), **STYLE[kind])
+            for u in self._reads(s.op):
+                uid = self.ids[u]
+                if u.producer is not None and u.producer.sweep == "reverse":
+                    # Drawn against the data flow so v̄_k sits level with v_k: the reverse
+                    # graph is the forward graph's mirror image.
+                    dot.edge(nid, uid, dir="back", **REVERSE_EDGE)
+                else:  # a forward value, input or constant: a dashed cross edge
+                    if refs:
+                        if u not in referenced:
+                            referenced.append(u)
+                        dot.edge(uid, nid, **CROSS_EDGE)
+                    else:
+                        self.cross.append((uid, nid))
+        for u in referenced:
+            if isinstance(u, Const):
+                lines = [f"{self.naming.const_names[u]} (constant)", str(u.aval)]
+                dot.node(self.ids[u], _label(lines), **STYLE["const"])
+            else:
+                dot.node(self.ids[u], _label([self._name(u), str(u.aval)]), **STYLE["ref"])
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _name(self, v: Value) -> str:
+        k = self.nums.get(v)
+        return f"v_{k}" if k is not None else self.ids[v]
+
+    def _reads(self, op) -> list[Value]:
+        """The named values a statement reads: its operands, looking through inlined
+        temporaries, each once, in order."""
+        out: list[Value] = []
+
+        def visit(v: Value) -> None:
+            if isinstance(v, Const) and v.is_scalar:
+                return
+            p = v.producer
+            if p is not None and p.sweep == "reverse" and id(p) not in self.stated:
+                for u in p.inputs:
+                    visit(u)
+                return
+            if v in self.ids and v not in out:
+                out.append(v)
+
+        for u in op.inputs:
+            visit(u)
+        return out
+
+    def _get(self, v: Value):
+        if self.values is None:
+            return None
+        if isinstance(v, Const):
+            return v.value
+        return self.values.get(v)
+
+    def _value_lines(self, lines: list[str], v: Value, adjoints: bool) -> None:
+        if self.values is None:
+            return
+        x = self._get(v)
+        if x is not None:
+            lines.append(f"= {_fmt(x)}")
+        if adjoints and v in self.final_adjoint:
+            a = self._get(self.final_adjoint[v])
+            if a is not None:
+                lines.append(f"adjoint {_fmt(a)}")
+
+
+def _values(program: Program, values) -> dict | None:
+    """Values keyed by Value from a trace table (`.env`, or its `primal`/`adjoint`
+    dicts keyed by v-index) or a dict Value → array."""
+    if values is None:
+        return None
+    env = getattr(values, "env", None)
+    if isinstance(env, dict):
+        return env
+    if isinstance(values, dict):
+        return values
+    primal, adjoint = getattr(values, "primal", None), getattr(values, "adjoint", None)
+    if isinstance(primal, dict):
+        nums = program.numbering()
+        out = {v: primal[k] for v, k in nums.items() if k in primal}
+        if isinstance(adjoint, dict):
+            final: dict[Value, Value] = {}
+            for op in program.reverse_ops():
+                if op.out.adjoint_of is not None:
+                    final[op.out.adjoint_of] = op.out
+            for v, a in final.items():
+                if nums.get(v) in adjoint:
+                    out[a] = adjoint[nums[v]]
+        return out
+    raise TypeError(f"values must be a trace table or a dict of Value to array, "
+                    f"not {type(values).__name__}")
+
+
+def _clip(expr: str) -> str:
+    expr = _NP.sub("", expr)
+    return expr if len(expr) <= MAX_EXPR else expr[: MAX_EXPR - 1] + "…"
+
+
+def _label(lines: list[str]) -> str:
+    return "\\n".join(lines)
+
+
+def _scalar(x) -> str:
+    x = np.asarray(x)[()]
+    if isinstance(x, (bool, np.bool_)):
+        return str(bool(x))
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        text = f"{float(x):.4g}"
+        return "0" if text == "-0" else text
+    return str(x)
+
+
+def _fmt(x) -> str:
+    """Scalars to 4 significant digits; small arrays entry by entry, others by mean."""
+    if np.ndim(x) == 0:
+        return _scalar(x)
+    a = np.asarray(x)
+    if a.size <= MAX_ELEMENTS:
+        return "[" + ", ".join(_scalar(e) for e in a.ravel()) + "]"
+    if a.dtype.kind in "biuf":
+        return f"mean {_scalar(a.astype(np.float64).mean())}"
+    return f"{a.dtype}{list(a.shape)}"
+
+
+# ---------------------------------------------------------------------------
+# Rendering
+
+
+def render_graph(digraph, path) -> Path:
+    """Write `digraph` to exactly `path` as PNG, SVG or PDF (by the extension).
+
+    Without Graphviz's `dot` program, writes the DOT source to `path` with the
+    suffix `.dot` and raises GraphvizNotFound saying how to install Graphviz."""
+    import graphviz
+
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot render a graph to {path.name!r}: the file name must end in "
+                         f"{', '.join(FORMATS)}")
+    if shutil.which("dot") is None:
+        _missing_dot(digraph, path)
+    try:
+        data = digraph.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        _missing_dot(digraph, path)
+    path.write_bytes(data)
+    return path
+
+
+def _missing_dot(digraph, path: Path):
+    dot_path = path.with_suffix(".dot")
+    dot_path.write_text(digraph.source, encoding="utf-8")
+    raise GraphvizNotFound(
+        f"cannot render {path.name}: the Graphviz program `dot` was not found on PATH; "
+        f"the graph's DOT source was written to {dot_path}",
+        hint=INSTALL_HINT) from None
+
+
+def mimebundle(digraph, text: str) -> dict:
+    """Jupyter's rich display: the graph as SVG, and `text` for plain frontends."""
+    import graphviz
+
+    bundle = {"text/plain": text}
+    if shutil.which("dot") is None:
+        return bundle
+    try:
+        bundle["image/svg+xml"] = digraph.pipe(format="svg", encoding="utf-8")
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError):
+        pass
+    return dict(sorted(bundle.items()))
