@@ -12,6 +12,11 @@ from .ir import Program
 _NP = re.compile(r"\bnp\.")
 
 
+def math_text(expr: str) -> str:
+    """Generated-code text in the listing's notation (NumPy's `np.` prefix dropped)."""
+    return _NP.sub("", expr)
+
+
 def listing(program: Program) -> str:
     naming = Naming(program, "math", {c: c.name or f"c{i}" for i, c in enumerate(program.consts(), 1)})
     stmts = statements(program, naming)
@@ -28,7 +33,7 @@ def listing(program: Program) -> str:
             rows.append(("", ""))
             last_sweep = s.op.sweep
         op = "+=" if s.augmented else "="
-        rows.append((s.target, f"{op} {_NP.sub('', s.expr)}", str(s.op.out.aval)))
+        rows.append((s.target, f"{op} {math_text(s.expr)}", str(s.op.out.aval)))
     width = max((_width(r[0]) for r in rows), default=0)
     exprw = max((_width(r[1]) for r in rows if len(r) == 3), default=0)
     lines = [header]
@@ -39,7 +44,7 @@ def listing(program: Program) -> str:
             lines.append(f"  {_pad(r[0], width)} {_pad(r[1], exprw)}   # {r[2]}")
         else:
             lines.append(f"  {_pad(r[0], width)} = {r[1]}")
-    lines.append(f"  return {_NP.sub('', output_text(program, naming, stmts, grouped=False))}")
+    lines.append(f"  return {math_text(output_text(program, naming, stmts, grouped=False))}")
     return "\n".join(lines)
 
 

@@ -22,7 +22,6 @@ deterministic and can be kept as a golden file.
 """
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -31,13 +30,14 @@ import numpy as np
 from .codegen import Naming, statements
 from .errors import CompileError
 from .ir import Const, Program, Value
+from .printer import math_text
+from .trace import format_scalar
 
 KINDS = ("forward", "adjoint", "both")
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 MAX_EXPR = 40  # equations longer than this are clipped with an ellipsis
 MAX_ELEMENTS = 4  # arrays up to this size show every entry
 
-_NP = re.compile(r"\bnp\.")
 
 INSTALL_HINT = ("install Graphviz to render it: `apt-get install graphviz` (Debian/Ubuntu), "
                 "`brew install graphviz` (macOS), or see https://graphviz.org/download/")
@@ -288,7 +288,7 @@ def _values(program: Program, values) -> dict | None:
 
 
 def _clip(expr: str) -> str:
-    expr = _NP.sub("", expr)
+    expr = math_text(expr)
     return expr if len(expr) <= MAX_EXPR else expr[: MAX_EXPR - 1] + "…"
 
 
@@ -296,27 +296,15 @@ def _label(lines: list[str]) -> str:
     return "\\n".join(lines)
 
 
-def _scalar(x) -> str:
-    x = np.asarray(x)[()]
-    if isinstance(x, (bool, np.bool_)):
-        return str(bool(x))
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    if isinstance(x, (float, np.floating)):
-        text = f"{float(x):.4g}"
-        return "0" if text == "-0" else text
-    return str(x)
-
-
 def _fmt(x) -> str:
     """Scalars to 4 significant digits; small arrays entry by entry, others by mean."""
     if np.ndim(x) == 0:
-        return _scalar(x)
+        return format_scalar(x)
     a = np.asarray(x)
     if a.size <= MAX_ELEMENTS:
-        return "[" + ", ".join(_scalar(e) for e in a.ravel()) + "]"
+        return "[" + ", ".join(format_scalar(e) for e in a.ravel()) + "]"
     if a.dtype.kind in "biuf":
-        return f"mean {_scalar(a.astype(np.float64).mean())}"
+        return f"mean {format_scalar(a.astype(np.float64).mean())}"
     return f"{a.dtype}{list(a.shape)}"
 
 

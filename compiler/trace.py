@@ -14,18 +14,16 @@ so these rows carry real numbers too; they are marked `derived`.
 from __future__ import annotations
 
 import html
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .codegen import Naming, statements
 from .interpret import evaluate
-from .ir import Builder, Const, Program, Value
-from .printer import _pad, _width
+from .ir import Builder, Const, Program, Value, aval_of
+from .printer import _pad, _width, math_text
 from .syntax import Expr, literal
 
-_NP = re.compile(r"\bnp\.")
 MAX_EQUATION = 90  # characters of an equation shown before it is cut with "…"
 MAX_ELEMENTS = 6  # arrays up to this size are shown element by element
 
@@ -167,19 +165,20 @@ def format_value(x, precision: int = 4) -> str:
     if isinstance(x, (bool, np.bool_)):
         return str(bool(x))
     if np.ndim(x) == 0:
-        return _scalar(x, precision)
+        return format_scalar(x, precision)
     a = np.asarray(x)
-    head = _aval_text(a)
+    head = str(aval_of(a))
     if a.size <= MAX_ELEMENTS:
-        return f"{head} [{', '.join(_scalar(v, precision) for v in a.ravel())}]"
+        return f"{head} [{', '.join(format_scalar(v, precision) for v in a.ravel())}]"
     if a.dtype.kind in "biuf":
         f = a.astype(np.float64)
-        return (f"{head} mean={_scalar(f.mean(), precision)} min={_scalar(f.min(), precision)} "
-                f"max={_scalar(f.max(), precision)}")
+        return (f"{head} mean={format_scalar(f.mean(), precision)} min={format_scalar(f.min(), precision)} "
+                f"max={format_scalar(f.max(), precision)}")
     return head
 
 
-def _scalar(v, precision: int) -> str:
+def format_scalar(v, precision: int = 4) -> str:
+    """A number to `precision` significant digits (ints and bools as themselves)."""
     v = np.asarray(v)[()]
     if isinstance(v, (bool, np.bool_)):
         return str(bool(v))
@@ -191,14 +190,8 @@ def _scalar(v, precision: int) -> str:
     return str(v)
 
 
-def _aval_text(a: np.ndarray) -> str:
-    code = {"f": "f", "i": "i", "u": "u", "b": "bool", "c": "c"}.get(a.dtype.kind, "?")
-    bits = "" if code == "bool" else str(a.dtype.itemsize * 8)
-    return f"{code}{bits}[{','.join(map(str, a.shape))}]"
-
-
 def _clip(text: str) -> str:
-    text = _NP.sub("", text)
+    text = math_text(text)
     return text if len(text) <= MAX_EQUATION else text[: MAX_EQUATION - 1] + "…"
 
 
