@@ -48,11 +48,12 @@ class Compiled:
     signature; `.save(path)` writes a standalone module that imports only NumPy.
     """
 
-    def __init__(self, fn, wrt=0):
+    def __init__(self, fn, wrt=0, variables=None):
         self.fn = fn
-        src = parse_function(fn)
-        self._loc = src.loc(src.tree)
-        self.signature = inspect.signature(fn)
+        self.frontend = frontend_for(fn, wrt, variables)
+        self.name = self.frontend.name
+        self._loc = self.frontend.loc
+        self.signature = self.frontend.signature
         params = list(self.signature.parameters.values())
         for p in params:
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -66,15 +67,17 @@ class Compiled:
         self._latest: Specialization | None = None
 
     def _position(self, w) -> int:
+        if not isinstance(w, (str, int, np.integer)) and hasattr(w, "name"):
+            w = str(w.name)  # a SymPy symbol
         if isinstance(w, str):
             if w not in self.arg_names:
-                raise SignatureError(f"wrt={w!r} names no argument of {self.fn.__name__}"
+                raise SignatureError(f"wrt={w!r} names no argument of {self.name}"
                                      f"({', '.join(self.arg_names)})", self._loc)
             return self.arg_names.index(w)
         if isinstance(w, (int, np.integer)) and not isinstance(w, bool):
             n = len(self.arg_names)
             if not -n <= w < n:
-                raise SignatureError(f"wrt={w} is out of range: {self.fn.__name__} takes {n} "
+                raise SignatureError(f"wrt={w} is out of range: {self.name} takes {n} "
                                      f"argument{'s' if n != 1 else ''}", self._loc)
             return int(w) % n
         raise SignatureError(f"wrt must be an argument name or position, or a tuple of them, "
@@ -87,7 +90,7 @@ class Compiled:
             try:
                 bound = self.signature.bind(*args, **kwargs)
             except TypeError as e:
-                raise SignatureError(f"bad arguments for {self.fn.__name__}: {e}", self._loc) from None
+                raise SignatureError(f"bad arguments for {self.name}: {e}", self._loc) from None
             bound.apply_defaults()
             args = tuple(bound.arguments.values())
         return [np.asarray(a) if isinstance(a, list) else a for a in args]
@@ -139,8 +142,8 @@ class Compiled:
     def latest(self) -> Specialization:
         if self._latest is None:
             raise CompileError(
-                f"{self.fn.__name__} has not been compiled for any argument shapes yet: call "
-                f".grad(...) once, or use compiler.compile({self.fn.__name__}, wrt=..., args=(...))",
+                f"{self.name} has not been compiled for any argument shapes yet: call "
+                f".grad(...) once, or use compiler.compile({self.name}, wrt=..., args=(...))",
                 self._loc)
         return self._latest
 
@@ -194,11 +197,11 @@ class Compiled:
         return path
 
     def _origin(self) -> str:
-        return f"{self.fn.__name__} in {os.path.basename(self._loc.filename)}"
+        return self.frontend.origin
 
     def __repr__(self) -> str:
         wrt = ", ".join(self.arg_names[i] for i in self.wrt)
-        return f"<gradc.Compiled {self.fn.__name__} wrt ({wrt}), {len(self._specs)} specialisation(s)>"
+        return f"<gradc.Compiled {self.name} wrt ({wrt}), {len(self._specs)} specialisation(s)>"
 
     # -- compiling ------------------------------------------------------------
 
@@ -216,13 +219,13 @@ class Compiled:
         wrt = tuple(k for _, k in wrt_inputs)
         float_grads = tuple(j for j, (_, k) in enumerate(wrt_inputs)
                             if specs[positions[k]].pytype is float)
-        program, referenced = lower(self.fn, specs, wrt)
+        program, referenced = self.frontend.lower(specs, wrt)
         out = program.outputs[0]
         if out.shape != () or out.dtype.kind != "f":
             raise SignatureError(
-                f"grad needs a function with a scalar floating-point result; {self.fn.__name__} "
+                f"grad needs a function with a scalar floating-point result; {self.name} "
                 f"returns {out.aval} here (reduce it, e.g. with np.sum, or use a future jacobian)",
-                _return_loc(self.fn) or self._loc)
+                self.frontend.return_loc() or self._loc)
         try:
             spec = compile_program(program, grouped=self.wrt_tuple, origin=self._origin())
         except CompileError:
@@ -294,13 +297,61 @@ def _fix_floats(grads, float_slots, grouped):
     return tuple(float(g) if i in float_slots else g for i, g in enumerate(grads))
 
 
-def _return_loc(fn) -> SourceLoc | None:
-    import ast
-    src = parse_function(fn)
-    for node in ast.walk(src.tree):
-        if isinstance(node, ast.Return):
-            return src.loc(node)
-    return None
+class PythonFunction:
+    """The frontend for a Python function: its source, signature and lowering."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        src = parse_function(fn)
+        self.src = src
+        self.name = fn.__name__
+        self.loc = src.loc(src.tree)
+        self.signature = inspect.signature(fn)
+        self.origin = f"{fn.__name__} in {os.path.basename(self.loc.filename)}"
+
+    def lower(self, specs, wrt):
+        return lower(self.fn, specs, wrt)
+
+    def return_loc(self) -> SourceLoc | None:
+        import ast
+        for node in ast.walk(self.src.tree):
+            if isinstance(node, ast.Return):
+                return self.src.loc(node)
+        return None
+
+
+class MathFormula:
+    """The frontend for a math string (parsed with a whitelist, never evaluated)."""
+
+    def __init__(self, text: str, wrt, variables):
+        from .frontend import text as text_frontend
+
+        self.text_frontend = text_frontend
+        self.formula = text_frontend.parse_formula(text, variables)
+        self.name = self.formula.name
+        self.loc = self.formula.loc(self.formula.tree.body)
+        self.signature = text_frontend.signature(self.formula)
+        short = self.formula.text if len(self.formula.text) <= 60 else self.formula.text[:57] + "..."
+        self.origin = f"the formula {short!r}"
+
+    def lower(self, specs, wrt):
+        return self.text_frontend.lower_formula(self.formula, specs, wrt)
+
+    def return_loc(self):
+        return self.loc
+
+
+def frontend_for(obj, wrt, variables):
+    if isinstance(obj, str):
+        return MathFormula(obj, wrt, variables)
+    if _is_sympy(obj):
+        from .frontend.sympy import SympyExpression
+        return SympyExpression(obj, wrt, variables)
+    return PythonFunction(obj)
+
+
+def _is_sympy(obj) -> bool:
+    return type(obj).__module__.startswith("sympy.")
 
 
 # -- function-style API ----------------------------------------------------
@@ -308,16 +359,19 @@ def _return_loc(fn) -> SourceLoc | None:
 _cache: dict = {}
 
 
-def compile(fn, wrt=0, *, args=None, kwargs=None) -> Compiled:  # noqa: A001 (the product's verb)
+def compile(fn, wrt=0, *, args=None, kwargs=None, variables=None) -> Compiled:  # noqa: A001
     """Compile `fn` for gradients with respect to `wrt` (a name or position, or a tuple).
 
+    `fn` is a Python function, a math string ("sin(x) * y"), or a SymPy expression.
     With `args`, compile now for those example arguments so `.ir` and `.source`
     are ready to inspect; otherwise compiling happens on the first call.
+    `variables` orders a formula's or expression's variables (default: wrt first for
+    SymPy, alphabetical for strings; see docs/supported-subset.md).
     """
-    key = (getattr(fn, "__code__", fn), _wrt_key(wrt))
+    key = (getattr(fn, "__code__", fn), _wrt_key(wrt), _wrt_key(variables))
     compiled = _cache.get(key)
     if compiled is None or compiled.fn is not fn:
-        compiled = Compiled(fn, wrt)
+        compiled = Compiled(fn, wrt, variables)
         _cache[key] = compiled
     if args is not None:
         compiled.specialize(*args, **(kwargs or {}))
@@ -328,24 +382,24 @@ def _wrt_key(wrt):
     return tuple(wrt) if isinstance(wrt, (list, tuple)) else wrt
 
 
-def value_and_grad(fn, wrt=0):
+def value_and_grad(fn, wrt=0, *, variables=None):
     """`f(*args) -> (value, gradient)`; the gradient is a tuple when `wrt` is."""
-    return _entry_point(fn, wrt, "value_and_grad", "Value and gradient")
+    return _entry_point(fn, wrt, variables, "value_and_grad", "Value and gradient")
 
 
-def grad(fn, wrt=0):
+def grad(fn, wrt=0, *, variables=None):
     """`f(*args) -> gradient` with the shape and dtype of the `wrt` argument(s)."""
-    return _entry_point(fn, wrt, "grad", "Gradient")
+    return _entry_point(fn, wrt, variables, "grad", "Gradient")
 
 
-def _entry_point(fn, wrt, method: str, what: str):
-    compiled = compile(fn, wrt)
+def _entry_point(fn, wrt, variables, method: str, what: str):
+    compiled = compile(fn, wrt, variables=variables)
     run = getattr(compiled, method)
 
     def entry(*args, **kwargs):
         return run(*args, **kwargs)
 
     entry.compiled = compiled
-    entry.__name__ = f"{method}_{fn.__name__}"
-    entry.__doc__ = f"{what} of {fn.__name__}, compiled by gradc."
+    entry.__name__ = f"{method}_{compiled.name}"
+    entry.__doc__ = f"{what} of {compiled.name}, compiled by gradc."
     return entry

@@ -6,6 +6,7 @@
     gradc trace   examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5
     gradc graph   examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5 -o graph.png --both
     gradc check   examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5
+    gradc grad    "sqrt(x**2 + exp(x**2)) + cos(x**2 + exp(x**2))" --wrt x --at x=0.5
 
 User mistakes print a message (with a caret under the offending code) and exit 2.
 """
@@ -78,9 +79,10 @@ def parse_wrt(text: str) -> tuple:
     return tuple(int(w) if w.lstrip("-").isdigit() else w for w in text.split(","))
 
 
-def parse_at(items, fn, wrt) -> list:
-    """Argument values in signature order; integer literals given for `wrt` become floats."""
-    names = list(inspect.signature(fn).parameters)
+def parse_at(items, compiled) -> dict:
+    """Argument values by name; integer literals given for `wrt` arguments become floats."""
+    names = compiled.arg_names
+    params = compiled.signature.parameters
     values: dict[str, object] = {}
     for item in items or []:
         if item.endswith(".npz"):
@@ -91,26 +93,34 @@ def parse_at(items, fn, wrt) -> list:
                 raise UsageError(f"cannot read {item}: {e}") from None
             continue
         name, eq, text = item.partition("=")
+        name = name.strip()
         if not eq:
             raise UsageError(f"--at expects NAME=VALUE, got {item!r}")
-        if name.strip() not in names:
-            raise UsageError(f"--at {name.strip()}: {fn.__name__} has no argument of that name "
+        if name not in names:
+            raise UsageError(f"--at {name}: {compiled.name} has no argument of that name "
                              f"(it takes {', '.join(names)})")
-        values[name.strip()] = parse_value(text.strip())
-    missing = [n for n in names if n not in values and
-               inspect.signature(fn).parameters[n].default is inspect.Parameter.empty]
+        values[name] = parse_value(text.strip())
+    missing = [n for n in names if n not in values and params[n].default is inspect.Parameter.empty]
     if missing:
         raise UsageError(f"no value for argument(s) {', '.join(missing)}: pass --at NAME=VALUE")
-    wrt_names = {w if isinstance(w, str) else names[w] for w in wrt
-                 if isinstance(w, str) or -len(names) <= w < len(names)}
+    wrt_names = {names[i] for i in compiled.wrt}
     return {n: (float(v) if n in wrt_names and isinstance(v, int) else v) for n, v in values.items()}
 
 
+def load_target(target: str):
+    """FILE.py:FUNCTION → the function; anything else is a math formula (a string)."""
+    path, colon, _ = target.rpartition(":")
+    if colon and path.endswith(".py"):
+        return load_function(target)
+    if target.endswith(".py") or (colon and Path(path).suffix):
+        raise UsageError(f"expected FILE.py:FUNCTION, got {target!r}")
+    return target
+
+
 def compiled_from(args, eager: bool = True):
-    fn = load_function(args.target)
     wrt = parse_wrt(args.wrt)
-    kwargs = parse_at(args.at, fn, wrt)
-    compiled = compile_fn(fn, wrt=wrt if len(wrt) > 1 else wrt[0])
+    compiled = compile_fn(load_target(args.target), wrt=wrt if len(wrt) > 1 else wrt[0])
+    kwargs = parse_at(args.at, compiled)
     if eager:
         compiled.specialize(**kwargs)
     return compiled, kwargs, wrt
@@ -226,7 +236,7 @@ def cmd_check(args) -> int:
     compiled, kwargs, wrt = compiled_from(args, eager=False)
     _, grads = compiled.value_and_grad(**kwargs)
     grads = grads if len(wrt) > 1 else (grads,)
-    names = list(inspect.signature(compiled.fn).parameters)
+    names = compiled.arg_names
     worst = 0.0
     for w, g in zip(wrt, grads):
         name = w if isinstance(w, str) else names[w]
@@ -271,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name, help, example, run):
         p = sub.add_parser(name, help=help, description=help, epilog=f"example:\n  gradc {name} {example}",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("target", help="the loss function, as FILE.py:FUNCTION")
+        p.add_argument("target", help="the loss function, as FILE.py:FUNCTION, or a formula such as "
+                                      "'sin(x) * exp(y)'")
         p.add_argument("--wrt", default="0", help="argument name(s) or position(s), comma-separated (default 0)")
         p.add_argument("--at", nargs="*", metavar="NAME=VALUE",
                        help="argument values: 0.5, 3 (an int: a compile-time constant), 1,2,3 (vector), "

@@ -74,6 +74,10 @@ class Source:
     filename: str
     offset: int
 
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
     def loc(self, node) -> SourceLoc:
         lineno = getattr(node, "lineno", self.tree.lineno)
         line = self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ""
@@ -120,17 +124,24 @@ def parse_function(fn) -> Source:
 class Lowering:
     """The walk over one function body (helpers called from it get their own)."""
 
-    def __init__(self, src: Source, builder: Builder, stack=(), consts=None):
-        self.src = src
+    def __init__(self, src, builder: Builder, scope: dict, *, module_globals: dict | None = None,
+                 stack=(), consts=None):
+        self.src = src  # anything with .tree, .name and .loc(node)
         self.b = builder
-        self.stack = stack + (src.fn.__code__,)
+        self.stack = stack  # code objects being inlined, to refuse recursion
         self.env: dict[str, object] = {}
         self.node = src.tree
-        closure = inspect.getclosurevars(src.fn)
-        self.scope = {**src.fn.__globals__, **closure.nonlocals}
+        self.scope = scope  # names visible besides locals: module globals, closure, a whitelist
+        self.module_globals = module_globals
         self.named_consts: dict[tuple, Const] = {} if consts is None else consts  # shared with helpers
         # module-level names read (by this function and inlined helpers): (globals, name, object)
         self.referenced: dict[tuple, tuple] = {}
+
+    @classmethod
+    def for_function(cls, src: Source, builder: Builder, stack=(), consts=None) -> "Lowering":
+        closure = inspect.getclosurevars(src.fn)
+        return cls(src, builder, {**src.fn.__globals__, **closure.nonlocals},
+                   module_globals=src.fn.__globals__, stack=stack + (src.fn.__code__,), consts=consts)
 
     # -- helpers used by the NumPy table ---------------------------------
 
@@ -189,7 +200,7 @@ class Lowering:
         except _Return as r:
             return r.value
         self.node = self.src.tree
-        self.fail(f"{self.src.fn.__name__} does not return a value", SignatureError)
+        self.fail(f"{self.src.name} does not return a value", SignatureError)
 
     def block(self, body):
         for i, stmt in enumerate(body):
@@ -354,8 +365,8 @@ class Lowering:
             return self.env[name]
         if name in self.scope:
             obj = self.scope[name]
-            if name not in self.env and name in self.src.fn.__globals__:
-                globs = self.src.fn.__globals__
+            globs = self.module_globals
+            if globs is not None and name in globs:
                 self.referenced[(id(globs), name)] = (globs, name, obj)
             if isinstance(obj, np.ndarray):
                 if obj.dtype.kind not in "fiub":
@@ -573,7 +584,7 @@ class Lowering:
         except TypeError as e:
             self.fail(f"bad call to {fn.__name__}(): {e}", SignatureError, node)
         bound.apply_defaults()
-        inner = Lowering(src, self.b, self.stack, self.named_consts)
+        inner = Lowering.for_function(src, self.b, self.stack, self.named_consts)
         check_body(src)
         result = inner.run(dict(bound.arguments))
         self.referenced.update(inner.referenced)
@@ -651,7 +662,7 @@ def lower(fn, specs: list[ArgSpec], wrt: tuple[int, ...]) -> tuple[Program, dict
             bound[spec.name] = v
         else:
             bound[spec.name] = spec.value
-    lw = Lowering(src, builder)
+    lw = Lowering.for_function(src, builder)
     with builder:
         try:
             result = lw.run(bound)
