@@ -8,9 +8,10 @@
 from . import nn
 from .api import Compiled, compile, grad, value_and_grad
 from .errors import CompileError
+from .primitives.user import primitive
 from .primitives import registry as _registry
 
 _registry.all()  # load every primitive family now: a broken rule fails at import, not mid-compile
 
 __version__ = "0.1.0"
-__all__ = ["grad", "value_and_grad", "compile", "Compiled", "CompileError", "nn"]
+__all__ = ["grad", "value_and_grad", "compile", "Compiled", "CompileError", "nn", "primitive"]

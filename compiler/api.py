@@ -181,6 +181,21 @@ class Compiled:
 
         return mimebundle(self.graph("forward"), text=str(self.ir))
 
+    def symbolic_grad(self):
+        """The gradient as SymPy expressions rebuilt from the adjoint program, without
+        expression swell: `(pairs, grads)` where `pairs` are `sympy.cse` (symbol, expr)
+        definitions shared by the gradient expressions. Scalar inputs only."""
+        import sympy as sp
+
+        from .frontend.sympy_lower import to_sympy
+
+        spec = self.latest
+        symbols = getattr(self.frontend, "symbols", None) or [sp.Symbol(v.name) for v in spec.ir.inputs]
+        pairs, exprs = to_sympy(spec.adjoint_ir, [s for s in symbols if str(s) in
+                                                  {v.name for v in spec.ir.inputs}])
+        grads = exprs[1:]
+        return pairs, (tuple(grads) if self.wrt_tuple else grads[0])
+
     def save(self, path) -> Path:
         """Write a standalone module (imports only NumPy). Constants too large to
         write inline go to `<stem>_consts.npz` beside it."""

@@ -206,12 +206,17 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
 
 
 def helpers_used(*programs: Program) -> list[str]:
+    """Helper functions the code calls: gradc's own, then user primitives' (by name)."""
     used = {op.prim.helper for p in programs for op in p.ops if op.prim.helper}
-    return [h for h in HELPERS if h in used]
+    return [h for h in HELPERS if h in used] + sorted(used - set(HELPERS))
 
 
 def helper_source(names) -> str:
-    return "\n\n".join(inspect.getsource(getattr(support, n)).rstrip() + "\n" for n in names)
+    from .primitives.user import SOURCES
+
+    def source(name):
+        return SOURCES[name] if name in SOURCES else inspect.getsource(getattr(support, name))
+    return "\n\n".join(source(n).rstrip() + "\n" for n in names)
 
 
 def constants(*programs: Program) -> dict[str, np.ndarray]:
@@ -242,7 +247,9 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
              f'"""\n{imports}']
     helpers = helpers_used(forward, adjoint)
     if helpers:
-        parts.append("# Helpers from gradc's runtime.support.\n" + helper_source(helpers).rstrip())
+        title = ("# Helpers from gradc's runtime.support." if set(helpers) <= set(HELPERS)
+                 else "# Helpers: gradc's runtime.support and user-defined primitives.")
+        parts.append(title + "\n" + helper_source(helpers).rstrip())
     if consts:
         lines = ["# Constants captured from the module that defines the function."]
         for k, v in consts.items():

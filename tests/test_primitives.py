@@ -226,8 +226,15 @@ for _name in ["softmax", "log_softmax"]:
     CASES[_name] = [Case([I(*shape, s="normal")], {"axis": axis}) for shape, axis in [
         ((4,), -1), ((3, 4), 0), ((3, 4), 1), ((2, 3, 4), 1), ((3, 4), -2), ((3, 1), 1)]]
 
+# User-defined primitives (@compiler.primitive; tests/conftest.py registers the examples')
+# are elementwise: they get generic cases here, and are their own NumPy reference below.
+for _p in ALL:
+    if _p.family == "user" and _p.name not in CASES:
+        CASES[_p.name] = [Case([I(*shape) for _ in range(_p.arity)]) for shape in [(), (5,), (2, 3)]]
+
 CASE_IDS = [(p.name, i) for p in ALL for i in range(len(CASES.get(p.name, [])))]
-DIFF_CASE_IDS = [(n, i) for n, i in CASE_IDS if registry.get(n).differentiable]
+DIFF_CASE_IDS = [(n, i) for n, i in CASE_IDS
+                 if registry.get(n).differentiable and registry.get(n).derivative_known]
 
 
 def _ids(pairs):
@@ -350,7 +357,7 @@ def test_differentiable_flag_matches_vjp(prim):
 @pytest.mark.parametrize("prim", ALL, ids=lambda p: p.name)
 def test_registry_metadata_is_consistent(prim):
     assert registry.get(prim.name) is prim
-    assert prim.family in {"elementwise", "reductions", "linalg", "indexing", "nn"}
+    assert prim.family in {"elementwise", "reductions", "linalg", "indexing", "nn", "user"}
     lo, hi = prim.domain
     assert lo < hi
     if prim.sympy is not None:
@@ -490,7 +497,8 @@ FRACTIONS_Y = [0.93, 0.12, 0.66, 0.29, 0.47, 0.81]
 
 @pytest.mark.parametrize("prim", ELEMENTWISE_DIFF, ids=lambda p: p.name)
 def test_elementwise_primitive_has_sympy_or_exemption(prim):
-    assert prim.sympy is not None or prim.name in EXEMPT, (
+    user_rule = prim.family == "user" and prim.sympy is None  # an explicit NumPy VJP: checked by FD
+    assert prim.sympy is not None or prim.name in EXEMPT or user_rule, (
         f"elementwise primitive {prim.name!r} has no SymPy formula; give it one "
         f"(sympy=...) or list it in EXEMPT with a reason")
 
@@ -593,6 +601,9 @@ NUMPY_REF = {
     "logsumexp": _logsumexp_ref, "softmax": _softmax_ref,
     "log_softmax": lambda x, axis=-1: np.log(_softmax_ref(x, axis)),
 }
+
+
+NUMPY_REF.update({p.name: p.impl for p in ALL if p.family == "user"})
 
 
 @pytest.mark.parametrize("prim", ALL, ids=lambda p: p.name)

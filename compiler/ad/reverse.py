@@ -68,6 +68,9 @@ def _distinct_outputs(program: Program) -> Program:
 def _contributions(op: Op, g: Value, live) -> list:
     if not any(x in live for x in op.inputs):
         return []
+    if not op.prim.derivative_known:
+        raise CompileError(f"cannot differentiate {op.prim.name}: gradc has no derivative rule for it",
+                           op.loc)
     try:
         return list(op.prim.vjp(g, op.out, *op.inputs, **op.params))
     except NotImplementedError as e:

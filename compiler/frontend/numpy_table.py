@@ -163,6 +163,15 @@ CONSTRUCTORS = {np.zeros, np.ones, np.array, np.asarray, np.full, np.eye, np.ara
                 np.float64, np.float32, np.int64, np.int32}
 
 
+def register(fn, prim: str) -> None:
+    """A user-defined primitive: calls to `fn` lower to `prim`."""
+    TABLE[fn] = _unary(prim)
+    _USER_FUNCTIONS.add(fn)
+
+
+_USER_FUNCTIONS: set = set()
+
+
 def lookup(fn):
     try:
         return TABLE.get(fn)

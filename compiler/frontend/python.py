@@ -527,7 +527,8 @@ class Lowering:
         lower = numpy_table.lookup(fn)
         operands = (*args, *kwargs.values())
         traced = any(not self.is_static(a) for a in operands)  # computed from the arguments
-        if lower is not None and (traced or fn in _NN_FUNCS or any(isinstance(a, Const) for a in operands)):
+        if lower is not None and (traced or fn in _NN_FUNCS or fn in numpy_table._USER_FUNCTIONS
+                                  or any(isinstance(a, Const) for a in operands)):
             return lower(self, args, kwargs)  # on constants, the builder folds it
         if _is_numpy(fn) or fn in numpy_table.CONSTRUCTORS:
             if traced:

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import sympy as sp
+from sympy.core.function import AppliedUndef
 
 from ..errors import UnsupportedFunction
 from ..ir import Aval, Builder, Const, Program, Value, current_builder
@@ -133,6 +134,9 @@ class _Lowerer:
             for arg in expr.args[1:]:
                 acc = self.bind(name, acc, self(arg))
             return acc
+        if isinstance(expr, AppliedUndef) and len(expr.args) == 1 and _is_user_primitive(expr.func.__name__):
+            # sympy.Function("swish")(x) names a primitive registered with @compiler.primitive
+            return self.bind(expr.func.__name__, self(expr.args[0]))
         raise _unsupported(expr)
 
     def add(self, expr):
@@ -210,6 +214,11 @@ class _Lowerer:
         for cond, value in reversed(branches):
             acc = self.bind("where", cond, value, acc)
         return acc
+
+
+def _is_user_primitive(name: str) -> bool:
+    from ..primitives import registry
+    return name in registry and registry.get(name).family == "user"
 
 
 def lower_expr(expr, env: dict, builder: Builder, memo: dict | None = None) -> Value:

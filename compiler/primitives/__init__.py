@@ -31,6 +31,7 @@ class Primitive:
     dtype_rule: Callable | None = None  # dtype_rule(avals, values, **params) -> dtype
     arity: int | None = 1
     differentiable: bool = True  # False: derivative is zero almost everywhere (comparisons, sign)
+    derivative_known: bool = True  # False: differentiable, but gradc has no rule (an error if needed)
     fresh: bool = True  # result is a newly allocated array (False for views), so += on it is safe
     foldable: bool = True
     shareable: bool = True  # False: two ops never merge into one (copies that must stay distinct)

@@ -1,0 +1,74 @@
+"""SymPy expressions → SSA program (the lowering itself is in sympy_lower.py).
+
+Variables are ordered as `variables=` says, else the `wrt` symbols first (in wrt
+order) and then the remaining free symbols by name. Every variable becomes an input,
+so a compiled expression is called like a function of those variables.
+"""
+from __future__ import annotations
+
+import inspect
+
+import sympy as sp
+
+from ..errors import SignatureError, SourceLoc
+from ..ir import Builder, Const, Program, Value
+from ..passes.simplify import rewrite
+from .sympy_lower import lower_expr
+
+
+class SympyExpression:
+    """The frontend for a SymPy expression."""
+
+    def __init__(self, expr, wrt, variables=None):
+        self.expr = expr  # a SymPy object (api.frontend_for checked); strings go to frontend.text
+        self.name = "f"
+        text = str(self.expr)
+        self.loc = SourceLoc("<sympy>", 1, 0, None, text if len(text) <= 200 else text[:197] + "...", "f")
+        self.symbols = self._order(wrt, variables)
+        names = [str(s) for s in self.symbols]
+        if len(set(names)) != len(names):
+            raise SignatureError(f"two variables share a name: {names}", self.loc)
+        self.signature = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                                            for n in names])
+        self.origin = "a SymPy expression"
+
+    def _order(self, wrt, variables) -> list:
+        free = sorted(self.expr.free_symbols, key=lambda s: s.name)
+        by_name = {s.name: s for s in free}
+        if variables is not None:
+            chosen = [by_name.get(str(v), sp.Symbol(str(v))) if not isinstance(v, sp.Symbol) else v
+                      for v in variables]
+            missing = [s.name for s in free if s not in chosen]
+            if missing:
+                raise SignatureError(f"variables= leaves out {', '.join(missing)}", self.loc)
+            return chosen
+        wrt = wrt if isinstance(wrt, (tuple, list)) else (wrt,)
+        first = []
+        for w in wrt:
+            if isinstance(w, sp.Symbol):
+                first.append(w)
+            elif isinstance(w, str) and w in by_name:
+                first.append(by_name[w])
+        return first + [s for s in free if s not in first]
+
+    def lower(self, specs, wrt):
+        builder = Builder(rewrite=rewrite)
+        inputs, env = [], {}
+        for symbol, spec in zip(self.symbols, specs):
+            if spec.kind == "input":
+                v = Value(spec.aval, spec.name)
+                v.pytype = spec.pytype
+                inputs.append(v)
+                env[symbol] = v
+            else:
+                env[symbol] = Const(spec.value)
+        with builder:
+            result = lower_expr(self.expr, env, builder)
+        if not isinstance(result, Value):
+            result = Const(result)
+        program = Program(self.name, inputs, builder.ops, [result], self.loc, wrt,
+                          {s.name: s.value for s in specs if s.kind == "static"})
+        return program, {}
+
+    def return_loc(self):
+        return self.loc
