@@ -60,3 +60,9 @@ def test_derivative_at_several_points():
     for v in np.array([0.1, 0.5, 0.9]):
         assert c.grad(float(v)) == pytest.approx(math.cos(v) * v + math.sin(v), rel=1e-14)
     assert len(c._specs) == 1  # Python floats share one specialisation
+
+
+def test_hyperbolic_functions():
+    expr = sp.sinh(x) * sp.cosh(2 * x) + sp.tanh(x)
+    for v in (-0.4, 0.3, 1.2):
+        assert gradc.grad(expr, wrt=x)(v) == pytest.approx(float(sp.diff(expr, x).subs(x, v)), rel=1e-12)

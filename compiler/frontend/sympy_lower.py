@@ -116,6 +116,11 @@ class _Lowerer:
         if expr.func in _UNARY:
             (arg,) = expr.args
             return self.bind(_UNARY[expr.func], self(arg))
+        if expr.func in (sp.sinh, sp.cosh):  # no primitive of their own: (eˣ ∓ e⁻ˣ) / 2
+            arg = self(expr.args[0])
+            up, down = self.bind("exp", arg), self.bind("exp", self.bind("neg", arg))
+            both = self.bind("sub" if expr.func is sp.sinh else "add", up, down)
+            return self.bind("mul", 0.5, both)
         if expr.func is sp.log and len(expr.args) == 1:
             return self.bind("log", self(expr.args[0]))
         if expr.func in (sp.Max, sp.Min):
