@@ -648,12 +648,9 @@ def check_body(src: Source):
             raise UnsupportedSyntax(f"unsupported construct '{name}'", src.loc(node))
 
 
-def lower(fn, specs: list[ArgSpec], wrt: tuple[int, ...]) -> tuple[Program, dict]:
-    """Lower `fn` for the given argument specs. Returns the program and the
-    module-level names it read (so a cache can tell when they are rebound)."""
-    src = parse_function(fn)
-    check_body(src)
-    builder = Builder(rewrite=rewrite)
+def bind_arguments(specs: list[ArgSpec]) -> tuple[list[Value], dict[str, object]]:
+    """Program inputs for the "input" specs, and every argument's binding by name
+    (an input Value, or the compile-time value of a static argument)."""
     inputs, bound = [], {}
     for spec in specs:
         if spec.kind == "input":
@@ -663,6 +660,16 @@ def lower(fn, specs: list[ArgSpec], wrt: tuple[int, ...]) -> tuple[Program, dict
             bound[spec.name] = v
         else:
             bound[spec.name] = spec.value
+    return inputs, bound
+
+
+def lower(fn, specs: list[ArgSpec], wrt: tuple[int, ...]) -> tuple[Program, dict]:
+    """Lower `fn` for the given argument specs. Returns the program and the
+    module-level names it read (so a cache can tell when they are rebound)."""
+    src = parse_function(fn)
+    check_body(src)
+    builder = Builder(rewrite=rewrite)
+    inputs, bound = bind_arguments(specs)
     lw = Lowering.for_function(src, builder)
     with builder:
         try:

@@ -13,6 +13,7 @@ import sympy as sp
 from ..errors import SignatureError, SourceLoc
 from ..ir import Builder, Const, Program, Value
 from ..passes.simplify import rewrite
+from .python import bind_arguments
 from .sympy_lower import lower_expr
 
 
@@ -53,15 +54,9 @@ class SympyExpression:
 
     def lower(self, specs, wrt):
         builder = Builder(rewrite=rewrite)
-        inputs, env = [], {}
-        for symbol, spec in zip(self.symbols, specs):
-            if spec.kind == "input":
-                v = Value(spec.aval, spec.name)
-                v.pytype = spec.pytype
-                inputs.append(v)
-                env[symbol] = v
-            else:
-                env[symbol] = Const(spec.value)
+        inputs, bound = bind_arguments(specs)
+        env = {symbol: bound[spec.name] if spec.kind == "input" else Const(spec.value)
+               for symbol, spec in zip(self.symbols, specs)}
         with builder:
             result = lower_expr(self.expr, env, builder)
         if not isinstance(result, Value):

@@ -133,18 +133,10 @@ def lower_formula(formula: Formula, specs, wrt):
     """The formula's program for the given argument specs (python.ArgSpec)."""
     from ..ir import Builder, Const, Program, Value
     from ..passes.simplify import rewrite
-    from .python import Lowering
+    from .python import Lowering, bind_arguments
 
     builder = Builder(rewrite=rewrite)
-    inputs, env = [], {}
-    for spec in specs:
-        if spec.kind == "input":
-            v = Value(spec.aval, spec.name)
-            v.pytype = spec.pytype
-            inputs.append(v)
-            env[spec.name] = v
-        else:
-            env[spec.name] = spec.value
+    inputs, env = bind_arguments(specs)
     lw = Lowering(formula, builder, {**FUNCTIONS, **CONSTANTS})
     lw.env.update(env)
     with builder:
