@@ -6,7 +6,7 @@
     print(c.ir); print(c.source)             # the SSA listing and the generated code
 """
 from . import nn
-from .api import Compiled, compile, grad, value_and_grad
+from .api import Compiled, compile, grad, hessian, hvp, jvp, value_and_grad
 from .errors import CompileError
 from .primitives.user import primitive
 from .primitives import registry as _registry
@@ -14,4 +14,5 @@ from .primitives import registry as _registry
 _registry.all()  # load every primitive family now: a broken rule fails at import, not mid-compile
 
 __version__ = "0.1.0"
-__all__ = ["grad", "value_and_grad", "compile", "Compiled", "CompileError", "nn", "primitive"]
+__all__ = ["grad", "value_and_grad", "compile", "Compiled", "CompileError", "nn", "primitive",
+           "jvp", "hvp", "hessian"]

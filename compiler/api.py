@@ -38,6 +38,7 @@ class Specialization:
     referenced: dict = field(default_factory=dict)
     input_positions: tuple = ()  # which call arguments are program inputs
     float_grads: tuple = ()  # wrt slots whose argument was a Python float
+    derived: dict = field(default_factory=dict)  # (kind, options) → loaded derived function
 
 
 class Compiled:
@@ -181,6 +182,68 @@ class Compiled:
 
         return mimebundle(self.graph("forward"), text=str(self.ir))
 
+    # -- forward mode and second derivatives ------------------------------------
+
+    def _derived(self, args, kwargs, kind: str, build):
+        """A derived program (tangent, Hessian-vector product) for these arguments,
+        built once per specialisation, loaded as a function of (inputs..., directions...)."""
+        args = self._arguments(args, kwargs)
+        spec = self._specialization(args)
+        if kind not in spec.derived:
+            program = build(spec)
+            if _VERIFY:
+                verify(program)
+            fname = f"{self.name}_{kind.replace('-', '_')}"
+            source = codegen.single_function_module(program, fname, f"{kind} of {self.name}",
+                                                    self._origin())
+            namespace = loader.load(source, fname, codegen.constants(program))
+            spec.derived[kind] = (program, source, namespace[fname])
+        return spec, self._inputs(spec, args), spec.derived[kind]
+
+    def jvp(self, primals, tangents):
+        """(value, directional derivative) at `primals` (the function's arguments) along
+        `tangents` (one direction per wrt argument, or a single one)."""
+        tangents = tangents if isinstance(tangents, (tuple, list)) and self.wrt_tuple else (tangents,)
+        spec, inputs, (_, _, fn) = self._derived(tuple(primals), {}, "jvp",
+                                                 lambda sp: _tangent_program(sp.ir))
+        directions = [np.asarray(t, dtype=inputs[k].dtype if hasattr(inputs[k], "dtype") else float)
+                      for t, k in zip(tangents, spec.ir.wrt)]
+        value, derivative = fn(*inputs, *directions)
+        return value, derivative
+
+    def hvp(self, *args, mode: str = "forward-over-reverse"):
+        """H v: the Hessian (with respect to wrt) times v, without forming H. The last
+        argument is the direction (a tuple of directions when wrt is a tuple)."""
+        if mode not in ("forward-over-reverse", "reverse-over-reverse"):
+            raise ValueError("mode is 'forward-over-reverse' or 'reverse-over-reverse'")
+        *args, v = args
+        directions = v if self.wrt_tuple else (v,)
+        build = _hvp_forward_over_reverse if mode == "forward-over-reverse" else _hvp_reverse_over_reverse
+        spec, inputs, (_, _, fn) = self._derived(tuple(args), {}, f"hvp-{mode}", build)
+        out = fn(*inputs, *[np.asarray(d, dtype=np.float64) for d in directions])
+        out = out if isinstance(out, tuple) else (out,)
+        out = tuple(float(o) if spec.ir.inputs[k].pytype is float else o for o, k in zip(out, spec.ir.wrt))
+        return out if self.wrt_tuple else out[0]
+
+    def hessian(self, *args, mode: str = "forward-over-reverse"):
+        """The Hessian, column by column from Hessian-vector products. For one wrt argument
+        x it has shape x.shape + x.shape; for a tuple, a tuple of tuples of blocks."""
+        bound = self._arguments(args, {})
+        xs = [np.asarray(bound[i], dtype=np.float64) for i in self.wrt]
+        blocks = [[np.zeros(a.shape + b.shape) for b in xs] for a in xs]
+        for j, xj in enumerate(xs):
+            for idx in np.ndindex(xj.shape):
+                direction = [np.zeros(x.shape) for x in xs]
+                direction[j][idx] = 1.0
+                col = self.hvp(*bound, tuple(direction) if self.wrt_tuple else direction[0], mode=mode)
+                col = col if self.wrt_tuple else (col,)
+                for i in range(len(xs)):
+                    blocks[i][j][(Ellipsis,) + idx] = col[i]
+        if not self.wrt_tuple:
+            h = blocks[0][0]
+            return float(h) if h.ndim == 0 and isinstance(bound[self.wrt[0]], float) else h
+        return tuple(tuple(row) for row in blocks)
+
     def symbolic_grad(self):
         """The gradient as SymPy expressions rebuilt from the adjoint program, without
         expression swell: `(pairs, grads)` where `pairs` are `sympy.cse` (symbol, expr)
@@ -290,6 +353,46 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
     namespace = loader.load(source, program.name, codegen.constants(program, adjoint))
     return Specialization(program, adjoint, source, namespace[program.name],
                           namespace[f"{program.name}_value_and_grad"])
+
+
+def _tangent_program(program: Program) -> Program:
+    from .ad import forward
+    return forward(program, program.wrt)
+
+
+def _hvp_forward_over_reverse(spec: Specialization) -> Program:
+    """Seed 004's trick: the tangent of the gradient along v is H v."""
+    from .ad import forward
+    from .passes import dce
+
+    adjoint = spec.adjoint_ir
+    both = forward(adjoint, adjoint.wrt)
+    k = len(adjoint.outputs)
+    hv = both.outputs[k + 1:]  # tangents of the gradients (after the value's)
+    return dce(both.with_ops(both.ops, hv))
+
+
+def _hvp_reverse_over_reverse(spec: Specialization) -> Program:
+    """The gradient of ⟨∇f(x), v⟩ with respect to x is H v."""
+    from .ir import Builder, Value
+
+    adjoint = spec.adjoint_ir
+    grads = adjoint.outputs[1:]
+    directions = []
+    for i in adjoint.wrt:
+        x = adjoint.inputs[i]
+        d = Value(x.aval, f"{x.name}_dir")
+        directions.append(d)
+    builder = Builder(sweep="forward")
+    with builder:
+        total = None
+        for g, d in zip(grads, directions):
+            term = builder.bind("sum", builder.bind("mul", g, d), axis=None, keepdims=False)
+            total = term if total is None else builder.bind("add", total, term)
+    inner = Program(adjoint.name, list(adjoint.inputs) + directions, list(adjoint.ops) + builder.ops,
+                    [total], adjoint.loc, adjoint.wrt)
+    outer = reverse(optimize(inner), adjoint.wrt)
+    return outer.with_ops(outer.ops, outer.outputs[1:])
 
 
 def _arg_key(a):
@@ -418,3 +521,34 @@ def _entry_point(fn, wrt, variables, method: str, what: str):
     entry.__name__ = f"{method}_{compiled.name}"
     entry.__doc__ = f"{what} of {compiled.name}, compiled by gradc."
     return entry
+
+
+def jvp(fn, primals, tangents, wrt=0, *, variables=None):
+    """(value, directional derivative) of fn at `primals` along `tangents` (forward mode)."""
+    return compile(fn, wrt, variables=variables).jvp(primals, tangents)
+
+
+def hvp(fn, wrt=0, *, mode: str = "forward-over-reverse", variables=None):
+    """`hvp_fn(*args, v) -> H v`, the Hessian with respect to wrt times v (a tuple of
+    directions when wrt is a tuple), without forming H: forward-over-reverse by default,
+    reverse-over-reverse with mode="reverse-over-reverse"."""
+    compiled = compile(fn, wrt, variables=variables)
+
+    def hvp_fn(*args):
+        return compiled.hvp(*args, mode=mode)
+
+    hvp_fn.compiled = compiled
+    hvp_fn.__name__ = f"hvp_{compiled.name}"
+    return hvp_fn
+
+
+def hessian(fn, wrt=0, *, mode: str = "forward-over-reverse", variables=None):
+    """`hessian_fn(*args) -> H` (from Hessian-vector products, one per input entry)."""
+    compiled = compile(fn, wrt, variables=variables)
+
+    def hessian_fn(*args):
+        return compiled.hessian(*args, mode=mode)
+
+    hessian_fn.compiled = compiled
+    hessian_fn.__name__ = f"hessian_{compiled.name}"
+    return hessian_fn

@@ -51,7 +51,7 @@ class Value:
     """An SSA value. Arithmetic on Values builds ops in the active Builder, so
     derivative rules read like the mathematics they implement."""
 
-    __slots__ = ("aval", "name", "producer", "uid", "adjoint_of", "pytype")
+    __slots__ = ("aval", "name", "producer", "uid", "adjoint_of", "tangent_of", "pytype")
 
     def __init__(self, aval: Aval, name: str = "", producer: "Op | None" = None):
         self.aval = aval
@@ -59,6 +59,7 @@ class Value:
         self.producer = producer
         self.uid = next(_ids)
         self.adjoint_of: Value | None = None  # set on values that hold v̄ for some v
+        self.tangent_of: Value | None = None  # set on values that hold v̇ (forward mode)
         self.pytype: type | None = None  # float for inputs given as Python floats
 
     shape = property(lambda self: self.aval.shape)
@@ -131,7 +132,7 @@ class Op:
     params: dict
     out: Value
     loc: SourceLoc | None = None
-    sweep: str = "forward"  # "reverse" for ops the adjoint pass created
+    sweep: str = "forward"  # "reverse" (adjoint pass) or "tangent" (forward-mode pass)
 
     def key(self):
         """Identity for common-subexpression elimination."""

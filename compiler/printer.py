@@ -30,7 +30,7 @@ def listing(program: Program) -> str:
     last_sweep = "forward"
     for s in stmts:
         if s.op.sweep != last_sweep:
-            rows.append(("", ""))
+            rows.append(("", s.op.sweep))
             last_sweep = s.op.sweep
         op = "+=" if s.augmented else "="
         rows.append((s.target, f"{op} {math_text(s.expr)}", str(s.op.out.aval)))
@@ -39,7 +39,7 @@ def listing(program: Program) -> str:
     lines = [header]
     for r in rows:
         if not r[0]:
-            lines.append("  -- reverse sweep --")
+            lines.append(f"  -- {r[1]} sweep --")
         elif len(r) == 3:
             lines.append(f"  {_pad(r[0], width)} {_pad(r[1], exprw)}   # {r[2]}")
         else:

@@ -1,4 +1,5 @@
 """Automatic differentiation as program transformations (IR → IR)."""
+from .forward import forward
 from .reverse import reverse
 
-__all__ = ["reverse"]
+__all__ = ["forward", "reverse"]

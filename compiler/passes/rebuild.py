@@ -6,7 +6,7 @@ from ..ir import Op, Program, Value
 
 def copy_meta(new: Value, old: Value) -> Value:
     """Carry printing hints over to a value that replaces `old` (only for new values)."""
-    new.name, new.adjoint_of, new.pytype = old.name, old.adjoint_of, old.pytype
+    new.name, new.adjoint_of, new.tangent_of, new.pytype = old.name, old.adjoint_of, old.tangent_of, old.pytype
     return new
 
 
@@ -30,9 +30,10 @@ def rebuild(program: Program, visit) -> Program:
         new = visit(op, inputs, ops.append)
         if new is not op.out:
             subst[op.out] = new
-    for op in ops:  # adjoint names follow the values they are adjoints of
-        target = op.out.adjoint_of
-        if target is not None and target in subst:
-            op.out.adjoint_of = subst[target]
+    for op in ops:  # adjoint and tangent names follow the values they belong to
+        if op.out.adjoint_of in subst:
+            op.out.adjoint_of = subst[op.out.adjoint_of]
+        if op.out.tangent_of in subst:
+            op.out.tangent_of = subst[op.out.tangent_of]
     outputs = [subst.get(v, v) for v in program.outputs]
     return program.with_ops(ops, outputs)

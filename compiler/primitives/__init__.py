@@ -27,6 +27,8 @@ class Primitive:
     emit: Callable[..., Expr]  # emit([operand Exprs], **params) -> Expr
     family: str
     vjp: Callable | None = None  # vjp(g, out, *inputs, **params) -> [contribution | None, ...]
+    jvp: Callable | None = None  # jvp(tangents, out, *inputs, **params) -> tangent | None; see ad.forward
+    linear: bool = False  # linear in its (single) operand: the tangent is the op applied to the tangent
     shape_rule: Callable | None = None  # shape_rule(avals, **params) -> shape; default: broadcast
     dtype_rule: Callable | None = None  # dtype_rule(avals, values, **params) -> dtype
     arity: int | None = 1

@@ -47,6 +47,7 @@ unary("cast", lambda x, dtype: np.asarray(x).astype(dtype),
       lambda g, out, x, dtype: [ops.cast(g, dtype=x.dtype) if out.dtype.kind == "f" else None],
       emit=lambda a, dtype: method(a, f".astype(np.{np.dtype(dtype).name})"),
       dtype_rule=lambda avals, values, dtype: np.dtype(dtype),
+      jvp=lambda t, out, x, dtype: ops.cast(t[0], dtype=dtype) if out.dtype.kind == "f" else None,
       elementwise=False)  # a cast gradient is returned to the user: never rewrite it into a view
 
 # --- binary ----------------------------------------------------------------
@@ -103,7 +104,7 @@ registry.define(
 )
 
 registry.define(
-    "copy", impl=np.copy, family="elementwise", foldable=False, shareable=False,
+    "copy", impl=np.copy, family="elementwise", foldable=False, shareable=False, linear=True,
     elementwise=False,  # it must stay a real copy, never become a view or a shared constant
     emit=lambda a, **_: call("np.copy", a), vjp=lambda g, out, x: [g],
     doc="a gradient that would otherwise alias an input, a constant or a read-only view",

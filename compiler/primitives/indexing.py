@@ -21,7 +21,7 @@ def _check_index(index):
 
 
 registry.define(
-    "getitem", impl=lambda x, index: np.asarray(x)[index], family="indexing", fresh=False,
+    "getitem", impl=lambda x, index: np.asarray(x)[index], family="indexing", fresh=False, linear=True,
     emit=lambda a, index: method(a, f"[{index_text(index)}]"),
     shape_rule=lambda avals, index: _index_shape(avals[0].shape, avals[0].dtype, _check_index(index)),
     dtype_rule=lambda avals, values, index: avals[0].dtype,
@@ -30,7 +30,7 @@ registry.define(
 
 registry.define(
     "scatter", impl=lambda g, index, shape: _scatter(g, index, shape), family="indexing",
-    helper="scatter", foldable=False,
+    helper="scatter", foldable=False, linear=True,
     emit=lambda a, index, shape: call("scatter", a, f"np.s_[{index_text(index)}]", literal(shape)),
     shape_rule=lambda avals, index, shape: shape,
     dtype_rule=lambda avals, values, index, shape: avals[0].dtype,

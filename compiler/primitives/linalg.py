@@ -44,12 +44,21 @@ def _swap_last(ndim):
     return tuple(axes)
 
 
-registry.define("matmul", impl=np.matmul, family="linalg", arity=2,
+def _bilinear_jvp(prim):
+    def jvp(tangents, out, x, y):
+        dx, dy = tangents
+        terms = ([getattr(ops, prim)(dx, y)] if dx is not None else []) + \
+                ([getattr(ops, prim)(x, dy)] if dy is not None else [])
+        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+    return jvp
+
+
+registry.define("matmul", impl=np.matmul, family="linalg", arity=2, jvp=_bilinear_jvp("matmul"),
                 emit=lambda a, b, **_: infix("@", MUL, a, b),
                 shape_rule=lambda avals: _matmul_shape(avals), vjp=_matmul_vjp)
 
 registry.define(
-    "outer", impl=np.outer, family="linalg", arity=2,
+    "outer", impl=np.outer, family="linalg", arity=2, jvp=_bilinear_jvp("outer"),
     emit=lambda a, b, **_: call("np.outer", a, b),
     shape_rule=lambda avals: (avals[0].size, avals[1].size),
     vjp=lambda g, out, x, y: [_unflatten(g @ _flat(y), x), _unflatten(_flat(x) @ g, y)],
@@ -85,7 +94,7 @@ def _transpose_emit(a, axes):
 
 
 transpose = registry.define(
-    "transpose", dtype_rule=same_dtype, impl=lambda x, axes: np.transpose(x, axes), family="linalg", fresh=False,
+    "transpose", dtype_rule=same_dtype, linear=True, impl=lambda x, axes: np.transpose(x, axes), family="linalg", fresh=False,
     emit=_transpose_emit,
     shape_rule=lambda avals, axes: tuple(avals[0].shape[i] for i in axes),
     vjp=lambda g, out, x, axes: [_transpose_adjoint(g, tuple(np.argsort(axes).tolist()))],
@@ -121,7 +130,7 @@ def _reshape_params(values, params):
 
 
 reshape = registry.define(
-    "reshape", dtype_rule=same_dtype, impl=lambda x, shape: np.reshape(x, shape), family="linalg", fresh=False,
+    "reshape", dtype_rule=same_dtype, linear=True, impl=lambda x, shape: np.reshape(x, shape), family="linalg", fresh=False,
     emit=lambda a, shape: method(a, f".reshape({literal(shape).text})"),
     shape_rule=lambda avals, shape: shape,
     vjp=lambda g, out, x, shape: [ops.reshape(g, shape=x.shape)],
@@ -138,7 +147,7 @@ def _broadcast_to_params(values, params):
 
 
 broadcast_to = registry.define(
-    "broadcast_to", dtype_rule=same_dtype, impl=lambda x, shape: np.broadcast_to(x, shape), family="linalg",
+    "broadcast_to", dtype_rule=same_dtype, linear=True, impl=lambda x, shape: np.broadcast_to(x, shape), family="linalg",
     fresh=False, foldable=False,  # folding would materialise a large array from a scalar
     emit=lambda a, shape: call("np.broadcast_to", a, literal(shape)),
     shape_rule=lambda avals, shape: shape,
@@ -162,7 +171,7 @@ def _expand_dims_shape(avals, axis):
 
 
 expand_dims = registry.define(
-    "expand_dims", dtype_rule=same_dtype, impl=lambda x, axis: np.expand_dims(x, axis), family="linalg", fresh=False,
+    "expand_dims", dtype_rule=same_dtype, linear=True, impl=lambda x, axis: np.expand_dims(x, axis), family="linalg", fresh=False,
     emit=lambda a, axis: call("np.expand_dims", a, literal(axis_literal(axis))),
     shape_rule=_expand_dims_shape,
     vjp=lambda g, out, x, axis: [ops.reshape(g, shape=x.shape)],

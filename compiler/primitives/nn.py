@@ -29,13 +29,15 @@ for _name, _vjp, _sympy, _domain in [
 
 define_reduction(
     "logsumexp", support.logsumexp, np_name="logsumexp", helper="logsumexp",
+    jvp=lambda t, out, x, axis, keepdims: ops.sum(
+        t[0] * ops.exp(x - expand_like(out, x, axis, keepdims)), axis=axis, keepdims=keepdims),
     vjp=lambda g, out, x, axis, keepdims: [
         expand_like(g, x, axis, keepdims) * ops.exp(x - expand_like(out, x, axis, keepdims))],
 )
 registry.get("logsumexp").family = "nn"
 
 
-def _softmax_like(name, vjp):
+def _softmax_like(name, vjp, jvp):
     def canonical(values, params):
         axis = params.get("axis", -1)
         ndim = values[0].ndim
@@ -44,7 +46,7 @@ def _softmax_like(name, vjp):
         return {"axis": axis % ndim if ndim else 0}
 
     prim = registry.define(
-        name, impl=getattr(support, name), family="nn", helper=name, vjp=vjp,
+        name, impl=getattr(support, name), family="nn", helper=name, vjp=vjp, jvp=jvp,
         emit=lambda a, axis: call(name, a, axis=axis_literal((axis,))),
         shape_rule=lambda avals, axis: avals[0].shape,
     )
@@ -53,6 +55,8 @@ def _softmax_like(name, vjp):
 
 
 _softmax_like("softmax", lambda g, out, x, axis: [
-    out * (g - ops.sum(g * out, axis=axis, keepdims=True))])
+    out * (g - ops.sum(g * out, axis=axis, keepdims=True))],
+    lambda t, out, x, axis: out * (t[0] - ops.sum(out * t[0], axis=axis, keepdims=True)))
 _softmax_like("log_softmax", lambda g, out, x, axis: [
-    g - ops.exp(out) * ops.sum(g, axis=axis, keepdims=True)])
+    g - ops.exp(out) * ops.sum(g, axis=axis, keepdims=True)],
+    lambda t, out, x, axis: t[0] - ops.sum(ops.exp(out) * t[0], axis=axis, keepdims=True))

@@ -87,11 +87,19 @@ def _max_vjp(g, out, x, axis, keepdims):
     return [expand_like(g, x, axis, keepdims) * mask / ties]
 
 
-define_reduction("sum", np.sum, lambda g, out, x, axis, keepdims: [_broadcast_back(g, x, axis, keepdims)])
+def _max_jvp(tangents, out, x, axis, keepdims):
+    mask = ops.equal(x, expand_like(out, x, axis, keepdims))
+    ties = ops.sum(mask, axis=axis, keepdims=keepdims)
+    return ops.sum(tangents[0] * mask, axis=axis, keepdims=keepdims) / ties
+
+
+define_reduction("sum", np.sum, lambda g, out, x, axis, keepdims: [_broadcast_back(g, x, axis, keepdims)],
+                 linear=True)
 define_reduction("mean", np.mean,
-                 lambda g, out, x, axis, keepdims: [_broadcast_back(g / count(x, axis), x, axis, keepdims)])
-define_reduction("max", np.max, _max_vjp)
-define_reduction("min", np.min, _max_vjp)
+                 lambda g, out, x, axis, keepdims: [_broadcast_back(g / count(x, axis), x, axis, keepdims)],
+                 linear=True)
+define_reduction("max", np.max, _max_vjp, jvp=_max_jvp)
+define_reduction("min", np.min, _max_vjp, jvp=_max_jvp)
 
 
 # --- sum_to: sum a broadcast value back to an operand's shape --------------
@@ -121,7 +129,7 @@ def _sum_to_impl(x, shape, lead, stretched):
 
 
 sum_to = registry.define(
-    "sum_to", impl=_sum_to_impl, dtype_rule=same_dtype, emit=_sum_to_emit, family="reductions",
+    "sum_to", impl=_sum_to_impl, dtype_rule=same_dtype, linear=True, emit=_sum_to_emit, family="reductions",
     shape_rule=lambda avals, shape, lead, stretched: shape,
     vjp=lambda g, out, x, **_: [ops.broadcast_to(g, shape=x.shape)],
     doc="sum over the axes NumPy broadcasting stretched; the adjoint of broadcast_to",
