@@ -14,6 +14,7 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/bench_value_and_grad.py
+	$(PY) benchmarks/bench_hvp.py
 
 setup: $(STAMP) graphviz
 

@@ -218,6 +218,9 @@ class Compiled:
             raise ValueError("mode is 'forward-over-reverse' or 'reverse-over-reverse'")
         *args, v = args
         directions = v if self.wrt_tuple else (v,)
+        if not isinstance(directions, (tuple, list)) or len(directions) != len(self.wrt):
+            raise SignatureError(f"hvp needs one direction per wrt argument ({len(self.wrt)}), as a tuple "
+                                 "when wrt is a tuple", self._loc)
         build = _hvp_forward_over_reverse if mode == "forward-over-reverse" else _hvp_reverse_over_reverse
         spec, inputs, (_, _, fn) = self._derived(tuple(args), {}, f"hvp-{mode}", build)
         out = fn(*inputs, *[np.asarray(d, dtype=np.float64) for d in directions])
