@@ -7,6 +7,8 @@
     gradc graph   examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5 -o graph.png --both
     gradc check   examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5
     gradc grad    "sqrt(x**2 + exp(x**2)) + cos(x**2 + exp(x**2))" --wrt x --at x=0.5
+    gradc hessian examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5
+    gradc hvp     examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5 --direction w=1,0,0
 
 User mistakes print a message (with a caret under the offending code) and exit 2.
 """
@@ -266,6 +268,37 @@ def _check_one(compiled, kwargs, name, g, eps) -> float:
     return worst
 
 
+def cmd_hessian(args) -> int:
+    compiled, kwargs, wrt = compiled_from(args, eager=False)
+    H = compiled.hessian(*_positional(compiled, kwargs))
+    blocks = H if len(wrt) > 1 else ((H,),)
+    for i, wi in enumerate(wrt):
+        for j, wj in enumerate(wrt):
+            print(f"d²/d{wi} d{wj}:\n{_fmt(blocks[i][j], args.precision)}")
+    return 0
+
+
+def cmd_hvp(args) -> int:
+    compiled, kwargs, wrt = compiled_from(args, eager=False)
+    directions = []
+    for w in wrt:
+        name = w if isinstance(w, str) else compiled.arg_names[w]
+        given = dict(item.partition("=")[::2] for item in args.direction or [])
+        if name not in given:
+            raise UsageError(f"no direction for {name}: pass --direction {name}=VALUE")
+        directions.append(np.asarray(parse_value(given[name]), dtype=np.float64))
+    out = compiled.hvp(*_positional(compiled, kwargs), tuple(directions) if len(wrt) > 1 else directions[0],
+                       mode=args.mode)
+    for w, hv in zip(wrt, out if len(wrt) > 1 else (out,)):
+        print(f"(H v)_{w}: {_fmt(hv, args.precision)}")
+    return 0
+
+
+def _positional(compiled, kwargs) -> list:
+    params = compiled.signature.parameters
+    return [kwargs[n] if n in kwargs else params[n].default for n in compiled.arg_names]
+
+
 # -- the parser -------------------------------------------------------------------
 
 EXAMPLE = "examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5"
@@ -313,6 +346,16 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--both", action="store_true", help="forward and adjoint graphs side by side")
     gr.add_argument("--no-values", dest="values", action="store_false",
                     help="leave the trace values out of the node labels")
+
+    h = command("hessian", "print the Hessian with respect to wrt (from Hessian-vector products)",
+                EXAMPLE, cmd_hessian)
+    h.add_argument("--precision", type=int, default=6)
+    hv = command("hvp", "print the Hessian-vector product H v (forward-over-reverse by default)",
+                 f"{EXAMPLE} --direction w=1,0,0", cmd_hvp)
+    hv.add_argument("--direction", nargs="*", metavar="NAME=VALUE", help="v, one per wrt argument")
+    hv.add_argument("--mode", choices=("forward-over-reverse", "reverse-over-reverse"),
+                    default="forward-over-reverse")
+    hv.add_argument("--precision", type=int, default=6)
 
     ch = command("check", "compare the compiled gradient with central finite differences "
                  "(exit status 1 on disagreement)", EXAMPLE, cmd_check)

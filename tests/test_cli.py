@@ -128,7 +128,7 @@ def test_command_line_mistakes_exit_2(args, message):
 
 
 def test_every_subcommand_has_help_with_an_example():
-    for command in ("grad", "show", "compile", "trace", "graph", "check"):
+    for command in ("grad", "show", "compile", "trace", "graph", "check", "hessian", "hvp"):
         r = gradc(command, "--help")
         assert r.returncode == 0
         assert "example:" in r.stdout and f"gradc {command} " in r.stdout
@@ -137,3 +137,20 @@ def test_every_subcommand_has_help_with_an_example():
 def test_parse_value():
     assert parse_value("0.5") == 0.5 and parse_value("3") == 3
     np.testing.assert_array_equal(parse_value("1,2;3,4"), [[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_hessian_and_hvp_commands():
+    import logistic_rss
+
+    import compiler
+
+    H = compiler.hessian(logistic_rss.rss_loss, wrt="w")(np.array([-1.0, 1.5, 0.5]))
+    number = r"-?\d+\.\d+(?:e-?\d+)?"
+    r = gradc("hessian", *SEED)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose([float(x) for x in re.findall(number, r.stdout.split(":", 1)[1])],
+                               H.ravel(), atol=1e-6)
+    r = gradc("hvp", *SEED, "--direction", "w=1,0,0")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose([float(x) for x in re.findall(number, r.stdout.split(":", 1)[1])],
+                               H[:, 0], atol=1e-6)

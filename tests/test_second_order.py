@@ -82,3 +82,15 @@ def test_hvp_modes_agree_and_tuple_wrt():
     full = np.block([[blocks[0][0], blocks[0][1]], [blocks[1][0], blocks[1][1]]])
     np.testing.assert_allclose(full @ np.concatenate([u, v]), np.concatenate(a), rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(full, full.T, atol=1e-13)
+
+
+def test_newton_cg_example_converges_in_far_fewer_iterations_than_gradient_descent():
+    import newton_cg
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 6)) * np.linspace(0.3, 2.0, 6)
+    y = (rng.random(300) < 0.5).astype(float)
+    w_n, it_n, f_n = newton_cg.newton_cg(np.zeros(6), X, y, 1e-2)
+    w_g, it_g, f_g = newton_cg.gradient_descent(np.zeros(6), X, y, 1e-2)
+    assert it_n < 20 < it_g
+    assert f_n == pytest.approx(f_g, rel=1e-9)
