@@ -6,7 +6,8 @@
     print(c.ir); print(c.source)             # the SSA listing and the generated code
 """
 from . import nn
-from .api import Compiled, compile, grad, hessian, hvp, jvp, value_and_grad
+from .api import (Compiled, compile, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad,
+                  vjp)
 from .errors import CompileError
 from .primitives.user import primitive
 from .primitives import registry as _registry
@@ -15,4 +16,4 @@ _registry.all()  # load every primitive family now: a broken rule fails at impor
 
 __version__ = "0.1.0"
 __all__ = ["grad", "value_and_grad", "compile", "Compiled", "CompileError", "nn", "primitive",
-           "jvp", "hvp", "hessian"]
+           "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hvp", "hessian"]

@@ -211,6 +211,57 @@ class Compiled:
         value, derivative = fn(*inputs, *directions)
         return value, derivative
 
+    def vjp(self, *args, **kwargs):
+        """(value, vjp_fn): vjp_fn(cotangent) is the cotangent pulled back to the wrt
+        arguments (a tuple when wrt is a tuple), for functions with any output shape."""
+        spec, inputs, (_, _, fn) = self._derived(args, kwargs, "vjp", _cotangent_program)
+        value = spec.value_fn(*inputs)
+        out_aval = spec.ir.outputs[0].aval
+
+        def vjp_fn(cotangent):
+            ct = np.asarray(cotangent, dtype=np.result_type(out_aval.dtype, np.float64))
+            if ct.shape != out_aval.shape:
+                raise SignatureError(f"the cotangent must have the output's shape {out_aval.shape}, "
+                                     f"not {ct.shape}", self._loc)
+            grads = fn(*inputs, ct)
+            grads = grads if isinstance(grads, tuple) else (grads,)
+            return grads if self.wrt_tuple else grads[0]
+
+        return value, vjp_fn
+
+    def jacobian(self, *args, mode: str = "auto"):
+        """The Jacobian of the output with respect to wrt: shape out.shape + x.shape (a
+        tuple of blocks when wrt is a tuple). mode "forward" costs one tangent sweep per
+        input entry, "reverse" one adjoint sweep per output entry; "auto" picks the
+        cheaper, and `.jacobian_mode` says which it picked."""
+        bound = self._arguments(args, {})
+        spec = self._specialization(bound)
+        out = spec.ir.outputs[0].aval
+        xs = [np.asarray(bound[i]) for i in self.wrt]
+        n, m = sum(x.size for x in xs), out.size
+        if mode == "auto":
+            mode = "forward" if n <= m else "reverse"
+        if mode not in ("forward", "reverse"):
+            raise ValueError("mode is 'auto', 'forward' or 'reverse'")
+        self.jacobian_mode = mode
+        blocks = [np.zeros(out.shape + x.shape) for x in xs]
+        if mode == "forward":
+            for j, x in enumerate(xs):
+                for idx in np.ndindex(x.shape):
+                    tangents = [np.zeros(x2.shape) for x2 in xs]
+                    tangents[j][idx] = 1.0
+                    _, column = self.jvp(bound, tuple(tangents) if self.wrt_tuple else tangents[0])
+                    blocks[j][(Ellipsis,) + idx] = column
+        else:
+            _, pull = self.vjp(*bound)
+            for idx in np.ndindex(out.shape):
+                ct = np.zeros(out.shape)
+                ct[idx] = 1.0
+                rows = pull(ct)
+                for j, row in enumerate(rows if self.wrt_tuple else (rows,)):
+                    blocks[j][idx] = row
+        return tuple(blocks) if self.wrt_tuple else blocks[0]
+
     def hvp(self, *args, mode: str = "forward-over-reverse"):
         """H v: the Hessian (with respect to wrt) times v, without forming H. The last
         argument is the direction (a tuple of directions when wrt is a tuple)."""
@@ -302,19 +353,36 @@ class Compiled:
                             if specs[positions[k]].pytype is float)
         program, referenced = self.frontend.lower(specs, wrt)
         out = program.outputs[0]
-        if out.shape != () or out.dtype.kind != "f":
-            raise SignatureError(
-                f"grad needs a function with a scalar floating-point result; {self.name} "
-                f"returns {out.aval} here (reduce it, e.g. with np.sum, or use a future jacobian)",
-                self.frontend.return_loc() or self._loc)
         try:
-            spec = compile_program(program, grouped=self.wrt_tuple, origin=self._origin())
+            if out.shape != () or out.dtype.kind != "f":
+                spec = self._vector_valued(program, out)
+            else:
+                spec = compile_program(program, grouped=self.wrt_tuple, origin=self._origin())
         except CompileError:
             raise
         except Exception as e:
             raise InternalError.wrap(e, self._loc) from None
         spec.referenced, spec.input_positions, spec.float_grads = referenced, tuple(positions), float_grads
         return spec
+
+    def _vector_valued(self, program: Program, out) -> Specialization:
+        """A function with a non-scalar (or integer) result: value, jvp, vjp and jacobians
+        work; grad explains why it cannot."""
+        program = optimize(program)
+        if _VERIFY:
+            verify(program)
+        source = codegen.single_function_module(program, program.name, f"Value of {program.name}.",
+                                                self._origin())
+        value_fn = loader.load(source, program.name, codegen.constants(program))[program.name]
+        error = SignatureError(
+            f"grad needs a function with a scalar floating-point result; {self.name} returns "
+            f"{out.aval} here (reduce it, e.g. with np.sum, or use compiler.jacobian / compiler.vjp)",
+            self.frontend.return_loc() or self._loc)
+
+        def no_gradient(*_):
+            raise error
+
+        return Specialization(program, None, source, value_fn, no_gradient)
 
     def _arg_spec(self, name, a, is_wrt) -> ArgSpec:
         if isinstance(a, bool) or (isinstance(a, int) and not isinstance(a, np.integer)):
@@ -356,6 +424,12 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
     namespace = loader.load(source, program.name, codegen.constants(program, adjoint))
     return Specialization(program, adjoint, source, namespace[program.name],
                           namespace[f"{program.name}_value_and_grad"])
+
+
+def _cotangent_program(spec: Specialization) -> Program:
+    """The adjoint program seeded with a cotangent input instead of 1: a VJP."""
+    adjoint = reverse(spec.ir, spec.ir.wrt, cotangent=True)
+    return adjoint.with_ops(adjoint.ops, adjoint.outputs[1:])
 
 
 def _tangent_program(program: Program) -> Program:
@@ -555,3 +629,36 @@ def hessian(fn, wrt=0, *, mode: str = "forward-over-reverse", variables=None):
     hessian_fn.compiled = compiled
     hessian_fn.__name__ = f"hessian_{compiled.name}"
     return hessian_fn
+
+
+def vjp(fn, *args, wrt=0, variables=None):
+    """(value, vjp_fn) at args; vjp_fn(cotangent) pulls the cotangent back to wrt."""
+    return compile(fn, wrt, variables=variables).vjp(*args)
+
+
+def _jacobian_entry(fn, wrt, variables, mode):
+    compiled = compile(fn, wrt, variables=variables)
+
+    def jacobian_fn(*args):
+        return compiled.jacobian(*args, mode=mode)
+
+    jacobian_fn.compiled = compiled
+    jacobian_fn.__name__ = f"jacobian_{compiled.name}"
+    return jacobian_fn
+
+
+def jacobian(fn, wrt=0, *, variables=None):
+    """`jacobian_fn(*args)`; picks forward or reverse mode by input and output sizes
+    (O(n) tangent sweeps against O(m) adjoint sweeps) and records it in
+    `jacobian_fn.compiled.jacobian_mode`."""
+    return _jacobian_entry(fn, wrt, variables, "auto")
+
+
+def jacfwd(fn, wrt=0, *, variables=None):
+    """The Jacobian by forward mode: one tangent sweep per input entry."""
+    return _jacobian_entry(fn, wrt, variables, "forward")
+
+
+def jacrev(fn, wrt=0, *, variables=None):
+    """The Jacobian by reverse mode: one adjoint sweep per output entry."""
+    return _jacobian_entry(fn, wrt, variables, "reverse")

@@ -268,6 +268,15 @@ def _check_one(compiled, kwargs, name, g, eps) -> float:
     return worst
 
 
+def cmd_jacobian(args) -> int:
+    compiled, kwargs, wrt = compiled_from(args, eager=False)
+    J = compiled.jacobian(*_positional(compiled, kwargs), mode=args.mode)
+    print(f"mode: {compiled.jacobian_mode}")
+    for w, block in zip(wrt, J if len(wrt) > 1 else (J,)):
+        print(f"d out/d{w}:\n{_fmt(block, args.precision)}")
+    return 0
+
+
 def cmd_hessian(args) -> int:
     compiled, kwargs, wrt = compiled_from(args, eager=False)
     H = compiled.hessian(*_positional(compiled, kwargs))
@@ -347,6 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--no-values", dest="values", action="store_false",
                     help="leave the trace values out of the node labels")
 
+    j = command("jacobian", "print the Jacobian (forward or reverse mode, chosen by sizes)",
+                "examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5", cmd_jacobian)
+    j.add_argument("--mode", choices=("auto", "forward", "reverse"), default="auto")
+    j.add_argument("--precision", type=int, default=6)
     h = command("hessian", "print the Hessian with respect to wrt (from Hessian-vector products)",
                 EXAMPLE, cmd_hessian)
     h.add_argument("--precision", type=int, default=6)

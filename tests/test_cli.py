@@ -128,7 +128,7 @@ def test_command_line_mistakes_exit_2(args, message):
 
 
 def test_every_subcommand_has_help_with_an_example():
-    for command in ("grad", "show", "compile", "trace", "graph", "check", "hessian", "hvp"):
+    for command in ("grad", "show", "compile", "trace", "graph", "check", "hessian", "hvp", "jacobian"):
         r = gradc(command, "--help")
         assert r.returncode == 0
         assert "example:" in r.stdout and f"gradc {command} " in r.stdout
@@ -154,3 +154,10 @@ def test_hessian_and_hvp_commands():
     assert r.returncode == 0, r.stderr
     np.testing.assert_allclose([float(x) for x in re.findall(number, r.stdout.split(":", 1)[1])],
                                H[:, 0], atol=1e-6)
+
+
+def test_jacobian_command_on_a_formula():
+    r = gradc("jacobian", "sin(x) * y", "--wrt", "x,y", "--at", "x=0.5", "y=2")
+    assert r.returncode == 0, r.stderr
+    assert "mode: reverse" in r.stdout  # 2 inputs, 1 output
+    assert "1.755165" in r.stdout and "0.479426" in r.stdout  # 2 cos(0.5), sin(0.5)

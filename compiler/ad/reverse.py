@@ -10,20 +10,31 @@ accumulated when a value has several uses (equation (3) of the lecture notes).
 from __future__ import annotations
 
 from ..errors import CompileError
-from ..ir import Builder, Const, Op, Program, Value
+import numpy as np
+
+from ..ir import Aval, Builder, Const, Op, Program, Value
 from ..passes import optimize
 from ..passes.activity import active
 from ..passes.simplify import rewrite
 
 
-def reverse(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
-    """Return a program computing (output, d output / d inputs[i] for i in wrt)."""
+def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: bool = False) -> Program:
+    """Return a program computing (output, d output / d inputs[i] for i in wrt).
+
+    With cotangent=True the output may have any shape: the program takes one more
+    input, the cotangent ȳ, and returns (output, ȳ pulled back to each wrt input)."""
     wrt = program.wrt if wrt is None else tuple(wrt)
     (out,) = program.outputs
     live = active(program, wrt)
     builder = Builder(rewrite=rewrite, sweep="reverse")
     adjoint: dict[Value, Value] = {}
-    if out in live:
+    inputs = list(program.inputs)
+    if cotangent:
+        seed = Value(out.aval if out.dtype.kind == "f" else Aval(out.shape, np.dtype(np.float64)), "cotangent")
+        inputs.append(seed)
+        if out in live:
+            adjoint[out] = seed
+    elif out in live:
         adjoint[out] = Const(1.0)
 
     with builder:
@@ -45,7 +56,7 @@ def reverse(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
         builder.loc = None  # returning gradients belongs to no source line
         grads = [_finish(program.inputs[i], adjoint.get(program.inputs[i]), builder) for i in wrt]
 
-    adj = Program(program.name, program.inputs, list(program.ops) + builder.ops, [out] + grads,
+    adj = Program(program.name, inputs, list(program.ops) + builder.ops, [out] + grads,
                   program.loc, wrt, program.static_args)
     return _distinct_outputs(optimize(adj))
 
