@@ -161,18 +161,35 @@ class Compiled:
         spec = self._specialization(args)
         return build_trace(spec, self._inputs(spec, args))
 
-    def graph(self, kind: str = "forward", values=None):
+    def derived(self, kind: str):
+        """(program, source) of a derived function already computed for the latest
+        arguments: "jvp", "vjp", "hvp-forward-over-reverse", "hvp-reverse-over-reverse"."""
+        spec = self.latest
+        if kind not in spec.derived:
+            done = ", ".join(sorted(spec.derived)) or "none yet"
+            raise CompileError(f"no {kind!r} program for these arguments yet (computed: {done}); call "
+                               f".{kind.split('-')[0]}(...) first", self._loc)
+        program, source, _ = spec.derived[kind]
+        return program, source
+
+    def graph(self, kind: str = "forward", values=None, program: str | None = None):
         """The computational graph as a `graphviz.Digraph`: kind "forward", "adjoint" or
-        "both"; `values` (a trace from `.trace(...)`) labels nodes with numbers."""
+        "both"; `values` (a trace from `.trace(...)`) labels nodes with numbers.
+        `program` draws a derived program ("jvp", "hvp-...") in place of the adjoint."""
+        from types import SimpleNamespace
+
         from .render import build_graph
 
-        return build_graph(self.latest, kind, values)
+        spec = self.latest
+        if program is not None:
+            spec = SimpleNamespace(ir=spec.ir, adjoint_ir=self.derived(program)[0])
+        return build_graph(spec, kind, values)
 
-    def render(self, path, kind: str = "forward", values=None) -> Path:
+    def render(self, path, kind: str = "forward", values=None, program: str | None = None) -> Path:
         """Write the graph as PNG, SVG or PDF (chosen by the file extension)."""
         from .render import render_graph
 
-        return render_graph(self.graph(kind, values), path)
+        return render_graph(self.graph(kind, values, program), path)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """Jupyter shows a compiled function as its forward graph (SVG), or its listing."""

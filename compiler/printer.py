@@ -23,8 +23,8 @@ def listing(program: Program) -> str:
     rows: list[tuple[str, str]] = []
     args = ", ".join(f"{v.name}: {v.aval}" for v in program.inputs)
     header = f"{program.name}({args})"
-    for i, v in enumerate(program.inputs):
-        rows.append((f"v_{-i}" if i else "v_0", v.name))
+    for v in program.inputs:
+        rows.append((naming.base(v), v.name))
     for c, name in naming.const_names.items():
         rows.append((name, f"constant {c.aval}"))
     last_sweep = "forward"

@@ -94,3 +94,23 @@ def test_newton_cg_example_converges_in_far_fewer_iterations_than_gradient_desce
     w_g, it_g, f_g = newton_cg.gradient_descent(np.zeros(6), X, y, 1e-2)
     assert it_n < 20 < it_g
     assert f_n == pytest.approx(f_g, rel=1e-9)
+
+
+def test_derived_programs_are_inspectable_and_renderable(tmp_path):
+    import logistic_rss
+
+    w = np.array([-1.0, 1.5, 0.5])
+    c = gradc.Compiled(logistic_rss.rss_loss, "w")  # not the shared cached one: nothing derived yet
+    c.specialize(w)
+    with pytest.raises(gradc.CompileError, match="call .hvp"):
+        c.derived("hvp-forward-over-reverse")
+    c.jvp((w,), np.ones(3))
+    c.hvp(w, np.ones(3))
+    program, source = c.derived("jvp")
+    listing = str(program)
+    assert "v̇_0 = w_dot" in listing and "-- tangent sweep --" in listing and "v̇_1 = X1 @ v̇_0" in listing
+    assert "def rss_loss_jvp(w, w_dot):" in source
+    program, source = c.derived("hvp-forward-over-reverse")
+    assert "v6_bar_dot" in source
+    path = c.render(tmp_path / "hvp.svg", kind="both", program="hvp-forward-over-reverse")
+    assert "<svg" in path.read_text()
