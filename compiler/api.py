@@ -8,7 +8,6 @@ the first call with a new signature (or eagerly with `compile(fn, args=...)`).
 """
 from __future__ import annotations
 
-import inspect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +16,10 @@ import numpy as np
 
 from . import codegen
 from .ad import reverse
-from .errors import CompileError, InternalError, SignatureError, SourceLoc
-from .frontend.python import ArgSpec, lower, parse_function
+from .ad.derived import hvp_program, jvp_program, vjp_program
+from .errors import CompileError, InternalError, SignatureError
+from .frontend.python import ArgSpec
+from .frontend.sources import frontend_for
 from .ir import Aval, Program, verify
 from .passes import optimize
 from runtime import loader
@@ -221,8 +222,7 @@ class Compiled:
         """(value, directional derivative) at `primals` (the function's arguments) along
         `tangents` (one direction per wrt argument, or a single one)."""
         tangents = tangents if isinstance(tangents, (tuple, list)) and self.wrt_tuple else (tangents,)
-        spec, inputs, (_, _, fn) = self._derived(tuple(primals), {}, "jvp",
-                                                 lambda sp: _tangent_program(sp.ir))
+        spec, inputs, (_, _, fn) = self._derived(tuple(primals), {}, "jvp", lambda sp: jvp_program(sp.ir))
         directions = [np.asarray(t, dtype=inputs[k].dtype if hasattr(inputs[k], "dtype") else float)
                       for t, k in zip(tangents, spec.ir.wrt)]
         value, derivative = fn(*inputs, *directions)
@@ -231,7 +231,7 @@ class Compiled:
     def vjp(self, *args, **kwargs):
         """(value, vjp_fn): vjp_fn(cotangent) is the cotangent pulled back to the wrt
         arguments (a tuple when wrt is a tuple), for functions with any output shape."""
-        spec, inputs, (_, _, fn) = self._derived(args, kwargs, "vjp", _cotangent_program)
+        spec, inputs, (_, _, fn) = self._derived(args, kwargs, "vjp", lambda sp: vjp_program(sp.ir))
         value = spec.value_fn(*inputs)
         out_aval = spec.ir.outputs[0].aval
 
@@ -289,8 +289,8 @@ class Compiled:
         if not isinstance(directions, (tuple, list)) or len(directions) != len(self.wrt):
             raise SignatureError(f"hvp needs one direction per wrt argument ({len(self.wrt)}), as a tuple "
                                  "when wrt is a tuple", self._loc)
-        build = _hvp_forward_over_reverse if mode == "forward-over-reverse" else _hvp_reverse_over_reverse
-        spec, inputs, (_, _, fn) = self._derived(tuple(args), {}, f"hvp-{mode}", build)
+        spec, inputs, (_, _, fn) = self._derived(tuple(args), {}, f"hvp-{mode}",
+                                                 lambda sp: hvp_program(sp.adjoint_ir, mode))
         out = fn(*inputs, *[np.asarray(d, dtype=np.float64) for d in directions])
         out = out if isinstance(out, tuple) else (out,)
         out = tuple(float(o) if spec.ir.inputs[k].pytype is float else o for o, k in zip(out, spec.ir.wrt))
@@ -443,52 +443,6 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
                           namespace[f"{program.name}_value_and_grad"])
 
 
-def _cotangent_program(spec: Specialization) -> Program:
-    """The adjoint program seeded with a cotangent input instead of 1: a VJP."""
-    adjoint = reverse(spec.ir, spec.ir.wrt, cotangent=True)
-    return adjoint.with_ops(adjoint.ops, adjoint.outputs[1:])
-
-
-def _tangent_program(program: Program) -> Program:
-    from .ad import forward
-    return forward(program, program.wrt)
-
-
-def _hvp_forward_over_reverse(spec: Specialization) -> Program:
-    """Seed 004's trick: the tangent of the gradient along v is H v."""
-    from .ad import forward
-    from .passes import dce
-
-    adjoint = spec.adjoint_ir
-    both = forward(adjoint, adjoint.wrt)
-    k = len(adjoint.outputs)
-    hv = both.outputs[k + 1:]  # tangents of the gradients (after the value's)
-    return dce(both.with_ops(both.ops, hv))
-
-
-def _hvp_reverse_over_reverse(spec: Specialization) -> Program:
-    """The gradient of ⟨∇f(x), v⟩ with respect to x is H v."""
-    from .ir import Builder, Value
-
-    adjoint = spec.adjoint_ir
-    grads = adjoint.outputs[1:]
-    directions = []
-    for i in adjoint.wrt:
-        x = adjoint.inputs[i]
-        d = Value(x.aval, f"{x.name}_dir")
-        directions.append(d)
-    builder = Builder(sweep="forward")
-    with builder:
-        total = None
-        for g, d in zip(grads, directions):
-            term = builder.bind("sum", builder.bind("mul", g, d), axis=None, keepdims=False)
-            total = term if total is None else builder.bind("add", total, term)
-    inner = Program(adjoint.name, list(adjoint.inputs) + directions, list(adjoint.ops) + builder.ops,
-                    [total], adjoint.loc, adjoint.wrt)
-    outer = reverse(optimize(inner), adjoint.wrt)
-    return outer.with_ops(outer.ops, outer.outputs[1:])
-
-
 def _arg_key(a):
     if isinstance(a, np.ndarray):
         return (a.shape, a.dtype.str)
@@ -507,63 +461,6 @@ def _fix_floats(grads, float_slots, grouped):
     if not grouped:
         return float(grads)
     return tuple(float(g) if i in float_slots else g for i, g in enumerate(grads))
-
-
-class PythonFunction:
-    """The frontend for a Python function: its source, signature and lowering."""
-
-    def __init__(self, fn):
-        self.fn = fn
-        src = parse_function(fn)
-        self.src = src
-        self.name = fn.__name__
-        self.loc = src.loc(src.tree)
-        self.signature = inspect.signature(fn)
-        self.origin = f"{fn.__name__} in {os.path.basename(self.loc.filename)}"
-
-    def lower(self, specs, wrt):
-        return lower(self.fn, specs, wrt)
-
-    def return_loc(self) -> SourceLoc | None:
-        import ast
-        for node in ast.walk(self.src.tree):
-            if isinstance(node, ast.Return):
-                return self.src.loc(node)
-        return None
-
-
-class MathFormula:
-    """The frontend for a math string (parsed with a whitelist, never evaluated)."""
-
-    def __init__(self, text: str, wrt, variables):
-        from .frontend import text as text_frontend
-
-        self.text_frontend = text_frontend
-        self.formula = text_frontend.parse_formula(text, variables)
-        self.name = self.formula.name
-        self.loc = self.formula.loc(self.formula.tree.body)
-        self.signature = text_frontend.signature(self.formula)
-        short = self.formula.text if len(self.formula.text) <= 60 else self.formula.text[:57] + "..."
-        self.origin = f"the formula {short!r}"
-
-    def lower(self, specs, wrt):
-        return self.text_frontend.lower_formula(self.formula, specs, wrt)
-
-    def return_loc(self):
-        return self.loc
-
-
-def frontend_for(obj, wrt, variables):
-    if isinstance(obj, str):
-        return MathFormula(obj, wrt, variables)
-    if _is_sympy(obj):
-        from .frontend.sympy import SympyExpression
-        return SympyExpression(obj, wrt, variables)
-    return PythonFunction(obj)
-
-
-def _is_sympy(obj) -> bool:
-    return type(obj).__module__.startswith("sympy.")
 
 
 # -- function-style API ----------------------------------------------------

@@ -1,0 +1,66 @@
+"""The frontends behind one interface: a name, a signature, a source location, an
+origin for generated docstrings, and `lower(arg_specs, wrt) -> (Program, referenced)`."""
+from __future__ import annotations
+
+import inspect
+import os
+
+from ..errors import SourceLoc
+from .python import lower, parse_function
+
+
+class PythonFunction:
+    """The frontend for a Python function: its source, signature and lowering."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        src = parse_function(fn)
+        self.src = src
+        self.name = fn.__name__
+        self.loc = src.loc(src.tree)
+        self.signature = inspect.signature(fn)
+        self.origin = f"{fn.__name__} in {os.path.basename(self.loc.filename)}"
+
+    def lower(self, specs, wrt):
+        return lower(self.fn, specs, wrt)
+
+    def return_loc(self) -> SourceLoc | None:
+        import ast
+        for node in ast.walk(self.src.tree):
+            if isinstance(node, ast.Return):
+                return self.src.loc(node)
+        return None
+
+
+class MathFormula:
+    """The frontend for a math string (parsed with a whitelist, never evaluated)."""
+
+    def __init__(self, text: str, wrt, variables):
+        from . import text as text_frontend
+
+        self.text_frontend = text_frontend
+        self.formula = text_frontend.parse_formula(text, variables)
+        self.name = self.formula.name
+        self.loc = self.formula.loc(self.formula.tree.body)
+        self.signature = text_frontend.signature(self.formula)
+        short = self.formula.text if len(self.formula.text) <= 60 else self.formula.text[:57] + "..."
+        self.origin = f"the formula {short!r}"
+
+    def lower(self, specs, wrt):
+        return self.text_frontend.lower_formula(self.formula, specs, wrt)
+
+    def return_loc(self):
+        return self.loc
+
+
+def frontend_for(obj, wrt, variables):
+    if isinstance(obj, str):
+        return MathFormula(obj, wrt, variables)
+    if _is_sympy(obj):
+        from .sympy import SympyExpression
+        return SympyExpression(obj, wrt, variables)
+    return PythonFunction(obj)
+
+
+def _is_sympy(obj) -> bool:
+    return type(obj).__module__.startswith("sympy.")
