@@ -95,7 +95,10 @@ class Compiled:
                 raise SignatureError(f"bad arguments for {self.name}: {e}", self._loc) from None
             bound.apply_defaults()
             args = tuple(bound.arguments.values())
-        return [np.asarray(a) if isinstance(a, list) else a for a in args]
+        args = [np.asarray(a) if isinstance(a, list) else a for a in args]
+        if getattr(self.frontend, "real_variables", False):  # a formula's variables are real numbers
+            args = [float(a) if isinstance(a, int) and not isinstance(a, bool) else a for a in args]
+        return args
 
     def specialize(self, *args, **kwargs) -> Specialization:
         return self._specialization(self._arguments(args, kwargs))

@@ -123,3 +123,10 @@ def test_cli_grad_of_a_formula():
     c = x * x + math.exp(x * x)
     assert -1.360431 == pytest.approx((1 / (2 * math.sqrt(c)) - math.sin(c)) * (1 + math.exp(x * x)) * 2 * x,
                                       abs=1e-6)
+
+
+def test_integer_arguments_to_a_formula_are_numbers_not_constants():
+    c = gradc.compile("x*y + sin(x)", wrt=("x", "y"))
+    gx, gy = c.grad(1, 2)
+    assert gx == pytest.approx(2 + math.cos(1.0)) and gy == pytest.approx(1.0)
+    assert [v.name for v in c.ir.inputs] == ["x", "y"]

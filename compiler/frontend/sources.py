@@ -35,6 +35,8 @@ class PythonFunction:
 class MathFormula:
     """The frontend for a math string (parsed with a whitelist, never evaluated)."""
 
+    real_variables = True  # 2 means 2.0: no compile-time integer arguments in formulas
+
     def __init__(self, text: str, wrt, variables):
         from . import text as text_frontend
 

@@ -20,6 +20,8 @@ from .sympy_lower import lower_expr
 class SympyExpression:
     """The frontend for a SymPy expression."""
 
+    real_variables = True  # symbols stand for real numbers: an int argument is a float
+
     def __init__(self, expr, wrt, variables=None):
         self.expr = expr  # a SymPy object (api.frontend_for checked); strings go to frontend.text
         self.name = "f"

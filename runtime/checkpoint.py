@@ -1,0 +1,458 @@
+"""Checkpointing schedules for reversing a chain of steps.
+
+A chain of ``l`` steps maps ``x_0 -> x_1 -> ... -> x_l``; step ``i`` (``F_i``)
+maps ``x_i`` to ``x_{i+1}`` and its adjoint needs ``x_i``.  Reverse mode must
+either store every state or recompute some of them from stored snapshots.  A
+:class:`Schedule` is a list of actions over step indices that does this within
+a bounded number of snapshot slots:
+
+``Advance(start, stop)``
+    run forward steps ``start .. stop-1`` *without* taping, turning the current
+    state ``x_start`` into ``x_stop``.
+``Snapshot(step, slot)``
+    copy the current state ``x_step`` into ``slot``.
+``Restore(step, slot)``
+    make ``x_step`` (held in ``slot``) the current state.
+``FirstTurn(step)`` / ``Reverse(step)``
+    run forward step ``step`` with taping from the current state ``x_step`` and
+    immediately its adjoint: adjoint of ``x_{step+1}`` -> adjoint of
+    ``x_step``.  ``FirstTurn`` is the first such action (step ``l-1``); the
+    current state stays ``x_step`` afterwards.
+``Terminate()``
+    end of schedule; every step has been reversed.
+
+Conventions (shared by every generator here):
+
+* ``forward_steps`` (t) counts *untaped* forward step executions, i.e. the
+  sum of ``stop - start`` over ``Advance`` actions, the first forward sweep
+  included.  The taped forward run inside each reverse action is not counted.
+* Slots include the one holding the initial state ``x_0``; every schedule
+  starts with ``Snapshot(0, slot 0)``.  ``max_snapshots`` is the largest
+  number of slots holding a state at the same time (a slot, once written,
+  stays occupied; rewriting a slot does not add one).
+
+Generators:
+
+* :class:`Segments` (``k``): the classic sqrt(l) scheme (PyTorch
+  ``checkpoint_sequential``-like).  See its docstring for costs.
+* :class:`Revolve` (``snapshots=s``): the binomial schedule of Griewank and
+  Walther, optimal in ``t`` for ``l`` steps and ``s`` slots:
+  ``t(l, s) = r*l - C(s+r, s+1)`` with ``r`` the smallest integer such that
+  ``C(s+r, s) >= l``.
+
+Only the standard library is needed; nothing is compiled.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Dict, Iterator, List, Optional, Sequence
+
+__all__ = [
+    "Action", "Advance", "Snapshot", "Restore", "FirstTurn", "Reverse", "Terminate",
+    "Schedule", "Segments", "Revolve",
+    "revolve_cost", "revolve_cost_dp", "repetition_number",
+]
+
+
+# ---------------------------------------------------------------------------
+# actions
+
+
+class Action:
+    """Base class of schedule actions; ``kind`` names the action type."""
+
+    kind: str = "action"
+
+
+@dataclass(frozen=True)
+class Advance(Action):
+    start: int
+    stop: int
+    kind = "advance"
+
+    def __str__(self) -> str:
+        return f"advance {self.start}\u2192{self.stop}"
+
+
+@dataclass(frozen=True)
+class Snapshot(Action):
+    step: int
+    slot: int
+    kind = "snapshot"
+
+    def __str__(self) -> str:
+        return f"snapshot x_{self.step} \u2192 slot {self.slot}"
+
+
+@dataclass(frozen=True)
+class Restore(Action):
+    step: int
+    slot: int
+    kind = "restore"
+
+    def __str__(self) -> str:
+        return f"restore x_{self.step} \u2190 slot {self.slot}"
+
+
+@dataclass(frozen=True)
+class FirstTurn(Action):
+    step: int
+    kind = "firstturn"
+
+    def __str__(self) -> str:
+        return f"reverse step {self.step} (first turn)"
+
+
+@dataclass(frozen=True)
+class Reverse(Action):
+    step: int
+    kind = "reverse"
+
+    def __str__(self) -> str:
+        return f"reverse step {self.step}"
+
+
+@dataclass(frozen=True)
+class Terminate(Action):
+    kind = "terminate"
+
+    def __str__(self) -> str:
+        return "terminate"
+
+
+_REVERSE_KINDS = (FirstTurn, Reverse)
+
+
+# ---------------------------------------------------------------------------
+# schedule
+
+
+class Schedule:
+    """A sequence of actions reversing ``steps`` chain steps.
+
+    The statistics (``forward_steps``, ``max_snapshots``, ``reversed_steps``)
+    are read off the actions; :meth:`simulate` checks that the actions are
+    consistent and raises :class:`ValueError` otherwise.
+    """
+
+    def __init__(self, actions: Sequence[Action], steps: int,
+                 snapshots: Optional[int] = None, name: str = "schedule"):
+        self.actions: List[Action] = list(actions)
+        self.steps = int(steps)
+        self.snapshots = snapshots  # slot budget (None: unbounded)
+        self.name = name
+        self.forward_steps = sum(a.stop - a.start for a in self.actions
+                                 if isinstance(a, Advance))
+        self.reversed_steps = sum(1 for a in self.actions
+                                  if isinstance(a, _REVERSE_KINDS))
+        used: set = set()
+        peak = 0
+        for a in self.actions:
+            if isinstance(a, Snapshot):
+                used.add(a.slot)
+                peak = max(peak, len(used))
+        self.max_snapshots = peak
+
+    # -- container protocol -------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def __iter__(self) -> Iterator[Action]:
+        return iter(self.actions)
+
+    def __getitem__(self, i):
+        return self.actions[i]
+
+    def counts(self) -> Dict[str, int]:
+        """Number of actions of each kind, e.g. ``{'advance': 5, ...}``."""
+        out: Dict[str, int] = {}
+        for a in self.actions:
+            out[a.kind] = out.get(a.kind, 0) + 1
+        return out
+
+    def reversed_order(self) -> List[int]:
+        """Step indices in the order they are reversed."""
+        return [a.step for a in self.actions if isinstance(a, _REVERSE_KINDS)]
+
+    def __str__(self) -> str:
+        budget = "unbounded" if self.snapshots is None else str(self.snapshots)
+        head = (f"{self.name}: {self.steps} steps, slots {self.max_snapshots} "
+                f"(budget {budget}), {self.forward_steps} untaped forward steps, "
+                f"{len(self.actions)} actions")
+        return "\n".join([head] + [f"  {a}" for a in self.actions])
+
+    def __repr__(self) -> str:
+        return (f"<Schedule {self.name} steps={self.steps} "
+                f"forward_steps={self.forward_steps} "
+                f"max_snapshots={self.max_snapshots} actions={len(self.actions)}>")
+
+    # -- validation -----------------------------------------------------------
+    def simulate(self, snapshots: Optional[int] = None) -> Dict[str, int]:
+        """Replay the actions against an abstract state machine.
+
+        Checks: advancing only from the current state and not past ``x_l``;
+        snapshotting only the current state into a valid slot; restoring only
+        the state a slot actually holds; reversing step ``i`` only when ``x_i``
+        is current and the adjoint of ``x_{i+1}`` is available (so steps are
+        reversed once each, in order ``l-1 .. 0``); ``FirstTurn`` only first;
+        no actions after ``Terminate``; at most ``snapshots`` slots (default:
+        this schedule's budget) in use; and at the end all ``l`` steps reversed.
+        Returns a summary dict; raises ``ValueError`` on the first violation.
+        """
+        limit = self.snapshots if snapshots is None else snapshots
+        l = self.steps
+        current: Optional[int] = 0       # index of the state currently held
+        slots: Dict[int, int] = {}       # slot -> state index
+        adjoint = l                      # adjoint of x_adjoint is available
+        forward = 0
+        peak = 0
+        terminated = False
+
+        def fail(i: int, a: Action, why: str):
+            raise ValueError(f"invalid schedule at action {i} ({a}): {why}")
+
+        for i, a in enumerate(self.actions):
+            if terminated:
+                fail(i, a, "action after terminate")
+            if isinstance(a, Advance):
+                if current is None or a.start != current:
+                    fail(i, a, f"current state is x_{current}, not x_{a.start}")
+                if not (a.start < a.stop <= l):
+                    fail(i, a, f"bad advance range (chain has {l} steps)")
+                if a.stop >= adjoint:
+                    fail(i, a, f"advance reaches x_{a.stop}, but steps from "
+                               f"{adjoint} on are already reversed")
+                forward += a.stop - a.start
+                current = a.stop
+            elif isinstance(a, Snapshot):
+                if a.step != current:
+                    fail(i, a, f"current state is x_{current}, not x_{a.step}")
+                if a.slot < 0 or (limit is not None and a.slot >= limit):
+                    fail(i, a, f"slot {a.slot} outside the {limit} available slots")
+                slots[a.slot] = a.step
+                peak = max(peak, len(slots))
+                if limit is not None and len(slots) > limit:
+                    fail(i, a, f"{len(slots)} slots in use, only {limit} allowed")
+            elif isinstance(a, Restore):
+                if a.slot not in slots:
+                    fail(i, a, f"slot {a.slot} holds no state")
+                if slots[a.slot] != a.step:
+                    fail(i, a, f"slot {a.slot} holds x_{slots[a.slot]}, not x_{a.step}")
+                current = a.step
+            elif isinstance(a, _REVERSE_KINDS):
+                if isinstance(a, FirstTurn) and adjoint != l:
+                    fail(i, a, "first turn after steps were already reversed")
+                if isinstance(a, Reverse) and adjoint == l:
+                    fail(i, a, "first reversal must be a first turn")
+                if a.step != adjoint - 1:
+                    fail(i, a, f"out of order: adjoint of x_{a.step + 1} not "
+                               f"available (next step to reverse is {adjoint - 1})")
+                if current != a.step:
+                    fail(i, a, f"current state is x_{current}, not x_{a.step}")
+                adjoint = a.step
+            elif isinstance(a, Terminate):
+                terminated = True
+            else:
+                fail(i, a, f"unknown action {a!r}")
+        if adjoint != 0:
+            raise ValueError(f"invalid schedule: steps {adjoint - 1}..0 never reversed")
+        if l > 0 and not terminated:
+            raise ValueError("invalid schedule: missing terminate")
+        return {"steps": l, "forward_steps": forward, "max_snapshots": peak,
+                "reversed_steps": l}
+
+
+# ---------------------------------------------------------------------------
+# Segments
+
+
+class Segments:
+    """The sqrt(l) segment scheme (cf. PyTorch ``checkpoint_sequential``).
+
+    The chain is cut into segments ``[0,k), [k,2k), ...`` (``n = ceil(l/k)``
+    of them, the last possibly shorter).  The first forward sweep stores each
+    segment start ``x_0, x_k, ...`` (slots ``0 .. n-1``) and stops at the last
+    segment start.  Then, for each segment from last to first, the segment
+    start is restored (unless current) and the segment ``[c, e)`` is
+    recomputed once, storing the interior states ``x_{c+1} .. x_{e-2}`` (its
+    "tape", in scratch slots ``n, n+1, ..``; ``x_{e-1}`` is left current); its
+    steps are then reversed ``e-1 .. c``, restoring each state before use.
+
+    Untaped forward steps: ``t = (n-1)*k + (l - n)`` (the sweep, then
+    ``len - 1`` per segment); slots: ``n + max(0, min(k, l) - 2)``.
+    ``k`` defaults to ``ceil(sqrt(l))``.
+    """
+
+    def __init__(self, k: Optional[int] = None):
+        if k is not None and int(k) < 1:
+            raise ValueError(f"segment length must be >= 1, got {k}")
+        self.k = None if k is None else int(k)
+
+    def schedule(self, steps: int) -> Schedule:
+        l = int(steps)
+        if l < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        k = self.k if self.k is not None else max(1, math.ceil(math.sqrt(l)))
+        starts = list(range(0, l, k))
+        n = len(starts)
+        acts: List[Action] = []
+        for j, c in enumerate(starts):
+            if j:
+                acts.append(Advance(starts[j - 1], c))
+            acts.append(Snapshot(c, j))
+        current = starts[-1]
+        first = True
+        for j in range(n - 1, -1, -1):
+            c, e = starts[j], min(starts[j] + k, l)
+            if current != c:
+                acts.append(Restore(c, j))
+            # recompute the segment once, storing the interior states that
+            # will be needed again (x_{c+1} .. x_{e-2}); x_{e-1} stays current
+            scratch = {}
+            for i in range(c + 1, e):
+                acts.append(Advance(i - 1, i))
+                if i < e - 1:
+                    scratch[i] = n + (i - c - 1)
+                    acts.append(Snapshot(i, scratch[i]))
+            for i in range(e - 1, c - 1, -1):
+                if i != e - 1:
+                    acts.append(Restore(i, scratch[i] if i > c else j))
+                acts.append(FirstTurn(i) if first else Reverse(i))
+                first = False
+            current = c
+        acts.append(Terminate())
+        longest = min(k, l)
+        sched = Schedule(acts, l, snapshots=n + max(0, longest - 2), name=f"Segments(k={k})")
+        sched.simulate()
+        return sched
+
+
+# ---------------------------------------------------------------------------
+# Revolve (binomial)
+
+
+def repetition_number(steps: int, snapshots: int) -> int:
+    """Smallest ``r`` with ``C(snapshots + r, snapshots) >= steps``."""
+    if snapshots < 1:
+        raise ValueError("need at least one snapshot slot (for x_0)")
+    r = 0
+    while math.comb(snapshots + r, snapshots) < steps:
+        r += 1
+    return r
+
+
+@lru_cache(maxsize=None)
+def revolve_cost(steps: int, snapshots: int) -> float:
+    """Optimal untaped forward steps ``t(l, s) = r*l - C(s+r, s+1)``.
+
+    ``s`` counts the slot holding ``x_0``.  ``snapshots == 0`` is allowed for
+    internal use: a single step needs no slot (cost 0), longer chains are
+    impossible (``inf``).
+    """
+    l, s = int(steps), int(snapshots)
+    if l <= 1:
+        return 0
+    if s <= 0:
+        return math.inf
+    r = repetition_number(l, s)
+    return r * l - math.comb(s + r, s + 1)
+
+
+def revolve_cost_dp(steps: int, snapshots: int) -> float:
+    """Reference dynamic programme (quadratic; for checking the closed form).
+
+    ``t(1, s) = 0``; ``t(l, 0) = inf`` for ``l > 1``;
+    ``t(l, s) = min_{1<=m<l} m + t(l-m, s-1) + t(m, s)``.
+    """
+    L, S = int(steps), int(snapshots)
+    inf = math.inf
+    # table[s][l]
+    table = [[0.0 if l <= 1 else inf for l in range(L + 1)]]
+    for s in range(1, S + 1):
+        prev = table[s - 1]
+        row = [0.0] * (L + 1)
+        for l in range(2, L + 1):
+            row[l] = min(m + prev[l - m] + row[m] for m in range(1, l))
+        table.append(row)
+    return table[S][L]
+
+
+def _split(l: int, s: int) -> int:
+    """Optimal split ``m`` (advance ``m`` steps, then snapshot) for ``(l, s)``.
+
+    With ``r`` the repetition number of ``(l, s)``, binomial reasoning gives
+    ``beta(s, r) = beta(s, r-1) + beta(s-1, r)`` (``beta(s, r) = C(s+r, s)``):
+    the left part keeps ``s`` slots with one repetition fewer, the right part
+    ``s-1`` slots.  So the optimum lies in
+    ``[l - beta(s-1, r), beta(s, r-1)]``; we test both ends and fall back to
+    scanning that range (never needed in practice).
+    """
+    target = revolve_cost(l, s)
+
+    def cost(m: int) -> float:
+        return m + revolve_cost(l - m, s - 1) + revolve_cost(m, s)
+
+    r = repetition_number(l, s)
+    lo = max(1, l - (math.comb(s - 1 + r, s - 1) if s >= 1 else 1))
+    hi = min(l - 1, math.comb(s + r - 1, s) if r >= 1 else 1)
+    for m in (hi, lo):
+        if 1 <= m < l and cost(m) == target:
+            return m
+    for m in range(1, l):  # pragma: no cover - safety net
+        if cost(m) == target:
+            return m
+    raise AssertionError(f"no optimal split for l={l}, s={s}")  # pragma: no cover
+
+
+class Revolve:
+    """Binomial (Griewank-Walther) checkpointing with ``snapshots`` slots.
+
+    ``snapshots`` counts the slot holding ``x_0``.  To reverse ``[a, b)``
+    holding ``x_a`` in slot ``p`` with ``s`` slots ``p .. p+s-1`` available:
+    if ``b - a == 1`` reverse step ``a``; otherwise advance ``a -> m`` for the
+    optimal split ``m``, snapshot ``x_m`` into slot ``p+1`` (unless ``[m, b)``
+    is a single step, which needs no snapshot), reverse ``[m, b)`` with
+    ``s-1`` slots, restore ``x_a`` and reverse ``[a, m)`` with ``s`` slots.
+    The result has exactly ``revolve_cost(l, s)`` untaped forward steps.
+    """
+
+    def __init__(self, snapshots: int):
+        if int(snapshots) < 1:
+            raise ValueError(f"snapshots must be >= 1 (the slot of x_0), got {snapshots}")
+        self.snapshots = int(snapshots)
+
+    def schedule(self, steps: int) -> Schedule:
+        l = int(steps)
+        if l < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        s_total = self.snapshots
+        acts: List[Action] = [Snapshot(0, 0)]
+        first = [True]
+
+        def reverse(i: int) -> None:
+            acts.append(FirstTurn(i) if first[0] else Reverse(i))
+            first[0] = False
+
+        def solve(a: int, b: int, s: int, slot: int) -> None:
+            # x_a is current and stored in `slot`; slots slot..slot+s-1 usable.
+            # The left part is a tail call, so loop on it (depth stays <= s).
+            while b - a > 1:
+                m = a + _split(b - a, s)
+                acts.append(Advance(a, m))
+                if b - m > 1:
+                    acts.append(Snapshot(m, slot + 1))
+                    solve(m, b, s - 1, slot + 1)
+                else:
+                    reverse(m)
+                acts.append(Restore(a, slot))
+                b = m
+            reverse(a)
+
+        solve(0, l, s_total, 0)
+        acts.append(Terminate())
+        sched = Schedule(acts, l, snapshots=s_total, name=f"Revolve(snapshots={s_total})")
+        sched.simulate()
+        return sched
