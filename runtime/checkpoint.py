@@ -380,28 +380,46 @@ def revolve_cost_dp(steps: int, snapshots: int) -> float:
     return table[S][L]
 
 
-def _split(l: int, s: int) -> int:
-    """Optimal split ``m`` (advance ``m`` steps, then snapshot) for ``(l, s)``.
+def _beta(s: int, r: int) -> int:
+    """``C(s + r, s)``: steps reversible with ``s`` slots and ``r`` repetitions."""
+    return math.comb(s + r, s) if r >= 0 and s >= 0 else 0
 
-    With ``r`` the repetition number of ``(l, s)``, binomial reasoning gives
-    ``beta(s, r) = beta(s, r-1) + beta(s-1, r)`` (``beta(s, r) = C(s+r, s)``):
-    the left part keeps ``s`` slots with one repetition fewer, the right part
-    ``s-1`` slots.  So the optimum lies in
-    ``[l - beta(s-1, r), beta(s, r-1)]``; we test both ends and fall back to
-    scanning that range (never needed in practice).
+
+def _split_candidates(l: int, s: int):
+    """Candidate optimal splits ``m`` for ``(l, s)`` (closed form, O(1)).
+
+    With ``r`` the repetition number of ``(l, s)`` and
+    ``beta(s, r) = C(s+r, s)`` (``beta(s, r) = beta(s, r-1) + beta(s-1, r)``),
+    the ``t``-optimal splits form the interval
+    ``[max(beta(s, r-2), l - beta(s-1, r)), min(beta(s, r-1), l - beta(s-1, r-1))]``:
+    i.e. the left part ``[a, m)`` (advanced once more, keeps ``s`` slots)
+    has between ``beta(s, r-2)`` and ``beta(s, r-1)`` steps and the right
+    part (``s-1`` slots) between ``beta(s-1, r-1)`` and ``beta(s-1, r)``.  Both ends are returned; :func:`_split` checks them
+    against the cost (falling back to a linear scan, counted in
+    ``_FALLBACKS``); both ends were checked optimal for all ``l < 800``,
+    ``s < 14``, and the tests check the schedules against ``t(l, s)``.
     """
+    r = repetition_number(l, s)
+    lo = max(_beta(s, r - 2), l - _beta(s - 1, r), 1)
+    hi = min(_beta(s, r - 1), l - _beta(s - 1, r - 1), l - 1)
+    return lo, hi
+
+
+_FALLBACKS = [0]  # number of times the closed-form split failed (tests: 0)
+
+
+def _split(l: int, s: int) -> int:
+    """Optimal split ``m`` (advance ``m`` steps, then snapshot) for ``(l, s)``."""
     target = revolve_cost(l, s)
 
     def cost(m: int) -> float:
         return m + revolve_cost(l - m, s - 1) + revolve_cost(m, s)
 
-    r = repetition_number(l, s)
-    lo = max(1, l - (math.comb(s - 1 + r, s - 1) if s >= 1 else 1))
-    hi = min(l - 1, math.comb(s + r - 1, s) if r >= 1 else 1)
-    for m in (hi, lo):
+    for m in _split_candidates(l, s):
         if 1 <= m < l and cost(m) == target:
             return m
-    for m in range(1, l):  # pragma: no cover - safety net
+    _FALLBACKS[0] += 1  # safety net: linear scan
+    for m in range(1, l):
         if cost(m) == target:
             return m
     raise AssertionError(f"no optimal split for l={l}, s={s}")  # pragma: no cover
