@@ -190,6 +190,52 @@ class Schedule:
                 f"max_snapshots={self.max_snapshots} actions={len(self.actions)}>")
 
     # -- validation -----------------------------------------------------------
+    def to_svg(self, max_width: int = 1100) -> str:
+        """A timeline: time (step executions) to the right, chain state downwards.
+        Grey: the first forward sweep; blue: recomputation; red: reversed steps
+        (taped forward + adjoint); dots: snapshots; dashed: restores."""
+        unit = max(1.0, min(14.0, (max_width - 60) / max(self.forward_steps + self.steps, 1)))
+        row = max(2.0, min(14.0, 600 / max(self.steps, 1)))
+        left, top = 40, 44
+        x = lambda t: left + t * unit  # noqa: E731
+        y = lambda i: top + i * row  # noqa: E731
+        items, t, state, seen_reverse = [], 0, 0, False
+        for a in self.actions:
+            if isinstance(a, Advance):
+                colour = "#1f77b4" if seen_reverse else "#999999"  # recomputation vs first sweep
+                n = a.stop - a.start
+                items.append(f'<line x1="{x(t):.1f}" y1="{y(a.start):.1f}" x2="{x(t + n):.1f}" '
+                             f'y2="{y(a.stop):.1f}" stroke="{colour}" stroke-width="2"/>')
+                t, state = t + n, a.stop
+            elif isinstance(a, Snapshot):
+                items.append(f'<circle cx="{x(t):.1f}" cy="{y(a.step):.1f}" r="3" fill="black"/>')
+            elif isinstance(a, Restore):
+                items.append(f'<line x1="{x(t):.1f}" y1="{y(state):.1f}" x2="{x(t):.1f}" y2="{y(a.step):.1f}" '
+                             'stroke="#555555" stroke-dasharray="3,3"/>')
+                state = a.step
+            elif isinstance(a, _REVERSE_KINDS):
+                seen_reverse = True
+                items.append(f'<line x1="{x(t):.1f}" y1="{y(a.step + 1):.1f}" x2="{x(t + 1):.1f}" '
+                             f'y2="{y(a.step):.1f}" stroke="#d62728" stroke-width="3"/>')
+                t, state = t + 1, a.step
+        width, height = max(x(t) + 20, 640), y(self.steps) + 30  # wide enough for the legend
+        title = (f"{self.name}: {self.steps} steps, {self.forward_steps} untaped forward steps, "
+                 f"{self.max_snapshots} snapshots")
+        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}">'
+                f'<rect width="100%" height="100%" fill="white"/>'
+                f'<text x="{left}" y="16" font-family="sans-serif" font-size="12">{title}</text>'
+                f'<text x="{left}" y="32" font-family="sans-serif" font-size="10" fill="#555555">grey: first '
+                f'sweep · blue: recomputation · red: reversed step · dot: snapshot · dashed: restore</text>'
+                f'<text x="4" y="{y(0) + 4:.1f}" font-family="sans-serif" font-size="10">x_0</text>'
+                f'<text x="4" y="{y(self.steps) + 4:.1f}" font-family="sans-serif" font-size="10">'
+                f'x_{self.steps}</text>' + "".join(items) + "</svg>")
+
+    def render(self, path) -> str:
+        """Write the timeline as an SVG file; returns the path."""
+        with open(path, "w") as f:
+            f.write(self.to_svg())
+        return str(path)
+
     def simulate(self, snapshots: Optional[int] = None) -> Dict[str, int]:
         """Replay the actions against an abstract state machine.
 

@@ -283,3 +283,15 @@ def test_execution_detects_a_wrong_gradient():
     coeffs2 = coeffs.copy()
     coeffs2[4] += 1e-12
     assert not np.array_equal(got, store_everything_gradient(x0, coeffs2))
+
+
+def test_timeline_svg_draws_every_reversed_step(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    schedule = Revolve(snapshots=3).schedule(steps=10)
+    path = schedule.render(tmp_path / "timeline.svg")
+    root = ET.parse(path).getroot()
+    lines = [e for e in root.iter() if e.tag.endswith("line")]
+    assert sum(1 for e in lines if e.get("stroke") == "#d62728") == 10  # one red segment per step
+    assert sum(1 for e in root.iter() if e.tag.endswith("circle")) == schedule.counts().get("snapshot", 0)
+    assert "15 untaped forward steps" in open(path).read()
