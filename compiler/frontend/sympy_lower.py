@@ -82,7 +82,11 @@ class _Lowerer:
         return self.b.bind(name, *operands)
 
     def __call__(self, expr) -> Value | int | float:
-        expr = sp.sympify(expr)
+        if not isinstance(expr, sp.Basic):
+            if isinstance(expr, (bool, int, float)):
+                expr = sp.Integer(expr) if isinstance(expr, int) else sp.Float(expr)
+            else:  # never sympify: a string here would be parsed as code
+                raise UnsupportedFunction(f"not a SymPy expression: {type(expr).__name__} {expr!r}"[:120])
         try:
             return self.memo[expr]
         except KeyError:
