@@ -34,24 +34,24 @@ def listing(program: Program) -> str:
             last_sweep = s.op.sweep
         op = "+=" if s.augmented else "="
         rows.append((s.target, f"{op} {math_text(s.expr)}", str(s.op.out.aval)))
-    width = max((_width(r[0]) for r in rows), default=0)
-    exprw = max((_width(r[1]) for r in rows if len(r) == 3), default=0)
+    width = max((display_width(r[0]) for r in rows), default=0)
+    exprw = max((display_width(r[1]) for r in rows if len(r) == 3), default=0)
     lines = [header]
     for r in rows:
         if not r[0]:
             lines.append(f"  -- {r[1]} sweep --")
         elif len(r) == 3:
-            lines.append(f"  {_pad(r[0], width)} {_pad(r[1], exprw)}   # {r[2]}")
+            lines.append(f"  {pad(r[0], width)} {pad(r[1], exprw)}   # {r[2]}")
         else:
-            lines.append(f"  {_pad(r[0], width)} = {r[1]}")
+            lines.append(f"  {pad(r[0], width)} = {r[1]}")
     lines.append(f"  return {math_text(output_text(program, naming, stmts, grouped=False))}")
     return "\n".join(lines)
 
 
-def _width(text: str) -> int:
+def display_width(text: str) -> int:
     """Columns on screen: combining marks (the bar of v̄) take none."""
     return sum(not unicodedata.combining(ch) for ch in text)
 
 
-def _pad(text: str, width: int) -> str:
-    return text + " " * (width - _width(text))
+def pad(text: str, width: int) -> str:
+    return text + " " * (width - display_width(text))

@@ -21,7 +21,7 @@ import numpy as np
 from .codegen import Naming, statements
 from .interpret import evaluate
 from .ir import Builder, Const, Program, Value, aval_of
-from .printer import _pad, _width, math_text
+from .printer import display_width, math_text, pad
 from .syntax import Expr, literal
 
 MAX_EQUATION = 90  # characters of an equation shown before it is cut with "…"
@@ -100,11 +100,11 @@ class TraceTable:
         p = self.precision if precision is None else precision
         fwd, rev = self._cells(self.forward, p), self._cells(self.reverse, p)
         cells = fwd + rev
-        w0 = max((_width(c[0]) for c in cells), default=0)
-        w1 = max((_width(c[1]) for c in cells), default=0)
+        w0 = max((display_width(c[0]) for c in cells), default=0)
+        w1 = max((display_width(c[1]) for c in cells), default=0)
 
         def line(c):
-            return f"  {_pad(c[0], w0)} {_pad(c[1], w1)}   {c[2]}"
+            return f"  {pad(c[0], w0)} {pad(c[1], w1)}   {c[2]}"
 
         out = [f"forward primal trace of {self.name}"] + [line(c) for c in fwd]
         out += ["", "reverse adjoint trace"] + [line(c) for c in rev]

@@ -121,7 +121,7 @@ def test_forward_rows_are_the_listing(table):
 
 
 def test_columns_align_by_display_width(table):
-    from compiler.printer import _width
+    from compiler.printer import display_width as _width
 
     lines = [ln for ln in str(table).splitlines() if ln.startswith("  ")]
     starts = {_width(ln[: ln.index(" = ", 3)]) if " = " in ln[3:] else None for ln in lines}

@@ -163,13 +163,16 @@ CONSTRUCTORS = {np.zeros, np.ones, np.array, np.asarray, np.full, np.eye, np.ara
                 np.float64, np.float32, np.int64, np.int32}
 
 
+# Functions that always become ops, even on compile-time operands (the builder folds
+# those): compiler.nn and user primitives. Other NumPy calls on constants run once, now.
+ALWAYS_LOWER = {support.sigmoid, support.softplus, support.relu, support.logsumexp,
+                support.softmax, support.log_softmax}
+
+
 def register(fn, prim: str) -> None:
     """A user-defined primitive: calls to `fn` lower to `prim`."""
     TABLE[fn] = _unary(prim)
-    _USER_FUNCTIONS.add(fn)
-
-
-_USER_FUNCTIONS: set = set()
+    ALWAYS_LOWER.add(fn)
 
 
 def lookup(fn):

@@ -527,7 +527,7 @@ class Lowering:
         lower = numpy_table.lookup(fn)
         operands = (*args, *kwargs.values())
         traced = any(not self.is_static(a) for a in operands)  # computed from the arguments
-        if lower is not None and (traced or fn in _NN_FUNCS or fn in numpy_table._USER_FUNCTIONS
+        if lower is not None and (traced or fn in numpy_table.ALWAYS_LOWER
                                   or any(isinstance(a, Const) for a in operands)):
             return lower(self, args, kwargs)  # on constants, the builder folds it
         if _is_numpy(fn) or fn in numpy_table.CONSTRUCTORS:
@@ -592,16 +592,6 @@ class Lowering:
         return result
 
 
-_NN_FUNCS = set()
-
-
-def _init_nn():
-    from runtime import support
-    _NN_FUNCS.update({support.sigmoid, support.softplus, support.relu, support.logsumexp,
-                      support.softmax, support.log_softmax})
-
-
-_init_nn()
 
 
 @dataclass
