@@ -504,12 +504,13 @@ def grad(fn, wrt=0, *, variables=None):
     return _entry_point(fn, wrt, variables, "grad", "Gradient")
 
 
-def _entry_point(fn, wrt, variables, method: str, what: str):
+def _entry_point(fn, wrt, variables, method: str, what: str, **options):
+    """A plain function calling `Compiled.<method>(*args, **options)`; `.compiled` is kept."""
     compiled = compile(fn, wrt, variables=variables)
     run = getattr(compiled, method)
 
     def entry(*args, **kwargs):
-        return run(*args, **kwargs)
+        return run(*args, **kwargs, **options)
 
     entry.compiled = compiled
     entry.__name__ = f"{method}_{compiled.name}"
@@ -526,26 +527,12 @@ def hvp(fn, wrt=0, *, mode: str = "forward-over-reverse", variables=None):
     """`hvp_fn(*args, v) -> H v`, the Hessian with respect to wrt times v (a tuple of
     directions when wrt is a tuple), without forming H: forward-over-reverse by default,
     reverse-over-reverse with mode="reverse-over-reverse"."""
-    compiled = compile(fn, wrt, variables=variables)
-
-    def hvp_fn(*args):
-        return compiled.hvp(*args, mode=mode)
-
-    hvp_fn.compiled = compiled
-    hvp_fn.__name__ = f"hvp_{compiled.name}"
-    return hvp_fn
+    return _entry_point(fn, wrt, variables, "hvp", "Hessian-vector product", mode=mode)
 
 
 def hessian(fn, wrt=0, *, mode: str = "forward-over-reverse", variables=None):
     """`hessian_fn(*args) -> H` (from Hessian-vector products, one per input entry)."""
-    compiled = compile(fn, wrt, variables=variables)
-
-    def hessian_fn(*args):
-        return compiled.hessian(*args, mode=mode)
-
-    hessian_fn.compiled = compiled
-    hessian_fn.__name__ = f"hessian_{compiled.name}"
-    return hessian_fn
+    return _entry_point(fn, wrt, variables, "hessian", "Hessian", mode=mode)
 
 
 def vjp(fn, *args, wrt=0, variables=None):
@@ -553,29 +540,18 @@ def vjp(fn, *args, wrt=0, variables=None):
     return compile(fn, wrt, variables=variables).vjp(*args)
 
 
-def _jacobian_entry(fn, wrt, variables, mode):
-    compiled = compile(fn, wrt, variables=variables)
-
-    def jacobian_fn(*args):
-        return compiled.jacobian(*args, mode=mode)
-
-    jacobian_fn.compiled = compiled
-    jacobian_fn.__name__ = f"jacobian_{compiled.name}"
-    return jacobian_fn
-
-
 def jacobian(fn, wrt=0, *, variables=None):
     """`jacobian_fn(*args)`; picks forward or reverse mode by input and output sizes
     (O(n) tangent sweeps against O(m) adjoint sweeps) and records it in
     `jacobian_fn.compiled.jacobian_mode`."""
-    return _jacobian_entry(fn, wrt, variables, "auto")
+    return _entry_point(fn, wrt, variables, "jacobian", "Jacobian", mode="auto")
 
 
 def jacfwd(fn, wrt=0, *, variables=None):
     """The Jacobian by forward mode: one tangent sweep per input entry."""
-    return _jacobian_entry(fn, wrt, variables, "forward")
+    return _entry_point(fn, wrt, variables, "jacobian", "Jacobian (forward mode)", mode="forward")
 
 
 def jacrev(fn, wrt=0, *, variables=None):
     """The Jacobian by reverse mode: one adjoint sweep per output entry."""
-    return _jacobian_entry(fn, wrt, variables, "reverse")
+    return _entry_point(fn, wrt, variables, "jacobian", "Jacobian (reverse mode)", mode="reverse")
