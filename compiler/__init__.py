@@ -9,6 +9,8 @@ from . import nn
 from .api import (Compiled, compile, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad,
                   vjp)
 from .errors import CompileError
+from .frontend.marks import checkpoint
+from runtime.checkpoint import Revolve, Segments
 from .primitives.user import primitive
 from .primitives import registry as _registry
 
@@ -16,4 +18,5 @@ _registry.all()  # load every primitive family now: a broken rule fails at impor
 
 __version__ = "0.1.0"
 __all__ = ["grad", "value_and_grad", "compile", "Compiled", "CompileError", "nn", "primitive",
-           "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hvp", "hessian"]
+           "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hvp", "hessian", "checkpoint", "Segments",
+           "Revolve"]

@@ -21,7 +21,9 @@ from .errors import CompileError, InternalError, SignatureError
 from .frontend.python import ArgSpec
 from .frontend.sources import frontend_for
 from .ir import Aval, Program, verify
+from . import stepped
 from .passes import optimize
+from .passes.steps import count_steps, cut_layers, has_steps, number_steps
 from runtime import loader
 
 _VERIFY = os.environ.get("GRADC_VERIFY", "") not in ("", "0")
@@ -40,6 +42,7 @@ class Specialization:
     input_positions: tuple = ()  # which call arguments are program inputs
     float_grads: tuple = ()  # wrt slots whose argument was a Python float
     derived: dict = field(default_factory=dict)  # (kind, options) → loaded derived function
+    checkpointed: "stepped.Checkpointed | None" = None  # the step functions, with a checkpoint policy
 
 
 class Compiled:
@@ -50,8 +53,9 @@ class Compiled:
     signature; `.save(path)` writes a standalone module that imports only NumPy.
     """
 
-    def __init__(self, fn, wrt=0, variables=None):
+    def __init__(self, fn, wrt=0, variables=None, checkpoint=None):
         self.fn = fn
+        self.checkpoint = stepped.resolve(checkpoint)
         self.frontend = frontend_for(fn, wrt, variables)
         self.name = self.frontend.name
         self._loc = self.frontend.loc
@@ -154,7 +158,19 @@ class Compiled:
 
     ir = property(lambda self: self.latest.ir, doc="the forward SSA program")
     adjoint_ir = property(lambda self: self.latest.adjoint_ir, doc="forward sweep + reverse sweep")
-    source = property(lambda self: self.latest.source, doc="the generated module's text")
+
+    @property
+    def source(self) -> str:
+        """The generated module's text: with a checkpoint policy, the step functions."""
+        spec = self.latest
+        return spec.checkpointed.source if spec.checkpointed else spec.source
+
+    @property
+    def schedule(self):
+        """The checkpointing schedule the gradient runs (None: everything is stored).
+        Print it, count it (`.forward_steps`, `.max_snapshots`) or draw it (`.render`)."""
+        spec = self.latest
+        return spec.checkpointed.schedule if spec.checkpointed else None
 
     def trace(self, *args, **kwargs):
         """The forward and reverse trace at these arguments, as in the lecture's table:
@@ -377,7 +393,8 @@ class Compiled:
             if out.shape != () or out.dtype.kind != "f":
                 spec = self._vector_valued(program, out)
             else:
-                spec = compile_program(program, grouped=self.wrt_tuple, origin=self._origin())
+                spec = compile_program(program, grouped=self.wrt_tuple, origin=self._origin(),
+                                       checkpoint=self.checkpoint)
         except CompileError:
             raise
         except Exception as e:
@@ -431,19 +448,29 @@ class Compiled:
                              "floats, and ints or strings (compile-time constants)", self._loc)
 
 
-def compile_program(program: Program, *, grouped: bool = False, origin: str = "an SSA program"
-                    ) -> Specialization:
+def compile_program(program: Program, *, grouped: bool = False, origin: str = "an SSA program",
+                    checkpoint=None) -> Specialization:
     """The back half of the pipeline, for any scalar-output program (frontends and tests
-    use it): optimise, derive the adjoint, generate source, load it."""
+    use it): optimise, derive the adjoint, generate source, load it. With a
+    `checkpoint` policy the gradient runs as checkpointed steps (compiler/stepped.py)."""
+    policy = stepped.resolve(checkpoint)
     program = optimize(program)
+    if policy is not None and not has_steps(program):
+        program = cut_layers(program)
+    program = number_steps(program)
     adjoint = reverse(program, program.wrt)
     if _VERIFY:
         verify(program)
         verify(adjoint)
     source = codegen.module_source(program, adjoint, origin=origin, grouped=grouped)
     namespace = loader.load(source, program.name, codegen.constants(program, adjoint))
-    return Specialization(program, adjoint, source, namespace[program.name],
+    spec = Specialization(program, adjoint, source, namespace[program.name],
                           namespace[f"{program.name}_value_and_grad"])
+    if policy is not None:
+        spec.checkpointed = stepped.build(adjoint, count_steps(program), policy, grouped=grouped,
+                                          origin=origin)
+        spec.value_and_grad_fn = spec.checkpointed
+    return spec
 
 
 def _arg_key(a):
@@ -471,7 +498,7 @@ def _fix_floats(grads, float_slots, grouped):
 _cache: dict = {}
 
 
-def compile(fn, wrt=0, *, args=None, kwargs=None, variables=None) -> Compiled:  # noqa: A001
+def compile(fn, wrt=0, *, args=None, kwargs=None, variables=None, checkpoint=None) -> Compiled:  # noqa: A001
     """Compile `fn` for gradients with respect to `wrt` (a name or position, or a tuple).
 
     `fn` is a Python function, a math string ("sin(x) * y"), or a SymPy expression.
@@ -479,11 +506,15 @@ def compile(fn, wrt=0, *, args=None, kwargs=None, variables=None) -> Compiled:  
     are ready to inspect; otherwise compiling happens on the first call.
     `variables` orders a formula's or expression's variables (default: wrt first for
     SymPy, alphabetical for strings; see docs/supported-subset.md).
+    `checkpoint` trades recomputation for memory: None stores every intermediate;
+    "segments" / Segments(k) stores every k-th step's state; Revolve(snapshots=s) runs
+    the optimal binomial schedule with s stored states (see docs/checkpointing.md).
     """
-    key = (getattr(fn, "__code__", fn), _wrt_key(wrt), _wrt_key(variables))
+    key = (getattr(fn, "__code__", fn), _wrt_key(wrt), _wrt_key(variables),
+           stepped.policy_key(stepped.resolve(checkpoint)))
     compiled = _cache.get(key)
     if compiled is None or compiled.fn is not fn:
-        compiled = Compiled(fn, wrt, variables)
+        compiled = Compiled(fn, wrt, variables, checkpoint)
         _cache[key] = compiled
     if args is not None:
         compiled.specialize(*args, **(kwargs or {}))
@@ -494,19 +525,19 @@ def _wrt_key(wrt):
     return tuple(wrt) if isinstance(wrt, (list, tuple)) else wrt
 
 
-def value_and_grad(fn, wrt=0, *, variables=None):
+def value_and_grad(fn, wrt=0, *, variables=None, checkpoint=None):
     """`f(*args) -> (value, gradient)`; the gradient is a tuple when `wrt` is."""
-    return _entry_point(fn, wrt, variables, "value_and_grad", "Value and gradient")
+    return _entry_point(fn, wrt, variables, "value_and_grad", "Value and gradient", checkpoint=checkpoint)
 
 
-def grad(fn, wrt=0, *, variables=None):
+def grad(fn, wrt=0, *, variables=None, checkpoint=None):
     """`f(*args) -> gradient` with the shape and dtype of the `wrt` argument(s)."""
-    return _entry_point(fn, wrt, variables, "grad", "Gradient")
+    return _entry_point(fn, wrt, variables, "grad", "Gradient", checkpoint=checkpoint)
 
 
-def _entry_point(fn, wrt, variables, method: str, what: str, **options):
+def _entry_point(fn, wrt, variables, method: str, what: str, checkpoint=None, **options):
     """A plain function calling `Compiled.<method>(*args, **options)`; `.compiled` is kept."""
-    compiled = compile(fn, wrt, variables=variables)
+    compiled = compile(fn, wrt, variables=variables, checkpoint=checkpoint)
     run = getattr(compiled, method)
 
     def entry(*args, **kwargs):

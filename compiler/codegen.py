@@ -196,10 +196,10 @@ def output_text(program: Program, naming: Naming, stmts, grouped: bool) -> str:
 
 
 def function_source(program: Program, fname: str, doc: str, grouped: bool = False,
-                    consts: dict | None = None) -> str:
-    naming = Naming(program, "python", consts)
+                    consts: dict | None = None, naming: Naming | None = None) -> str:
+    naming = naming or Naming(program, "python", consts)
     stmts = statements(program, naming)
-    args = ", ".join(v.name for v in program.inputs)
+    args = ", ".join(naming.base(v) for v in program.inputs)
     lines = [f"def {fname}({args}):", f'    """{doc}"""']
     last_sweep, last_line = "forward", None
     for s in stmts:
@@ -213,7 +213,8 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
         lines.append(f"    {s.target} {'+=' if s.augmented else '='} {s.expr}")
         if s.frees:
             lines.append(f"    del {', '.join(s.frees)}")
-    lines.append(f"    return {output_text(program, naming, stmts, grouped)}")
+    lines.append(f"    return {output_text(program, naming, stmts, grouped)}" if program.outputs
+                 else "    return ()")
     return "\n".join(lines) + "\n"
 
 

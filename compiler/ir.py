@@ -133,6 +133,7 @@ class Op:
     out: Value
     loc: SourceLoc | None = None
     sweep: str = "forward"  # "reverse" (adjoint pass) or "tangent" (forward-mode pass)
+    step: int | None = None  # checkpointing step: 0 the prologue, 1..l the chain (passes/steps.py)
 
     def key(self):
         """Identity for common-subexpression elimination."""
@@ -226,6 +227,8 @@ class Builder:
         self.loc: SourceLoc | None = None
         self.rewrite = rewrite
         self.sweep = sweep
+        self.step: int | None = None  # tag for the ops made now (a loop iteration, a checkpointed call)
+        self.step_count = 0
 
     def __enter__(self):
         self._token = _active.set(self)
@@ -259,7 +262,7 @@ class Builder:
                 result = np.asarray(result).item()  # Python in, Python out: stays weakly typed
             return Const(result)
         out = Value(aval)
-        op = Op(prim, tuple(values), params, out, self.loc, self.sweep)
+        op = Op(prim, tuple(values), params, out, self.loc, self.sweep, self.step)
         out.producer = op
         self.ops.append(op)
         return out

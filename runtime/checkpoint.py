@@ -48,12 +48,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 __all__ = [
     "Action", "Advance", "Snapshot", "Restore", "FirstTurn", "Reverse", "Terminate",
     "Schedule", "Segments", "Revolve",
     "revolve_cost", "revolve_cost_dp", "repetition_number",
+    "Call", "Fixed", "Chain", "run",
 ]
 
 
@@ -520,3 +521,95 @@ class Revolve:
         sched = Schedule(acts, l, snapshots=s_total, name=f"Revolve(snapshots={s_total})")
         sched.simulate()
         return sched
+
+
+# ---------------------------------------------------------------------------
+# executor
+
+
+@dataclass(frozen=True)
+class Call:
+    """A generated function and where its arguments and results live (by key)."""
+
+    fn: Callable
+    args: tuple
+    outs: tuple
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """An output known at compile time (a gradient that is identically zero, say)."""
+
+    value: object
+
+
+@dataclass
+class Chain:
+    """The step functions of one compiled program, runnable under any schedule.
+
+    Values are keyed (the compiler uses SSA value ids). `params` (the inputs and
+    the prologue's results) are held for the whole run; a state ``x_i`` is a dict
+    holding the keys ``states[i]``; adjoints flowing between reverse steps live in
+    a third dict and are dropped after ``release[i]``, the last reverse step to
+    read them.
+    """
+
+    inputs: tuple
+    prologue: Optional[Call]  # None when no value is shared by the steps
+    forward: List[Call]  # forward[i]: x_i -> x_{i+1} (the last step has none)
+    reverse: List[Call]  # reverse[i]: adjoint of step i
+    finish: Call
+    states: List[tuple]
+    release: List[tuple]
+    outputs: tuple  # keys, or Fixed
+
+    @property
+    def steps(self) -> int:
+        return len(self.reverse)
+
+
+def _call(call: Call, *scopes) -> tuple:
+    args = []
+    for k in call.args:
+        for scope in scopes:
+            if k in scope:
+                args.append(scope[k])
+                break
+        else:
+            raise KeyError(f"checkpointing runtime: value {k} is not available for {call.fn.__name__}")
+    out = call.fn(*args)
+    return (out,) if len(call.outs) == 1 else out
+
+
+def run(chain: Chain, schedule: Schedule, inputs: Sequence) -> list:
+    """Execute `schedule` over `chain` for these inputs; returns the program's outputs
+    (the value, then the gradients), bitwise those of running it without checkpoints."""
+    if schedule.steps != chain.steps:
+        raise ValueError(f"the schedule is for {schedule.steps} steps, the program has {chain.steps}")
+    params = dict(zip(chain.inputs, inputs))
+    if chain.prologue is not None:
+        params.update(zip(chain.prologue.outs, _call(chain.prologue, params)))
+    current: dict = {}  # x_0 holds nothing: step 0 reads only params
+    slots: Dict[int, tuple] = {}  # slot -> (step, state)
+    adjoints: dict = {}
+    for action in schedule.actions:
+        if isinstance(action, Advance):
+            for i in range(action.start, action.stop):
+                made = dict(zip(chain.forward[i].outs, _call(chain.forward[i], current, params)))
+                current = {k: current[k] if k in current else made[k] for k in chain.states[i + 1]}
+        elif isinstance(action, Snapshot):
+            slots[action.slot] = (action.step, current)
+        elif isinstance(action, Restore):
+            current = slots[action.slot][1]
+        elif isinstance(action, _REVERSE_KINDS):
+            i = action.step
+            call = chain.reverse[i]
+            adjoints.update(zip(call.outs, _call(call, current, params, adjoints)))
+            for k in chain.release[i]:
+                adjoints.pop(k, None)
+            # x_i and every later state can never be needed again: let them go.
+            slots = {s: held for s, held in slots.items() if held[0] < i}
+            current = {}
+    adjoints.update(zip(chain.finish.outs, _call(chain.finish, params, adjoints)))
+    return [o.value if isinstance(o, Fixed) else adjoints[o] if o in adjoints else params[o]
+            for o in chain.outputs]

@@ -42,7 +42,7 @@ def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: 
             g = adjoint.get(op.out)
             if g is None or not op.prim.differentiable:
                 continue
-            builder.loc = op.loc
+            builder.loc, builder.step = op.loc, op.step
             for x, c in zip(op.inputs, _contributions(op, g, live)):
                 if c is None or x not in live:
                     continue
@@ -54,6 +54,7 @@ def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: 
                 adjoint[x] = c
 
         builder.loc = None  # returning gradients belongs to no source line
+        builder.step = 0 if any(op.step for op in program.ops) else None  # the prologue's adjoint
         grads = [_finish(program.inputs[i], adjoint.get(program.inputs[i]), builder) for i in wrt]
 
     adj = Program(program.name, inputs, list(program.ops) + builder.ops, [out] + grads,
@@ -64,6 +65,7 @@ def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: 
 def _distinct_outputs(program: Program) -> Program:
     """Each gradient is its own array, even where optimisation found two equal adjoints."""
     builder = Builder(sweep="reverse")
+    builder.step = 0 if any(op.step for op in program.ops) else None
     seen, outputs = set(), []
     owners = [None] + [program.inputs[i] for i in program.wrt]  # outputs: value, then gradients
     with builder:

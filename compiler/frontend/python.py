@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import inspect
 import operator
 import textwrap
@@ -24,7 +25,7 @@ from ..errors import (CompileError, DataDependentControlFlow, InternalError, Nam
                       UnsupportedSyntax)
 from ..ir import Builder, Const, Program, Value
 from ..passes.simplify import rewrite
-from . import numpy_table
+from . import marks, numpy_table
 
 BINOPS = {ast.Add: ("add", operator.add), ast.Sub: ("sub", operator.sub),
           ast.Mult: ("mul", operator.mul), ast.Div: ("div", operator.truediv),
@@ -324,8 +325,22 @@ class Lowering:
                 and not hasattr(it, "__iter__"):
             self.fail(f"cannot loop over {_describe(it)}", UnsupportedSyntax, s.iter)
         for item in it:
-            self.assign(s.target, item)
-            self.block(s.body)
+            with self.step():
+                self.assign(s.target, item)
+                self.block(s.body)
+
+    @contextlib.contextmanager
+    def step(self):
+        """Tag the ops made inside as one checkpointing step (the outermost loop or call wins)."""
+        if self.b.step is not None:
+            yield
+            return
+        self.b.step_count += 1
+        self.b.step = self.b.step_count
+        try:
+            yield
+        finally:
+            self.b.step = None
 
     def stmt_Expr(self, s):
         self.fail("unsupported construct 'expression statement': a statement that only calls a "
@@ -522,6 +537,14 @@ class Lowering:
         return self.call(fn, args, kwargs, node)
 
     def call(self, fn, args, kwargs, node):
+        if fn is marks.checkpoint:
+            if len(args) != 1 or kwargs or not isinstance(args[0], (types.FunctionType, marks.Checkpointed)):
+                self.fail("compiler.checkpoint takes one argument, a Python function defined at module "
+                          "level", SignatureError, node)
+            return marks.checkpoint(args[0])
+        if isinstance(fn, marks.Checkpointed):
+            with self.step():
+                return self.inline(fn.fn, args, kwargs, node)
         if isinstance(fn, _Method):
             return numpy_table.METHODS[fn.name](self, fn.obj, args, kwargs)
         lower = numpy_table.lookup(fn)

@@ -15,7 +15,7 @@ def clone(op: Op, inputs: tuple[Value, ...]) -> Op:
     if inputs == op.inputs:
         return op
     out = copy_meta(Value(op.out.aval), op.out)
-    new = Op(op.prim, inputs, op.params, out, op.loc, op.sweep)
+    new = Op(op.prim, inputs, op.params, out, op.loc, op.sweep, op.step)
     out.producer = new
     return new
 

@@ -192,7 +192,7 @@ def simplify(program: Program) -> Program:
     builder = Builder(rewrite=rewrite)
 
     def visit(op, inputs, emit):
-        builder.loc, builder.sweep = op.loc, op.sweep
+        builder.loc, builder.sweep, builder.step = op.loc, op.sweep, op.step
         start = len(builder.ops)
         with builder:
             new = rewrite(op.prim, list(inputs), op.params)

@@ -1,0 +1,112 @@
+"""Splitting an adjoint program into the functions a checkpointing runtime calls.
+
+The adjoint program of a stepped forward program (passes/steps.py) is cut, op by op,
+into groups by the step each op came from:
+
+    prologue          forward ops of step 0: what every step reads
+    forward[i]        forward ops of step i+1: state x_i -> x_{i+1}
+    adjoint[i]        forward ops of step i+1 again, then their reverse ops:
+                      x_i and the adjoints flowing back from later steps -> adjoints for earlier ones
+    finish            reverse ops of step 0 (and the returned gradients)
+
+Nothing is re-derived: each group holds the very ops of the stored-everything program,
+in the same order, so every result is bitwise the same. What crosses a boundary is
+read off the ops (liveness), so a value used several steps later simply stays in
+the state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import Const, Op, Program, Value
+from ..passes.dce import dce
+
+
+@dataclass
+class StepPlan:
+    """The groups of a split adjoint program, as sub-programs over shared Values."""
+
+    adjoint: Program  # the whole stored-everything adjoint program
+    prologue: Program
+    forward: list[Program]  # forward[i]: step i (x_i -> x_{i+1}); none for the last step
+    reverse: list[Program]  # reverse[i]: the adjoint of step i
+    finish: Program
+    states: list[list[Value]]  # states[i]: the values making up x_i, i = 0..l
+    params: list[Value]  # inputs and prologue values: held for the whole run
+
+    @property
+    def steps(self) -> int:
+        return len(self.reverse)
+
+    def stored(self) -> set[Value]:
+        """Forward values a checkpointed run keeps (params and boundary states); the
+        other forward values are recomputed in the backward pass."""
+        return set(self.params).union(*map(set, self.states))
+
+
+def split(adjoint: Program, steps: int) -> StepPlan:
+    ops = adjoint.ops
+    if any(op.step is None for op in ops):
+        raise ValueError("split needs every op tagged with a step (passes.steps)")
+    fwd = [[] for _ in range(steps + 1)]
+    rev = [[] for _ in range(steps + 1)]
+    for op in ops:
+        (fwd if op.sweep == "forward" else rev)[op.step].append(op)
+
+    # Execution order of the groups: prologue, forward 1..l (repeatable), then the
+    # adjoint groups l..1 (each re-running its forward ops), then the finish.
+    made_fwd = {op.out: op.step for op in ops if op.sweep == "forward"}
+
+    # State x_i: forward values of steps 1..i that any group of a later step reads.
+    last_reader = {}  # forward value -> largest step whose forward or reverse group reads it
+    for op in ops:
+        if op.step == 0:
+            continue
+        for v in op.inputs:
+            if v in made_fwd and made_fwd[v] >= 1:
+                last_reader[v] = max(last_reader.get(v, 0), op.step)
+    out_set = set(adjoint.outputs)
+    states = []
+    for i in range(steps + 1):
+        states.append([v for v, k in made_fwd.items()
+                       if 1 <= k <= i and last_reader.get(v, 0) > i])
+
+    forward = []
+    for i in range(steps - 1):
+        made = {op.out for op in fwd[i + 1]}
+        outs = [v for v in states[i + 1] if v in made]
+        forward.append(_group(adjoint, f"step {i}", fwd[i + 1], outs))
+
+    # Adjoint groups: outputs are what a group makes that an earlier-run group or the
+    # program's outputs read (adjoints of states and of params, in the main).
+    reverse = []
+    for i in range(steps):
+        k = i + 1
+        group_ops = fwd[k] + rev[k]
+        read_later = {v for j in range(k) for op in rev[j] for v in op.inputs}  # groups run after
+        outs = [op.out for op in group_ops if op.out in read_later or op.out in out_set]
+        reverse.append(_group(adjoint, f"adjoint of step {i}", group_ops, outs))
+    finish_outs = [v for v in adjoint.outputs if v in {op.out for op in rev[0]}]
+    finish = _group(adjoint, "finish", rev[0], finish_outs)
+    read_after = {v for op in ops if op.step != 0 or op.sweep != "forward" for v in op.inputs}
+    prologue_outs = [op.out for op in fwd[0] if op.out in read_after or op.out in out_set]
+    prologue = _group(adjoint, "prologue", fwd[0], prologue_outs)
+    return StepPlan(adjoint, prologue, forward, reverse, finish, states,
+                    list(adjoint.inputs) + prologue.outputs)
+
+
+def _group(adjoint: Program, name: str, ops: list[Op], outputs: list[Value]) -> Program:
+    """A sub-program: `ops` (dead ones dropped) with every value read from outside as
+    an input, inputs in order of first use (so the groups of a loop come out alike)."""
+    program = dce(Program(name, [], ops, outputs, adjoint.loc, (), adjoint.static_args))
+    made = {op.out for op in program.ops}
+    inputs: dict[Value, None] = {}
+    for op in program.ops:
+        for v in op.inputs:
+            if not isinstance(v, Const) and v not in made:
+                inputs.setdefault(v)
+    for v in outputs:
+        if not isinstance(v, Const) and v not in made:
+            inputs.setdefault(v)
+    program.inputs = list(inputs)
+    return program
