@@ -10,6 +10,7 @@ target is an array this function allocated (never an input, a view or a constant
 from __future__ import annotations
 
 import inspect
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,6 +120,7 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
         last_use[v] = len(program.ops)
 
     exprs: dict[Value, Expr] = {}
+    made = {op.out for op in program.ops}
     holder: dict[str, Value] = {}  # which value a name currently holds
     out: list[Statement] = []
     for v in program.inputs:
@@ -140,7 +142,7 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
         prev = holder.get(name)
         if prev is not None and last_use.get(prev, -1) > i:
             name = _fresh(name, holder)  # the old value is still needed: do not clobber it
-        if _accumulates(op, name, holder, uses, outputs):
+        if _accumulates(op, name, holder, uses, outputs, made):
             rhs = operand(op.inputs[1])
             out.append(Statement(op, name, rhs.text, augmented=True))
         else:
@@ -148,7 +150,7 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
         holder[name] = op.out
         exprs[op.out] = Expr(name)
         out[-1].frees = tuple(n for n, v in holder.items()
-                              if last_use.get(v, -1) == i and v.producer is not None
+                              if last_use.get(v, -1) == i and v in made
                               and v.aval.size * v.dtype.itemsize >= FREE_BYTES)
         for n in out[-1].frees:
             del holder[n]
@@ -162,14 +164,14 @@ def _fresh(name: str, holder) -> str:
     return f"{name}_{k}"
 
 
-def _accumulates(op: Op, name: str, holder, uses, outputs) -> bool:
+def _accumulates(op: Op, name: str, holder, uses, outputs, made) -> bool:
     """`name += b` is safe: a is the array held under `name`, used only here, and
     allocated by this function (so no caller's array or view is modified)."""
     if op.prim.name != "add" or op.out.adjoint_of is None:
         return False
     a = op.inputs[0]
     return (holder.get(name) is a and uses.get(a, 0) == 1 and a not in outputs
-            and a.producer is not None and a.producer.prim.fresh
+            and a in made and a.producer.prim.fresh
             and a.aval == op.out.aval and a.adjoint_of is op.out.adjoint_of)
 
 
@@ -200,7 +202,7 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
     naming = naming or Naming(program, "python", consts)
     stmts = statements(program, naming)
     args = ", ".join(naming.base(v) for v in program.inputs)
-    lines = [f"def {fname}({args}):", f'    """{doc}"""']
+    lines = [_wrap(f"def {fname}(", args, "):", indent=""), f'    """{doc}"""']
     last_sweep, last_line = "forward", None
     for s in stmts:
         sweep, loc = s.op.sweep, s.op.loc
@@ -213,9 +215,18 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
         lines.append(f"    {s.target} {'+=' if s.augmented else '='} {s.expr}")
         if s.frees:
             lines.append(f"    del {', '.join(s.frees)}")
-    lines.append(f"    return {output_text(program, naming, stmts, grouped)}" if program.outputs
-                 else "    return ()")
+    lines.append(_wrap("    return (", output_text(program, naming, stmts, grouped), ")", indent="    ")
+                 if program.outputs else "    return ()")
     return "\n".join(lines) + "\n"
+
+
+def _wrap(head: str, items: str, tail: str, indent: str, width: int = 96) -> str:
+    """`head items tail` on one line, or the comma-separated items wrapped below the head
+    (a step function of a long chain can take hundreds of arguments)."""
+    if len(indent) + len(head) + len(items) + len(tail) <= width:
+        return f"{head}{items}{tail}" if tail == "):" else f"{head[:-1]}{items}"
+    body = textwrap.wrap(items, width - len(indent) - 8, break_long_words=False, break_on_hyphens=False)
+    return "\n".join([head] + [f"{indent}        {line}" for line in body]) + tail
 
 
 def helpers_used(*programs: Program) -> list[str]:

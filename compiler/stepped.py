@@ -74,7 +74,7 @@ def build(adjoint: Program, steps: int, policy, *, grouped: bool, origin: str) -
         prologue=call(plan.prologue, module.prologue) if module.prologue else None,
         forward=[call(p, f) for p, f in zip(plan.forward, module.forward)],
         reverse=reverse,
-        finish=call(plan.finish, module.finish),
+        finish=call(plan.finish, module.finish) if module.finish else None,
         states=[tuple(v.uid for v in state) for state in plan.states],
         release=_release(reverse, plan.finish, adjoint),
         outputs=tuple(rt.Fixed(v.value) if isinstance(v, Const) else v.uid for v in adjoint.outputs))

@@ -558,7 +558,7 @@ class Chain:
     prologue: Optional[Call]  # None when no value is shared by the steps
     forward: List[Call]  # forward[i]: x_i -> x_{i+1} (the last step has none)
     reverse: List[Call]  # reverse[i]: adjoint of step i
-    finish: Call
+    finish: Optional[Call]  # None when the reverse steps already return every gradient
     states: List[tuple]
     release: List[tuple]
     outputs: tuple  # keys, or Fixed
@@ -610,6 +610,7 @@ def run(chain: Chain, schedule: Schedule, inputs: Sequence) -> list:
             # x_i and every later state can never be needed again: let them go.
             slots = {s: held for s, held in slots.items() if held[0] < i}
             current = {}
-    adjoints.update(zip(chain.finish.outs, _call(chain.finish, params, adjoints)))
+    if chain.finish is not None:
+        adjoints.update(zip(chain.finish.outs, _call(chain.finish, params, adjoints)))
     return [o.value if isinstance(o, Fixed) else adjoints[o] if o in adjoints else params[o]
             for o in chain.outputs]

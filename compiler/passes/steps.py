@@ -70,12 +70,15 @@ def cut_layers(program: Program, period: int | None = None) -> Program:
     A cut is allowed where the bytes live across it (values made before, read after,
     inputs excluded) are the fewest anywhere; cuts are at least a layer apart. The
     layer length is the period of the op sequence (a deep network repeats its
-    layer's ops) or, with no repetition, about the square root of the op count."""
+    layer's ops; a cut starts a layer like the one before it) or, with no
+    repetition, about the square root of the op count."""
     ops = program.ops
     n = len(ops)
     if n < 2:
         return _tagged(program, [(op, 1) for op in ops])
-    period = period or _period([op.prim.name for op in ops]) or max(1, round(math.sqrt(n)))
+    names = [op.prim.name for op in ops]
+    repeats = period or _period(names)
+    period = repeats or max(1, round(math.sqrt(n)))
     last_read: dict[Value, int] = {}
     for i, op in enumerate(ops):
         for v in op.inputs:
@@ -92,18 +95,20 @@ def cut_layers(program: Program, period: int | None = None) -> Program:
     fewest = min(live[1:n])
     step, last_cut, tags = 1, 0, []
     for b, op in enumerate(ops):
-        if b > 0 and b - last_cut >= period and live[b] <= fewest and n - b >= period:
+        starts_layer = not repeats or names[b:b + period] == names[b - period:b]
+        if b > 0 and b - last_cut >= period and live[b] <= fewest and n - b >= period and starts_layer:
             step, last_cut = step + 1, b
         tags.append((op, step))
     return _tagged(program, tags)
 
 
 def _period(names: list[str]) -> int | None:
-    """The shortest p ≥ 2 with names[i] == names[i + p] for nine in ten i (three repeats at least)."""
+    """The shortest p ≥ 2 with names[i] == names[i + p] for all i but a period's worth or a
+    tenth (the head and tail of a network differ from its layers); three repeats at least."""
     n = len(names)
     for p in range(2, min(n // 3, 256) + 1):
-        same = sum(names[i] == names[i + p] for i in range(n - p))
-        if same >= 0.9 * (n - p):
+        differ = sum(names[i] != names[i + p] for i in range(n - p))
+        if differ <= max(p, 0.1 * (n - p)):
             return p
     return None
 

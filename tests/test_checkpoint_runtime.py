@@ -1,0 +1,214 @@
+"""Checkpointed gradients: steps from the source, step functions, the executor.
+
+The oracle is the stored-everything gradient of the same function: every policy
+must give bitwise the same numbers (the step functions are the stored program's
+ops, regrouped), and the schedule must bound the memory.
+"""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import compiler as gradc
+from compiler import Revolve, Segments
+from compiler.errors import CompileError, SignatureError
+from runtime.checkpoint import revolve_cost
+
+POLICIES = ["segments", Segments(1), Segments(3), Segments(1000), Revolve(1), Revolve(2), Revolve(5),
+            Revolve(100)]
+
+
+def rnn(x, W, U, xs, n):
+    h = x
+    for t in range(n):
+        h = np.tanh(h @ W + xs[t] @ U)
+    return np.sum(h ** 2) / 2.0
+
+
+def chain_with_skip(x, a, n):
+    h = x
+    for i in range(n):
+        h = np.sin(h * a[i]) + 0.5 * h
+        if i == 2:
+            early = h  # read again after the loop: stays in every later state
+    return np.sum(h * early) + a[0] ** 2
+
+
+@gradc.checkpoint
+def block(h, W, b):
+    return np.tanh(h @ W + b)
+
+
+def blocks(x, W1, b1, W2, b2, W3, b3):
+    h = block(x, W1, b1)
+    h = gradc.checkpoint(block)(h, W2, b2)  # the call form marks the same step
+    h = block(h, W3, b3)
+    return np.mean(h ** 2)
+
+
+def straight(x, W1, W2, W3, W4, W5, W6):
+    h = np.tanh(x @ W1)
+    h = np.tanh(h @ W2)
+    h = np.tanh(h @ W3)
+    h = np.tanh(h @ W4)
+    h = np.tanh(h @ W5)
+    h = np.tanh(h @ W6)
+    return np.sum(h * h)
+
+
+rng = np.random.default_rng(7)
+CASES = {
+    "rnn": (rnn, ("x", "W", "U"), (rng.standard_normal((3, 5)), 0.4 * rng.standard_normal((5, 5)),
+                                    rng.standard_normal((2, 5)), rng.standard_normal((12, 3, 2)), 12), 12),
+    "skip": (chain_with_skip, ("x", "a"), (rng.standard_normal(6), np.linspace(0.5, 1.5, 9), 9), 9),
+    "blocks": (blocks, (0, 1, 2, 3, 4, 5, 6), (rng.standard_normal((4, 3)),
+                                               *[rng.standard_normal(s) for s in
+                                                 [(3, 3), 3, (3, 3), 3, (3, 3), 3]]), 3),
+    "straight": (straight, (0, 1, 2, 3, 4, 5, 6), (rng.standard_normal((4, 3)),
+                                                   *[rng.standard_normal((3, 3)) for _ in range(6)]), 6),
+}
+
+
+def assert_same(a, b):
+    (va, ga), (vb, gb) = a, b
+    assert va == vb
+    assert len(ga) == len(gb)
+    for x, y in zip(ga, gb):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        assert np.array_equal(x, y), np.max(np.abs(x - y))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("policy", POLICIES, ids=str)
+def test_every_policy_is_bitwise_store_everything(case, policy):
+    fn, wrt, args, steps = CASES[case]
+    stored = gradc.compile(fn, wrt, args=args)
+    checkpointed = gradc.compile(fn, wrt, args=args, checkpoint=policy)
+    assert checkpointed.schedule.steps == steps
+    assert_same(checkpointed.value_and_grad(*args), stored.value_and_grad(*args))
+
+
+def test_store_everything_agrees_with_finite_differences():
+    """The oracle itself is right (so bitwise equality means a right gradient)."""
+    fn, wrt, args, _ = CASES["skip"]
+    _, (gx, _) = gradc.compile(fn, wrt, args=args, checkpoint=Revolve(3)).value_and_grad(*args)
+    x, a, n = args
+    eps = 1e-6
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = eps
+        fd = (fn(x + e, a, n) - fn(x - e, a, n)) / (2 * eps)
+        assert gx[i] == pytest.approx(fd, rel=1e-6, abs=1e-8)
+
+
+def test_one_chain_runs_under_any_schedule():
+    fn, wrt, args, steps = CASES["rnn"]
+    c = gradc.compile(fn, wrt, args=args, checkpoint=Revolve(2))
+    spec = c.latest
+    inputs = c._inputs(spec, c._arguments(args, {}))
+    reference = spec.checkpointed.run(inputs)
+    for schedule in (Segments(2).schedule(steps), Revolve(4).schedule(steps)):
+        out = spec.checkpointed.run(inputs, schedule)
+        assert all(np.array_equal(p, q) for p, q in zip(out, reference))
+    with pytest.raises(ValueError, match="schedule is for 5 steps"):
+        spec.checkpointed.run(inputs, Revolve(2).schedule(5))
+
+
+def test_schedule_is_exposed_and_optimal():
+    fn, wrt, args, steps = CASES["rnn"]
+    c = gradc.compile(fn, wrt, args=args, checkpoint=Revolve(snapshots=3))
+    assert c.schedule.forward_steps == revolve_cost(steps, 3)
+    assert c.schedule.max_snapshots <= 3
+    assert "Revolve(snapshots=3)" in str(c.schedule)
+    assert gradc.compile(fn, wrt, args=args).schedule is None
+    assert gradc.compile(fn, wrt, args=args, checkpoint="segments").schedule.name == "Segments(k=4)"
+
+
+def test_loop_iterations_share_step_functions():
+    """A loop's steps are alike, so 12 steps give a few functions, not 24."""
+    fn, wrt, args, _ = CASES["rnn"]
+    source = gradc.compile(fn, wrt, args=args, checkpoint=Revolve(3)).source
+    functions = [line for line in source.splitlines() if line.startswith("def ")]
+    assert len(functions) <= 7, functions  # prologue, first/middle steps, their adjoints, finish
+    assert "# steps 1-10" in source and "# adjoint of steps 1-10" in source
+    assert "def step_1(h, W, xs_i, U):" in source  # arguments keep the user's names
+    compile(source, "<steps>", "exec")  # and it is valid Python on its own
+
+
+def test_loop_invariants_move_to_the_prologue():
+    fn, wrt, args, _ = CASES["rnn"]
+    c = gradc.compile(fn, wrt, args=args, checkpoint=Revolve(3))
+    prologue = [op.prim.name for op in c.ir.ops if op.step == 0]
+    assert prologue == ["getitem"] * 12  # the xs[t] views; nothing else is hoisted
+    assert [op.step for op in c.ir.ops] == sorted(op.step for op in c.ir.ops)
+
+
+def test_checkpoint_helper_marks_one_step_per_call():
+    fn, wrt, args, _ = CASES["blocks"]
+    c = gradc.compile(fn, wrt, args=args, checkpoint=Revolve(2))
+    assert sorted({op.step for op in c.ir.ops}) == [1, 2, 3]
+    assert block(np.ones((1, 2)), np.eye(2), np.zeros(2)).shape == (1, 2)  # still a function
+
+
+def test_straight_line_program_is_cut_into_layers():
+    fn, wrt, args, _ = CASES["straight"]
+    c = gradc.compile(fn, wrt, args=args, checkpoint=Revolve(2))
+    steps = {}
+    for op in c.ir.ops:
+        steps.setdefault(op.step, []).append(op.prim.name)
+    assert steps[1] == ["matmul", "tanh"]
+    assert steps[6][-1] == "sum"  # the loss joins the last layer
+
+
+def test_policy_errors_are_clear():
+    with pytest.raises(SignatureError, match="unknown checkpointing policy 'revolve'"):
+        gradc.compile(rnn, "W", checkpoint="revolve")
+    with pytest.raises(TypeError, match="takes a Python function"):
+        gradc.checkpoint(np.sin)
+
+    def bad(x):
+        return gradc.checkpoint(3)(x)
+
+    with pytest.raises(CompileError, match="compiler.checkpoint takes one argument") as e:
+        gradc.compile(bad, args=(np.ones(2),))
+    assert "gradc.checkpoint(3)" in str(e.value)
+
+
+def test_grad_and_value_and_grad_take_a_policy():
+    fn, wrt, args, _ = CASES["skip"]
+    reference = gradc.compile(fn, wrt, args=args).value_and_grad(*args)
+    assert_same(gradc.value_and_grad(fn, wrt, checkpoint=Revolve(2))(*args), reference)
+    grads = gradc.grad(fn, wrt, checkpoint="segments")(*args)
+    assert all(np.array_equal(p, q) for p, q in zip(grads, reference[1]))
+
+
+def peak_bytes(fn, *args):
+    fn(*args)  # warm: compile and load outside the measurement
+    tracemalloc.start()
+    try:
+        fn(*args)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def long_chain(x, a, n):
+    h = x
+    for i in range(n):
+        h = np.sin(h * a[i]) + h
+    return np.sum(h * h)
+
+
+def test_revolve_bounds_peak_memory():
+    """40 steps of a 200 KB state: storing everything holds ~2 arrays per step;
+    Revolve(s) holds its s snapshots plus one step's working set."""
+    n, x = 40, np.random.default_rng(0).standard_normal(25_000)
+    a = np.linspace(0.5, 1.5, n)
+    state = x.nbytes
+    stored = peak_bytes(gradc.compile(long_chain, ("x", "a")).value_and_grad, x, a, n)
+    assert stored > 0.9 * 2 * n * state
+    for s in (3, 6):
+        c = gradc.compile(long_chain, ("x", "a"), checkpoint=Revolve(s))
+        peak = peak_bytes(c.value_and_grad, x, a, n)
+        assert peak < (s + 6) * state, (s, peak / state)
+        assert peak < stored / 8
