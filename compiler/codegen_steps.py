@@ -90,29 +90,20 @@ DOCS = {
 def step_module(plan: StepPlan, name: str, origin: str) -> StepModule:
     groups = [plan.prologue, *plan.forward, *plan.reverse, plan.finish]
     consts = const_names(*groups)
-    bodies: dict[str, str] = {}  # function text (with a placeholder name) -> its name
-    order: list[tuple[str, list[int], str]] = []  # (name, steps using it, text)
+    order: dict[str, tuple[str, list[int]]] = {}  # function text -> (kind, steps using it)
 
-    def function(program: Program, kind: str, step: int | None, fname: str) -> str:
+    def function(program: Program, kind: str, step: int | None) -> str:
         text = function_source(program, "FNAME", DOCS[kind], naming=StepNaming(program, consts))
-        if text in bodies:
-            existing = bodies[text]
-            for entry in order:
-                if entry[0] == existing:
-                    entry[1].append(step)
-            return existing
-        bodies[text] = fname
-        order.append((fname, [step] if step is not None else [], text))
-        return fname
+        order.setdefault(text, (kind, []))[1].append(step)
+        return text
 
-    prologue = function(plan.prologue, "prologue", None, "prologue") if plan.prologue.ops else None
-    forward = [function(p, "forward", i, f"step_{i}") for i, p in enumerate(plan.forward)]
-    reverse = [None] * plan.steps
-    for i in reversed(range(plan.steps)):  # in the order they run
-        reverse[i] = function(plan.reverse[i], "reverse", i, f"step_{i}_adjoint")
-    finish = function(plan.finish, "finish", None, "finish") if plan.finish.ops else None
-
+    prologue = function(plan.prologue, "prologue", None) if plan.prologue.ops else None
+    forward = [function(p, "forward", i) for i, p in enumerate(plan.forward)]
+    reverse = [function(plan.reverse[i], "reverse", i) for i in reversed(range(plan.steps))][::-1]
+    finish = function(plan.finish, "finish", None) if plan.finish.ops else None
+    names = {text: _function_name(kind, steps) for text, (kind, steps) in order.items()}
     wrt = ", ".join(plan.adjoint.inputs[i].name for i in plan.adjoint.wrt)
+
     roles = ["the step functions to advance the state",
              "the adjoint functions to reverse steps under a checkpointing schedule"]
     if prologue:
@@ -134,14 +125,22 @@ def step_module(plan: StepPlan, name: str, origin: str) -> StepModule:
             lines.append(f"{k} = {array_literal(v)}" if v.size <= INLINE_ARRAY_LIMIT
                          else f"# {k}: {v.dtype.name}{list(v.shape)}, bound by the gradc runtime")
         parts.append("\n".join(lines))
-    for fname, steps, text in order:
-        used = f"# {_kind_comment(fname)}{_ranges(steps)}\n" if steps else ""
-        parts.append(used + text.replace("def FNAME(", f"def {fname}(", 1).rstrip())
-    return StepModule("\n\n\n".join(parts) + "\n", prologue, forward, reverse, finish)
+    for text, (kind, steps) in order.items():
+        comment = f"# {'adjoint of ' if kind == 'reverse' else ''}{_ranges(steps)}\n" if kind in STEPPED else ""
+        parts.append(comment + text.replace("def FNAME(", f"def {names[text]}(", 1).rstrip())
+    name_of = lambda text: names[text] if text else None  # noqa: E731
+    return StepModule("\n\n\n".join(parts) + "\n", name_of(prologue), [names[t] for t in forward],
+                      [names[t] for t in reverse], name_of(finish))
 
 
-def _kind_comment(fname: str) -> str:
-    return "adjoint of " if fname.endswith("_adjoint") else ""
+STEPPED = ("forward", "reverse")
+
+
+def _function_name(kind: str, steps: list) -> str:
+    """prologue, finish, step_<first step>, step_<first step>_adjoint."""
+    if kind not in STEPPED:
+        return kind
+    return f"step_{min(steps)}" + ("_adjoint" if kind == "reverse" else "")
 
 
 def _ranges(steps: list[int]) -> str:

@@ -338,6 +338,9 @@ class Segments:
             raise ValueError(f"segment length must be >= 1, got {k}")
         self.k = None if k is None else int(k)
 
+    def __repr__(self) -> str:
+        return "Segments()" if self.k is None else f"Segments({self.k})"
+
     def schedule(self, steps: int) -> Schedule:
         l = int(steps)
         if l < 1:
@@ -488,6 +491,9 @@ class Revolve:
         if int(snapshots) < 1:
             raise ValueError(f"snapshots must be >= 1 (the slot of x_0), got {snapshots}")
         self.snapshots = int(snapshots)
+
+    def __repr__(self) -> str:
+        return f"Revolve(snapshots={self.snapshots})"
 
     def schedule(self, steps: int) -> Schedule:
         l = int(steps)
