@@ -56,6 +56,24 @@ def straight(x, W1, W2, W3, W4, W5, W6):
     return np.sum(h * h)
 
 
+def nested(x, a):
+    h = x
+    for i in range(4):  # the outer iterations are the steps
+        for j in range(3):
+            h = np.sin(h * a[i, j])
+    return np.sum(h)
+
+
+def two_loops(x, a, b):
+    h = x
+    for i in range(3):
+        h = np.cos(h) * a[i]
+    g = h * 2.0  # joins the last step of the first loop
+    for i in range(4):
+        g = np.tanh(g + b[i] * h)  # h stays in every state of the second loop
+    return np.sum(g * g)
+
+
 rng = np.random.default_rng(7)
 CASES = {
     "rnn": (rnn, ("x", "W", "U"), (rng.standard_normal((3, 5)), 0.4 * rng.standard_normal((5, 5)),
@@ -64,6 +82,10 @@ CASES = {
     "blocks": (blocks, (0, 1, 2, 3, 4, 5, 6), (rng.standard_normal((4, 3)),
                                                *[rng.standard_normal(s) for s in
                                                  [(3, 3), 3, (3, 3), 3, (3, 3), 3]]), 3),
+    "nested": (nested, (0, 1), (rng.standard_normal(5), rng.standard_normal((4, 3))), 4),
+    "two_loops": (two_loops, (0, 1, 2), (rng.standard_normal(5), rng.standard_normal(3),
+                                         rng.standard_normal(4)), 7),
+    "formula": ("sin(sin(sin(sin(x * y)))) * y", ("x", "y"), (0.5, 2.0), 2),
     "straight": (straight, (0, 1, 2, 3, 4, 5, 6), (rng.standard_normal((4, 3)),
                                                    *[rng.standard_normal((3, 3)) for _ in range(6)]), 6),
 }
