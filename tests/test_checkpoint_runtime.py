@@ -96,7 +96,7 @@ def assert_same(a, b):
     assert va == vb
     assert len(ga) == len(gb)
     for x, y in zip(ga, gb):
-        assert x.dtype == y.dtype and x.shape == y.shape
+        assert type(x) is type(y) and np.shape(x) == np.shape(y) and np.result_type(x) == np.result_type(y)
         assert np.array_equal(x, y), np.max(np.abs(x - y))
 
 
