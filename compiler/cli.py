@@ -7,6 +7,7 @@
     gradc graph   examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5 -o graph.png --both
     gradc check   examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5
     gradc grad    "sqrt(x**2 + exp(x**2)) + cos(x**2 + exp(x**2))" --wrt x --at x=0.5
+    gradc show    examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5 --checkpoint revolve:3 --schedule
     gradc hessian examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5
     gradc hvp     examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5 --direction w=1,0,0
 
@@ -19,11 +20,14 @@ import importlib.util
 import inspect
 import io
 import keyword
+import re
 import sys
 import tokenize
 from pathlib import Path
 
 import numpy as np
+
+from runtime.checkpoint import Revolve, Segments
 
 from .api import compile as compile_fn
 from .errors import CompileError
@@ -77,6 +81,28 @@ def parse_value(text: str):
         raise UsageError(f"cannot read {text!r} as a number or list of numbers") from None
 
 
+# --checkpoint NAME[:N]: NAME -> (the policy for N, whether N is "none", "optional" or "required")
+CHECKPOINT_POLICIES = {
+    "none": (lambda n: None, "none"),
+    "segments": (lambda n: Segments(n), "optional"),
+    "revolve": (lambda n: Revolve(snapshots=n), "required"),
+}
+CHECKPOINT_FORMS = "none, segments, segments:K or revolve:S (K, S positive integers)"
+
+
+def parse_policy(text: str):
+    """`none`, `segments`, `segments:K`, `revolve:S` → the checkpoint= policy object
+    (argparse turns the error into a usage message and exit status 2)."""
+    m = re.fullmatch(r"([a-z]+)(?::(\d+))?", text.strip().lower())
+    name, digits = m.groups() if m else (None, None)
+    make, number = CHECKPOINT_POLICIES.get(name, (None, "none"))
+    n = int(digits) if digits else None
+    allowed = {"none": n is None, "optional": n != 0, "required": bool(n)}
+    if make is None or not allowed[number]:
+        raise argparse.ArgumentTypeError(f"expected {CHECKPOINT_FORMS}, got {text!r}")
+    return make(n)
+
+
 def parse_wrt(text: str) -> tuple:
     return tuple(int(w) if w.lstrip("-").isdigit() else w for w in text.split(","))
 
@@ -121,7 +147,8 @@ def load_target(target: str):
 
 def compiled_from(args, eager: bool = True):
     wrt = parse_wrt(args.wrt)
-    compiled = compile_fn(load_target(args.target), wrt=wrt if len(wrt) > 1 else wrt[0])
+    compiled = compile_fn(load_target(args.target), wrt=wrt if len(wrt) > 1 else wrt[0],
+                          checkpoint=getattr(args, "checkpoint", None))
     kwargs = parse_at(args.at, compiled)
     if eager:
         compiled.specialize(**kwargs)
@@ -199,15 +226,40 @@ def cmd_grad(args) -> int:
 
 
 def cmd_show(args) -> int:
+    _need_policy(args, "--schedule")
     compiled, _, _ = compiled_from(args)
-    chosen = [k for k in ("ir", "adjoint_ir", "source") if getattr(args, k)] or ["ir", "source"]
+    chosen = [k for k in ("ir", "adjoint_ir", "source", "schedule") if getattr(args, k)] or ["ir", "source"]
     for k in chosen:
         if k == "source":
             _print_source(compiled.source)
-        else:
+        elif k != "schedule":
             print(compiled.ir if k == "ir" else compiled.adjoint_ir)
             print()
+    if compiled.schedule is not None:
+        print(_schedule_text(compiled, full="schedule" in chosen))
     return 0
+
+
+def _schedule_text(compiled, full: bool) -> str:
+    """What checkpointing does: the stored/recomputed counts, then the schedule, in full
+    (every action) or as its first line and the number of actions of each kind."""
+    from .trace import checkpointing
+
+    spec = compiled.latest
+    marks = checkpointing(spec, spec.adjoint_ir)
+    schedule = compiled.schedule
+    if full:
+        return f"{marks.summary}\n{schedule}"
+    counts = ", ".join(f"{k} {n}" for k, n in schedule.counts().items())
+    return (f"{marks.summary}\nschedule {str(schedule).splitlines()[0]}\n"
+            f"  actions: {counts} (--schedule lists them)")
+
+
+def _need_policy(args, flag: str) -> None:
+    """Schedules exist only with a checkpoint policy: say so before compiling anything."""
+    if getattr(args, "schedule", False) and getattr(args, "checkpoint", None) is None:
+        raise UsageError(f"{flag} needs a checkpoint policy: add --checkpoint segments or "
+                         "--checkpoint revolve:S")
 
 
 def cmd_compile(args) -> int:
@@ -226,10 +278,24 @@ def cmd_trace(args) -> int:
 
 
 def cmd_graph(args) -> int:
+    if args.schedule:
+        return _write_schedule(args)
     compiled, kwargs, _ = compiled_from(args)
     kind = "both" if args.both else "adjoint" if args.adjoint else "forward"
     values = compiled.trace(**kwargs) if args.values else None
     path = compiled.render(args.output, kind=kind, values=values)
+    print(f"wrote {path}")
+    return 0
+
+
+def _write_schedule(args) -> int:
+    """`graph --schedule`: the checkpointing timeline instead of the computational graph."""
+    _need_policy(args, "graph --schedule")
+    path = Path(args.output)
+    if path.suffix.lower() != ".svg":
+        raise UsageError(f"schedules are drawn as SVG: use -o {path.with_suffix('.svg')}")
+    compiled, _, _ = compiled_from(args)
+    compiled.schedule.render(path)
     print(f"wrote {path}")
     return 0
 
@@ -311,6 +377,7 @@ def _positional(compiled, kwargs) -> list:
 # -- the parser -------------------------------------------------------------------
 
 EXAMPLE = "examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5"
+CHECKPOINTING = ("grad", "show", "trace", "graph", "check")  # the commands taking --checkpoint
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -329,6 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--at", nargs="*", metavar="NAME=VALUE",
                        help="argument values: 0.5, 3 (an int: a compile-time constant), 1,2,3 (vector), "
                             "'1,2;3,4' (matrix), x.npy, or an .npz file of named arrays")
+        if name in CHECKPOINTING:
+            p.add_argument("--checkpoint", type=parse_policy, metavar="POLICY",
+                           help="trade recomputation for memory: none (default: store everything), "
+                                "segments, segments:K or revolve:S (S stored states)")
         p.set_defaults(run=run)
         return p
 
@@ -339,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ir", action="store_true", help="the forward SSA listing")
     s.add_argument("--adjoint-ir", action="store_true", help="the listing with the reverse sweep")
     s.add_argument("--source", action="store_true", help="the generated Python module")
+    s.add_argument("--schedule", action="store_true",
+                   help="every action of the checkpointing schedule (needs --checkpoint)")
 
     c = command("compile", "write the standalone gradient module (imports only NumPy)",
                 f"{EXAMPLE} -o rss_grad.py", cmd_compile)
@@ -353,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     which = gr.add_mutually_exclusive_group()
     which.add_argument("--adjoint", action="store_true", help="the adjoint (reverse sweep) graph")
     which.add_argument("--both", action="store_true", help="forward and adjoint graphs side by side")
+    which.add_argument("--schedule", action="store_true",
+                       help="the checkpointing schedule's timeline, as SVG (needs --checkpoint)")
     gr.add_argument("--no-values", dest="values", action="store_false",
                     help="leave the trace values out of the node labels")
 

@@ -17,6 +17,11 @@ trace table or a dict Value → array), the value, and in "both" a primal's adjo
 Node ids are stable (`in0`, `c1`, `v3`, `v3_bar`, `t1`), so the DOT source is
 deterministic and can be kept as a golden file.
 
+With a checkpoint policy, forward nodes show what the checkpointed run does with their
+value (KEPT_STYLE: bold outline stored, dashed recomputed) and their step (a label
+line; in the forward graph also one cluster per step), and the graph label carries a
+legend. Store-all graphs are unchanged.
+
 `render_graph(graph, path)` writes a PNG, SVG or PDF chosen by the extension;
 `mimebundle(graph, text)` is what Jupyter shows.
 """
@@ -31,7 +36,7 @@ from .codegen import Naming, statements
 from .errors import CompileError
 from .ir import Const, Program, Value
 from .printer import math_text
-from .trace import format_scalar
+from .trace import Checkpointing, checkpointing, format_scalar, step_label
 
 KINDS = ("forward", "adjoint", "both")
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -59,6 +64,16 @@ STYLE = {
     "ref": dict(shape="box", style="rounded,dashed", color="#999999", fontcolor="#777777",
                 fontsize="9"),
 }
+# Forward nodes of a checkpointed program: the outline says whether the run keeps the
+# value (bold) or recomputes it (dashed); `legend` is how the graph label explains it.
+KEPT_STYLE = {
+    "stored": dict(style="solid", penwidth="2.5", legend="bold outline"),
+    "recomputed": dict(style="dashed", penwidth="1.2", legend="dashed"),
+    "transient": dict(style="dotted", penwidth="1.2", legend="dotted"),
+}
+LINE_STYLES = {"solid", "dashed", "dotted", "bold"}
+STEP_CLUSTER = dict(color="#cccccc", style="rounded", fontsize="9", fontcolor="#777777",
+                    labeljust="l")
 FORWARD_EDGE = dict(color="#444444")
 REVERSE_EDGE = dict(color="#b02020")
 CROSS_EDGE = dict(style="dashed", color="#8888aa", arrowsize="0.6", constraint="false")
@@ -79,18 +94,19 @@ def build_graph(spec, kind: str = "forward", values=None):
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, not {kind!r}")
     program: Program = spec.ir if kind == "forward" else spec.adjoint_ir
-    g = _Graph(program, _values(program, values))
+    marks = checkpointing(spec, program)
+    g = _Graph(program, _values(program, values), marks)
+    title = f"{program.name}: {'forward and adjoint' if kind == 'both' else kind} graph"
     dot = graphviz.Digraph(
         name=program.name,
         graph_attr=dict(rankdir="TB", nodesep="0.25", ranksep="0.35", fontname="Helvetica",
                         fontsize="12", labelloc="t",
-                        label=f"{program.name}: {'forward and adjoint' if kind == 'both' else kind}"
-                              " graph"),
+                        label=title if marks is None else f"{title}\\n{legend(marks)}"),
         node_attr=dict(fontname="Helvetica", fontsize="10", margin="0.12,0.04", height="0.3"),
         edge_attr=dict(arrowsize="0.7"),
     )
     if kind == "forward":
-        g.forward(dot)
+        g.forward(dot, clusters=True)
     elif kind == "adjoint":
         g.adjoint(dot, refs=True)
     else:
@@ -114,12 +130,28 @@ def build_graph(spec, kind: str = "forward", values=None):
     return dot
 
 
+def legend(marks: Checkpointing) -> str:
+    """The graph label's second line: the policy, and each outline with its count."""
+    counts = " · ".join(f"{KEPT_STYLE[k]['legend']}: {k} ({n})" for k, n in marks.counts().items())
+    return f"{marks.summary.partition(';')[0]} · {counts}"
+
+
+def _kept_style(attrs: dict, kept: str) -> dict:
+    """`attrs` with its outline replaced by the one for `kept` (fill and shape stay)."""
+    style = KEPT_STYLE[kept]
+    words = [w for w in attrs.get("style", "").split(",") if w and w not in LINE_STYLES]
+    if style["style"] != "solid":
+        words.append(style["style"])
+    return {**attrs, "style": ",".join(words), "penwidth": style["penwidth"]}
+
+
 class _Graph:
     """Node ids, labels and edges of one program."""
 
-    def __init__(self, program: Program, values):
+    def __init__(self, program: Program, values, marks: Checkpointing | None = None):
         self.program = program
         self.values = values
+        self.marks = marks
         consts = {c: c.name or f"c{i}" for i, c in enumerate(program.consts(), 1)}
         self.naming = Naming(program, "math", consts)
         self.nums = self.naming.numbers
@@ -159,14 +191,15 @@ class _Graph:
 
     # -- nodes ------------------------------------------------------------------
 
-    def forward(self, dot, adjoints: bool = False) -> None:
+    def forward(self, dot, adjoints: bool = False, clusters: bool = False) -> None:
         program = self.program
         value_out = program.outputs[0]
+        steps: dict = {}  # step -> its cluster (checkpointed forward graphs only)
         for i, v in enumerate(program.inputs):
             name = "v_0" if i == 0 else f"v_{-i}"
             lines = [f"{name} = {v.name}", str(v.aval)]
             self._value_lines(lines, v, adjoints)
-            dot.node(self.ids[v], _label(lines), **STYLE["output" if v is value_out else "input"])
+            self._node(dot, steps if clusters else None, v, lines, "output" if v is value_out else "input")
         for c, nid in self.const_ids.items():
             lines = [f"{self.naming.const_names[c]} (constant)", str(c.aval)]
             if self.values is not None:
@@ -178,9 +211,29 @@ class _Graph:
             v = s.op.out
             lines = [f"{s.target} = {_clip(s.expr)}", str(v.aval)]
             self._value_lines(lines, v, adjoints)
-            dot.node(self.ids[v], _label(lines), **STYLE["output" if v is value_out else "op"])
+            self._node(dot, steps if clusters else None, v, lines, "output" if v is value_out else "op")
             for u in self._reads(s.op):
                 dot.edge(self.ids[u], self.ids[v], **FORWARD_EDGE)
+        for sub in steps.values():
+            dot.subgraph(sub)
+
+    def _node(self, dot, steps: dict | None, v: Value, lines: list[str], kind: str) -> None:
+        """A forward value's node; checkpointed: outlined by KEPT_STYLE, with its step,
+        and put in its step's cluster when `steps` (step -> cluster) is given."""
+        if self.marks is None:
+            dot.node(self.ids[v], _label(lines), **STYLE[kind])
+            return
+        import graphviz
+
+        step, kept = self.marks.step[v], self.marks.kept[v]
+        where = "prologue" if step == 0 else f"step {step_label(step)}"
+        lines = lines + [f"{kept}, {where}"]
+        if steps is not None:
+            if step not in steps:
+                steps[step] = graphviz.Digraph(name=f"cluster_{where.replace(' ', '')}",
+                                               graph_attr=dict(label=where, **STEP_CLUSTER))
+            dot = steps[step]
+        dot.node(self.ids[v], _label(lines), **_kept_style(STYLE[kind], kept))
 
     def adjoint(self, dot, refs: bool) -> None:
         grads = set(self.outputs[1:])
@@ -213,7 +266,8 @@ class _Graph:
                 lines = [f"{self.naming.const_names[u]} (constant)", str(u.aval)]
                 dot.node(self.ids[u], _label(lines), **STYLE["const"])
             else:
-                dot.node(self.ids[u], _label([self._name(u), str(u.aval)]), **STYLE["ref"])
+                style = STYLE["ref"] if self.marks is None else _kept_style(STYLE["ref"], self.marks.kept[u])
+                dot.node(self.ids[u], _label([self._name(u), str(u.aval)]), **style)
 
     # -- helpers ------------------------------------------------------------------
 

@@ -10,6 +10,10 @@ Adjoints the optimiser folded away (the seed v̄_m = 1 of the output, or v̄_7 =
 an add) have no statement in the adjoint program. They are re-derived here with the
 primitives' own derivative rules, without simplification, and evaluated numerically,
 so these rows carry real numbers too; they are marked `derived`.
+
+With a checkpoint policy, each forward row also says which step it belongs to and
+whether the checkpointed run keeps it (`stored`) or reruns it from the nearest stored
+state (`recomputed`); see `Checkpointing`. Store-all output is unchanged.
 """
 from __future__ import annotations
 
@@ -26,6 +30,58 @@ from .syntax import Expr, literal
 
 MAX_EQUATION = 90  # characters of an equation shown before it is cut with "…"
 MAX_ELEMENTS = 6  # arrays up to this size are shown element by element
+
+# What a checkpointed run does with a forward value (the trace's "kept" column, the
+# graph's node outline), with its meaning (the HTML table's tooltip).
+KEPT = {
+    "stored": "kept for the backward pass (params and boundary states)",
+    "recomputed": "rerun from the nearest stored state when the backward pass needs it",
+    "transient": "computed once before the first step, never needed again",
+}
+
+
+@dataclass
+class Checkpointing:
+    """Which forward values of a checkpointed program are stored and which recomputed.
+
+    `kept` maps each input and forward op value to a KEPT key; `step` maps it to its
+    Op.step (0: the prologue, k: the schedule's step k-1, x_{k-1} -> x_k)."""
+
+    kept: dict
+    step: dict
+    steps: int
+    policy: str  # the schedule's name, e.g. "Revolve(snapshots=3)"
+
+    def counts(self) -> dict[str, int]:
+        """The number of values of each kind that occurs, in KEPT order."""
+        found = list(self.kept.values())
+        return {k: found.count(k) for k in KEPT if k in found}
+
+    @property
+    def summary(self) -> str:
+        """One line: the policy and the counts (the tables' and graphs' legend)."""
+        counts = [f"{k}: {n}" + (" values" if i == 0 else "")
+                  for i, (k, n) in enumerate(self.counts().items())]
+        steps = f"{self.steps} step" + "s" * (self.steps != 1)
+        return f"checkpointed: {steps}, {self.policy}; " + ", ".join(counts)
+
+
+def checkpointing(spec, program: Program) -> Checkpointing | None:
+    """The marks for `program`'s forward values, or None when `spec` stores everything
+    (or is not a checkpointed specialisation at all, like a derived program's)."""
+    run = getattr(spec, "checkpointed", None)
+    if run is None:
+        return None
+    stored = run.plan.stored()
+    step = {v: 0 for v in program.inputs}
+    step.update((op.out, op.step or 0) for op in program.forward_ops())
+    kept = {v: "stored" if v in stored else "recomputed" if k else "transient" for v, k in step.items()}
+    return Checkpointing(kept, step, run.plan.steps, run.schedule.name)
+
+
+def step_label(step: int | None) -> str:
+    """Op.step as the schedule numbers steps: "pre" for the prologue, k-1 for step k."""
+    return "" if step is None else "pre" if step == 0 else str(step - 1)
 
 
 @dataclass
@@ -47,6 +103,8 @@ class TraceRow:
     op: str = "="
     kind: str = "op"
     line: int | None = None  # source line the statement comes from
+    step: int | None = None  # checkpointed forward rows: Op.step (see step_label)
+    kept: str | None = None  # checkpointed forward rows: a KEPT key
 
     def value_text(self, precision: int = 4) -> str:
         return format_value(self.value, precision)
@@ -70,6 +128,7 @@ class TraceTable:
     adjoint: dict = field(default_factory=dict)
     precision: int = 4
     env: dict = field(default_factory=dict, repr=False)  # every Value of the adjoint program → its value
+    checkpointing: Checkpointing | None = None  # the stored/recomputed marks, with a policy
 
     @property
     def rows(self) -> list[TraceRow]:
@@ -103,12 +162,29 @@ class TraceTable:
         w0 = max((display_width(c[0]) for c in cells), default=0)
         w1 = max((display_width(c[1]) for c in cells), default=0)
 
-        def line(c):
-            return f"  {pad(c[0], w0)} {pad(c[1], w1)}   {c[2]}"
+        def line(c, mark=""):
+            return f"  {mark}{pad(c[0], w0)} {pad(c[1], w1)}   {c[2]}"
 
-        out = [f"forward primal trace of {self.name}"] + [line(c) for c in fwd]
+        if self.checkpointing is None:
+            out = [f"forward primal trace of {self.name}"] + [line(c) for c in fwd]
+            out += ["", "reverse adjoint trace"] + [line(c) for c in rev]
+            return "\n".join(out)
+        marks = [self._mark(r) for r in self.forward]
+        w = [max(display_width(m[i]) for m in marks + [("step", "kept")]) for i in (0, 1)]
+
+        def mark(m):
+            return f"{pad(m[0], w[0])}  {pad(m[1], w[1])}  "
+
+        out = [f"forward primal trace of {self.name}", self.checkpointing.summary,
+               "  " + mark(("step", "kept")).rstrip()]
+        out += [line(c, mark(m)) for c, m in zip(fwd, marks)]
         out += ["", "reverse adjoint trace"] + [line(c) for c in rev]
         return "\n".join(out)
+
+    @staticmethod
+    def _mark(r: TraceRow) -> tuple[str, str]:
+        """(step, kept) cells of a forward row; blank for constants."""
+        return step_label(r.step), r.kept or ""
 
     def __repr__(self) -> str:
         return str(self)
@@ -132,22 +208,29 @@ class TraceTable:
         def cell(text):
             return f"`{text}`".replace("|", "\\|") if text else ""
 
-        lines = ["| Forward primal trace | value | Reverse adjoint trace | value |",
-                 "|---|---:|---|---:|"]
+        marked = self.checkpointing is not None
+        lines = [f"*{self.checkpointing.summary}*", ""] if marked else []
+        lines += ["| " + "step | kept | " * marked + "Forward primal trace | value | Reverse adjoint trace | value |",
+                  "|" + "---|---|" * marked + "---|---:|---|---:|"]
         for f, r in self._pairs():
             (fe, fv), (re_, rv) = self._side(f), self._side(r)
-            lines.append(f"| {cell(fe)} | {cell(fv)} | {cell(re_)} | {cell(rv)} |")
+            marks = "".join(f"{m} | " for m in (self._mark(f) if f else ("", ""))) if marked else ""
+            lines.append(f"| {marks}{cell(fe)} | {cell(fv)} | {cell(re_)} | {cell(rv)} |")
         return "\n".join(lines)
 
     def to_html(self) -> str:
         esc = html.escape
+        marked = self.checkpointing is not None
+        legend = f"<br>{esc(self.checkpointing.summary)}" if marked else ""
         out = ['<table class="gradc-trace">',
-               f"<caption>{esc(self.name)}: forward and reverse trace</caption>",
-               "<thead><tr><th>Forward primal trace</th><th>value</th>"
+               f"<caption>{esc(self.name)}: forward and reverse trace{legend}</caption>",
+               "<thead><tr>" + "<th>step</th><th>kept</th>" * marked + "<th>Forward primal trace</th><th>value</th>"
                "<th>Reverse adjoint trace</th><th>value</th></tr></thead>", "<tbody>"]
         for f, r in self._pairs():
             (fe, fv), (re_, rv) = self._side(f), self._side(r)
-            out.append(f"<tr><td><code>{esc(fe)}</code></td><td>{esc(fv)}</td>"
+            step, kept = self._mark(f) if f else ("", "")
+            marks = f'<td>{step}</td><td title="{esc(KEPT.get(kept, ""))}">{kept}</td>' if marked else ""
+            out.append(f"<tr>{marks}<td><code>{esc(fe)}</code></td><td>{esc(fv)}</td>"
                        f"<td><code>{esc(re_)}</code></td><td>{esc(rv)}</td></tr>")
         out += ["</tbody>", "</table>"]
         return "\n".join(out)
@@ -208,9 +291,16 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
     nums = naming.numbers
     stmts = statements(program, naming)
 
+    marks = checkpointing(spec, program)
+
+    def marked(row: TraceRow, v: Value) -> TraceRow:
+        if marks is not None:
+            row.step, row.kept = marks.step[v], marks.kept[v]
+        return row
+
     forward: list[TraceRow] = []
     for i, v in enumerate(program.inputs):
-        forward.append(TraceRow("forward", naming.base(v), v.name, env[v], -i, kind="input"))
+        forward.append(marked(TraceRow("forward", naming.base(v), v.name, env[v], -i, kind="input"), v))
     for c, name in consts.items():
         forward.append(TraceRow("forward", name, f"constant {c.aval}", c.value, kind="constant"))
 
@@ -221,8 +311,8 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
         target_of[v] = s.target
         line = s.op.loc.lineno if s.op.loc is not None else None
         if s.op.sweep == "forward":
-            forward.append(TraceRow("forward", s.target, _clip(s.expr), env[v], nums.get(v),
-                                    line=line))
+            forward.append(marked(TraceRow("forward", s.target, _clip(s.expr), env[v], nums.get(v),
+                                           line=line), v))
             continue
         of = v.adjoint_of
         reverse.append(TraceRow("reverse", s.target, _clip(s.expr), env[v],
@@ -249,7 +339,8 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
 
     out = program.outputs[0]
     value = out.value if isinstance(out, Const) else env[out]
-    return TraceTable(program.name, forward, reverse, value, gradients, primal, adjoint, precision, env)
+    return TraceTable(program.name, forward, reverse, value, gradients, primal, adjoint, precision, env,
+                      checkpointing=marks)
 
 
 def _add_derived(program, env, nums, naming, reverse, adjoint) -> None:
