@@ -20,6 +20,7 @@ import importlib.util
 import inspect
 import io
 import keyword
+import os
 import re
 import sys
 import tokenize
@@ -462,6 +463,9 @@ def main(argv=None) -> int:
     except UsageError as e:
         print(f"gradc: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `gradc trace ... | head` closed the pipe: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (Python docs' recipe)
+        return 0
 
 
 if __name__ == "__main__":
