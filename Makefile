@@ -15,6 +15,7 @@ test: setup
 bench: setup
 	$(PY) benchmarks/bench_value_and_grad.py
 	$(PY) benchmarks/bench_hvp.py
+	$(PY) benchmarks/bench_checkpoint.py
 
 setup: $(STAMP) graphviz
 
