@@ -18,7 +18,7 @@ import numpy as np
 from runtime import support
 
 from .ir import Const, Op, Program, Value
-from .syntax import Expr, literal
+from .syntax import Expr, index_text, literal
 
 INLINE_ARRAY_LIMIT = 16  # constant arrays up to this size are written into the source
 FREE_BYTES = 1 << 16  # intermediates this large are deleted after their last use
@@ -31,6 +31,11 @@ class Statement:
     expr: str
     augmented: bool = False  # `target += expr`
     frees: tuple[str, ...] = ()  # names to `del` after this statement (large, no longer read)
+    subscript: str = ""  # `target[index] += expr`: a scattered contribution added in place
+
+    @property
+    def lhs(self) -> str:
+        return self.target + self.subscript
 
 
 class Naming:
@@ -143,8 +148,14 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
         if prev is not None and last_use.get(prev, -1) > i:
             name = _fresh(name, holder)  # the old value is still needed: do not clobber it
         if _accumulates(op, name, holder, uses, outputs, made):
-            rhs = operand(op.inputs[1])
-            out.append(Statement(op, name, rhs.text, augmented=True))
+            part = op.inputs[1].producer
+            if part is not None and part.prim.name == "scatter" and inlined(part) and op.out.ndim:
+                # x̄ += scatter(g, i): add g into x̄[i] instead of allocating zeros of x's shape
+                rhs = operand(part.inputs[0])
+                out.append(Statement(op, name, rhs.text, augmented=True,
+                                     subscript=f"[{index_text(part.params['index'])}]"))
+            else:
+                out.append(Statement(op, name, operand(op.inputs[1]).text, augmented=True))
         else:
             out.append(Statement(op, name, expr.text))
         holder[name] = op.out
@@ -212,7 +223,7 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
             prefix = "adjoint of " if sweep == "reverse" else ""
             lines.append(f"    # {prefix}line {loc.lineno}: {loc.line.strip()}")
         last_sweep, last_line = sweep, loc.lineno if loc is not None else None
-        lines.append(f"    {s.target} {'+=' if s.augmented else '='} {s.expr}")
+        lines.append(f"    {s.lhs} {'+=' if s.augmented else '='} {s.expr}")
         if s.frees:
             lines.append(f"    del {', '.join(s.frees)}")
     lines.append(_wrap("    return (", output_text(program, naming, stmts, grouped), ")", indent="    ")

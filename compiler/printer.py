@@ -33,7 +33,7 @@ def listing(program: Program) -> str:
             rows.append(("", s.op.sweep))
             last_sweep = s.op.sweep
         op = "+=" if s.augmented else "="
-        rows.append((s.target, f"{op} {math_text(s.expr)}", str(s.op.out.aval)))
+        rows.append((s.lhs, f"{op} {math_text(s.expr)}", str(s.op.out.aval)))
     width = max((display_width(r[0]) for r in rows), default=0)
     exprw = max((display_width(r[1]) for r in rows if len(r) == 3), default=0)
     lines = [header]

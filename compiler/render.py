@@ -242,7 +242,7 @@ class _Graph:
             v = s.op.out
             kind = ("gradient" if v in grads else
                     "adjoint" if v.adjoint_of is not None else "temporary")
-            lines = [f"{s.target} {'+=' if s.augmented else '='} {_clip(s.expr)}", str(v.aval)]
+            lines = [f"{s.lhs} {'+=' if s.augmented else '='} {_clip(s.expr)}", str(v.aval)]
             if self.values is not None:
                 x = self._get(v)
                 if x is not None:

@@ -315,7 +315,7 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
                                            line=line), v))
             continue
         of = v.adjoint_of
-        reverse.append(TraceRow("reverse", s.target, _clip(s.expr), env[v],
+        reverse.append(TraceRow("reverse", s.lhs, _clip(s.expr), env[v],
                                 nums.get(of) if of is not None else None,
                                 "+=" if s.augmented else "=",
                                 "adjoint" if of is not None else "temporary", line))

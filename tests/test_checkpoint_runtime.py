@@ -234,3 +234,24 @@ def test_revolve_bounds_peak_memory():
         peak = peak_bytes(c.value_and_grad, x, a, n)
         assert peak < (s + 6) * state, (s, peak / state)
         assert peak < stored / 8
+
+
+def layers(x, W, n):
+    h = x
+    for i in range(n):
+        h = np.tanh(h @ W[i])
+    return np.sum(h)
+
+
+def test_per_layer_weight_gradients_are_added_in_place():
+    """W̄ += scatter(W̄_i, i) allocates a W-sized array per layer (quadratic in depth);
+    the code adds each W̄_i into its slice instead."""
+    x, W = rng.standard_normal((2, 3)), 0.5 * rng.standard_normal((5, 3, 3))
+    for policy in (None, Revolve(2)):
+        c = gradc.compile(layers, "W", args=(x, W, 5), checkpoint=policy)
+        assert "W_bar[0] += " in c.source and "scatter(" in c.source  # the first one allocates
+        assert c.source.count("scatter(") == 2  # the helper's definition and the first use
+    g = c.grad(x, W, 5)
+    eps, e = 1e-6, np.zeros_like(W)
+    e[3, 1, 2] = eps
+    assert g[3, 1, 2] == pytest.approx((layers(x, W + e, 5) - layers(x, W - e, 5)) / (2 * eps), rel=1e-6)
