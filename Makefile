@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 
 demo: setup
 	$(PY) examples/logistic_rss.py
+	$(PY) examples/deep_tanh_checkpoint.py --quick
 
 test: setup
 	$(PY) -m pytest -q
