@@ -8,6 +8,7 @@ import pytest
 
 import compiler as gradc
 
+import deep_tanh_checkpoint
 import logistic_rss
 import softmax_cross_entropy
 import sqrt_exp_cos
@@ -24,14 +25,20 @@ def _cases():
         "softmax_cross_entropy": (softmax_cross_entropy.cross_entropy_l2, ("W", "b"),
                                   (W, b, x, np.eye(4)[2], 0.1)),
         "sqrt_exp_cos": (sqrt_exp_cos.f, "x", (0.5,)),
+        # seed 001's figure F.6.1: four blocks, checkpointed (the step module and its schedule)
+        "deep_tanh_checkpoint": (deep_tanh_checkpoint.loss, "W",
+                                 (rng.normal(size=(2, 3)), rng.normal(size=(4, 3, 3)),
+                                  rng.normal(size=(2, 3)), 4), gradc.Revolve(snapshots=2)),
     }
 
 
 @pytest.mark.parametrize("name", sorted(_cases()))
 def test_generated_code_matches_golden(name):
-    fn, wrt, args = _cases()[name]
-    compiled = gradc.compile(fn, wrt=wrt, args=args)
+    fn, wrt, args, *policy = _cases()[name]
+    compiled = gradc.compile(fn, wrt=wrt, args=args, checkpoint=policy[0] if policy else None)
     outputs = {f"{name}.py": compiled.source, f"{name}.ssa.txt": str(compiled.adjoint_ir) + "\n"}
+    if policy:
+        outputs[f"{name}.schedule.txt"] = str(compiled.schedule) + "\n"
     for filename, text in outputs.items():
         path = GOLDEN / filename
         if UPDATE:
