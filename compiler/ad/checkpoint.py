@@ -80,10 +80,11 @@ def split(adjoint: Program, steps: int) -> StepPlan:
     # Adjoint groups: outputs are what a group makes that an earlier-run group or the
     # program's outputs read (adjoints of states and of params, in the main).
     reverse = []
+    read_later: set[Value] = set()  # read by the groups that run after adjoint[i]: rev[0..i]
     for i in range(steps):
         k = i + 1
         group_ops = fwd[k] + rev[k]
-        read_later = {v for j in range(k) for op in rev[j] for v in op.inputs}  # groups run after
+        read_later.update(v for op in rev[i] for v in op.inputs)
         outs = [op.out for op in group_ops if op.out in read_later or op.out in out_set]
         reverse.append(_group(adjoint, f"adjoint of step {i}", group_ops, outs))
     finish_outs = [v for v in adjoint.outputs if v in {op.out for op in rev[0]}]
