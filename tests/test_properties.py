@@ -497,3 +497,31 @@ def test_random_float32_and_mixed_programs_keep_dtypes(gen):
         gscale = max(1.0, float(np.max(np.abs(fd), initial=0.0)))
         np.testing.assert_allclose(g, fd, rtol=1e-3, atol=1e-4 * gscale,
                                    err_msg=f"gradient w.r.t. x{i}")
+
+
+@settings(max_examples=300, **SETTINGS)
+@given(programs(), st.data())
+def test_random_steps_and_schedules_give_the_stored_gradient_bitwise(gen, data):
+    """Checkpointing regroups the stored program: any tagging of any program into steps
+    (ops left untagged too, as between loops), under any schedule, gives the same bits."""
+    from compiler.passes.steps import with_steps
+    from runtime.checkpoint import Revolve, Segments
+
+    program, arrays = gen.program, gen.arrays
+    tags, current = [], 0
+    for op in program.ops:
+        current += data.draw(st.sampled_from([0, 0, 1]))  # a new step now and then
+        tags.append((op, data.draw(st.sampled_from([current, current, None]))))
+    if all(t is None for _, t in tags):
+        tags[0] = (tags[0][0], 0)
+    tagged = with_steps(program, tags)
+    policy = data.draw(st.sampled_from([Segments(), Segments(1), Revolve(1), Revolve(2), Revolve(4)]))
+    note(f"tags {[t for _, t in tags]}, policy {policy}")
+    stored = compile_program(tagged, grouped=True)
+    checkpointed = compile_program(tagged, grouped=True, checkpoint=policy)
+    value, grads = stored.value_and_grad_fn(*arrays)
+    value2, grads2 = checkpointed.value_and_grad_fn(*arrays)
+    assert np.array_equal(value, value2)
+    for g, g2 in zip(grads, grads2):
+        assert np.result_type(g) == np.result_type(g2) and np.shape(g) == np.shape(g2)
+        assert np.array_equal(g, g2, equal_nan=True)

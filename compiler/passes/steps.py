@@ -61,7 +61,7 @@ def number_steps(program: Program) -> Program:
             hoisted.append((op, 0))
         else:
             rest.append((op, step))
-    return _tagged(program, hoisted + rest)
+    return with_steps(program, hoisted + rest)
 
 
 def cut_layers(program: Program, period: int | None = None) -> Program:
@@ -75,7 +75,7 @@ def cut_layers(program: Program, period: int | None = None) -> Program:
     ops = program.ops
     n = len(ops)
     if n < 2:
-        return _tagged(program, [(op, 1) for op in ops])
+        return with_steps(program, [(op, 1) for op in ops])
     names = [op.prim.name for op in ops]
     repeats = period or _period(names)
     period = repeats or max(1, round(math.sqrt(n)))
@@ -99,7 +99,7 @@ def cut_layers(program: Program, period: int | None = None) -> Program:
         if b > 0 and b - last_cut >= period and live[b] <= fewest and n - b >= period and starts_layer:
             step, last_cut = step + 1, b
         tags.append((op, step))
-    return _tagged(program, tags)
+    return with_steps(program, tags)
 
 
 def _period(names: list[str]) -> int | None:
@@ -113,8 +113,9 @@ def _period(names: list[str]) -> int | None:
     return None
 
 
-def _tagged(program: Program, tagged: list[tuple[Op, int]]) -> Program:
-    """The program with these ops, in this order, each tagged with its step."""
+def with_steps(program: Program, tagged: list[tuple[Op, int]]) -> Program:
+    """The program with these ops, in this order, each tagged with its step (tests use it
+    to tag random programs as the frontend would)."""
     def visit(op, inputs, emit):
         out = copy_meta(Value(op.out.aval), op.out)
         new = Op(op.prim, inputs, op.params, out, op.loc, op.sweep, steps[op])
