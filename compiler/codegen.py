@@ -215,7 +215,7 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
     args = ", ".join(naming.base(v) for v in program.inputs)
     lines = [_wrap(f"def {fname}(", args, "):", indent=""), f'    """{doc}"""']
     last_sweep, last_line = "forward", None
-    for s in stmts:
+    for s, rows in _unpackings(stmts):
         sweep, loc = s.op.sweep, s.op.loc
         if sweep != last_sweep:
             lines.append(f"    # {sweep} sweep")
@@ -223,12 +223,50 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
             prefix = "adjoint of " if sweep == "reverse" else ""
             lines.append(f"    # {prefix}line {loc.lineno}: {loc.line.strip()}")
         last_sweep, last_line = sweep, loc.lineno if loc is not None else None
+        if rows:
+            lines.append(_unpack_line([r.target for r in rows], s.expr[:-len("[0]")]))
+            continue
         lines.append(f"    {s.lhs} {'+=' if s.augmented else '='} {s.expr}")
         if s.frees:
             lines.append(f"    del {', '.join(s.frees)}")
     lines.append(_wrap("    return (", output_text(program, naming, stmts, grouped), ")", indent="    ")
                  if program.outputs else "    return ()")
     return "\n".join(lines) + "\n"
+
+
+def _unpackings(stmts: list[Statement]):
+    """(statement, rows): rows is the run `v1 = x[0]`, `v2 = x[1]`, ... over every row of x
+    that starts at this statement (written `v1, v2, ... = x`: an unrolled loop's
+    `x[i]`, hoisted), else None; statements inside a run are skipped."""
+    i = 0
+    while i < len(stmts):
+        s, n = stmts[i], 0
+        x = s.op.inputs[0] if s.op.prim.name == "getitem" and s.op.inputs else None
+        if x is not None and x.ndim and s.expr.endswith("[0]"):
+            base = s.expr[:-len("[0]")]
+            while (i + n < len(stmts) and n < x.shape[0] and _row(stmts[i + n], x, n)
+                   and stmts[i + n].expr == f"{base}[{n}]"):
+                n += 1
+        if n >= 3 and n == x.shape[0]:
+            yield s, stmts[i:i + n]
+            i += n
+        else:
+            yield s, None
+            i += 1
+
+
+def _row(s: Statement, x: Value, k: int) -> bool:
+    op = s.op
+    return (op.prim.name == "getitem" and op.inputs[0] is x and op.params["index"] == (k,)
+            and not s.augmented and not s.frees and not s.subscript)
+
+
+def _unpack_line(targets: list[str], source: str, width: int = 96) -> str:
+    names = ", ".join(targets)
+    if len(names) + len(source) + 7 <= width:
+        return f"    {names} = {source}"
+    body = textwrap.wrap(names, width - 9, break_long_words=False, break_on_hyphens=False)
+    return "\n".join(["    (" + body[0]] + [f"     {line}" for line in body[1:]]) + f") = {source}"
 
 
 def _wrap(head: str, items: str, tail: str, indent: str, width: int = 96) -> str:

@@ -255,3 +255,18 @@ def test_per_layer_weight_gradients_are_added_in_place():
     eps, e = 1e-6, np.zeros_like(W)
     e[3, 1, 2] = eps
     assert g[3, 1, 2] == pytest.approx((layers(x, W + e, 5) - layers(x, W - e, 5)) / (2 * eps), rel=1e-6)
+
+
+def test_every_row_of_an_array_is_unpacked_in_one_line():
+    """The hoisted `xs[t]` of an unrolled loop read as `v1, ..., v12 = xs`; a loop over
+    only some rows keeps one line per row (unpacking would fail)."""
+    fn, wrt, args, _ = CASES["rnn"]
+    source = gradc.compile(fn, wrt, args=args).source
+    assert "    v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12 = xs\n" in source
+    assert "xs[0]" not in source
+    x, W, U, xs, _ = args
+    partial = gradc.compile(fn, wrt, args=(x, W, U, xs, 11))
+    assert "= xs[10]" in partial.source and ") = xs" not in partial.source
+    assert np.array_equal(partial.grad(x, W, U, xs, 11)[0],
+                          gradc.compile(fn, wrt, args=(x, W, U, xs, 11), checkpoint=Revolve(3))
+                          .grad(x, W, U, xs, 11)[0])

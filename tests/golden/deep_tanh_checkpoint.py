@@ -19,10 +19,7 @@ def scatter(g, index, shape):
 def prologue(W):
     """Values every step reads (computed once, kept for the whole run)."""
     # line 40: h = np.tanh(h @ W[i])
-    v1 = W[0]
-    v2 = W[1]
-    v3 = W[2]
-    v4 = W[3]
+    v1, v2, v3, v4 = W
     return v1, v2, v3, v4
 
 
