@@ -369,7 +369,8 @@ class Compiled:
 
     def __repr__(self) -> str:
         wrt = ", ".join(self.arg_names[i] for i in self.wrt)
-        return f"<gradc.Compiled {self.name} wrt ({wrt}), {len(self._specs)} specialisation(s)>"
+        policy = f", checkpoint={self.checkpoint!r}" if self.checkpoint is not None else ""
+        return f"<gradc.Compiled {self.name} wrt ({wrt}){policy}, {len(self._specs)} specialisation(s)>"
 
     # -- compiling ------------------------------------------------------------
 
