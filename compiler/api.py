@@ -9,6 +9,7 @@ the first call with a new signature (or eagerly with `compile(fn, args=...)`).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -351,9 +352,13 @@ class Compiled:
 
     def save(self, path) -> Path:
         """Write a standalone module (imports only NumPy). Constants too large to
-        write inline go to `<stem>_consts.npz` beside it."""
+        write inline go to `<stem>_consts.npz` beside it. With a checkpoint policy the
+        module still stores everything (the schedule needs gradc's runtime); a warning says so."""
         path = Path(path)
         spec = self.latest
+        if spec.checkpointed is not None:
+            warnings.warn(f"{path.name}: the saved module stores every intermediate; checkpointing "
+                          f"({self.checkpoint!r}) runs only inside gradc", stacklevel=2)
         npz = f"{path.stem}_consts.npz"
         text = codegen.module_source(spec.ir, spec.adjoint_ir, origin=self._origin(),
                                      grouped=self.wrt_tuple, external_consts=npz)

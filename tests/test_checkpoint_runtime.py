@@ -270,3 +270,11 @@ def test_every_row_of_an_array_is_unpacked_in_one_line():
     assert np.array_equal(partial.grad(x, W, U, xs, 11)[0],
                           gradc.compile(fn, wrt, args=(x, W, U, xs, 11), checkpoint=Revolve(3))
                           .grad(x, W, U, xs, 11)[0])
+
+
+def test_saving_a_checkpointed_function_says_it_stores_everything(tmp_path):
+    fn, wrt, args, _ = CASES["skip"]
+    c = gradc.compile(fn, wrt, args=args, checkpoint=Revolve(2))
+    with pytest.warns(UserWarning, match="stores every intermediate"):
+        path = c.save(tmp_path / "skip_grad.py")
+    assert "def chain_with_skip_value_and_grad(" in path.read_text()
