@@ -66,10 +66,10 @@ def split(adjoint: Program, steps: int) -> StepPlan:
             if v in made_fwd and made_fwd[v] >= 1:
                 last_reader[v] = max(last_reader.get(v, 0), op.step)
     out_set = set(adjoint.outputs)
-    states = []
-    for i in range(steps + 1):
-        states.append([v for v, k in made_fwd.items()
-                       if 1 <= k <= i and last_reader.get(v, 0) > i])
+    states: list[list[Value]] = [[] for _ in range(steps + 1)]
+    for v, k in made_fwd.items():
+        for i in range(max(k, 1), last_reader.get(v, 0)):  # x_k .. x_{r-1}
+            states[i].append(v)
 
     forward = []
     for i in range(steps - 1):
