@@ -32,8 +32,8 @@ class StepNaming(Naming):
     """Local names: arguments by the user's variable names (made unique), then v1, v2, ..."""
 
     def __init__(self, program: Program, consts: dict):
+        self.given: dict[Value, str] = {}  # filled below, as base() names each argument
         super().__init__(program, "python", consts)
-        self.given: dict[Value, str] = {}
         taken = set(consts.values()) | {"np"} | set(HELPERS)
         for i, v in enumerate(program.inputs):
             if v.adjoint_of is not None and v.adjoint_of not in self.numbers and _hint(v.adjoint_of):
@@ -49,16 +49,14 @@ class StepNaming(Naming):
             self.given[v] = name
 
     def base(self, v: Value) -> str:
-        given = getattr(self, "given", {})
-        if v in given:
-            return given[v]
+        if v in self.given:
+            return self.given[v]
         if v not in self.numbers and v.adjoint_of is None and v.tangent_of is None and _hint(v):
             return _hint(v)  # a view made in the reverse sweep, such as W.T
         return super().base(v)
 
     def _mark(self, v: Value, suffix: str, accent: str) -> str:
-        given = getattr(self, "given", {})
-        return f"{given[v]}{suffix}" if v in given else super()._mark(v, suffix, accent)
+        return f"{self.given[v]}{suffix}" if v in self.given else super()._mark(v, suffix, accent)
 
 
 SUFFIXES = {"getitem": "i", "transpose": "T", "reshape": "r", "expand_dims": "e", "broadcast_to": "b"}
