@@ -35,7 +35,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-import compiler as gradc  # noqa: E402
+import gradc
 from svg_plot import HLine, Panel, Point, Series, figure  # noqa: E402
 
 SNAPSHOTS = (2, 3, 4, 6, 8, 10, 15, 20, 40)

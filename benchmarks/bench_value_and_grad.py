@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-import compiler as gradc  # noqa: E402
+import gradc
 from workloads import WORKLOADS, torch_losses, xp_losses  # noqa: E402
 
 RTOL = 1e-6   # gradc vs hand NumPy, as np.allclose(gradc, hand, rtol=RTOL, atol=ATOL * scale)

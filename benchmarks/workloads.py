@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from compiler.nn import log_softmax, sigmoid, softplus
+from gradc.nn import log_softmax, sigmoid, softplus
 
 
 # -- 1. seed000: the lecture's logistic regression with squared loss -----------

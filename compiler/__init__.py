@@ -1,6 +1,6 @@
 """gradc: a gradient compiler for Python/NumPy loss functions.
 
-    import compiler as gradc
+    import gradc
     dloss = gradc.grad(loss, wrt="w")        # JAX-style argnums semantics
     c = gradc.compile(loss, wrt="w", args=(w, X, y))
     print(c.ir); print(c.source)             # the SSA listing and the generated code
@@ -10,7 +10,7 @@ from .api import (Compiled, compile, grad, hessian, hvp, jacfwd, jacobian, jacre
                   vjp)
 from .errors import CompileError
 from .frontend.marks import checkpoint
-from runtime.checkpoint import Revolve, Segments
+from gradc.runtime.checkpoint import Revolve, Segments
 from .primitives.user import primitive
 from .primitives import registry as _registry
 

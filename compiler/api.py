@@ -25,7 +25,7 @@ from .ir import Aval, Program, verify
 from . import stepped
 from .passes import optimize
 from .passes.steps import count_steps, cut_layers, has_steps, number_steps
-from runtime import loader
+from gradc.runtime import loader
 
 _VERIFY = os.environ.get("GRADC_VERIFY", "") not in ("", "0")
 
@@ -153,7 +153,7 @@ class Compiled:
         if self._latest is None:
             raise CompileError(
                 f"{self.name} has not been compiled for any argument shapes yet: call "
-                f".grad(...) once, or use compiler.compile({self.name}, wrt=..., args=(...))",
+                f".grad(...) once, or use gradc.compile({self.name}, wrt=..., args=(...))",
                 self._loc)
         return self._latest
 

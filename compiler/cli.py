@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.checkpoint import Revolve, Segments
+from gradc.runtime.checkpoint import Revolve, Segments
 
 from .api import compile as compile_fn
 from .errors import CompileError

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime import support
+from gradc.runtime import support
 
 from .ir import Const, Op, Program, Value
 from .syntax import Expr, index_text, literal

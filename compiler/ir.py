@@ -3,7 +3,7 @@
 A `Program` has inputs v_{-p}..v_0 (one per source argument, the first argument
 being v_0 as in the lecture notes), operations v_1..v_m in topological order, and
 outputs. Values are immutable and compared by identity; their names are hints
-for printing only. Primitives live in `compiler.primitives`; this module knows
+for printing only. Primitives live in `gradc.primitives`; this module knows
 them only through the registry.
 """
 from __future__ import annotations

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime import checkpoint as rt
-from runtime import loader
+from gradc.runtime import checkpoint as rt
+from gradc.runtime import loader
 
 from . import codegen
 from .ad.checkpoint import StepPlan, split
@@ -28,7 +28,7 @@ def resolve(policy):
     if policy == "segments":
         return rt.Segments()
     raise SignatureError(f"unknown checkpointing policy {policy!r}: use {POLICIES} "
-                         "(from runtime.checkpoint or compiler)")
+                         "(from gradc.runtime.checkpoint or compiler)")
 
 
 def policy_key(policy):

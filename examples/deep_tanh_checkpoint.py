@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-import compiler as gradc
+import gradc
 
 OUT = Path(__file__).resolve().parent.parent / "out"
 DEFAULT_POLICIES = "store-all,segments,revolve:4,revolve:10"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-import compiler as gradc
-from compiler.nn import sigmoid
+import gradc
+from gradc.nn import sigmoid
 
 X1, C1 = np.array([1.0, 1.0, 1.5]), 0.0  # x = (1, 1.5) extended by x0 = 1, class 0
 X2, C2 = np.array([1.0, 1.5, -1.0]), 1.0  # x = (1.5, -1) extended by x0 = 1, class 1

@@ -7,8 +7,8 @@ trick) for about the cost of two gradients. Both methods stop when ‖∇L‖ < 
 """
 import numpy as np
 
-import compiler as gradc
-from compiler.nn import softplus
+import gradc
+from gradc.nn import softplus
 
 
 def loss(w, X, y, lam):

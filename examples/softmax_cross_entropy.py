@@ -9,8 +9,8 @@ that closed form.
 """
 import numpy as np
 
-import compiler as gradc
-from compiler.nn import softmax
+import gradc
+from gradc.nn import softmax
 
 
 def cross_entropy_l2(W, b, x, y, lam):

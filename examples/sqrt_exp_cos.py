@@ -6,7 +6,7 @@ adjoint program follows the lecture's reverse sweep.
 """
 import numpy as np
 
-import compiler as gradc
+import gradc
 
 
 def f(x):

@@ -8,7 +8,7 @@ against central differences.
 import numpy as np
 import sympy
 
-import compiler as gradc
+import gradc
 
 
 @gradc.primitive(sympy=lambda x: x / (1 + sympy.exp(-x)))

@@ -2,7 +2,7 @@
 
 Each is plain NumPy, numerically stable, and self-contained: codegen copies the
 source of the ones a module uses into saved modules, so those import only NumPy.
-`compiler.nn` re-exports the activation functions for users' own code.
+`gradc.nn` re-exports the activation functions for users' own code.
 """
 import numpy as np
 

@@ -6,9 +6,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-import compiler as gradc
-from compiler.cli import main, parse_policy
-from runtime.checkpoint import Revolve, Segments
+import gradc
+from gradc.cli import main, parse_policy
+from gradc.runtime.checkpoint import Revolve, Segments
 
 import logistic_rss
 

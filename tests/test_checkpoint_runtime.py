@@ -9,10 +9,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-import compiler as gradc
-from compiler import Revolve, Segments
-from compiler.errors import CompileError, SignatureError
-from runtime.checkpoint import revolve_cost
+import gradc
+from gradc import Revolve, Segments
+from gradc.errors import CompileError, SignatureError
+from gradc.runtime.checkpoint import revolve_cost
 
 POLICIES = ["segments", Segments(1), Segments(3), Segments(1000), Revolve(1), Revolve(2), Revolve(5),
             Revolve(100)]
@@ -191,7 +191,7 @@ def test_policy_errors_are_clear():
     def bad(x):
         return gradc.checkpoint(3)(x)
 
-    with pytest.raises(CompileError, match="compiler.checkpoint takes one argument") as e:
+    with pytest.raises(CompileError, match="gradc.checkpoint takes one argument") as e:
         gradc.compile(bad, args=(np.ones(2),))
     assert "gradc.checkpoint(3)" in str(e.value)
 

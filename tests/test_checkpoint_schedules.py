@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
-import runtime.checkpoint as ck
-from runtime.checkpoint import (
+import gradc.runtime.checkpoint as ck
+from gradc.runtime.checkpoint import (
     Advance, FirstTurn, Restore, Reverse, Revolve, Schedule, Segments,
     Snapshot, Terminate, revolve_cost, revolve_cost_dp,
 )

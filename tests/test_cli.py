@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.cli import highlight, parse_value
+from gradc.cli import highlight, parse_value
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ["examples/logistic_rss.py:rss_loss", "--wrt", "w", "--at", "w=-1,1.5,0.5"]
@@ -16,7 +16,7 @@ SEED = ["examples/logistic_rss.py:rss_loss", "--wrt", "w", "--at", "w=-1,1.5,0.5
 
 def gradc(*args, cwd=ROOT):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "compiler", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "gradc", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -62,7 +62,7 @@ def test_compile_writes_a_standalone_module(tmp_path):
     check = subprocess.run(
         [sys.executable, "-c", "import sys, numpy as np, rss_grad; "
          "v, g = rss_grad.rss_loss_value_and_grad(np.array([-1.0, 1.5, 0.5])); "
-         "assert 'compiler' not in sys.modules; print(round(float(v), 6), np.round(g, 6).tolist())"],
+         "assert 'gradc' not in sys.modules; print(round(float(v), 6), np.round(g, 6).tolist())"],
         cwd=tmp_path, capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")})
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip() == "0.707121 [0.129298, 0.059393, 0.543474]"
@@ -142,9 +142,9 @@ def test_parse_value():
 def test_hessian_and_hvp_commands():
     import logistic_rss
 
-    import compiler
+    import gradc as api
 
-    H = compiler.hessian(logistic_rss.rss_loss, wrt="w")(np.array([-1.0, 1.5, 0.5]))
+    H = api.hessian(logistic_rss.rss_loss, wrt="w")(np.array([-1.0, 1.5, 0.5]))
     number = r"-?\d+\.\d+(?:e-?\d+)?"
     r = gradc("hessian", *SEED)
     assert r.returncode == 0, r.stderr

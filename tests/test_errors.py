@@ -8,9 +8,9 @@ import types
 import numpy as np
 import pytest
 
-import compiler as gradc
-from compiler import errors
-from compiler.errors import (DataDependentControlFlow, NameResolutionError, ShapeError,
+import gradc
+from gradc import errors
+from gradc.errors import (DataDependentControlFlow, NameResolutionError, ShapeError,
                              SignatureError, SourceUnavailable, UnsupportedFunction,
                              UnsupportedSyntax)
 from fixtures import bad as B

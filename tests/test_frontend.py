@@ -8,8 +8,8 @@ import zlib
 import numpy as np
 import pytest
 
-import compiler as gradc
-from compiler import nn
+import gradc
+from gradc import nn
 from fixtures import losses as L
 from fixtures.numeric import assert_close, differentiable_positions, fd_grad
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import compiler as gradc
+import gradc
 
 import deep_tanh_checkpoint
 import logistic_rss

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import compiler as gradc
+import gradc
 from fixtures import second_order as S
 
 

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from compiler.api import compile_program
-from compiler.ir import Aval, Builder, Program, Value, verify
-from compiler.primitives import registry
+from gradc.api import compile_program
+from gradc.ir import Aval, Builder, Program, Value, verify
+from gradc.primitives import registry
 
 F64 = np.dtype(np.float64)
 F32 = np.dtype(np.float32)
@@ -226,7 +226,7 @@ for _name in ["softmax", "log_softmax"]:
     CASES[_name] = [Case([I(*shape, s="normal")], {"axis": axis}) for shape, axis in [
         ((4,), -1), ((3, 4), 0), ((3, 4), 1), ((2, 3, 4), 1), ((3, 4), -2), ((3, 1), 1)]]
 
-# User-defined primitives (@compiler.primitive; tests/conftest.py registers the examples')
+# User-defined primitives (@gradc.primitive; tests/conftest.py registers the examples')
 # are elementwise: they get generic cases here, and are their own NumPy reference below.
 for _p in ALL:
     if _p.family == "user" and _p.name not in CASES:
@@ -744,8 +744,8 @@ def test_reduction_ties_share_the_gradient(name):
 
 @pytest.mark.parametrize("name,i", DIFF_CASE_IDS, ids=_ids(DIFF_CASE_IDS))
 def test_jvp_agrees_with_vjp(name, i):
-    from compiler.ad import forward
-    from compiler.interpret import evaluate
+    from gradc.ad import forward
+    from gradc.interpret import evaluate
 
     built = build(name, CASES[name][i], seed=i)
     if not built.wrt:

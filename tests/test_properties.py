@@ -25,8 +25,8 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
-from compiler.api import compile_program
-from compiler.ir import Aval, Builder, Const, Program, Value
+from gradc.api import compile_program
+from gradc.ir import Aval, Builder, Const, Program, Value
 
 F64 = np.dtype(np.float64)
 F32 = np.dtype(np.float32)
@@ -504,8 +504,8 @@ def test_random_float32_and_mixed_programs_keep_dtypes(gen):
 def test_random_steps_and_schedules_give_the_stored_gradient_bitwise(gen, data):
     """Checkpointing regroups the stored program: any tagging of any program into steps
     (ops left untagged too, as between loops), under any schedule, gives the same bits."""
-    from compiler.passes.steps import with_steps
-    from runtime.checkpoint import Revolve, Segments
+    from gradc.passes.steps import with_steps
+    from gradc.runtime.checkpoint import Revolve, Segments
 
     program, arrays = gen.program, gen.arrays
     tags, current = [], 0

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import compiler as gradc
-from compiler import render
-from compiler.errors import CompileError
-from compiler.interpret import evaluate
-from compiler.nn import log_softmax, relu
+import gradc
+from gradc import render
+from gradc.errors import CompileError
+from gradc.interpret import evaluate
+from gradc.nn import log_softmax, relu
 
 import logistic_rss
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import compiler as gradc
+import gradc
 import sqrt_exp_cos
 from fixtures import second_order as S
 

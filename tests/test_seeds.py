@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import compiler as gradc
-from compiler.interpret import by_number, evaluate
+import gradc
+from gradc.interpret import by_number, evaluate
 
 import logistic_rss
 import softmax_cross_entropy

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import compiler as gradc
-from compiler.errors import SignatureError
+import gradc
+from gradc.errors import SignatureError
 
 x, y, z = sp.symbols("x y z")
 SEED002 = sp.sqrt(x**2 + sp.exp(x**2)) + sp.cos(x**2 + sp.exp(x**2))

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from compiler.api import compile_program
-from compiler.errors import UnsupportedFunction
-from compiler.frontend.sympy_lower import inline_cse, lower_expr, lower_program, to_sympy
-from compiler.ir import Aval, Builder, Program, Value
-from compiler.passes.simplify import rewrite
+from gradc.api import compile_program
+from gradc.errors import UnsupportedFunction
+from gradc.frontend.sympy_lower import inline_cse, lower_expr, lower_program, to_sympy
+from gradc.ir import Aval, Builder, Program, Value
+from gradc.passes.simplify import rewrite
 
 x, y = sp.symbols("x y", real=True)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import compiler as gradc
-from compiler.errors import CompileError, UnsupportedFunction, UnsupportedSyntax
+import gradc
+from gradc.errors import CompileError, UnsupportedFunction, UnsupportedSyntax
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED002 = "sqrt(x**2 + exp(x**2)) + cos(x**2 + exp(x**2))"
@@ -115,7 +115,7 @@ def test_huge_constant_exponents_are_refused_quickly():
 
 def test_cli_grad_of_a_formula():
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-m", "compiler", "grad", SEED002, "--wrt", "x", "--at", "x=0.5"],
+    r = subprocess.run([sys.executable, "-m", "gradc", "grad", SEED002, "--wrt", "x", "--at", "x=0.5"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "value: 1.27532" in r.stdout and "d/dx: -1.360431" in r.stdout

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import compiler as gradc
-from compiler.trace import TraceTable, format_value
+import gradc
+from gradc.trace import TraceTable, format_value
 
 import logistic_rss
 import sqrt_exp_cos
@@ -121,7 +121,7 @@ def test_forward_rows_are_the_listing(table):
 
 
 def test_columns_align_by_display_width(table):
-    from compiler.printer import display_width as _width
+    from gradc.printer import display_width as _width
 
     lines = [ln for ln in str(table).splitlines() if ln.startswith("  ")]
     starts = {_width(ln[: ln.index(" = ", 3)]) if " = " in ln[3:] else None for ln in lines}

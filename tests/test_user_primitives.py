@@ -1,4 +1,4 @@
-"""@compiler.primitive: user-defined elementwise functions in every frontend.
+"""@gradc.primitive: user-defined elementwise functions in every frontend.
 
 The registry-wide derivative tests (test_primitives.py) also cover the examples'
 swish and gelu, which tests/conftest.py registers."""
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import compiler as gradc
-from compiler.errors import CompileError, SignatureError
-from compiler.api import compile_program
-from compiler.ir import Aval, Builder, Program, Value
+import gradc
+from gradc.errors import CompileError, SignatureError
+from gradc.api import compile_program
+from gradc.ir import Aval, Builder, Program, Value
 
 import user_primitive as U
 
@@ -88,7 +88,7 @@ def test_saved_module_carries_the_primitive_sources(tmp_path):
     path = gradc.compile(loss, wrt="x", args=(x,)).save(tmp_path / "m.py")
     r = subprocess.run([sys.executable, "-c", "import sys, numpy as np, m; "
                         "v, g = m.loss_value_and_grad(np.linspace(-1.0, 1.0, 5)); "
-                        "assert 'compiler' not in sys.modules; print(repr(float(v)))"],
+                        "assert 'gradc' not in sys.modules; print(repr(float(v)))"],
                        cwd=tmp_path, capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")})
     assert r.returncode == 0, r.stderr
     assert float(r.stdout) == pytest.approx(loss(x), rel=1e-14)

@@ -23,9 +23,9 @@ class Checkpointed:
 
 def checkpoint(fn):
     """Mark `fn` (a plain Python function) as one step of a checkpointed chain; use as
-    a decorator or as `compiler.checkpoint(block)(h, W)`."""
+    a decorator or as `gradc.checkpoint(block)(h, W)`."""
     if isinstance(fn, Checkpointed):
         return fn
     if not isinstance(fn, types.FunctionType):
-        raise TypeError(f"compiler.checkpoint takes a Python function, not {type(fn).__name__}")
+        raise TypeError(f"gradc.checkpoint takes a Python function, not {type(fn).__name__}")
     return Checkpointed(fn)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime import support
+from gradc.runtime import support
 
 
 def _unary(prim):
@@ -152,7 +152,7 @@ TABLE = {
     np.dot: _dot, np.matmul: _binary("matmul"), np.outer: _binary("outer"),
     np.transpose: _transpose, np.reshape: _reshape, np.expand_dims: _expand_dims,
     np.broadcast_to: _broadcast_to, np.zeros_like: _zeros_like, np.ones_like: _ones_like,
-    # compiler.nn (the same function objects as runtime.support)
+    # gradc.nn (the same function objects as runtime.support)
     support.sigmoid: _unary("sigmoid"), support.softplus: _unary("softplus"),
     support.relu: _unary("relu"), support.logsumexp: _logsumexp,
     support.softmax: _softmax_like("softmax"), support.log_softmax: _softmax_like("log_softmax"),
@@ -164,7 +164,7 @@ CONSTRUCTORS = {np.zeros, np.ones, np.array, np.asarray, np.full, np.eye, np.ara
 
 
 # Functions that always become ops, even on compile-time operands (the builder folds
-# those): compiler.nn and user primitives. Other NumPy calls on constants run once, now.
+# those): gradc.nn and user primitives. Other NumPy calls on constants run once, now.
 ALWAYS_LOWER = {support.sigmoid, support.softplus, support.relu, support.logsumexp,
                 support.softmax, support.log_softmax}
 

@@ -539,7 +539,7 @@ class Lowering:
     def call(self, fn, args, kwargs, node):
         if fn is marks.checkpoint:
             if len(args) != 1 or kwargs or not isinstance(args[0], (types.FunctionType, marks.Checkpointed)):
-                self.fail("compiler.checkpoint takes one argument, a Python function defined at module "
+                self.fail("gradc.checkpoint takes one argument, a Python function defined at module "
                           "level", SignatureError, node)
             return marks.checkpoint(args[0])
         if isinstance(fn, marks.Checkpointed):

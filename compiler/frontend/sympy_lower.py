@@ -144,7 +144,7 @@ class _Lowerer:
                 acc = self.bind(name, acc, self(arg))
             return acc
         if isinstance(expr, AppliedUndef) and len(expr.args) == 1 and _is_user_primitive(expr.func.__name__):
-            # sympy.Function("swish")(x) names a primitive registered with @compiler.primitive
+            # sympy.Function("swish")(x) names a primitive registered with @gradc.primitive
             return self.bind(expr.func.__name__, self(expr.args[0]))
         raise _unsupported(expr)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime import support
+from gradc.runtime import support
 
 from ..errors import SourceLoc, UnsupportedFunction, UnsupportedSyntax
 

@@ -3,7 +3,7 @@
 A checkpointed program is a chain: a prologue (step 0: what every step reads, such
 as weights and their views) followed by steps 1..l, each turning a small boundary
 state into the next. The frontend tags the ops of each `for` iteration and of each
-call to a `compiler.checkpoint` helper; `number_steps` turns those tags into 0..l.
+call to a `gradc.checkpoint` helper; `number_steps` turns those tags into 0..l.
 A straight-line program without tags is cut into layers by `cut_layers`.
 Tags are metadata only: the ops, their order and so every number computed stay
 those of the untagged program, so a checkpointed gradient is bitwise the same as a

@@ -40,5 +40,5 @@ registry.define(
 
 
 def _scatter(g, index, shape):
-    from runtime.support import scatter
+    from gradc.runtime.support import scatter
     return scatter(g, index, shape)

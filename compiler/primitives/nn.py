@@ -1,13 +1,13 @@
 """Compound neural-network primitives: one op each for speed and numerical stability.
 
-Their NumPy implementations are `runtime.support`'s (re-exported as `compiler.nn`),
+Their NumPy implementations are `runtime.support`'s (re-exported as `gradc.nn`),
 so user code calling them runs as plain NumPy, and generated code calls the same helpers.
 """
 from __future__ import annotations
 
 import sympy as sp
 
-from runtime import support
+from gradc.runtime import support
 
 from ..syntax import call
 from . import ops, registry

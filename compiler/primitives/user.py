@@ -1,4 +1,4 @@
-"""User-defined elementwise primitives: `@compiler.primitive`.
+"""User-defined elementwise primitives: `@gradc.primitive`.
 
     @gradc.primitive(sympy=lambda x: x / (1 + sympy.exp(-x)))
     def swish(x):
