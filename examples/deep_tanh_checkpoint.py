@@ -168,7 +168,7 @@ def print_details(row, rows, n_actions=16, n_lines=28):
     """What a checkpointed gradient runs: the schedule's head and the step functions."""
     compiled, schedule = row["compiled"], row["schedule"]
     print(f"\n== {schedule.name}: first {n_actions} of {len(schedule)} schedule actions ==")
-    print("\n".join(str(schedule).splitlines()[:n_actions + 1]) + "\n  ...")
+    print("\n".join(schedule.listing().splitlines()[:n_actions + 1]) + "\n  ...")
     print(f"\n== {schedule.name}: generated step functions (c.source, from the first step) ==")
     print(step_functions(compiled.source, n_lines) + "\n...")
     print("\n== Schedule timelines ==")

@@ -179,25 +179,41 @@ class Schedule:
         return [a.step for a in self.actions if isinstance(a, _REVERSE_KINDS)]
 
     def __str__(self) -> str:
+        """A summary: what the schedule costs against the optimum (``listing()`` has every action)."""
         budget = "unbounded" if self.snapshots is None else str(self.snapshots)
         head = (f"{self.name}: {self.steps} steps, slots {self.max_snapshots} "
                 f"(budget {budget}), {self.forward_steps} untaped forward steps, "
                 f"{len(self.actions)} actions")
-        return "\n".join([head] + [f"  {a}" for a in self.actions])
+        lines = [head]
+        if self.max_snapshots >= 1:
+            best = revolve_cost(self.steps, self.max_snapshots)
+            lines.append(f"  optimum with {self.max_snapshots} slot{'s' if self.max_snapshots != 1 else ''} "
+                         f"(binomial): {best:g} untaped forward steps; storing all {self.steps} states: 0")
+        counts = ", ".join(f"{kind} {n}" for kind, n in self.counts().items())
+        lines.append(f"  actions: {counts} (schedule.listing() shows each)")
+        return "\n".join(lines)
+
+    def listing(self) -> str:
+        """The head line, then every action in order."""
+        return "\n".join([str(self).splitlines()[0]] + [f"  {a}" for a in self.actions])
 
     def __repr__(self) -> str:
         return (f"<Schedule {self.name} steps={self.steps} "
                 f"forward_steps={self.forward_steps} "
                 f"max_snapshots={self.max_snapshots} actions={len(self.actions)}>")
 
-    # -- validation -----------------------------------------------------------
+    # -- drawing ----------------------------------------------------------------
+    LEGEND = (("first forward sweep", "#999999", "line"), ("recomputation", "#1f77b4", "line"),
+              ("reversed step (taped forward + adjoint)", "#d62728", "thick"),
+              ("snapshot", "black", "dot"), ("restore", "#555555", "dashed"))
+
     def to_svg(self, max_width: int = 1100) -> str:
-        """A timeline: time (step executions) to the right, chain state downwards.
-        Grey: the first forward sweep; blue: recomputation; red: reversed steps
-        (taped forward + adjoint); dots: snapshots; dashed: restores."""
-        unit = max(1.0, min(14.0, (max_width - 60) / max(self.forward_steps + self.steps, 1)))
-        row = max(2.0, min(14.0, 600 / max(self.steps, 1)))
-        left, top = 40, 44
+        """A timeline: action order (step executions) to the right, chain state x_i
+        downwards, with labelled axes and a legend, cropped to what is drawn."""
+        total = max(self.forward_steps + self.steps, 1)
+        unit = max(1.0, min(14.0, (max_width - 120) / total))
+        row = max(2.0, min(14.0, 420 / max(self.steps, 1)))
+        left, top = 64, 58
         x = lambda t: left + t * unit  # noqa: E731
         y = lambda i: top + i * row  # noqa: E731
         items, t, state, seen_reverse = [], 0, 0, False
@@ -219,17 +235,41 @@ class Schedule:
                 items.append(f'<line x1="{x(t):.1f}" y1="{y(a.step + 1):.1f}" x2="{x(t + 1):.1f}" '
                              f'y2="{y(a.step):.1f}" stroke="#d62728" stroke-width="3"/>')
                 t, state = t + 1, a.step
-        width, height = max(x(t) + 20, 640), y(self.steps) + 30  # wide enough for the legend
+        font = 'font-family="sans-serif"'
+        right, bottom = x(t), y(self.steps)
+        # Axes: state ticks on the left, time ticks below, each with its label.
+        axes = [f'<line x1="{left - 8}" y1="{top}" x2="{left - 8}" y2="{bottom:.1f}" stroke="#333"/>',
+                f'<line x1="{left}" y1="{bottom + 10:.1f}" x2="{right:.1f}" y2="{bottom + 10:.1f}" stroke="#333"/>']
+        for i in _ticks(self.steps):
+            axes.append(f'<text x="{left - 12}" y="{y(i) + 3:.1f}" {font} font-size="9" '
+                        f'text-anchor="end">x_{i}</text>')
+        for k in _ticks(t):
+            axes.append(f'<line x1="{x(k):.1f}" y1="{bottom + 10:.1f}" x2="{x(k):.1f}" '
+                        f'y2="{bottom + 14:.1f}" stroke="#333"/>'
+                        f'<text x="{x(k):.1f}" y="{bottom + 24:.1f}" {font} font-size="9" '
+                        f'text-anchor="middle">{k}</text>')
+        axes.append(f'<text x="{(left + right) / 2:.1f}" y="{bottom + 38:.1f}" {font} font-size="10" '
+                    f'text-anchor="middle">action order (step executions) →</text>')
+        axes.append(f'<text transform="translate(12,{(top + bottom) / 2:.1f}) rotate(-90)" {font} '
+                    f'font-size="10" text-anchor="middle">chain state ↓</text>')
+        legend, lx = [], left
+        for label, colour, mark in self.LEGEND:
+            if mark == "dot":
+                legend.append(f'<circle cx="{lx + 9}" cy="36" r="3" fill="{colour}"/>')
+            else:
+                dash = ' stroke-dasharray="3,3"' if mark == "dashed" else ""
+                width = 3 if mark == "thick" else 2
+                legend.append(f'<line x1="{lx}" y1="36" x2="{lx + 18}" y2="36" stroke="{colour}" '
+                              f'stroke-width="{width}"{dash}/>')
+            legend.append(f'<text x="{lx + 22}" y="39" {font} font-size="9">{label}</text>')
+            lx += 30 + 5.2 * len(label)
+        width, height = max(right, lx) + 16, bottom + 46
         title = (f"{self.name}: {self.steps} steps, {self.forward_steps} untaped forward steps, "
                  f"{self.max_snapshots} snapshots")
         return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}">'
                 f'<rect width="100%" height="100%" fill="white"/>'
-                f'<text x="{left}" y="16" font-family="sans-serif" font-size="12">{title}</text>'
-                f'<text x="{left}" y="32" font-family="sans-serif" font-size="10" fill="#555555">grey: first '
-                f'sweep · blue: recomputation · red: reversed step · dot: snapshot · dashed: restore</text>'
-                f'<text x="4" y="{y(0) + 4:.1f}" font-family="sans-serif" font-size="10">x_0</text>'
-                f'<text x="4" y="{y(self.steps) + 4:.1f}" font-family="sans-serif" font-size="10">'
-                f'x_{self.steps}</text>' + "".join(items) + "</svg>")
+                f'<text x="{left}" y="18" {font} font-size="12">{title}</text>'
+                + "".join(legend) + "".join(axes) + "".join(items) + "</svg>")
 
     def render(self, path) -> str:
         """Write the timeline as an SVG file; returns the path."""
@@ -378,6 +418,21 @@ class Segments:
         sched = Schedule(acts, l, snapshots=n + max(0, longest - 2), name=f"Segments(k={k})")
         sched.simulate()
         return sched
+
+
+def _ticks(n: int, most: int = 10) -> list[int]:
+    """Round tick positions 0..n, at most about `most` of them, always including n."""
+    if n <= 0:
+        return [0]
+    step = max(1, n // most)
+    for nice in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000):
+        if nice >= step:
+            step = nice
+            break
+    ticks = list(range(0, n, step))
+    if n - ticks[-1] < step / 2 and len(ticks) > 1:
+        ticks.pop()
+    return ticks + [n]
 
 
 # ---------------------------------------------------------------------------

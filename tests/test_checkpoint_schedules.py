@@ -156,7 +156,7 @@ def test_revolve_never_worse_than_segments_with_same_memory():
 
 def test_str_and_counts():
     sched = Revolve(snapshots=3).schedule(steps=10)
-    text = str(sched)
+    text = sched.listing()
     assert "advance 0→" in text
     assert "reverse step 0" in text
     assert "snapshot x_4 → slot 1" in text
@@ -169,6 +169,16 @@ def test_str_and_counts():
     assert counts["terminate"] == 1
     assert sum(counts.values()) == len(sched) == len(list(iter(sched)))
     assert counts["advance"] == sum(isinstance(a, Advance) for a in sched)
+
+
+def test_str_is_a_summary_against_the_optimum():
+    sched = Segments(4).schedule(steps=16)
+    lines = str(sched).splitlines()
+    assert len(lines) == 3  # not one line per action
+    assert lines[0] == sched.listing().splitlines()[0]
+    best = revolve_cost(16, sched.max_snapshots)
+    assert f"optimum with {sched.max_snapshots} slots (binomial): {best:g} untaped forward steps" in lines[1]
+    assert f"advance {sched.counts()['advance']}" in lines[2] and "listing()" in lines[2]
 
 
 # --------------------------------------------------------------------------
@@ -292,6 +302,16 @@ def test_timeline_svg_draws_every_reversed_step(tmp_path):
     path = schedule.render(tmp_path / "timeline.svg")
     root = ET.parse(path).getroot()
     lines = [e for e in root.iter() if e.tag.endswith("line")]
-    assert sum(1 for e in lines if e.get("stroke") == "#d62728") == 10  # one red segment per step
-    assert sum(1 for e in root.iter() if e.tag.endswith("circle")) == schedule.counts().get("snapshot", 0)
+    drawn = [e for e in lines if float(e.get("y1")) > 40]  # below the legend
+    assert sum(1 for e in drawn if e.get("stroke") == "#d62728") == 10  # one red segment per step
+    circles = [e for e in root.iter() if e.tag.endswith("circle") and float(e.get("cy")) > 40]
+    assert len(circles) == schedule.counts().get("snapshot", 0)
+    texts = " ".join(e.text or "" for e in root.iter() if e.tag.endswith("text"))
+    for words in ("action order", "chain state", "first forward sweep", "recomputation",
+                  "reversed step", "snapshot", "restore", "x_0", "x_10"):
+        assert words in texts
+    long = ET.fromstring(Revolve(snapshots=3).schedule(steps=40).to_svg())
+    drawn = [e for e in long.iter() if e.tag.endswith("line") and float(e.get("y1")) > 40]
+    rightmost = max(float(e.get("x2")) for e in drawn)
+    assert float(long.get("width")) - rightmost <= 20  # cropped to what is drawn
     assert "15 untaped forward steps" in open(path).read()

@@ -38,7 +38,7 @@ def test_generated_code_matches_golden(name):
     compiled = gradc.compile(fn, wrt=wrt, args=args, checkpoint=policy[0] if policy else None)
     outputs = {f"{name}.py": compiled.source, f"{name}.ssa.txt": str(compiled.adjoint_ir) + "\n"}
     if policy:
-        outputs[f"{name}.schedule.txt"] = str(compiled.schedule) + "\n"
+        outputs[f"{name}.schedule.txt"] = compiled.schedule.listing() + "\n"
     for filename, text in outputs.items():
         path = GOLDEN / filename
         if UPDATE:
