@@ -9,7 +9,10 @@ the first call with a new signature (or eagerly with `compile(fn, args=...)`).
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
+import weakref
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from . import codegen
 from .ad import reverse
 from .ad.derived import hvp_program, jvp_program, vjp_program
 from .errors import CompileError, InternalError, SignatureError
+from .frontend.captured import Guard
 from .frontend.python import ArgSpec
 from .frontend.sources import frontend_for
 from .ir import Aval, Program, verify
@@ -28,6 +32,56 @@ from .passes.steps import count_steps, cut_layers, has_steps, number_steps
 from gradc.runtime import loader
 
 _VERIFY = os.environ.get("GRADC_VERIFY", "") not in ("", "0")
+
+# Cache bounds (docs/supported-subset.md, "Caching"): least recently used entries go first.
+MAX_SPECIALIZATIONS = 64  # argument signatures kept per Compiled (its .max_specializations)
+MAX_COMPILED = 256  # Compiled objects kept by gradc.compile / grad / value_and_grad
+
+
+class OverwriteRefused(FileExistsError):
+    """save/render would replace an existing file (or the function's own source file)."""
+
+    def __init__(self, path, reason: str):
+        self.path, self.reason = Path(path), reason  # reason: "exists" or "source"
+        if reason == "source":
+            message = f"refusing to write over {path}: it is the source file of the compiled function"
+        else:
+            message = f"{path} already exists; pass overwrite=True to replace it"
+        super().__init__(message)
+
+
+def check_output(path, *, overwrite: bool, protected=()) -> None:
+    """Refuse to write `path` if it is one of the `protected` files (even with overwrite)
+    or, without `overwrite`, if it exists."""
+    path = Path(path)
+    for src in protected:
+        try:
+            same = path.exists() and os.path.samefile(path, src)
+        except OSError:
+            same = False
+        if same or path.resolve() == Path(src).resolve():
+            raise OverwriteRefused(path, "source")
+    if path.exists() and not overwrite:
+        raise OverwriteRefused(path, "exists")
+
+
+# Generated sources are registered in linecache (tracebacks show their lines) for as
+# long as a specialisation that loaded them is alive: counted here, dropped after.
+_line_users: Counter = Counter()
+
+
+def _hold_lines(spec, namespace) -> None:
+    for name in loader.generated_files(namespace):
+        _line_users[name] += 1
+        spec.linecache_files.append(name)
+
+
+def _release_lines(files: list) -> None:
+    for name in files:
+        _line_users[name] -= 1
+        if _line_users[name] <= 0:
+            del _line_users[name]
+            loader.forget((name,))
 
 
 @dataclass
@@ -44,6 +98,14 @@ class Specialization:
     float_grads: tuple = ()  # wrt slots whose argument was a Python float
     derived: dict = field(default_factory=dict)  # (kind, options) → loaded derived function
     checkpointed: "stepped.Checkpointed | None" = None  # the step functions, with a checkpoint policy
+    guard: Guard | None = None  # the compile-time reads from outside the arguments, fingerprinted
+    linecache_files: list = field(default_factory=list)  # generated sources this one registered
+
+    def __post_init__(self):
+        weakref.finalize(self, _release_lines, self.linecache_files).atexit = False
+
+    def still_valid(self) -> bool:
+        return self.guard is None or self.guard.valid()
 
 
 class Compiled:
@@ -70,7 +132,8 @@ class Compiled:
         self.wrt = tuple(self._position(w) for w in (wrt if self.wrt_tuple else (wrt,)))
         if len(set(self.wrt)) != len(self.wrt):
             raise SignatureError(f"wrt={wrt!r} names an argument twice", self._loc)
-        self._specs: dict = {}
+        self._specs: OrderedDict = OrderedDict()  # least recently used first
+        self.max_specializations = MAX_SPECIALIZATIONS
         self._latest: Specialization | None = None
 
     def _position(self, w) -> int:
@@ -100,25 +163,51 @@ class Compiled:
                 raise SignatureError(f"bad arguments for {self.name}: {e}", self._loc) from None
             bound.apply_defaults()
             args = tuple(bound.arguments.values())
-        args = [np.asarray(a) if isinstance(a, list) else a for a in args]
+        args = [self._list_argument(name, a) if isinstance(a, list) else a
+                for name, a in zip(self.arg_names, args)]
         if getattr(self.frontend, "real_variables", False):  # a formula's variables are real numbers
             args = [float(a) if isinstance(a, int) and not isinstance(a, bool) else a for a in args]
         return args
+
+    def _list_argument(self, name, a):
+        """A list argument is an array (a nested list of numbers); anything else is refused
+        (a list of arrays would come back as one stacked gradient, not a list of them)."""
+        def holds_arrays(v):
+            return isinstance(v, np.ndarray) or (isinstance(v, (list, tuple)) and any(map(holds_arrays, v)))
+
+        try:
+            array = None if holds_arrays(a) else np.asarray(a)
+        except (ValueError, TypeError):
+            array = None
+        if array is None or array.dtype.kind not in "fiub":
+            raise SignatureError(f"argument {name} is a list that is not a rectangular array of numbers "
+                                 "(e.g. a list of arrays); gradc takes NumPy arrays, "
+                                 "floats, ints and strings as arguments: pass the arrays as separate "
+                                 "arguments or stack them", self._loc)
+        return array
 
     def specialize(self, *args, **kwargs) -> Specialization:
         return self._specialization(self._arguments(args, kwargs))
 
     def _specialization(self, args) -> Specialization:
+        """The code for these argument shapes, compiled again when a value it read from
+        outside the arguments (global, closure variable, container, array) has changed."""
         key = tuple(_arg_key(a) for a in args)
-        spec = self._specs.get(key)
-        if spec is None or not self._still_valid(spec):
+        specs = self._specs
+        spec = specs.get(key)
+        if spec is not None and (spec.guard is None or spec.guard.valid()):
+            specs.move_to_end(key)
+        else:
+            specs.pop(key, None)
             spec = self._build(args)
-            self._specs[key] = spec
+            specs[key] = spec
+            while len(specs) > max(self.max_specializations, 1):
+                specs.popitem(last=False)
         self._latest = spec
         return spec
 
     def _still_valid(self, spec: Specialization) -> bool:
-        return all(globs.get(name, obj) is obj for globs, name, obj in spec.referenced.values())
+        return spec.still_valid()
 
     @staticmethod
     def _inputs(spec: Specialization, args) -> list:
@@ -206,11 +295,21 @@ class Compiled:
             spec = SimpleNamespace(ir=spec.ir, adjoint_ir=self.derived(program)[0])
         return build_graph(spec, kind, values)
 
-    def render(self, path, kind: str = "forward", values=None, program: str | None = None) -> Path:
-        """Write the graph as PNG, SVG or PDF (chosen by the file extension)."""
+    def render(self, path, kind: str = "forward", values=None, program: str | None = None, *,
+               overwrite: bool = False) -> Path:
+        """Write the graph as PNG, SVG or PDF (chosen by the file extension). An existing
+        file is replaced only with `overwrite=True`; the function's source file never."""
         from .render import render_graph
 
+        check_output(path, overwrite=overwrite, protected=self.source_files())
+        if shutil.which("dot") is None:  # render_graph then writes the DOT source beside it
+            check_output(Path(path).with_suffix(".dot"), overwrite=overwrite, protected=self.source_files())
         return render_graph(self.graph(kind, values, program), path)
+
+    def source_files(self) -> tuple:
+        """The user's files this function was compiled from (never written over)."""
+        filename = getattr(self._loc, "filename", "") or ""
+        return (filename,) if filename and os.path.isfile(filename) else ()
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """Jupyter shows a compiled function as its forward graph (SVG), or its listing."""
@@ -235,18 +334,48 @@ class Compiled:
             source = codegen.single_function_module(program, fname, f"{kind} of {self.name}",
                                                     self._origin())
             namespace = loader.load(source, fname, codegen.constants(program))
+            _hold_lines(spec, namespace)
             spec.derived[kind] = (program, source, namespace[fname])
         return spec, self._inputs(spec, args), spec.derived[kind]
 
     def jvp(self, primals, tangents):
         """(value, directional derivative) at `primals` (the function's arguments) along
-        `tangents` (one direction per wrt argument, or a single one)."""
-        tangents = tangents if isinstance(tangents, (tuple, list)) and self.wrt_tuple else (tangents,)
-        spec, inputs, (_, _, fn) = self._derived(tuple(primals), {}, "jvp", lambda sp: jvp_program(sp.ir))
-        directions = [np.asarray(t, dtype=inputs[k].dtype if hasattr(inputs[k], "dtype") else float)
-                      for t, k in zip(tangents, spec.ir.wrt)]
+        `tangents`: one direction per wrt argument (a tuple when wrt is a tuple; a bare
+        array or a 1-tuple when it is not), or JAX's form, one per primal, where the
+        directions of arguments outside wrt must be zero."""
+        primals = tuple(primals)
+        spec, inputs, (_, _, fn) = self._derived(primals, {}, "jvp", lambda sp: jvp_program(sp.ir))
+        directions = [np.asarray(t, dtype=np.result_type(np.asarray(primals[i]).dtype, np.float64)
+                                 if np.asarray(primals[i]).dtype.kind != "f" else np.asarray(primals[i]).dtype)
+                      for t, i in zip(self._tangents_for_wrt(primals, tangents), self.wrt)]
         value, derivative = fn(*inputs, *directions)
         return value, derivative
+
+    def _tangents_for_wrt(self, primals, tangents) -> list:
+        """The direction for each wrt argument, checked against its shape."""
+        names = [self.arg_names[i] for i in self.wrt]
+        if not isinstance(tangents, tuple):
+            tangents = (tangents,)
+        if len(tangents) == len(self.wrt):
+            chosen = list(tangents)
+        elif len(tangents) == len(primals):  # JAX's form: one tangent per primal
+            for i, t in enumerate(tangents):
+                if i not in self.wrt and np.any(np.asarray(t) != 0):
+                    raise SignatureError(
+                        f"jvp: the tangent for {self.arg_names[i]} is not zero, but {self.name} is "
+                        f"differentiated only with respect to {', '.join(names)} (wrt); add it to wrt "
+                        "or pass a zero tangent", self._loc)
+            chosen = [tangents[i] for i in self.wrt]
+        else:
+            raise SignatureError(
+                f"jvp takes one tangent per wrt argument ({', '.join(names)}: {len(self.wrt)}) or one "
+                f"per primal ({len(primals)}), not {len(tangents)}", self._loc)
+        for name, i, t in zip(names, self.wrt, chosen):
+            want, got = np.shape(primals[i]), np.shape(t)
+            if want != got:
+                raise SignatureError(f"jvp: the tangent for {name} has shape {got}; {name} has shape "
+                                     f"{want}", self._loc)
+        return chosen
 
     def vjp(self, *args, **kwargs):
         """(value, vjp_fn): vjp_fn(cotangent) is the cotangent pulled back to the wrt
@@ -350,12 +479,20 @@ class Compiled:
         grads = exprs[1:]
         return pairs, (tuple(grads) if self.wrt_tuple else grads[0])
 
-    def save(self, path) -> Path:
+    def save(self, path, *, overwrite: bool = False) -> Path:
         """Write a standalone module (imports only NumPy). Constants too large to
         write inline go to `<stem>_consts.npz` beside it. With a checkpoint policy the
-        module still stores everything (the schedule needs gradc's runtime); a warning says so."""
+        module still stores everything (the schedule needs gradc's runtime); a warning says so.
+        Existing files (the module or its .npz) are replaced only with `overwrite=True`, and
+        the function's own source file never (OverwriteRefused, a FileExistsError)."""
         path = Path(path)
         spec = self.latest
+        npz_path = path.with_name(f"{path.stem}_consts.npz")
+        check_output(path, overwrite=overwrite, protected=self.source_files())
+        has_big = any(v.size > codegen.INLINE_ARRAY_LIMIT
+                      for v in codegen.constants(spec.ir, spec.adjoint_ir).values())
+        if has_big:
+            check_output(npz_path, overwrite=overwrite, protected=self.source_files())
         if spec.checkpointed is not None:
             warnings.warn(f"{path.name}: the saved module stores every intermediate; checkpointing "
                           f"({self.checkpoint!r}) runs only inside gradc", stacklevel=2)
@@ -406,6 +543,7 @@ class Compiled:
         except Exception as e:
             raise InternalError.wrap(e, self._loc) from None
         spec.referenced, spec.input_positions, spec.float_grads = referenced, tuple(positions), float_grads
+        spec.guard = Guard(referenced)  # fingerprints what lowering read, as it was read
         return spec
 
     def _vector_valued(self, program: Program, out) -> Specialization:
@@ -416,7 +554,8 @@ class Compiled:
             verify(program)
         source = codegen.single_function_module(program, program.name, f"Value of {program.name}.",
                                                 self._origin())
-        value_fn = loader.load(source, program.name, codegen.constants(program))[program.name]
+        namespace = loader.load(source, program.name, codegen.constants(program))
+        value_fn = namespace[program.name]
         error = SignatureError(
             f"grad needs a function with a scalar floating-point result; {self.name} returns "
             f"{out.aval} here (reduce it, e.g. with np.sum, or use compiler.jacobian / compiler.vjp)",
@@ -425,7 +564,9 @@ class Compiled:
         def no_gradient(*_):
             raise error
 
-        return Specialization(program, None, source, value_fn, no_gradient)
+        spec = Specialization(program, None, source, value_fn, no_gradient)
+        _hold_lines(spec, namespace)
+        return spec
 
     def _arg_spec(self, name, a, is_wrt) -> ArgSpec:
         if isinstance(a, bool) or (isinstance(a, int) and not isinstance(a, np.integer)):
@@ -472,10 +613,12 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
     namespace = loader.load(source, program.name, codegen.constants(program, adjoint))
     spec = Specialization(program, adjoint, source, namespace[program.name],
                           namespace[f"{program.name}_value_and_grad"])
+    _hold_lines(spec, namespace)
     if policy is not None:
         spec.checkpointed = stepped.build(adjoint, count_steps(program), policy, grouped=grouped,
                                           origin=origin)
         spec.value_and_grad_fn = spec.checkpointed
+        _hold_lines(spec, spec.checkpointed.namespace)
     return spec
 
 
@@ -501,7 +644,7 @@ def _fix_floats(grads, float_slots, grouped):
 
 # -- function-style API ----------------------------------------------------
 
-_cache: dict = {}
+_cache: OrderedDict = OrderedDict()  # least recently used first, at most MAX_COMPILED
 
 
 def compile(fn, wrt=0, *, args=None, kwargs=None, variables=None, checkpoint=None) -> Compiled:  # noqa: A001
@@ -518,10 +661,18 @@ def compile(fn, wrt=0, *, args=None, kwargs=None, variables=None, checkpoint=Non
     """
     key = (getattr(fn, "__code__", fn), _wrt_key(wrt), _wrt_key(variables),
            stepped.policy_key(stepped.resolve(checkpoint)))
-    compiled = _cache.get(key)
-    if compiled is None or compiled.fn is not fn:
+    try:
+        compiled = _cache.get(key)
+    except TypeError:  # an unhashable callable object (Compiled says what gradc takes): not cached
+        compiled, key = None, None
+    if compiled is None or not (compiled.fn is fn or (isinstance(fn, str) and compiled.fn == fn)):
         compiled = Compiled(fn, wrt, variables, checkpoint)
-        _cache[key] = compiled
+        if key is not None:
+            _cache[key] = compiled
+            while len(_cache) > max(MAX_COMPILED, 1):
+                _cache.popitem(last=False)
+    if key is not None:
+        _cache.move_to_end(key)
     if args is not None:
         compiled.specialize(*args, **(kwargs or {}))
     return compiled

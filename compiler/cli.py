@@ -20,6 +20,7 @@ import importlib.util
 import inspect
 import io
 import keyword
+import math
 import os
 import re
 import sys
@@ -30,6 +31,7 @@ import numpy as np
 
 from gradc.runtime.checkpoint import Revolve, Segments
 
+from .api import OverwriteRefused, check_output
 from .api import compile as compile_fn
 from .errors import CompileError
 
@@ -250,7 +252,7 @@ def _schedule_text(compiled, full: bool) -> str:
     marks = checkpointing(spec, spec.adjoint_ir)
     schedule = compiled.schedule
     if full:
-        return f"{marks.summary}\n{schedule}"
+        return f"{marks.summary}\n{schedule.listing()}"
     counts = ", ".join(f"{k} {n}" for k, n in schedule.counts().items())
     return (f"{marks.summary}\nschedule {str(schedule).splitlines()[0]}\n"
             f"  actions: {counts} (--schedule lists them)")
@@ -263,9 +265,42 @@ def _need_policy(args, flag: str) -> None:
                          "--checkpoint revolve:S")
 
 
+def _input_files(args) -> tuple:
+    """The user's files this command reads (never written over, even with --force)."""
+    path, colon, _ = args.target.rpartition(":")
+    files = [path] if colon and path.endswith(".py") else []
+    for item in getattr(args, "at", None) or []:  # --at x=data.npy, --at args.npz
+        text = item.partition("=")[2] or item
+        if text.endswith((".npy", ".npz")):
+            files.append(text.strip())
+    return tuple(f for f in files if Path(f).is_file())
+
+
+def _check_output(args, path, compiled=None) -> None:
+    """-o PATH: refuse the input file always, an existing file without --force."""
+    protected = _input_files(args) + (compiled.source_files() if compiled is not None else ())
+    try:
+        check_output(path, overwrite=args.force, protected=protected)
+    except OverwriteRefused as e:
+        raise UsageError(_refusal(e)) from None
+
+
+def _refusal(e: OverwriteRefused) -> str:
+    if e.reason == "source":
+        return f"refusing to write over {e.path}: it is the input file (not even with --force)"
+    return f"{e.path} already exists; pass --force to replace it"
+
+
 def cmd_compile(args) -> int:
+    _check_output(args, args.output)
     compiled, _, _ = compiled_from(args)
-    path = compiled.save(args.output)
+    _check_output(args, args.output, compiled)
+    try:
+        path = compiled.save(args.output, overwrite=args.force)
+    except OverwriteRefused as e:  # the .npz of large constants beside it
+        raise UsageError(_refusal(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot write {args.output}: {e.strerror or e}") from None
     print(f"wrote {path}" + (f" (and {path.stem}_consts.npz)" if path.with_name(f"{path.stem}_consts.npz").exists()
                              else ""))
     return 0
@@ -281,10 +316,14 @@ def cmd_trace(args) -> int:
 def cmd_graph(args) -> int:
     if args.schedule:
         return _write_schedule(args)
+    _check_output(args, args.output)
     compiled, kwargs, _ = compiled_from(args)
     kind = "both" if args.both else "adjoint" if args.adjoint else "forward"
     values = compiled.trace(**kwargs) if args.values else None
-    path = compiled.render(args.output, kind=kind, values=values)
+    try:
+        path = compiled.render(args.output, kind=kind, values=values, overwrite=args.force)
+    except OverwriteRefused as e:
+        raise UsageError(_refusal(e)) from None
     print(f"wrote {path}")
     return 0
 
@@ -295,44 +334,113 @@ def _write_schedule(args) -> int:
     path = Path(args.output)
     if path.suffix.lower() != ".svg":
         raise UsageError(f"schedules are drawn as SVG: use -o {path.with_suffix('.svg')}")
+    _check_output(args, path)
     compiled, _, _ = compiled_from(args)
+    _check_output(args, path, compiled)
     compiled.schedule.render(path)
     print(f"wrote {path}")
     return 0
 
 
 def cmd_check(args) -> int:
+    """Finite differences against the compiled gradient. NaN or infinity anywhere (an
+    argument, the value, a gradient entry, a difference quotient) is a MISMATCH too."""
     compiled, kwargs, wrt = compiled_from(args, eager=False)
-    _, grads = compiled.value_and_grad(**kwargs)
-    grads = grads if len(wrt) > 1 else (grads,)
     names = compiled.arg_names
+    problems = [f"argument {name} is not finite: {where}" for name in names if name in kwargs
+                for where in [_non_finite(kwargs[name], name)] if where]
+    value, grads = compiled.value_and_grad(**kwargs)
+    grads = grads if len(wrt) > 1 else (grads,)
+    where = _non_finite(value, "value")
+    if where:
+        problems.append(f"the value is not finite at this point: {where}")
     worst = 0.0
     for w, g in zip(wrt, grads):
         name = w if isinstance(w, str) else names[w]
-        err = _check_one(compiled, kwargs, name, np.asarray(g, dtype=np.float64), args.eps)
-        print(f"d/d{name}: worst relative error {err:.2e}")
-        worst = max(worst, err)
-    ok = worst <= args.tolerance
-    print(f"{'OK' if ok else 'MISMATCH'}: worst relative error {worst:.2e} (tolerance {args.tolerance:g})")
+        where = _non_finite(g, f"d/d{name}")
+        if where:
+            problems.append(f"the gradient is not finite: {where}")
+            continue
+        err, bad = _check_one(compiled, kwargs, name, np.asarray(g, dtype=np.float64), args.eps)
+        problems += bad
+        if not bad:
+            print(f"d/d{name}: worst relative error {err:.2e}")
+            worst = max(worst, err)
+    for p in problems:
+        print(f"MISMATCH: {p}")
+    ok = not problems and worst <= args.tolerance
+    verdict = (f"{len(problems)} NaN/infinity finding(s) (above)" if problems
+               else f"worst relative error {worst:.2e}")
+    print(f"{'OK' if ok else 'MISMATCH'}: {verdict} (tolerance {args.tolerance:g})")
     return 0 if ok else 1
 
 
-def _check_one(compiled, kwargs, name, g, eps) -> float:
-    """Central differences: every entry for small arguments, random directions for large ones."""
+def _non_finite(x, label: str) -> str:
+    """'' if every entry of x is finite (or x is not numeric), else where the first is not."""
+    try:
+        a = np.asarray(x)
+    except Exception:  # noqa: BLE001 - not an array: nothing numeric to check
+        return ""
+    if a.dtype.kind not in "fc" or np.isfinite(a).all():
+        return ""
+    bad = np.argwhere(~np.isfinite(a))
+    idx = tuple(int(i) for i in bad[0])
+    more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+    at = f"{label}[{', '.join(map(str, idx))}]" if idx else label
+    return f"{at} = {a[idx]}{more}"
+
+
+def _check_one(compiled, kwargs, name, g, eps) -> tuple[float, list]:
+    """Central differences: every entry for small arguments, random directions for large ones.
+    Returns the worst relative error and what was not finite."""
     x0 = np.asarray(kwargs[name], dtype=np.float64)
     rng = np.random.default_rng(0)
-    directions = ([np.eye(x0.size)[i].reshape(x0.shape) for i in range(x0.size)] if x0.size <= 64
-                  else [rng.standard_normal(x0.shape) for _ in range(8)])
-    worst = 0.0
-    for d in directions:
+    if x0.size <= 64:
+        directions = [(f"{name}[{', '.join(map(str, np.unravel_index(i, x0.shape)))}]" if x0.ndim else name,
+                       np.eye(x0.size)[i].reshape(x0.shape)) for i in range(x0.size)]
+    else:
+        directions = [(f"random direction {k} in {name}", rng.standard_normal(x0.shape)) for k in range(8)]
+    worst, problems = 0.0, []
+    for label, d in directions:
         def f(t):
             moved = dict(kwargs)
             moved[name] = (x0 + t * d) if x0.ndim else float(x0 + t * d)
             return float(compiled.value(**moved))
-        numeric = (f(eps) - f(-eps)) / (2 * eps)
+        ahead, behind = f(eps), f(-eps)
+        numeric = (ahead - behind) / (2 * eps)
+        if not math.isfinite(numeric):
+            problems.append(f"d/d{name}: the finite difference along {label} is not finite "
+                            f"(f(+eps) = {ahead}, f(-eps) = {behind}, eps = {eps:g})")
+            continue
         exact = float(np.sum(g * d))
         worst = max(worst, abs(numeric - exact) / max(abs(numeric), abs(exact), 1e-8))
-    return worst
+    return worst, problems
+
+
+def positive_number(text: str) -> float:
+    """--eps: a positive finite number (argparse makes the error a usage message, exit 2)."""
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def non_negative_number(text: str) -> float:
+    """--tolerance: a finite number >= 0."""
+    value = _number(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def cmd_jacobian(args) -> int:
@@ -417,6 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("compile", "write the standalone gradient module (imports only NumPy)",
                 f"{EXAMPLE} -o rss_grad.py", cmd_compile)
     c.add_argument("-o", "--output", required=True, help="the .py file to write")
+    c.add_argument("--force", action="store_true",
+                   help="replace OUTPUT (and its _consts.npz) if it exists (never the input file)")
 
     t = command("trace", "print the forward and reverse trace table", EXAMPLE, cmd_trace)
     t.add_argument("--format", choices=("text", "markdown", "html"), default="text")
@@ -424,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     gr = command("graph", "draw the computational graph (PNG, SVG or PDF, by extension)",
                  f"{EXAMPLE} -o rss.png --both", cmd_graph)
     gr.add_argument("-o", "--output", required=True, help="image file: .png, .svg or .pdf")
+    gr.add_argument("--force", action="store_true", help="replace OUTPUT if it exists (never the input file)")
     which = gr.add_mutually_exclusive_group()
     which.add_argument("--adjoint", action="store_true", help="the adjoint (reverse sweep) graph")
     which.add_argument("--both", action="store_true", help="forward and adjoint graphs side by side")
@@ -448,8 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ch = command("check", "compare the compiled gradient with central finite differences "
                  "(exit status 1 on disagreement)", EXAMPLE, cmd_check)
-    ch.add_argument("--eps", type=float, default=1e-6, help="finite-difference step (default 1e-6)")
-    ch.add_argument("--tolerance", type=float, default=1e-5, help="largest relative error accepted")
+    ch.add_argument("--eps", type=positive_number, default=1e-6,
+                    help="finite-difference step, a positive number (default 1e-6)")
+    ch.add_argument("--tolerance", type=non_negative_number, default=1e-5,
+                    help="largest relative error accepted, a number >= 0 (default 1e-5)")
     return parser
 
 

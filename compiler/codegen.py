@@ -10,6 +10,7 @@ target is an array this function allocated (never an input, a view or a constant
 from __future__ import annotations
 
 import inspect
+import itertools
 import textwrap
 from dataclasses import dataclass
 
@@ -18,7 +19,8 @@ import numpy as np
 from gradc.runtime import support
 
 from .ir import Const, Op, Program, Value
-from .syntax import Expr, index_text, literal
+from .syntax import (Expr, Namespace, comment_text, docstring_text, float_text, index_text, is_identifier,
+                     literal)
 
 INLINE_ARRAY_LIMIT = 16  # constant arrays up to this size are written into the source
 FREE_BYTES = 1 << 16  # intermediates this large are deleted after their last use
@@ -39,7 +41,13 @@ class Statement:
 
 
 class Naming:
-    """How values are spelled: Python identifiers (codegen) or v-notation (listing)."""
+    """How values are spelled: Python identifiers (codegen) or v-notation (listing).
+
+    In Python style every name a function binds comes from one Namespace: the inputs
+    first (the user's argument names, kept when free), then v1, v2, ..., adjoints
+    (`v3_bar`, `W_bar`) and temporaries as the code generator asks for them. Names the
+    body reads from the module (np, helpers, constants) are never handed out, so no
+    user name can shadow them and no generated name can clobber a user's."""
 
     def __init__(self, program: Program, style: str = "python", consts: dict | None = None):
         self.style = style
@@ -47,6 +55,25 @@ class Naming:
         self.program = program
         self.const_names = consts if consts is not None else const_names(program)
         self._temps = 0
+        self.space = None
+        if style == "python":
+            reads = {"np", *helpers_used(program), *self.const_names.values()}
+            self.space = Namespace(reads)
+            self._claim_inputs(program)
+
+    def _claim_inputs(self, program: Program) -> None:
+        for i, v in enumerate(program.inputs):
+            if v.adjoint_of is None and v.tangent_of is None:
+                self.space.name(("value", v), v.name, f"a{i}")
+
+    def _spell(self, key, preferred: str) -> str:
+        return preferred if self.space is None else self.space.name(key, preferred)
+
+    def fresh(self, name: str, holder) -> str:
+        """Another name for the variable `name` while its old value is still live."""
+        if self.space is None:
+            return _fresh(name, holder)
+        return self.space.version(name, holder)
 
     def base(self, v: Value) -> str:
         if v.adjoint_of is not None:
@@ -55,10 +82,13 @@ class Naming:
             return self.dot(v.tangent_of)
         k = self.numbers.get(v)
         if k is None:
+            if self.space is not None and self.space.get(("value", v)) is not None:
+                return self.space.get(("value", v))
             self._temps += 1
-            return f"t{self._temps}" if self.style == "python" else f"t_{self._temps}"
+            return self._spell(("value", v), f"t{self._temps}") if self.style == "python" \
+                else f"t_{self._temps}"
         if self.style == "python":
-            return v.name if k <= 0 else f"v{k}"
+            return self._spell(("value", v), v.name if k <= 0 else f"v{k}")
         return f"v_{k}"
 
     def dot(self, v: Value) -> str:
@@ -72,25 +102,43 @@ class Naming:
         k = self.numbers.get(v)
         if k is None:
             inner = self.base(v)
-            return f"{inner}{suffix}" if self.style == "python" else f"{inner}{accent}"
+            return self._spell((suffix, v), f"{inner}{suffix}") if self.style == "python" \
+                else f"{inner}{accent}"
         if self.style == "python":
-            return f"{v.name if k <= 0 else f'v{k}'}{suffix}"
+            return self._spell((suffix, v), f"{self.base(v)}{suffix}")
         return f"v{accent}_{k}"
 
 
 def const_names(*programs: Program) -> dict[Const, str]:
-    """One name per array constant across all the programs of a module."""
-    taken = {v.name for p in programs for v in p.inputs} | {"np", "os"} | set(HELPERS)
+    """One name per array constant across all the programs of a module.
+
+    Module-level names are allocated from one Namespace: gradc's own (np, os, _consts,
+    the helpers) are never handed out; the functions' names and argument names are
+    avoided so a user's function and arguments keep their names; each constant keeps
+    its own name when that is still free."""
+    fixed = {"np", "os", "_consts", *HELPERS, *helpers_used(*programs)}
+    avoid = {n for p in programs for n in (p.name, f"{p.name}_value_and_grad")}
+    avoid |= {v.name for p in programs for v in p.inputs if isinstance(v.name, str)}
+    space = Namespace(fixed | {n for n in avoid if is_identifier(n)})
     consts = list({c.uid: c for p in programs for c in p.consts()}.values())
-    names = {}
-    for i, c in enumerate(consts, 1):
-        base = c.name if c.name and c.name.isidentifier() else f"c{i}"
-        name = base
-        while name in taken:
-            name = f"{base}_{i}"
-        taken.add(name)
-        names[c] = name
-    return names
+    return {c: space.name(("const", c.uid), c.name or f"c{i}", f"c{i}") for i, c in enumerate(consts, 1)}
+
+
+def entry_names(wanted: list[str], programs, consts: dict, extra=()) -> dict[str, str]:
+    """Module-level names for the functions a module defines: each as the runtime asks
+    for it when that is free (np, the helpers and the constants are the module's own)."""
+    space = Namespace({"np", *extra, *helpers_used(*programs), *consts.values()})
+    return {w: space.name(("function", w), w, "f_value_and_grad" if w.endswith("_value_and_grad") else "f")
+            for w in wanted}
+
+
+def entry_points_text(names: dict[str, str]) -> str:
+    """The line telling gradc's loader which function stands for a name that was taken."""
+    moved = {k: v for k, v in names.items() if k != v}
+    if not moved:
+        return ""
+    return ("# Functions whose requested names are taken here, for gradc's loader.\n"
+            f"__gradc_entry_points__ = {{{', '.join(f'{k!r}: {v!r}' for k, v in moved.items())}}}")
 
 
 HELPERS = ("sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax", "scatter")
@@ -124,14 +172,32 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
     for v in program.outputs:
         last_use[v] = len(program.ops)
 
+    # Values by the statement that reads them last: the candidates to free there.
+    last_read: dict[int, list[Value]] = {}
+    for v, i in last_use.items():
+        last_read.setdefault(i, []).append(v)
+
     exprs: dict[Value, Expr] = {}
     made = {op.out for op in program.ops}
     holder: dict[str, Value] = {}  # which value a name currently holds
+    held: dict[Value, str] = {}  # the other way round
+    order: dict[str, int] = {}  # when each held name was (re)bound into `holder`, for its order
+    ticks = itertools.count()
     out: list[Statement] = []
+
+    def hold(name: str, v: Value) -> None:
+        old = holder.get(name)
+        if old is None:
+            order[name] = next(ticks)
+        elif held.get(old) == name:
+            del held[old]
+        holder[name] = v
+        held[v] = name
+
     for v in program.inputs:
         name = naming.base(v)
         exprs[v] = Expr(name)
-        holder[name] = v
+        hold(name, v)
 
     def operand(v: Value) -> Expr:
         if isinstance(v, Const):
@@ -146,7 +212,7 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
         name = naming.base(op.out)
         prev = holder.get(name)
         if prev is not None and last_use.get(prev, -1) > i:
-            name = _fresh(name, holder)  # the old value is still needed: do not clobber it
+            name = naming.fresh(name, holder)  # the old value is still needed: do not clobber it
         if _accumulates(op, name, holder, uses, outputs, made):
             part = op.inputs[1].producer
             if part is not None and part.prim.name == "scatter" and inlined(part) and op.out.ndim:
@@ -158,13 +224,14 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
                 out.append(Statement(op, name, operand(op.inputs[1]).text, augmented=True))
         else:
             out.append(Statement(op, name, expr.text))
-        holder[name] = op.out
+        hold(name, op.out)
         exprs[op.out] = Expr(name)
-        out[-1].frees = tuple(n for n, v in holder.items()
-                              if last_use.get(v, -1) == i and v in made
-                              and v.aval.size * v.dtype.itemsize >= FREE_BYTES)
+        frees = [held[v] for v in last_read.get(i, ()) if v in held and v in made
+                 and v.aval.size * v.dtype.itemsize >= FREE_BYTES]
+        out[-1].frees = tuple(sorted(frees, key=order.__getitem__))
         for n in out[-1].frees:
-            del holder[n]
+            del held[holder.pop(n)]
+            del order[n]
     return out
 
 
@@ -210,10 +277,12 @@ def output_text(program: Program, naming: Naming, stmts, grouped: bool) -> str:
 
 def function_source(program: Program, fname: str, doc: str, grouped: bool = False,
                     consts: dict | None = None, naming: Naming | None = None) -> str:
+    """`def fname(...)`: fname is a name the module allocated; `doc` is plain text (escaped here)."""
+    assert is_identifier(fname) or fname == "FNAME", fname
     naming = naming or Naming(program, "python", consts)
     stmts = statements(program, naming)
     args = ", ".join(naming.base(v) for v in program.inputs)
-    lines = [_wrap(f"def {fname}(", args, "):", indent=""), f'    """{doc}"""']
+    lines = [_wrap(f"def {fname}(", args, "):", indent=""), f'    """{docstring_text(doc)}"""']
     last_sweep, last_line = "forward", None
     for s, rows in _unpackings(stmts):
         sweep, loc = s.op.sweep, s.op.loc
@@ -221,7 +290,7 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
             lines.append(f"    # {sweep} sweep")
         if loc is not None and loc.line and (sweep, loc.lineno) != (last_sweep, last_line):
             prefix = "adjoint of " if sweep == "reverse" else ""
-            lines.append(f"    # {prefix}line {loc.lineno}: {loc.line.strip()}")
+            lines.append(f"    # {prefix}line {loc.lineno}: {comment_text(loc.line.strip())}")
         last_sweep, last_line = sweep, loc.lineno if loc is not None else None
         if rows:
             lines.append(_unpack_line([r.target for r in rows], s.expr[:-len("[0]")]))
@@ -297,10 +366,32 @@ def constants(*programs: Program) -> dict[str, np.ndarray]:
 
 
 def array_literal(a: np.ndarray) -> str:
+    """Source for a small array that reads back bit for bit: every float (inf, nan,
+    -0.0, subnormals, float16/32 values) and integer of any dtype, and bools."""
+    a = np.asarray(a)
+    dtype = "" if a.dtype == np.float64 else f", dtype=np.{a.dtype.name}"
     if a.size == 0:  # a nested list cannot carry the shape of an empty array
         return f"np.zeros({a.shape!r}, dtype=np.{a.dtype.name})"
-    body = repr(a.tolist())
-    return f"np.array({body})" if a.dtype == np.float64 else f"np.array({body}, dtype=np.{a.dtype.name})"
+    if a.dtype.kind == "f":
+        # as float64 (exact for float16/32 too), then cast: repr round-trips a double
+        items = np.asarray(a, dtype=np.float64)
+        body = _nested(items.tolist(), lambda x: float_text(x).text)
+    elif a.dtype.kind in "iub":
+        body = repr(a.tolist())
+    else:
+        raise TypeError(f"no literal syntax for a {a.dtype} array")
+    return f"np.array({body}{dtype})"
+
+
+def _nested(items, text) -> str:
+    if isinstance(items, list):
+        return "[" + ", ".join(_nested(x, text) for x in items) + "]"
+    return text(items)
+
+
+def _docstring(*paragraphs: str) -> str:
+    """A module docstring of our own sentences with user text already escaped."""
+    return '"""' + "\n\n".join(paragraphs) + '\n"""'
 
 
 def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: bool,
@@ -308,16 +399,22 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
     """The whole generated module: helpers, constants, `f(...)` and `f_value_and_grad(...)`.
 
     external_consts: "runtime" (large constants are bound by the loader) or the
-    file name of an .npz written beside a saved module.
+    file name of an .npz written beside a saved module. User text (the origin, names)
+    enters only escaped (docstrings, comments) or as allocated identifiers.
     """
     name = forward.name
     wrt_names = ", ".join(adjoint.inputs[i].name for i in adjoint.wrt)
-    consts = constants(forward, adjoint)
+    names = const_names(forward, adjoint)
+    consts = {n: np.asarray(c.value) for c, n in names.items()}
     big = {k: v for k, v in consts.items() if v.size > INLINE_ARRAY_LIMIT}
-    imports = "import os\n\nimport numpy as np" if big and external_consts != "runtime" else "import numpy as np"
-    parts = [f'"""{name} and its gradient with respect to {wrt_names}.\n\n'
-             f"Generated by gradc from {origin}. Do not edit: regenerate instead.\n"
-             f'"""\n{imports}']
+    external = bool(big) and external_consts != "runtime"
+    entries = entry_names([name, f"{name}_value_and_grad"], (forward, adjoint), names,
+                          extra=("os", "_consts") if external else ())
+    fname, gname = entries[name], entries[f"{name}_value_and_grad"]
+    imports = "import os\n\nimport numpy as np" if external else "import numpy as np"
+    parts = [_docstring(docstring_text(f"{name} and its gradient with respect to {wrt_names}."),
+                        docstring_text(f"Generated by gradc from {origin}.") + " Do not edit: regenerate instead.")
+             + f"\n{imports}"]
     helpers = helpers_used(forward, adjoint)
     if helpers:
         title = ("# Helpers from gradc's runtime.support." if set(helpers) <= set(HELPERS)
@@ -330,31 +427,36 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
                 lines.append(f"{k} = {array_literal(v)}")
             elif external_consts == "runtime":
                 lines.append(f"# {k}: {v.dtype.name}{list(v.shape)}, bound by the gradc runtime")
-        if big and external_consts != "runtime":
+        if external:
             lines.append(f"_consts = np.load(os.path.join(os.path.dirname(os.path.abspath(__file__)), "
                          f"{external_consts!r}))")
             lines += [f"{k} = _consts[{k!r}]" for k in big]
         parts.append("\n".join(lines))
-    names = const_names(forward, adjoint)
-    parts.append(function_source(forward, name, f"Value of {name}.", consts=names).rstrip())
-    parts.append(function_source(adjoint, f"{name}_value_and_grad",
+    parts.append(function_source(forward, fname, f"Value of {name}.", consts=names).rstrip())
+    parts.append(function_source(adjoint, gname,
                                  f"Value of {name} and its gradient with respect to {wrt_names}.",
                                  grouped=grouped, consts=names).rstrip())
+    if entry_points_text(entries):
+        parts.append(entry_points_text(entries))
     return "\n\n\n".join(parts) + "\n"
 
 
 def single_function_module(program: Program, fname: str, doc: str, origin: str) -> str:
     """A module with one function (tangent and second-order programs), loaded by the runtime."""
-    parts = [f'"""{doc}\n\nGenerated by gradc from {origin}. Do not edit: regenerate instead.\n"""\n'
-             "import numpy as np"]
+    names = const_names(program)
+    entries = entry_names([fname], (program,), names)
+    parts = [_docstring(docstring_text(doc), docstring_text(f"Generated by gradc from {origin}.")
+                        + " Do not edit: regenerate instead.") + "\nimport numpy as np"]
     helpers = helpers_used(program)
     if helpers:
         parts.append("# Helpers.\n" + helper_source(helpers).rstrip())
-    consts = constants(program)
+    consts = {n: np.asarray(c.value) for c, n in names.items()}
     small = [f"{k} = {array_literal(v)}" for k, v in consts.items() if v.size <= INLINE_ARRAY_LIMIT]
     big = [f"# {k}: {v.dtype.name}{list(v.shape)}, bound by the gradc runtime"
            for k, v in consts.items() if v.size > INLINE_ARRAY_LIMIT]
     if consts:
         parts.append("\n".join(["# Constants captured from the module that defines the function."] + small + big))
-    parts.append(function_source(program, fname, doc, consts=const_names(program)).rstrip())
+    parts.append(function_source(program, entries[fname], doc, consts=names).rstrip())
+    if entry_points_text(entries):
+        parts.append(entry_points_text(entries))
     return "\n\n\n".join(parts) + "\n"

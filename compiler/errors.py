@@ -9,7 +9,10 @@ The format follows Python's SyntaxError so the caret reads the same way:
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
+
+from .syntax import visible
 
 
 @dataclass(frozen=True)
@@ -24,13 +27,28 @@ class SourceLoc:
     function: str = ""
 
     def caret(self) -> str:
-        text = self.line.rstrip("\n")
+        """The line (control characters and escapes shown as visible escapes, so nothing
+        reaches the terminal raw) and a caret under columns col..end_col of it."""
+        text = self.line.rstrip("\r\n")
         stripped = text.lstrip()
         indent = len(text) - len(stripped)
         start = max(self.col - indent, 0)
         end = self.end_col - indent if self.end_col is not None else len(stripped)
-        width = max(end - start, 1)
-        return f"    {stripped}\n    {' ' * start}{'^' * width}"
+        shown = [visible(ch) for ch in stripped]
+        before = sum(_columns(s) for s in shown[:start])
+        width = max(sum(_columns(s) for s in shown[start:end]), 1)
+        return f"    {''.join(shown)}\n    {' ' * before}{'^' * width}"
+
+
+def _columns(text: str) -> int:
+    """Terminal columns: wide East Asian characters take two, combining marks none."""
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in text)
+
+
+def _message(text: str) -> str:
+    """A message's own lines kept; every other control character shown escaped."""
+    return "\n".join(visible(line) for line in str(text).split("\n"))
 
 
 class CompileError(Exception):
@@ -49,16 +67,16 @@ class CompileError(Exception):
         return self.loc.lineno if self.loc else None
 
     def format(self) -> str:
-        lines = [f"gradc: {self.message}"]
+        lines = [f"gradc: {_message(self.message)}"]
         if self.loc is not None:
-            where = f'  File "{self.loc.filename}", line {self.loc.lineno}'
+            where = f'  File "{visible(str(self.loc.filename))}", line {self.loc.lineno}'
             if self.loc.function:
-                where += f", in {self.loc.function}"
+                where += f", in {visible(str(self.loc.function))}"
             lines.append(where)
             if self.loc.line:
                 lines.append(self.loc.caret())
         if self.hint:
-            lines.append(f"hint: {self.hint}")
+            lines.append(f"hint: {_message(self.hint)}")
         return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .errors import CompileError, ShapeError, SourceLoc
+from .errors import CompileError, DataDependentControlFlow, ShapeError, SourceLoc
 
 _ids = itertools.count()
 
@@ -45,6 +45,21 @@ class Aval:
 def aval_of(x) -> Aval:
     arr = np.asarray(x)
     return Aval(tuple(arr.shape), arr.dtype)
+
+
+class TracedValueError(DataDependentControlFlow):
+    """A traced value was asked for something only a concrete array has: a truth value,
+    an index, a Python number, its elements, or to be handed to NumPy. The frontend
+    reports it at the user's line (the Value knows no source location)."""
+
+
+def _refuse(what: str, instead: str):
+    def method(self, *args, **kwargs):
+        raise TracedValueError(
+            f"{what} of an array computed from the function's arguments: its value is not known "
+            f"at compile time; {instead}")
+    method.__name__ = f"_refused_{what.split()[0]}"
+    return method
 
 
 class Value:
@@ -87,11 +102,53 @@ class Value:
     def __lt__(self, o): return bind("less", self, o)
     def __ge__(self, o): return bind("greater_equal", self, o)
     def __le__(self, o): return bind("less_equal", self, o)
-    __hash__ = object.__hash__
+    __hash__ = object.__hash__  # identity: Values are dict keys throughout the compiler
+
+    # Trust by construction: a traced value is never a Python truth value, index,
+    # number or iterable, and NumPy can never wrap it in an object array.
+    __bool__ = _refuse("the truth value (if/while/and/or/not/bool())",
+                       "select values with np.where(condition, a, b), combine masks with & and |")
+    __index__ = _refuse("use as an index or size", "index with constants, slices or loop indices")
+    __int__ = _refuse("int()", "keep it an array (x.astype(np.int64) if an integer array is meant)")
+    __float__ = _refuse("float()", "keep it an array (x.astype(np.float64) to change the dtype)")
+    __complex__ = _refuse("complex()", "complex numbers are not supported")
+    __iter__ = _refuse("iteration", "loop over range(len(x)) or range(x.shape[k]) and index")
+    __len__ = _refuse("len() inside NumPy", "use x.shape[0]")
+    __contains__ = _refuse("the 'in' operator", "test membership on compile-time values only")
+    __array__ = _refuse("conversion to a NumPy array",
+                        "use the NumPy functions gradc lowers (see docs/supported-subset.md)")
+
+    def __array_function__(self, func, types, args, kwargs):
+        """Only NumPy's shape queries answer (from the aval); any other NumPy function
+        called on a Value is refused (the frontend lowers the ones gradc supports)."""
+        query = _SHAPE_QUERIES.get(func)
+        if query is not None and len(args) == 1 and not kwargs and args[0] is self:
+            return query(self)
+        raise TracedValueError(
+            f"{getattr(func, '__name__', func)}() called on an array computed from the function's "
+            "arguments at compile time; use the NumPy functions gradc lowers")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """`ndarray + value` reaches here (NumPy tries the ufunc first): arithmetic
+        operators become ops; any other ufunc call is refused."""
+        name = _OPERATOR_UFUNCS.get(ufunc) if method == "__call__" and not kwargs else None
+        if name is None:
+            raise TracedValueError(
+                f"np.{ufunc.__name__}.{method} applied directly to an array computed from the "
+                "function's arguments; use the NumPy functions gradc lowers")
+        return bind(name, *inputs)
 
     @property
     def T(self):
         return bind("transpose", self, axes=None)
+
+
+_SHAPE_QUERIES = {np.shape: lambda v: v.shape, np.ndim: lambda v: v.ndim,
+                  np.size: lambda v: v.aval.size}
+_OPERATOR_UFUNCS = {np.add: "add", np.subtract: "sub", np.multiply: "mul", np.true_divide: "div",
+                    np.power: "pow", np.matmul: "matmul", np.negative: "neg",
+                    np.greater: "greater", np.less: "less", np.greater_equal: "greater_equal",
+                    np.less_equal: "less_equal"}
 
 
 class Const(Value):

@@ -8,6 +8,7 @@ import unicodedata
 
 from .codegen import Naming, output_text, statements
 from .ir import Program
+from .syntax import visible
 
 _NP = re.compile(r"\bnp\.")
 
@@ -22,7 +23,7 @@ def listing(program: Program) -> str:
     stmts = statements(program, naming)
     rows: list[tuple[str, str]] = []
     args = ", ".join(f"{v.name}: {v.aval}" for v in program.inputs)
-    header = f"{program.name}({args})"
+    header = f"{visible(program.name)}({visible(args)})"  # user text: no raw control characters
     for v in program.inputs:
         rows.append((naming.base(v), v.name))
     for c, name in naming.const_names.items():

@@ -7,7 +7,7 @@ schedule (`Checkpointed.run(inputs, schedule)`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gradc.runtime import checkpoint as rt
 from gradc.runtime import loader
@@ -49,6 +49,7 @@ class Checkpointed:
     chain: rt.Chain
     schedule: rt.Schedule
     grouped: bool
+    namespace: dict = field(default_factory=dict, repr=False)  # the loaded step module
 
     def run(self, inputs, schedule: rt.Schedule | None = None) -> list:
         return rt.run(self.chain, schedule or self.schedule, inputs)
@@ -78,7 +79,7 @@ def build(adjoint: Program, steps: int, policy, *, grouped: bool, origin: str) -
         states=[tuple(v.uid for v in state) for state in plan.states],
         release=_release(reverse, plan.finish, adjoint),
         outputs=tuple(rt.Fixed(v.value) if isinstance(v, Const) else v.uid for v in adjoint.outputs))
-    return Checkpointed(plan, module.source, chain, policy.schedule(plan.steps), grouped)
+    return Checkpointed(plan, module.source, chain, policy.schedule(plan.steps), grouped, namespace)
 
 
 def _release(reverse: list[rt.Call], finish: Program, adjoint: Program) -> list[tuple]:

@@ -120,7 +120,9 @@ def fmt_bytes(n):
 def run_policies(policies, args, out, repeat=1):
     """Compile and differentiate once per policy; one row of results each."""
     rows = []
-    for policy in policies:
+    for k, policy in enumerate(policies, 1):
+        if sys.stderr.isatty():  # progress on a terminal only; logs and pipes stay clean
+            print(f"[{k}/{len(policies)}] {policy or 'store-all'} ...", file=sys.stderr, flush=True)
         compiled = gradc.compile(loss, wrt="W", args=args, checkpoint=policy)
         value, grad, peak, seconds = measure(compiled, args, repeat)
         name = policy_name(policy, compiled)
@@ -158,10 +160,18 @@ def step_functions(source, n_lines):
     return "\n".join(lines[start:start + n_lines])
 
 
+MEANINGFUL_SECONDS = 0.5  # below this, a time ratio measures noise, not recomputation
+
+
 def print_tradeoff(row, store_all):
-    """The headline: memory saved against time spent recomputing."""
-    print(f"{row['name']}: {row['peak'] / store_all['peak']:.1%} of store-all's peak memory "
-          f"for {row['seconds'] / store_all['seconds']:.2f}x its time")
+    """The headline: memory saved against time spent recomputing (the time only where the
+    runs are long enough for a ratio to mean something)."""
+    memory = f"{row['name']}: {row['peak'] / store_all['peak']:.1%} of store-all's peak memory"
+    if store_all["seconds"] >= MEANINGFUL_SECONDS:
+        print(f"{memory} for {row['seconds'] / store_all['seconds']:.2f}x its time")
+    else:
+        print(f"{memory}; its cost in time is {row['schedule'].forward_steps} untaped forward steps "
+              f"against store-all's 0 (wall times at these toy sizes are noise, not a trade-off)")
 
 
 def print_details(row, rows, n_actions=16, n_lines=28):

@@ -449,7 +449,7 @@ def repetition_number(steps: int, snapshots: int) -> int:
     return r
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=4096)
 def revolve_cost(steps: int, snapshots: int) -> float:
     """Optimal untaped forward steps ``t(l, s) = r*l - C(s+r, s+1)``.
 

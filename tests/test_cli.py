@@ -161,3 +161,85 @@ def test_jacobian_command_on_a_formula():
     assert r.returncode == 0, r.stderr
     assert "mode: reverse" in r.stdout  # 2 inputs, 1 output
     assert "1.755165" in r.stdout and "0.479426" in r.stdout  # 2 cos(0.5), sin(0.5)
+
+
+# -- trust: check never passes NaN/infinity, outputs never overwritten silently -------------
+# (in-process, for speed: gradc.cli.main returns the exit status; argparse exits with 2)
+
+
+def run_main(capsys, *argv):
+    from gradc.cli import main
+
+    try:
+        rc = main(list(argv))
+    except SystemExit as e:
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture
+def user_file(tmp_path):
+    def write(stem, body):
+        path = tmp_path / f"{stem}.py"
+        path.write_text("import numpy as np\n\n\n" + body)
+        return path
+    return write
+
+
+def test_check_reports_a_nan_gradient(capsys, user_file):
+    f = user_file("trust_nan_grad", "def loss(x):\n    return np.sum(np.sqrt(x ** 2))\n")
+    rc, out, _ = run_main(capsys, "check", f"{f}:loss", "--at", "x=0.0,1.0")
+    assert rc == 1, out
+    assert "MISMATCH: the gradient is not finite: d/dx[0] = nan" in out
+    assert "OK" not in out
+
+
+def test_check_reports_nan_arguments_and_values(capsys, user_file):
+    f = user_file("trust_nan_at", "def loss(x):\n    return np.sum(x ** 2)\n")
+    rc, out, _ = run_main(capsys, "check", f"{f}:loss", "--at", "x=nan,1.0")
+    assert rc == 1 and "argument x is not finite: x[0] = nan" in out, out
+    rc, out, _ = run_main(capsys, "check", "log(x)", "--at", "x=-1.0")
+    assert rc == 1 and "the value is not finite" in out and "finite difference along x" in out, out
+    rc, out, _ = run_main(capsys, "check", "x**2", "--at", "x=1e200")
+    assert rc == 1 and "not finite" in out, out
+
+
+@pytest.mark.parametrize("flag, value", [("--eps", "nan"), ("--eps", "0"), ("--eps", "-1e-6"),
+                                         ("--eps", "inf"), ("--tolerance", "nan"),
+                                         ("--tolerance", "inf"), ("--tolerance", "-1")])
+def test_check_refuses_bad_eps_and_tolerance(capsys, flag, value):
+    rc, out, err = run_main(capsys, "check", *SEED, f"{flag}={value}")
+    assert rc == 2, (out, err)
+    assert f"argument {flag}:" in err and "finite" in err
+    assert "OK" not in out
+
+
+def test_compile_never_overwrites_the_input_file(capsys, user_file, tmp_path):
+    f = user_file("trust_self_overwrite", "def loss(x):\n    return np.sum(x ** 2)\n")
+    before = f.read_text()
+    for extra in ([], ["--force"]):
+        rc, out, err = run_main(capsys, "compile", f"{f}:loss", "--at", "x=1,2", "-o", str(f), *extra)
+        assert rc == 2 and "refusing to write over" in err, (out, err)
+        assert f.read_text() == before
+    link = tmp_path / "alias.py"
+    link.symlink_to(f)
+    rc, out, err = run_main(capsys, "compile", f"{f}:loss", "--at", "x=1,2", "-o", str(link), "--force")
+    assert rc == 2 and f.read_text() == before, err
+
+
+def test_compile_and_graph_refuse_existing_outputs_without_force(capsys, user_file, tmp_path):
+    f = user_file("trust_existing_out", "def loss(x):\n    return np.sum(x ** 2)\n")
+    out_py = tmp_path / "out.py"
+    out_py.write_text("# mine\n")
+    rc, out, err = run_main(capsys, "compile", f"{f}:loss", "--at", "x=1,2", "-o", str(out_py))
+    assert rc == 2 and "already exists; pass --force" in err, (out, err)
+    assert out_py.read_text() == "# mine\n"
+    rc, out, err = run_main(capsys, "compile", f"{f}:loss", "--at", "x=1,2", "-o", str(out_py), "--force")
+    assert rc == 0, err
+    assert "def loss_value_and_grad" in out_py.read_text()
+    image = tmp_path / "g.svg"
+    image.write_text("mine")
+    rc, out, err = run_main(capsys, "graph", f"{f}:loss", "--at", "x=1,2", "-o", str(image))
+    assert rc == 2 and "already exists; pass --force" in err, (out, err)
+    assert image.read_text() == "mine"

@@ -59,6 +59,10 @@ CASES = {
     "data_while_in_helper": (_w3, DataDependentControlFlow, ["while"], "while",
                              B.helper_with_while),
     "iterate_array": (_w3, DataDependentControlFlow, ["loop"], "w", None),
+    "builtin_max_of_arrays": (_w3, UnsupportedFunction, ["max", "np.maximum"], "max(w, w * 2.0)", None),
+    "and_of_losses": (_w3, UnsupportedSyntax, ["and", "&"], "l1 and l2", None),
+    "inplace_alias_in_tuple": (_w3, UnsupportedSyntax, ["in-place", "'z'"], "z += 1.0", None),
+    "reshape_order_k": (_w3, UnsupportedFunction, ["order"], "w.reshape(3, order=\"K\")", None),
     # syntax
     "uses_lambda": (_w3, UnsupportedSyntax, ["lambda"], "lambda", None),
     "top_level_lambda": (_w3, UnsupportedSyntax, ["lambda"], "lambda", None),

@@ -172,6 +172,8 @@ for _name in ["maximum", "minimum"]:
 for _name in ["greater", "less", "greater_equal", "less_equal", "equal", "not_equal",
               "logical_and", "logical_or"]:
     CASES[_name] = [Case([I(3, 4, s="odd"), I(4, s="even")]), Case([I(2, 3, s="odd"), K(0.0)])]
+CASES["logical_not"] = [Case([I(3, 4, s="odd")]), Case([Fixed(_bools(3, 4))]),
+                        Case([Fixed(np.array([0, 1, 2, -3]))])]
 for _name in ["logical_and", "logical_or"]:
     CASES[_name] += [Case([Fixed(_bools(3, 4)), Fixed(_bools(4, seed=8))]),
                      Case([Fixed(np.array([0, 1, 2, 3])), Fixed(np.array([1, 2, 0, 4]))])]
@@ -212,6 +214,11 @@ CASES["broadcast_to"] = [Case([I(*shape, s="normal")], {"shape": new}) for shape
     ((3,), (2, 3)), ((3, 1), (2, 3, 4)), ((), (2, 2)), ((1,), (3,)), ((2, 3), (2, 3))]]
 CASES["expand_dims"] = [Case([I(*shape, s="normal")], {"axis": axis}) for shape, axis in [
     ((3,), 0), ((3,), -1), ((2, 3), (0, 3)), ((), 0), ((2, 3), 1), ((2, 3), (-1, 0))]]
+CASES["concatenate"] = [Case([I(*a, s="normal") for a in shapes], {"axis": axis}) for shapes, axis in [
+    (((2, 3), (4, 3)), 0), (((2, 3), (2, 1), (2, 2)), 1), (((3,), (1,)), 0), (((2, 3), (2, 3)), -1),
+    (((1, 2, 2), (1, 2, 3)), 2)]] + [
+    Case([I(3, s="normal"), K(np.array([1.0, 2.0]))], {"axis": 0}),
+    Case([I(2, 3, s="normal"), Same(0)], {"axis": 0})]
 CASES["getitem"] = [Case([I(*shape, s="normal")], {"index": index}) for shape, index in [
     ((3, 4, 5), (1,)), ((3, 4, 5), (slice(None), 2)),
     ((3, 4, 5), (slice(1, 3), slice(None), slice(None, None, 2))), ((3, 4, 5), (Ellipsis, 1)),
@@ -580,7 +587,7 @@ NUMPY_REF = {
     "logaddexp": lambda x, y: np.log(np.exp(x) + np.exp(y)),
     "greater": np.greater, "less": np.less, "greater_equal": np.greater_equal,
     "less_equal": np.less_equal, "equal": np.equal, "not_equal": np.not_equal,
-    "logical_and": np.logical_and, "logical_or": np.logical_or,
+    "logical_and": np.logical_and, "logical_or": np.logical_or, "logical_not": np.logical_not,
     "where": np.where,
     "clip": lambda x, lo, hi: np.minimum(np.maximum(x, -np.inf if lo is None else lo),
                                          np.inf if hi is None else hi),
@@ -592,6 +599,7 @@ NUMPY_REF = {
     "outer": lambda x, y: np.ravel(x)[:, None] * np.ravel(y)[None, :],
     "transpose": lambda x, axes: np.transpose(x, axes),
     "reshape": lambda x, shape: np.reshape(x, shape),
+    "concatenate": lambda *xs, axis: np.concatenate([np.asarray(x) for x in xs], axis=axis),
     "broadcast_to": lambda x, shape: np.broadcast_to(x, shape),
     "expand_dims": lambda x, axis: np.expand_dims(x, axis),
     "getitem": lambda x, index: np.asarray(x)[index],

@@ -9,6 +9,11 @@ Rules, in order of preference: a primitive's own `jvp`; for linear primitives th
 primitive applied to the tangent; for elementwise primitives the VJP rule read
 forwards (for an elementwise map the local Jacobian is diagonal, so
 `vjp(ẋ)[i]` is exactly the i-th operand's contribution to v̇).
+
+A tangent selected by `where` (or maximum, minimum, clip, relu) is zero outside a
+mask; like the reverse pass, this one carries the mask through the elementwise ops
+that read it and masks their tangents, so `np.sqrt(np.where(c, u, 0))` has the
+tangent 0 (not 0/0) where c is false (ad/masks.py).
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from ..ir import Builder, Const, Op, Program, Value, bind
 from ..passes import optimize
 from ..passes.activity import varied
 from ..passes.simplify import rewrite
+from . import masks
 
 
 def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
@@ -33,6 +39,7 @@ def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
         dots.append(dot)
 
     builder = Builder(rewrite=rewrite, sweep="tangent")
+    support: dict[Value, object] = {}  # v -> where v̇ can be nonzero (masks.Mask); absent: anywhere
     with builder:
         for op in program.ops:
             if op.out not in live or not op.prim.differentiable:
@@ -44,6 +51,11 @@ def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
             t = _tangent(op, tangents)
             if t is None:
                 continue
+            seeds = [(v, d) for v, d in zip(op.inputs, tangents) if d is not None]
+            m = support.get(seeds[0][0])
+            for v, _ in seeds[1:]:
+                m = masks.disj(m, support.get(v))
+            t, m = masks.through(op.prim, m, t, [d for _, d in seeds])
             if t.shape != op.out.shape:
                 t = builder.bind("broadcast_to", t, shape=op.out.shape)
             if t.dtype != op.out.dtype:
@@ -51,6 +63,7 @@ def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
             if t.producer is not None and t.producer.sweep == "tangent" and t.tangent_of is None:
                 t.tangent_of = op.out
             tangent[op.out] = t
+            support[op.out] = m
         builder.loc = None
         outs = [_zero_or(tangent.get(v), v, builder) for v in program.outputs]
 

@@ -6,6 +6,12 @@ it. Walking the forward ops last to first, each active op's VJP rule turns the
 adjoint of its result (v̄_k) into contributions to its operands; contributions
 are summed back to the operand's shape when broadcasting stretched it, and
 accumulated when a value has several uses (equation (3) of the lecture notes).
+
+Selections (`where`, maximum, minimum, clip, relu) give adjoints that are zero
+outside a mask; the pass carries that mask up the chain of elementwise ops that
+fed the selection and masks their contributions with `where`, so the local
+derivative of an unselected branch (1/x at x = 0, say) is never multiplied in
+(ad/masks.py): `np.where(x > 1, np.log(x), x - 1)` has the gradient 0 at x = 0, not NaN.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import numpy as np
 
 from ..ir import Aval, Builder, Const, Op, Program, Value
 from ..passes import optimize
+from . import masks
 from ..passes.activity import active
 from ..passes.simplify import rewrite
 
@@ -37,6 +44,7 @@ def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: 
     elif out in live:
         adjoint[out] = Const(1.0)
 
+    mask: dict[Value, object] = {}  # v -> where v̄ can be nonzero (masks.Mask); absent: anywhere
     with builder:
         for op in reversed(program.ops):
             g = adjoint.get(op.out)
@@ -46,12 +54,16 @@ def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: 
             for x, c in zip(op.inputs, _contributions(op, g, live)):
                 if c is None or x not in live:
                     continue
+                c, m = masks.through(op.prim, mask.get(op.out), c, (g,))
                 if c.shape != x.shape:
                     c = builder.bind("sum_to", c, shape=x.shape)
+                m = masks.fit(m, x.shape)
                 if x in adjoint:
                     c = builder.bind("add", adjoint[x], c)
+                    m = masks.disj(mask.get(x), m)
                 _name(c, x)
                 adjoint[x] = c
+                mask[x] = m
 
         builder.loc = None  # returning gradients belongs to no source line
         builder.step = 0 if any(op.step for op in program.ops) else None  # the prologue's adjoint

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import (CompileError, DataDependentControlFlow, InternalError, NameResolutionError,
-                      SignatureError, SourceLoc, SourceUnavailable, UnsupportedFunction,
+                      ShapeError, SignatureError, SourceLoc, SourceUnavailable, UnsupportedFunction,
                       UnsupportedSyntax)
 from ..ir import Builder, Const, Program, Value
 from ..passes.simplify import rewrite
-from . import marks, numpy_table
+from . import captured, marks, numpy_table
 
 BINOPS = {ast.Add: ("add", operator.add), ast.Sub: ("sub", operator.sub),
           ast.Mult: ("mul", operator.mul), ast.Div: ("div", operator.truediv),
@@ -36,6 +36,7 @@ COMPARES = {ast.Gt: ("greater", operator.gt), ast.Lt: ("less", operator.lt),
             ast.GtE: ("greater_equal", operator.ge), ast.LtE: ("less_equal", operator.le),
             ast.Eq: ("equal", operator.eq), ast.NotEq: ("not_equal", operator.ne)}
 SAFE_BUILTINS = {"range", "len", "abs", "min", "max", "float", "int", "bool", "tuple", "list",
+                 "sorted", "any", "all",
                  "zip", "enumerate", "reversed", "sum", "round"}
 CONSTRUCT_NAMES = {
     ast.While: "while loop", ast.Lambda: "lambda", ast.ListComp: "list comprehension",
@@ -49,6 +50,103 @@ CONSTRUCT_NAMES = {
     ast.JoinedStr: "f-string", ast.NamedExpr: "assignment expression (:=)",
     ast.Starred: "starred expression", ast.Match: "match statement",
 }
+
+
+# -- memory model for in-place updates (NumPy's aliasing rules) -----------------------
+# Every array a name can reach is described by the set of buffers it may share: the
+# caller's arguments, module-level arrays, or memory made while lowering (fresh). The
+# model follows NumPy, not the IR: `w * 1.0` and `w.copy()` are new memory even where the
+# simplifier turns them back into `w`; views (slices, reshape, transpose) share memory.
+
+
+class _Buffer:
+    __slots__ = ("kind", "name")
+
+    def __init__(self, kind: str, name: str = ""):
+        self.kind = kind  # "argument", "constant", "fresh" or "unknown"
+        self.name = name
+
+    def __repr__(self):
+        return f"<buffer {self.kind} {self.name}>"
+
+
+@dataclass(frozen=True)
+class _Seq:
+    """The memory of a tuple/list display: one entry per item."""
+    items: tuple
+
+
+class _Marker:
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return self.name
+
+
+_UNKNOWN = _Marker("unknown memory")  # resolve from the value (its recorded buffers)
+_DEFAULT = _Marker("default")
+_UNTRACED = frozenset({_Buffer("unknown")})
+_MEMBERSHIP = {ast.Is: operator.is_, ast.IsNot: operator.is_not,
+               ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
+
+
+def _fresh(result):
+    """Memory of a newly computed result: new buffer for arrays; none for scalars (NumPy
+    returns immutable scalars for 0-d results) and Python values."""
+    if isinstance(result, Const):
+        return None if result.is_scalar else frozenset({_Buffer("fresh")})
+    if isinstance(result, Value):
+        return None if result.ndim == 0 else frozenset({_Buffer("fresh")})
+    if isinstance(result, np.ndarray):
+        return frozenset({_Buffer("fresh")})
+    if isinstance(result, (list, tuple, dict, set)):
+        return _UNKNOWN
+    return None
+
+
+def _argument_memory(name, v):
+    if isinstance(v, Value) and not isinstance(v, Const):
+        return None if v.pytype is float else frozenset({_Buffer("argument", name)})
+    if isinstance(v, Const):
+        return _UNKNOWN
+    if isinstance(v, np.ndarray):
+        return frozenset({_Buffer("argument", name)})
+    if isinstance(v, (list, tuple, dict, set)):
+        return _UNKNOWN
+    return None
+
+
+def _traced_inside(x, depth=0) -> bool:
+    """Whether x is, or holds at any depth of lists/tuples/dicts/sets, a traced value."""
+    if isinstance(x, Value):
+        return not isinstance(x, Const)
+    if depth > 100:
+        return True
+    if isinstance(x, (list, tuple, set, frozenset)):
+        return any(_traced_inside(v, depth + 1) for v in x)
+    if isinstance(x, dict):
+        return any(_traced_inside(v, depth + 1) for v in (*x.keys(), *x.values()))
+    if isinstance(x, slice):
+        return any(_traced_inside(v, depth + 1) for v in (x.start, x.stop, x.step))
+    return False
+
+
+def _unwrap(x, depth=0):
+    """Compile-time constants (Consts) replaced by their values, at any depth."""
+    if isinstance(x, Const):
+        return x.value
+    if depth > 100:
+        return x
+    if isinstance(x, tuple):
+        return tuple(_unwrap(v, depth + 1) for v in x)
+    if isinstance(x, list):
+        return [_unwrap(v, depth + 1) for v in x]
+    if isinstance(x, dict):
+        return {k: _unwrap(v, depth + 1) for k, v in x.items()}
+    if isinstance(x, slice):
+        return slice(_unwrap(x.start), _unwrap(x.stop), _unwrap(x.step))
+    return x
 
 
 class _Return(Exception):
@@ -87,26 +185,50 @@ class Source:
                          line, self.fn.__name__)
 
 
-_source_cache: dict = {}
+_source_cache: dict = {}  # (code, filename) → (tree, lines, filename, offset), least recently used first
+SOURCE_CACHE_SIZE = 256
 
 
 def parse_function(fn) -> Source:
+    """The parsed source of exactly the function that is called (refusing what gradc would
+    misread: wrappers, callable objects, bound methods, partials)."""
+    if isinstance(fn, staticmethod):
+        fn = fn.__func__
     code = getattr(fn, "__code__", None)
     if not isinstance(fn, types.FunctionType) or code is None:
+        raise SourceUnavailable(_not_a_function(fn))
+    wrapped = fn.__dict__.get("__wrapped__")
+    if wrapped is not None:  # inspect.getsource would show the wrapped function's source
+        qual = getattr(code, "co_qualname", code.co_name)
+        decorator = qual.split(".<locals>")[0].rsplit(".", 1)[-1] if ".<locals>" in qual else code.co_name
+        name = getattr(wrapped, "__name__", fn.__name__)
         raise SourceUnavailable(
-            f"cannot read the source of {getattr(fn, '__name__', fn)!r}: gradc compiles Python "
-            "functions defined with `def` in a file (not builtins, NumPy functions or C extensions)")
-    if code in _source_cache:
-        return _source_cache[code]
+            f"{name} is wrapped by decorator {decorator!r} (functools.wraps); gradc compiles the source "
+            f"of the function you call, and Python shows the undecorated {name}'s source for it, so "
+            f"what the decorator adds would be lost. Compile the undecorated function "
+            f"({name}.__wrapped__) and apply the decorator's effect outside, or write it into the "
+            f"function's body")
+    key = (code, code.co_filename)  # (equal code objects from two files compare equal)
+    cached = _source_cache.pop(key, None)
+    if cached is None:
+        cached = _read_source(fn, code)
+    _source_cache[key] = cached  # most recently used last
+    while len(_source_cache) > SOURCE_CACHE_SIZE:
+        del _source_cache[next(iter(_source_cache))]
+    tree, lines, filename, offset = cached
+    return Source(fn, tree, lines, filename, offset)  # this function's globals and closure, not a twin's
+
+
+def _read_source(fn, code) -> tuple:
     try:
-        text = inspect.getsource(fn)
+        text = inspect.getsource(code)
         filename = inspect.getsourcefile(fn) or code.co_filename
     except (OSError, TypeError):
         raise SourceUnavailable(
             f"cannot read the source of {fn.__name__!r} (defined in {code.co_filename}): gradc reads "
             "a function's source, so define it with `def` in a .py file or notebook cell, "
             "not with exec() or at an interactive prompt without source") from None
-    if fn.__name__ == "<lambda>":
+    if fn.__name__ == "<lambda>" or code.co_name == "<lambda>":
         raise UnsupportedSyntax("lambda functions are not supported: define the loss with `def`",
                                 SourceLoc(filename, code.co_firstlineno, 0, None, text.splitlines()[0]))
     dedented = textwrap.dedent(text)
@@ -117,9 +239,32 @@ def parse_function(fn) -> Source:
     tree = module.body[0]
     if not isinstance(tree, ast.FunctionDef):
         raise SourceUnavailable(f"the source of {fn.__name__!r} is not a `def` statement")
-    src = Source(fn, tree, dedented.splitlines(), filename, code.co_firstlineno - 1)
-    _source_cache[code] = src
-    return src
+    return tree, dedented.splitlines(), filename, code.co_firstlineno - 1
+
+
+def _not_a_function(fn) -> str:
+    import functools
+
+    what = getattr(fn, "__name__", None) or type(fn).__name__
+    if isinstance(fn, functools.partial):
+        inner = getattr(fn.func, "__name__", "the function")
+        return (f"cannot compile functools.partial({inner}, ...): gradc compiles a function defined "
+                f"with `def`; write one that passes the fixed arguments, e.g. "
+                f"`def loss(x): return {inner}(x, ...)` (module-level values it reads are tracked)")
+    if isinstance(fn, types.MethodType):
+        return (f"cannot compile the bound method {fn.__qualname__!r}: gradc compiles plain functions "
+                f"(it does not read attributes of `self`); pass the object's arrays as arguments to a "
+                f"module-level function, or use a @staticmethod")
+    if isinstance(fn, classmethod):
+        return f"cannot compile the classmethod {what!r}: gradc compiles plain functions"
+    if callable(fn) and not isinstance(fn, (types.BuiltinFunctionType, np.ufunc)) \
+            and not type(fn).__module__.startswith("numpy") and hasattr(type(fn), "__call__") \
+            and not isinstance(fn, type):
+        return (f"cannot compile a callable {type(fn).__name__} object: gradc reads the source of a "
+                f"function defined with `def`, not an object's __call__; pass a function (its "
+                f"arrays as arguments)")
+    return (f"cannot read the source of {what!r}: gradc compiles Python "
+            "functions defined with `def` in a file (not builtins, NumPy functions or C extensions)")
 
 
 class Lowering:
@@ -134,15 +279,33 @@ class Lowering:
         self.node = src.tree
         self.scope = scope  # names visible besides locals: module globals, closure, a whitelist
         self.module_globals = module_globals
+        # NumPy's memory sharing, for in-place updates (see _check_in_place)
+        self.prov: dict[str, object] = {}  # name -> the memory its array may share
+        self.outer_buffers: frozenset = frozenset()  # buffers the calling functions still hold
+        self.value_buffers: dict = {}  # Value -> buffers (shared with inlined helpers)
+        self.static_buffers: dict = {}  # id(compile-time ndarray) -> (array, buffers)
+        self.return_memory = None
+        self._memories: dict[int, object] = {}  # id(ast node) -> memory of its last value
+        self._explicit: dict[int, object] = {}
+        self._call_memory = ([], {})
+        self._call_result_memory = _DEFAULT
         self.named_consts: dict[tuple, Const] = {} if consts is None else consts  # shared with helpers
-        # module-level names read (by this function and inlined helpers): (globals, name, object)
-        self.referenced: dict[tuple, tuple] = {}
+        # names read from outside the arguments (by this function and inlined helpers): key → Read
+        self.referenced = captured.Reads()
 
     @classmethod
     def for_function(cls, src: Source, builder: Builder, stack=(), consts=None) -> "Lowering":
-        closure = inspect.getclosurevars(src.fn)
-        return cls(src, builder, {**src.fn.__globals__, **closure.nonlocals},
-                   module_globals=src.fn.__globals__, stack=stack + (src.fn.__code__,), consts=consts)
+        fn = src.fn
+        cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+        nonlocals = {}
+        for name, cell in cells.items():
+            with contextlib.suppress(ValueError):  # an empty cell: the name is not bound yet
+                nonlocals[name] = cell.cell_contents
+        lw = cls(src, builder, {**fn.__globals__, **nonlocals},
+                 module_globals=fn.__globals__, stack=stack + (fn.__code__,), consts=consts)
+        lw.cells = cells
+        lw.referenced.attributes |= captured.attribute_names(src.tree)
+        return lw
 
     # -- helpers used by the NumPy table ---------------------------------
 
@@ -151,6 +314,9 @@ class Lowering:
 
     def bind(self, prim: str, *args, **params):
         self.b.loc = self.src.loc(self.node)
+        # NumPy converts list and tuple operands with np.asarray: so does gradc (traced items
+        # are stacked, numbers become float64/int64 arrays exactly as np.asarray makes them)
+        args = [numpy_table.array_from(self, a) if isinstance(a, (list, tuple)) and a else a for a in args]
         for a in args:
             self._check_operand(a, prim)
         return self.b.bind(prim, *args, **params)
@@ -196,6 +362,10 @@ class Lowering:
 
     def run(self, args: dict[str, object]):
         self.env.update(args)
+        for name, v in args.items():  # a helper's parameters arrive with the caller's memory
+            if name not in self.prov:
+                self.prov[name] = _argument_memory(name, v)
+            self._remember(v, self.prov[name])
         try:
             self.block(self.src.tree.body)
         except _Return as r:
@@ -215,7 +385,12 @@ class Lowering:
         method = getattr(self, f"stmt_{type(s).__name__}", None)
         if method is None:
             self.unsupported(s)
-        method(s)
+        try:
+            method(s)
+        except CompileError as e:
+            if e.loc is not None:
+                raise
+            raise type(e)(e.message, self.src.loc(s), hint=e.hint) from None
 
     def unsupported(self, node, extra=""):
         name = CONSTRUCT_NAMES.get(type(node), type(node).__name__)
@@ -229,57 +404,114 @@ class Lowering:
         pass
 
     def stmt_Return(self, s):
-        raise _Return(self.expr(s.value) if s.value is not None else None)
+        value = self.expr(s.value) if s.value is not None else None
+        self.return_memory = self._memory(s.value) if s.value is not None else None
+        raise _Return(value)
 
     def stmt_Assign(self, s):
         value = self.expr(s.value)
+        memory = self._memory(s.value)
         for target in s.targets:
-            self.assign(target, value)
+            self.assign(target, value, memory)
 
     def stmt_AnnAssign(self, s):
         if s.value is None:
             return
-        self.assign(s.target, self.expr(s.value))
+        value = self.expr(s.value)
+        self.assign(s.target, value, self._memory(s.value))
 
     def stmt_AugAssign(self, s):
         if not isinstance(s.target, ast.Name):
             self.fail(f"unsupported construct 'augmented assignment to {_target_kind(s.target)}': "
                       "gradc values are immutable (in-place updates would hide aliasing); "
                       "build a new array instead", UnsupportedSyntax, s)
-        current = self.lookup(s.target.id, s.target)
-        self._check_in_place(s.target.id, current, s)
+        name = s.target.id
+        current = self.lookup(name, s.target)
+        rhs = self.expr(s.value)
         self.node = s
-        self.assign(s.target, self.binop(s.op, current, self.expr(s.value), s))
-
-    VIEWS = frozenset({"getitem", "reshape", "transpose", "broadcast_to", "expand_dims"})
-
-    def _check_in_place(self, name, current, node):
-        """`x += y` updates an ndarray in place in NumPy. gradc computes `x = x + y`, which is
-        the same only if no other name can see x's memory: refuse where that is not certain."""
-        if not isinstance(current, Value) or current.ndim == 0:
+        if isinstance(current, list):  # Python lists are updated in place: do exactly that
+            if _traced_inside(rhs) and not isinstance(rhs, (list, tuple)) or isinstance(rhs, Value):
+                self.fail(f"unsupported construct 'list {type(s.op).__name__} with an array'",
+                          UnsupportedSyntax, s)
+            inplace = {ast.Add: operator.iadd, ast.Mult: operator.imul}.get(type(s.op))
+            if inplace is None:
+                self.fail(f"unsupported operator '{type(s.op).__name__}=' on a list", UnsupportedSyntax, s)
+            try:
+                result = inplace(current, self.value(rhs))
+            except TypeError as e:
+                self.fail(f"{name} {type(s.op).__name__}= failed: {e}", SignatureError, s)
+            self.env[name] = result
             return
+        memory = self.prov.get(name, _UNKNOWN) if name in self.env else _UNKNOWN
+        buffers = self._buffers(memory, current) if isinstance(current, (Value, np.ndarray)) else frozenset()
+        if not buffers:  # a Python number, tuple or NumPy scalar: `x op= y` rebinds x
+            new = self.binop(s.op, current, rhs, s)
+            self.assign(s.target, new, _fresh(new))
+            return
+        self._check_in_place(name, buffers, s)
+        new = self.binop(s.op, current, rhs, s)
+        shape, dtype = tuple(self.shape(current)), self.dtype(current)
+        if tuple(self.shape(new)) != shape:
+            self.fail(f"in-place update of {name!r}: the result has shape {tuple(self.shape(new))}, "
+                      f"but {name!r} has shape {shape} (NumPy: non-broadcastable output operand)",
+                      ShapeError, s)
+        if self.dtype(new) != dtype:
+            if not np.can_cast(self.dtype(new), dtype, casting="same_kind"):
+                self.fail(f"in-place update of {name!r}: NumPy cannot cast the {self.dtype(new)} result "
+                          f"to {name!r}'s dtype {dtype} (casting rule 'same_kind')", ShapeError, s)
+            new = self.bind("cast", new, dtype=dtype)
+        self.env[name] = new  # the same memory, new contents
+        self._remember(new, memory)
+
+    def _check_in_place(self, name, buffers, node):
+        """`x += y` updates an array in place in NumPy. gradc computes `x = x + y`, which is
+        the same only if nothing else can see x's memory: refuse where that is not certain."""
         why = None
-        if isinstance(current, Const):
-            why = "a module-level array" if current.name else None
-        elif current.producer is None:
-            why = "an argument (NumPy would modify the caller's array)"
-        elif current.producer.prim.name in self.VIEWS:
-            why = "a view of another array (NumPy would modify that array too)"
-        elif any(v is current for k, v in self.env.items() if k != name):
-            why = f"also named {next(k for k, v in self.env.items() if v is current and k != name)!r}"
+        for b in buffers:
+            if b.kind == "argument":
+                why = ("an argument (NumPy would modify the caller's array)" if b.name == name
+                       else f"the argument {b.name!r} or a view of it (NumPy would modify the caller's "
+                       "array)")
+            elif b.kind == "constant":
+                why = f"a module-level array{'' if b.name == name else f' ({b.name!r}) or a view of it'}"
+            elif b.kind == "unknown":
+                why = "memory gradc cannot trace (it may be shared with another array)"
+            if why:
+                break
+        if why is None:
+            for other, v in self.env.items():
+                if other == name:
+                    continue
+                shared = self._buffers(self.prov.get(other, _UNKNOWN), v)
+                if shared & buffers or any(b.kind == "unknown" for b in shared) and not _immutable(v):
+                    why = (f"memory shared with {other!r} (a view, an alias, or a container holding it), "
+                           "which NumPy's in-place update would change too")
+                    break
+        if why is None and buffers & self.outer_buffers:
+            why = "an array the calling function still holds (NumPy would modify the caller's array)"
         if why:
             self.fail(f"unsupported construct 'in-place update of {name!r}': it is {why}; "
                       f"write `{name} = {name} <op> ...` to make a new array", UnsupportedSyntax, node)
 
-    def assign(self, target, value):
+    def assign(self, target, value, memory=_UNKNOWN):
+        """Bind target to value; `memory` is what the value's array may share (None: no
+        mutable memory, e.g. a Python number or NumPy scalar)."""
         if isinstance(target, ast.Name):
             if isinstance(value, Value) and not isinstance(value, Const) and not value.name:
                 value.name = target.id
             self.env[target.id] = value
+            self.prov[target.id] = memory
+            self._remember(value, memory)
         elif isinstance(target, (ast.Tuple, ast.List)):
             items = self.unpack(value, len(target.elts), target)
-            for t, v in zip(target.elts, items):
-                self.assign(t, v)
+            if isinstance(memory, _Seq) and len(memory.items) == len(items):
+                memories = list(memory.items)
+            elif isinstance(value, Value):  # rows of an array are views; elements of a vector, scalars
+                memories = [memory if isinstance(memory, frozenset) and item.ndim else None for item in items]
+            else:
+                memories = [_UNKNOWN] * len(items)
+            for t, v, m in zip(target.elts, items, memories):
+                self.assign(t, v, m)
         else:
             self.fail(f"unsupported construct 'assignment to {_target_kind(target)}': gradc values "
                       "are immutable (item assignment would hide aliasing); build a new array with "
@@ -307,6 +539,10 @@ class Lowering:
             self.fail(f"unsupported construct 'data-dependent {what}': the condition depends on the "
                       "function's array arguments, which is not supported yet (a later version will); "
                       "use np.where(condition, a, b) to select values", DataDependentControlFlow, node)
+        return self.truth(c, node)
+
+    def truth(self, c, node):
+        """Python's truth value of a compile-time object (never of a traced array)."""
         c = self.value(c)
         if isinstance(c, np.ndarray) and c.size != 1:
             self.fail(f"the truth value of an array with {c.size} elements is ambiguous",
@@ -324,9 +560,16 @@ class Lowering:
         if not isinstance(it, (range, tuple, list, zip, enumerate, types.GeneratorType)) \
                 and not hasattr(it, "__iter__"):
             self.fail(f"cannot loop over {_describe(it)}", UnsupportedSyntax, s.iter)
-        for item in it:
+        if isinstance(it, np.ndarray):
+            self.fail("unsupported construct 'for loop over an array': loop over "
+                      "range(len(x)) or range(x.shape[k]) and index instead", UnsupportedSyntax, s.iter)
+        memory = self._memory(s.iter)
+        items = memory.items if isinstance(memory, _Seq) and isinstance(it, (list, tuple)) \
+            and len(memory.items) == len(it) else None
+        for k, item in enumerate(it):
             with self.step():
-                self.assign(s.target, item)
+                m = items[k] if items is not None else _UNKNOWN
+                self.assign(s.target, item, m)
                 self.block(s.body)
 
     @contextlib.contextmanager
@@ -363,9 +606,92 @@ class Lowering:
         method = getattr(self, f"expr_{type(node).__name__}", None)
         if method is None:
             self.unsupported(node)
-        result = method(node)
+        try:
+            result = method(node)
+        except CompileError as e:  # a traced value refused a Python protocol: point at this node
+            if e.loc is not None:
+                raise
+            raise type(e)(e.message, self.src.loc(node), hint=e.hint) from None
+        memory = self._explicit.pop(id(node), _DEFAULT)
+        if memory is _DEFAULT:
+            memory = self._default_memory(node, result)
+        self._memories[id(node)] = memory
+        self._remember(result, memory)
         self.node = saved
         return result
+
+    # -- memory: which names may share an array (NumPy's aliasing, for `x += y`) ------
+
+    def _memory(self, node):
+        return self._memories.get(id(node), _UNKNOWN)
+
+    def _set_memory(self, node, memory):
+        self._explicit[id(node)] = memory
+
+    def _default_memory(self, node, result):
+        if isinstance(node, ast.Name):
+            if node.id in self.env:
+                return self.prov.get(node.id, _UNKNOWN)
+            return _UNKNOWN  # module-level names: Consts and arrays resolve by value
+        if isinstance(node, ast.Constant):
+            return None
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return _Seq(tuple(self._memory(e) for e in node.elts))
+        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare)):
+            return _fresh(result)
+        return _UNKNOWN
+
+    def _remember(self, value, memory):
+        """Record which buffers a value may be (the fallback for containers built by calls).
+        Unknown memory records nothing: an unrecorded value counts as possibly shared."""
+        if memory is None:
+            memory = frozenset()
+        if not isinstance(memory, frozenset):
+            return
+        if isinstance(value, Value) and not isinstance(value, Const):
+            self.value_buffers[value] = self.value_buffers.get(value, frozenset()) | memory
+        elif isinstance(value, np.ndarray):
+            old = self.static_buffers.get(id(value), (value, frozenset()))[1]
+            self.static_buffers[id(value)] = (value, old | memory)
+
+    def _buffers(self, memory, value, depth=0):
+        """The buffers `value` (reached through `memory`) may share."""
+        if memory is None:
+            return frozenset()
+        if isinstance(memory, frozenset):
+            return memory
+        if isinstance(memory, _Seq) and isinstance(value, (list, tuple)) and len(value) == len(memory.items):
+            out = frozenset()
+            for m, v in zip(memory.items, value):
+                out |= self._buffers(m, v, depth + 1)
+            return out
+        return self._value_buffers(value, depth)
+
+    def _value_buffers(self, value, depth=0):
+        if depth > 50:
+            return _UNTRACED
+        if isinstance(value, Const):
+            return frozenset({_Buffer("constant", value.name)}) if value.name and not value.is_scalar \
+                else frozenset()
+        if isinstance(value, Value):
+            return self.value_buffers.get(value, _UNTRACED)
+        if isinstance(value, np.ndarray):
+            known = self.static_buffers.get(id(value))
+            return known[1] if known is not None and known[0] is value else _UNTRACED
+        if isinstance(value, (list, tuple, set, frozenset)):
+            out = frozenset()
+            for v in value:
+                out |= self._value_buffers(v, depth + 1)
+            return out
+        if isinstance(value, dict):
+            return self._value_buffers(list(value.values()), depth + 1)
+        return frozenset()
+
+    def _all_buffers(self):
+        out = frozenset()
+        for k, v in self.env.items():
+            out |= self._buffers(self.prov.get(k, _UNKNOWN), v)
+        return out
 
     def expr_Constant(self, node):
         if isinstance(node.value, complex):
@@ -378,11 +704,13 @@ class Lowering:
     def lookup(self, name, node):
         if name in self.env:
             return self.env[name]
+        cells, globs = getattr(self, "cells", {}), self.module_globals
         if name in self.scope:
             obj = self.scope[name]
-            globs = self.module_globals
-            if globs is not None and name in globs:
-                self.referenced[(id(globs), name)] = (globs, name, obj)
+            if name in cells:  # a closure variable (`nonlocal` in the enclosing function rebinds it)
+                self.referenced[("cell", id(cells[name]))] = captured.Read(captured.CellSlot(cells[name], name), obj)
+            elif globs is not None and name in globs:
+                self.referenced[(id(globs), name)] = captured.Read(captured.GlobalSlot(globs, name), obj)
             if isinstance(obj, np.ndarray):
                 if obj.dtype.kind not in "fiub":
                     self.fail(f"module-level array {name!r} has unsupported dtype {obj.dtype}",
@@ -393,6 +721,9 @@ class Lowering:
                 return self.named_consts[key]
             return obj
         if name in SAFE_BUILTINS:
+            if globs is not None:  # a module-level `sum = ...` defined later must not be missed
+                self.referenced[(id(globs), name)] = captured.Read(captured.GlobalSlot(globs, name),
+                                                                   captured.MISSING)
             return getattr(builtins, name)
         if hasattr(builtins, name):
             self.fail(f"builtin {name}() is not supported in compiled functions", UnsupportedFunction, node)
@@ -415,20 +746,32 @@ class Lowering:
         attr = node.attr
         if isinstance(obj, Value):
             if attr == "T":
+                self._set_memory(node, self._view_of(node.value, obj))
                 return self.bind("transpose", obj, axes=None)
             if attr in ("shape", "ndim", "size", "dtype"):
+                self._set_memory(node, None)
                 return {"shape": obj.shape, "ndim": obj.ndim, "size": obj.aval.size,
                         "dtype": obj.dtype}[attr]
             if attr in numpy_table.METHODS:
-                return _Method(obj, attr)
+                self._set_memory(node, None)
+                return _Method(obj, attr, self._memory(node.value))
             self.fail(f"array attribute or method '.{attr}' is not supported", UnsupportedFunction, node)
         if isinstance(obj, types.ModuleType) or isinstance(obj, (np.ndarray, np.generic, int, float, tuple)):
             try:
-                return getattr(obj, attr)
+                result = getattr(obj, attr)
             except AttributeError:
                 owner = obj.__name__ if isinstance(obj, types.ModuleType) else _describe(obj)
                 self.fail(f"{owner} has no attribute {attr!r}", NameResolutionError, node)
+            if isinstance(obj, types.ModuleType) and isinstance(result, np.ndarray):
+                self._set_memory(node, frozenset({_Buffer("constant", attr)}))  # another module's array
+            elif isinstance(obj, np.ndarray) and isinstance(result, np.ndarray):
+                self._set_memory(node, self._view_of(node.value, obj))  # .T, .real: views
+            return result
         self.fail(f"attribute access on {_describe(obj)} is not supported", UnsupportedSyntax, node)
+
+    def _view_of(self, node, obj):
+        """The memory of a view of the array `obj` (the value of `node`)."""
+        return self._buffers(self._memory(node), obj)
 
     def expr_Subscript(self, node):
         obj = self.expr(node.value)
@@ -437,19 +780,37 @@ class Lowering:
                 isinstance(index, tuple) and not all(self.is_static(i) for i in index)):
             self.fail("indexing with an array computed from the arguments is not supported yet; "
                       "use constant, slice or loop-index subscripts", UnsupportedSyntax, node.slice)
-        index = self.value(index)
+        if _traced_inside(index):
+            self.fail("indexing with an array computed from the arguments is not supported yet; "
+                      "use constant, slice or loop-index subscripts", UnsupportedSyntax, node.slice)
+        index = _unwrap(index)
         if isinstance(obj, Value):
             idx = index if isinstance(index, tuple) else (index,)
-            idx = tuple(self.value(i) for i in idx)
             for i in idx:
                 if isinstance(i, np.ndarray):
                     self.fail("indexing with an integer or boolean array is not supported yet",
                               UnsupportedSyntax, node.slice)
-            return self.bind("getitem", obj, index=idx)
+            result = self.bind("getitem", obj, index=idx)
+            scalar = all(isinstance(i, (int, np.integer)) for i in idx) and result.ndim == 0
+            self._set_memory(node, None if scalar else self._view_of(node.value, obj))
+            return result
         try:
-            return obj[index]
+            result = obj[index]
         except (TypeError, IndexError, KeyError) as e:
             self.fail(f"cannot index {_describe(obj)}: {e}", UnsupportedSyntax, node)
+        memory = self._memory(node.value)
+        if isinstance(obj, np.ndarray):
+            if isinstance(result, np.ndarray):
+                self._set_memory(node, self._view_of(node.value, obj) if np.may_share_memory(result, obj)
+                                 else _fresh(result))
+            else:
+                self._set_memory(node, None)
+        elif isinstance(obj, (list, tuple)) and isinstance(memory, _Seq) and len(memory.items) == len(obj):
+            if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
+                self._set_memory(node, memory.items[index])
+            elif isinstance(index, slice):
+                self._set_memory(node, _Seq(memory.items[index]))
+        return result
 
     def expr_BinOp(self, node):
         left = self.expr(node.left)
@@ -465,7 +826,19 @@ class Lowering:
             if isinstance(op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > 1e4 \
                     and isinstance(left, int):
                 self.fail("exponent too large to fold at compile time", UnsupportedSyntax, node)
-            return pyop(left, right)
+            if not isinstance(op, (ast.Add, ast.Mult)) and (_traced_inside(left) or _traced_inside(right)):
+                self.fail(f"operator '{type(op).__name__}' on a container holding arrays computed from "
+                          "the arguments is not supported", UnsupportedSyntax, node)
+            if (_traced_inside(left) or _traced_inside(right)) and not (
+                    isinstance(left, (list, tuple)) and isinstance(right, (list, tuple, int))
+                    or isinstance(right, (list, tuple)) and isinstance(left, int)):
+                self.fail(f"operator '{type(op).__name__}' on a container holding arrays computed from "
+                          "the arguments is not supported", UnsupportedSyntax, node)
+            try:
+                return pyop(left, right)
+            except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
+                self.fail(f"{type(op).__name__} failed at compile time: {type(e).__name__}: {e}",
+                          SignatureError, node)
         if prim is None:
             self.fail(f"operator '{type(op).__name__}' is not differentiable and not supported on arrays",
                       UnsupportedSyntax, node)
@@ -475,9 +848,18 @@ class Lowering:
     def expr_UnaryOp(self, node):
         x = self.expr(node.operand)
         if isinstance(node.op, ast.UAdd):
-            return x
+            return x  # NumPy's +x is a new array with x's values (the memory is fresh)
+        if isinstance(node.op, ast.Not):
+            if not self.is_static(x):
+                self.fail("'not' needs the truth value of an array computed from the arguments, which "
+                          "is not known at compile time; use np.where(...) or a comparison "
+                          "(e.g. x == 0) instead", DataDependentControlFlow, node)
+            return not self.truth(x, node)
         if self.is_static(x) and not isinstance(x, Const):
-            return {ast.USub: operator.neg, ast.Not: operator.not_, ast.Invert: operator.invert}[type(node.op)](x)
+            if _traced_inside(x):
+                self.fail(f"unary '{type(node.op).__name__}' on a container holding arrays",
+                          UnsupportedSyntax, node)
+            return {ast.USub: operator.neg, ast.Invert: operator.invert}[type(node.op)](x)
         if isinstance(node.op, ast.USub):
             return self.bind("neg", x)
         self.fail(f"unsupported unary operator '{type(node.op).__name__}' on an array",
@@ -486,41 +868,50 @@ class Lowering:
     def expr_Compare(self, node):
         if len(node.ops) != 1:
             values = [self.expr(node.left)] + [self.expr(c) for c in node.comparators]
-            if all(self.is_static(v) and not isinstance(v, Const) for v in values):
-                return all(COMPARES[type(o)][1](a, b) for o, a, b in zip(node.ops, values, values[1:]))
+            if all(self.is_static(v) and not isinstance(v, Const) and not _traced_inside(v) for v in values):
+                return all(COMPARES[type(o)][1](a, b) if type(o) in COMPARES else
+                           _MEMBERSHIP[type(o)](a, b) for o, a, b in zip(node.ops, values, values[1:]))
             self.fail("chained comparisons of arrays are not supported; combine with &",
                       UnsupportedSyntax, node)
         left, right = self.expr(node.left), self.expr(node.comparators[0])
         op = node.ops[0]
         if isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)):
-            if self.is_static(left) and self.is_static(right):
-                return {ast.Is: operator.is_, ast.IsNot: operator.is_not,
-                        ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}[type(op)](left, right)
+            if self.is_static(left) and self.is_static(right) and not (
+                    isinstance(op, (ast.In, ast.NotIn)) and (_traced_inside(left) or _traced_inside(right))):
+                return _MEMBERSHIP[type(op)](left, right)
             self.fail(f"'{type(op).__name__}' on arrays is not supported", UnsupportedSyntax, node)
         prim, pyop = COMPARES[type(op)]
         if self.is_static(left) and self.is_static(right) and not (
                 isinstance(left, Const) or isinstance(right, Const)):
+            if _traced_inside(left) or _traced_inside(right):
+                self.fail("comparing containers that hold arrays computed from the arguments needs "
+                          "their truth values; compare the arrays themselves", UnsupportedSyntax, node)
             return pyop(left, right)
         self.node = node
         return self.bind(prim, left, right)
 
     def expr_BoolOp(self, node):
-        values = []
-        for v in node.values:
+        op = "and" if isinstance(node.op, ast.And) else "or"
+        for i, v in enumerate(node.values):
             x = self.expr(v)
+            if i == len(node.values) - 1:  # the last operand is returned as it is, never tested
+                self._set_memory(node, self._memory(v))
+                return x
             if not self.is_static(x):
-                self.fail("'and'/'or' on arrays is not supported: use & and | on comparisons, "
-                          "or np.where", UnsupportedSyntax, node)
-            values.append(self.value(x))
-            truth = bool(values[-1])
-            if isinstance(node.op, ast.And) and not truth or isinstance(node.op, ast.Or) and truth:
-                return values[-1]
-        return values[-1]
+                self.fail(f"'and'/'or' needs the truth value of an array computed from the arguments "
+                          f"({op!r} here), which is not known at compile time: use & and | on "
+                          "comparisons (np.logical_and / np.logical_or), or np.where",
+                          UnsupportedSyntax, node)
+            truth = self.truth(x, v)
+            if (op == "and" and not truth) or (op == "or" and truth):
+                self._set_memory(node, self._memory(v))
+                return x
 
     def expr_IfExp(self, node):
-        if self.condition(node.test, "conditional expression"):
-            return self.expr(node.body)
-        return self.expr(node.orelse)
+        branch = node.body if self.condition(node.test, "conditional expression") else node.orelse
+        result = self.expr(branch)
+        self._set_memory(node, self._memory(branch))
+        return result
 
     def expr_Call(self, node):
         fn = self.expr(node.func)
@@ -534,7 +925,52 @@ class Lowering:
                 self.fail("unsupported construct '**kwargs in a call'", UnsupportedSyntax, node)
             kwargs[k.arg] = self.expr(k.value)
         self.node = node
-        return self.call(fn, args, kwargs, node)
+        self._call_memory = ([self._memory(a) for a in node.args],
+                             {k.arg: self._memory(k.value) for k in node.keywords})
+        arg_memory = self._call_memory
+        self._call_result_memory = _DEFAULT
+        result = self.call(fn, args, kwargs, node)
+        memory = self._call_result_memory
+        if memory is _DEFAULT:
+            memory = self._result_memory(fn, args, kwargs, arg_memory, result)
+        self._set_memory(node, memory)
+        return result
+
+    def _result_memory(self, fn, args, kwargs, arg_memory, result):
+        """Which memory a call's result may share, by NumPy's rules."""
+        pos, kw = arg_memory
+        first = args[0] if args else next(iter(kwargs.values()), None)
+        first_memory = pos[0] if pos else next(iter(kw.values()), _UNKNOWN)
+        if isinstance(fn, _Method):
+            kind = numpy_table.method_kind(fn.name, args, kwargs)
+            if kind in ("view", "alias"):
+                return self._buffers(fn.memory, fn.obj)
+            return _fresh(result)
+        if fn in (max, min):
+            return frozenset().union(*(self._buffers(m, a) for m, a in zip(pos, args))) \
+                if isinstance(result, (Value, np.ndarray)) else None
+        if fn in (tuple, list, zip, enumerate, reversed, sorted):
+            return _UNKNOWN
+        try:
+            kind = numpy_table.KIND.get(fn, "fresh")
+        except TypeError:
+            kind = "fresh"
+        if kind in ("view", "alias") and isinstance(result, (Value, np.ndarray)):
+            if fn is np.asarray and not isinstance(first, (Value, np.ndarray)):
+                return _fresh(result)
+            return self._buffers(first_memory, first)
+        if isinstance(result, np.ndarray):
+            shared = frozenset()
+            owner = getattr(fn, "__self__", None)
+            if isinstance(owner, np.ndarray) and np.may_share_memory(result, owner):
+                shared |= self._value_buffers(owner)
+            for m, a in zip(pos + list(kw.values()), args + list(kwargs.values())):
+                if isinstance(a, np.ndarray) and np.may_share_memory(result, a):
+                    shared |= self._buffers(m, a)
+            return _fresh(result) | shared
+        if isinstance(result, (list, tuple, dict)):
+            return _UNKNOWN
+        return _fresh(result)
 
     def call(self, fn, args, kwargs, node):
         if fn is marks.checkpoint:
@@ -549,10 +985,23 @@ class Lowering:
             return numpy_table.METHODS[fn.name](self, fn.obj, args, kwargs)
         lower = numpy_table.lookup(fn)
         operands = (*args, *kwargs.values())
-        traced = any(not self.is_static(a) for a in operands)  # computed from the arguments
+        traced = _traced_inside(operands)  # computed from the arguments, however nested
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, (np.ndarray, np.generic)) and isinstance(fn, types.BuiltinMethodType):
+            # a method of a compile-time array: run now, or lower like an array method
+            if traced and isinstance(owner, np.ndarray) and fn.__name__ in numpy_table.METHODS:
+                return numpy_table.METHODS[fn.__name__](self, Const(owner), args, kwargs)
+            if traced:
+                self.fail(f"the method .{fn.__name__}() of a compile-time array is not supported on "
+                          "arrays computed from the arguments", UnsupportedFunction, node)
+            return self._static_call(fn, args, kwargs, node)
         if lower is not None and (traced or fn in numpy_table.ALWAYS_LOWER
                                   or any(isinstance(a, Const) for a in operands)):
             return lower(self, args, kwargs)  # on constants, the builder folds it
+        if _draws_random_numbers(fn):
+            self.fail(f"{_qualname(fn)} draws random numbers: gradc would draw them once, at compile "
+                      "time, and reuse them on every call; draw them outside and pass the array as an "
+                      "argument", UnsupportedFunction, node)
         if _is_numpy(fn) or fn in numpy_table.CONSTRUCTORS:
             if traced:
                 self.fail(f"{_qualname(fn)} is not supported on arrays computed from the arguments "
@@ -569,40 +1018,132 @@ class Lowering:
             return len(x)
         if fn is abs:
             x = args[0]
-            return self.bind("abs", x) if isinstance(x, Value) else abs(x)
+            if isinstance(x, Value):
+                return self.bind("abs", x)
+            if _traced_inside(x):
+                self.fail("abs() of a container holding arrays", UnsupportedFunction, node)
+            return abs(_unwrap(x))
         if fn is sum and args and isinstance(args[0], (list, tuple)) and not kwargs:
             total = args[1] if len(args) > 1 else 0
             for item in args[0]:
                 total = self.binop(ast.Add(), total, item, node)
             return total
-        if fn in (min, max, float, round, tuple, list, zip, enumerate, reversed) and traced:
-            hint = {min: " (use np.minimum or np.min)", max: " (use np.maximum or np.max)"}.get(fn, "")
+        if fn in (max, min):
+            return self._min_max(fn, args, kwargs, node)
+        if fn in (sorted, any, all, sum) and traced:
+            hint = {sorted: "np.sort is not supported either; sorting needs the values",
+                    any: "use np.max(mask) or np.where to combine conditions on arrays",
+                    all: "use np.min(mask) or np.where to combine conditions on arrays",
+                    sum: "use np.sum(x, axis=0) (sum() iterates over the first axis)"}[fn]
+            self.fail(f"builtin {fn.__name__}() of arrays computed from the arguments is not "
+                      f"supported: it needs their values at compile time; {hint}",
+                      UnsupportedFunction, node)
+        if fn in (float, complex, round) and traced:
+            hint = {float: " (an array already is one: use it as it is, or x.astype(np.float64))",
+                    round: " (np.round is not differentiable)"}.get(fn, "")
             self.fail(f"builtin {fn.__name__}() of an array computed from the arguments is not "
-                      f"supported{hint}", UnsupportedFunction, node)
-        if fn in (range, min, max, float, int, bool, tuple, list, zip, enumerate, reversed, round):
+                      f"supported: its value is not known at compile time{hint}", UnsupportedFunction, node)
+        if fn in (tuple, list, zip, enumerate, reversed) and any(
+                isinstance(a, Value) and not isinstance(a, Const) for a in operands):
+            self.fail(f"builtin {fn.__name__}() of an array computed from the arguments is not "
+                      "supported: iterate over range(len(x)) and index instead", UnsupportedFunction, node)
+        if fn in (tuple, list, zip, enumerate, reversed):
+            return self._static_call(fn, args, kwargs, node, unwrap=False)
+        if fn in (range, float, int, bool, round, sorted, any, all, sum):
             if traced:
                 self.fail(f"unsupported construct '{fn.__name__}() of an array': values computed from "
                           "the function's array arguments cannot decide loop bounds or other compile-time "
                           "quantities; data-dependent control flow is not supported yet (a later version "
-                          "will support it)", DataDependentControlFlow, node)
+                          "will support it)" + {int: "; for an integer array use x.astype(np.int64)",
+                                                bool: "; for a mask use a comparison such as x != 0"}
+                          .get(fn, ""), DataDependentControlFlow, node)
             return self._static_call(fn, args, kwargs, node)
         if isinstance(fn, types.FunctionType):
             return self.inline(fn, args, kwargs, node)
         self.fail(f"call to {_qualname(fn)} is not supported (see docs/supported-subset.md)",
                   UnsupportedFunction, node)
 
-    def _static_call(self, fn, args, kwargs, node):
+    def _min_max(self, fn, args, kwargs, node):
+        """Python's max/min: the first maximal (minimal) item, compared with > (<). On traced
+        scalars that is where(b > a, b, a) item by item: ties keep the earlier item, so the
+        gradient at a tie goes to the first argument, as the value does."""
+        name = fn.__name__
+        if not _traced_inside((*args, *kwargs.values())):
+            return self._static_call(fn, args, kwargs, node)
+        if kwargs:
+            self.fail(f"builtin {name}() with {', '.join(sorted(kwargs))}= of arrays computed from the "
+                      "arguments is not supported", UnsupportedFunction, node)
+        items = list(args)
+        if len(args) == 1:
+            if isinstance(args[0], Value):
+                self.fail(f"builtin {name}() of an array iterates over it and compares with Python's "
+                          f"{'>' if name == 'max' else '<'}; use np.{name}(x) for the whole array "
+                          f"(ties share the gradient) or np.{name}imum(a, b) elementwise",
+                          UnsupportedFunction, node)
+            if not isinstance(args[0], (list, tuple)):
+                self.fail(f"builtin {name}() of {_describe(args[0])} is not supported", UnsupportedFunction, node)
+            items = list(args[0])
+        if not items:
+            self.fail(f"{name}() of an empty sequence", SignatureError, node)
+        for item in items:
+            if isinstance(item, Value):
+                scalar = item.ndim == 0
+            else:
+                scalar = not isinstance(item, (str, bytes, list, tuple, dict)) and \
+                    not _traced_inside(item) and np.ndim(_unwrap(item)) == 0
+            if not scalar:
+                self.fail(f"builtin {name}() of arrays with more than one element: Python would need the "
+                          "truth value of an array comparison; use np.maximum(a, b) / np.minimum(a, b) "
+                          f"elementwise or np.{name}(x) over an array", UnsupportedFunction, node)
+        compare = "greater" if name == "max" else "less"
+        best = items[0]
+        for item in items[1:]:
+            best = self.bind("where", self.bind(compare, item, best), item, best)
+        return best
+
+    def _static_call(self, fn, args, kwargs, node, unwrap=True):
+        """Run a call now, on compile-time values only (proven free of traced values)."""
+        if unwrap:
+            for a in (*args, *kwargs.values()):
+                if _traced_inside(a):
+                    self.fail(f"{_qualname(fn)} is not supported on arrays computed from the arguments "
+                              "(see docs/supported-subset.md)", UnsupportedFunction, node)
+                if isinstance(a, (types.GeneratorType, zip, enumerate, map, filter, reversed)):
+                    self.fail(f"{_qualname(fn)}() of an iterator: pass a list or tuple",
+                              UnsupportedFunction, node)
+            args, kwargs = _unwrap(list(args)), _unwrap(dict(kwargs))
         try:
-            return fn(*[self.value(a) for a in args], **{k: self.value(v) for k, v in kwargs.items()})
+            return fn(*args, **kwargs)
+        except CompileError:
+            raise
         except Exception as e:  # the user's own call on constants failed: report it at their line
             self.fail(f"{_qualname(fn)}(...) failed at compile time: {type(e).__name__}: {e}",
                       SignatureError, node)
+
+    def _share_memory_with(self, inner, fn):
+        """The helper's parameters hold the caller's arrays; the caller's names stay live."""
+        pos, kw = self._call_memory
+        try:
+            given = inspect.signature(fn).bind(*pos, **kw).arguments
+        except TypeError:
+            given = {}
+        for name, p in inspect.signature(fn).parameters.items():
+            m = given.get(name, _UNKNOWN)
+            if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                m = _UNKNOWN
+            inner.prov[name] = m
+        inner.value_buffers = self.value_buffers
+        inner.static_buffers = self.static_buffers
+        inner.outer_buffers = self.outer_buffers | self._all_buffers()
 
     def inline(self, fn, args, kwargs, node):
         """A call to a module-level helper: lower its body in place."""
         if fn.__code__ in self.stack:
             self.fail(f"recursive call to {fn.__name__}() is not supported", UnsupportedSyntax, node)
-        src = parse_function(fn)
+        try:
+            src = parse_function(fn)
+        except CompileError as e:  # say where the helper is called, not only what it is
+            raise type(e)(e.message, e.loc or self.src.loc(node), hint=e.hint) from None
         try:
             bound = inspect.signature(fn).bind(*args, **kwargs)
         except TypeError as e:
@@ -610,7 +1151,9 @@ class Lowering:
         bound.apply_defaults()
         inner = Lowering.for_function(src, self.b, self.stack, self.named_consts)
         check_body(src)
+        self._share_memory_with(inner, fn)
         result = inner.run(dict(bound.arguments))
+        self._call_result_memory = inner.return_memory
         self.referenced.update(inner.referenced)
         return result
 
@@ -621,6 +1164,16 @@ class Lowering:
 class _Method:
     obj: Value
     name: str
+    memory: object = None  # the array's memory (methods like reshape return views)
+
+
+_RANDOM_STATE = (np.random.Generator, np.random.RandomState, np.random.BitGenerator)
+
+
+def _draws_random_numbers(fn) -> bool:
+    """np.random.* and the methods of generators: state that a compile-time call would freeze."""
+    module = getattr(fn, "__module__", None) or ""
+    return module.startswith("numpy.random") or isinstance(getattr(fn, "__self__", None), _RANDOM_STATE)
 
 
 def _is_numpy(fn) -> bool:

@@ -6,6 +6,7 @@ import inspect
 import os
 
 from ..errors import SourceLoc
+from .marks import Checkpointed
 from .python import lower, parse_function
 
 
@@ -13,6 +14,10 @@ class PythonFunction:
     """The frontend for a Python function: its source, signature and lowering."""
 
     def __init__(self, fn):
+        if isinstance(fn, Checkpointed):  # gradc.checkpoint(loss): outside a chain, the function itself
+            fn = fn.fn
+        if isinstance(fn, staticmethod):
+            fn = fn.__func__
         self.fn = fn
         src = parse_function(fn)
         self.src = src

@@ -7,6 +7,8 @@ so a compiled expression is called like a function of those variables.
 from __future__ import annotations
 
 import inspect
+import keyword
+import unicodedata
 
 import sympy as sp
 
@@ -29,7 +31,11 @@ class SympyExpression:
         self.loc = SourceLoc("<sympy>", 1, 0, None, text if len(text) <= 200 else text[:197] + "...", "f")
         self.symbols = self._order(wrt, variables)
         names = [str(s) for s in self.symbols]
-        if len(set(names)) != len(names):
+        for n in names:
+            if not n.isidentifier() or keyword.iskeyword(n):
+                raise SignatureError(f"the symbol {n!r} cannot name an argument of the compiled function (not "
+                                     "a Python identifier); rename it, e.g. sympy.Symbol('x1')", self.loc)
+        if len({unicodedata.normalize("NFKC", n) for n in names}) != len(names):
             raise SignatureError(f"two variables share a name: {names}", self.loc)
         self.signature = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
                                             for n in names])

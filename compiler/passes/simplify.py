@@ -57,6 +57,29 @@ def _div_or_pow(prim, values, params):
         return _same(x, prim, values, params)
 
 
+def _logistic_spelling(prim, values, params):
+    """`1 / (1 + np.exp(-z))` is sigmoid(z), bit for bit (gradc.nn.sigmoid is that very
+    expression), but its chain-rule adjoint reads 0 * exp(800) = NaN where exp overflows;
+    the sigmoid primitive's rule g * s * (1 - s) has the finite limit."""
+    one, denominator = values
+    if not _is_const(one, 1):
+        return None
+    add = _producer(denominator, "add")
+    if add is None:
+        return None
+    a, b = add.inputs
+    e = b if _is_const(a, 1) else a if _is_const(b, 1) else None
+    exp = e is not None and _producer(e, "exp")
+    neg = exp and _producer(exp.inputs[0], "neg")
+    if not neg:
+        return None
+    z = neg.inputs[0]
+    if z.dtype.kind != "f":
+        return None
+    s = bind("sigmoid", z)
+    return s if s.aval == prim.abstract_eval([v.aval for v in values], values, **params) else None
+
+
 def _neg(prim, values, params):
     inner = _producer(values[0], "neg")
     if inner is not None:
@@ -168,7 +191,7 @@ RULES = {
     "matmul": _pull_out_scale,
     "sub": _sub,
     "mul": _mul,
-    "div": _div_or_pow,
+    "div": _first(_div_or_pow, _logistic_spelling),
     "pow": _div_or_pow,
     "neg": _neg,
     "transpose": _first(_transpose, _reshape_scalar_broadcast),

@@ -5,6 +5,7 @@ import numpy as np
 import sympy as sp
 
 from ..syntax import ADD, COMPARE, MUL, POW, call, infix, literal, method, prefix
+from ..ir import Const
 from . import ops, registry
 
 
@@ -58,15 +59,53 @@ binary("mul", np.multiply, "*", MUL, lambda g, out, x, y: [g * y, g * x],
        sympy=lambda x, y: x * y)
 binary("div", np.true_divide, "/", MUL, lambda g, out, x, y: [g / y, -g * out / y],
        sympy=lambda x, y: x / y, domain=(0.3, 2.0))
-binary("pow", np.power, "**", POW,
-       lambda g, out, x, y: [g * y * x ** (y - 1), g * ops.log(x) * out],
+
+
+def _pow_dx(g, x, y):
+    """d(x**y)/dx = y * x**(y-1), where an exponent 0 gives exactly 0 (x**0 is the
+    constant 1), even at x == 0, where the formula would read 0 * inf."""
+    if isinstance(y, Const):
+        n = np.asarray(y.value)
+        if not np.any(n != 0):
+            return None
+        if n.ndim == 0:
+            return g * y * x ** (y - 1)  # an integer n >= 1 gives x**(n-1) with n-1 >= 0: no NaN at 0
+        return g * y * x ** Const(np.where(n == 0, np.zeros_like(n), n - 1))  # 0 * x**0 where n == 0
+    return ops.where(ops.logical_and(ops.equal(y, 0), ops.equal(x, 0)), 0.0, g * y * x ** (y - 1))
+
+
+def _pow_dy(g, out, x):
+    """d(x**y)/dy = x**y * log(x). At x == 0 it is 0 (JAX's convention; the derivative from
+    the side where 0**y is finite): log(x) is read as 0 there, so 0**y = inf (y < 0) still
+    gives NaN. Where x**y is 0 it is 0 (x = inf, y < 0: the limit, not 0 * inf)."""
+    if isinstance(x, Const) and np.all(np.isfinite(x.value) & (np.asarray(x.value) != 0)):
+        return g * ops.log(x) * out
+    safe = ops.where(ops.equal(x, 0), 1.0, x)
+    return ops.where(ops.equal(out, 0), 0.0, g * ops.log(safe) * out)
+
+
+def _logaddexp_vjp(g, out, x, y):
+    """d/dx log(e^x + e^y) = sigmoid(x - y): no overflow, and the right limits where one
+    argument is infinite. x - y is NaN only where x and y are the same infinity; there the
+    limit along x = y is 1/2 each (the derivative along (1, 1) is exactly 1)."""
+    d = x - y
+    d = ops.where(ops.logical_and(ops.equal(x, y), ops.not_equal(d, 0)), 0.0, d)
+    return [g * ops.sigmoid(d), g * ops.sigmoid(-d)]
+
+
+# maximum and minimum: at a tie the whole cotangent goes to the FIRST argument (Python's
+# max(a, b) returns a at a tie). The cotangent is selected with `where`, never multiplied by
+# a mask, so an infinite cotangent of the other branch cannot turn into inf * 0 = NaN; the
+# reverse pass sees the selection and masks the contributions upstream (ad/masks.py).
+binary("pow", np.power, "**", POW, lambda g, out, x, y: [_pow_dx(g, x, y), _pow_dy(g, out, x)],
        sympy=lambda x, y: x**y, domain=(0.3, 2.0))
 binary("maximum", np.maximum, None, 0,
-       lambda g, out, x, y: [g * (x >= y), g * (x < y)], sympy=sp.Max)
+       lambda g, out, x, y: [ops.where(x >= y, g, 0.0), ops.where(x >= y, 0.0, g)], sympy=sp.Max,
+       jvp=lambda t, out, x, y: _select(x >= y, t))
 binary("minimum", np.minimum, None, 0,
-       lambda g, out, x, y: [g * (x <= y), g * (x > y)], sympy=sp.Min)
-binary("logaddexp", np.logaddexp, None, 0,
-       lambda g, out, x, y: [g * ops.exp(x - out), g * ops.exp(y - out)],
+       lambda g, out, x, y: [ops.where(x <= y, g, 0.0), ops.where(x <= y, 0.0, g)], sympy=sp.Min,
+       jvp=lambda t, out, x, y: _select(x <= y, t))
+binary("logaddexp", np.logaddexp, None, 0, _logaddexp_vjp,
        sympy=lambda x, y: sp.log(sp.exp(x) + sp.exp(y)))
 
 # Comparisons and logic: boolean results, derivative zero.
@@ -77,17 +116,27 @@ for _name, _impl, _sym in [("greater", np.greater, ">"), ("less", np.less, "<"),
     binary(_name, _impl, _sym, COMPARE, None, differentiable=False)
 binary("logical_and", np.logical_and, None, 0, None, differentiable=False)
 binary("logical_or", np.logical_or, None, 0, None, differentiable=False)
+unary("logical_not", np.logical_not, None, differentiable=False)
+
+
+def _select(c, tangents):
+    """The tangent of a selection between two operands: where(c, ẋ, ẏ), 0 for a constant."""
+    tx, ty = tangents
+    if tx is None and ty is None:
+        return None
+    return ops.where(c, 0.0 if tx is None else tx, 0.0 if ty is None else ty)
 
 registry.define(
     "where", impl=np.where, family="elementwise", arity=3, elementwise=True,
     emit=lambda c, a, b, **_: call("np.where", c, a, b),
     vjp=lambda g, out, c, x, y: [None, ops.where(c, g, 0.0), ops.where(c, 0.0, g)],
+    jvp=lambda t, out, c, x, y: _select(c, t[1:]),
 )
 
 
 def _clip_vjp(g, out, x, lo, hi):
     inside = (x >= lo) if hi is None else (x <= hi) if lo is None else ops.logical_and(x >= lo, x <= hi)
-    return [g * inside]
+    return [ops.where(inside, g, 0.0)]  # bounds included: at x == lo or x == hi the derivative is 1
 
 
 registry.define(

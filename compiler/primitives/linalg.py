@@ -177,3 +177,53 @@ expand_dims = registry.define(
     vjp=lambda g, out, x, axis: [ops.reshape(g, shape=x.shape)],
 )
 expand_dims.canonical_params = _expand_dims_params
+
+
+# --- concatenate: np.array / np.stack / np.concatenate of traced pieces ----------
+
+
+def _concatenate_params(values, params):
+    ndim = values[0].ndim
+    if ndim == 0:
+        raise ValueError("zero-dimensional arrays cannot be concatenated")
+    axis = params.get("axis", 0)
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis!r} is out of bounds for array of dimension {ndim}")
+    return {"axis": int(axis) % ndim}
+
+
+def _concatenate_shape(avals, axis):
+    first = avals[0].shape
+    for a in avals[1:]:
+        if len(a.shape) != len(first) or any(d != e for i, (d, e) in enumerate(zip(a.shape, first))
+                                             if i != axis):
+            raise ValueError(f"all the input array dimensions except for the concatenation axis "
+                             f"must match exactly: {first} and {a.shape} along axis {axis}")
+    return first[:axis] + (sum(a.shape[axis] for a in avals),) + first[axis + 1:]
+
+
+def _concatenate_vjp(g, out, *xs, axis):
+    pieces, start = [], 0
+    for x in xs:
+        stop = start + x.shape[axis]
+        pieces.append(ops.getitem(g, index=(slice(None),) * axis + (slice(start, stop),)))
+        start = stop
+    return pieces
+
+
+def _concatenate_jvp(tangents, out, *xs, axis):
+    if all(t is None for t in tangents):
+        return None
+    return ops.concatenate(*(ops.zeros_like(x) if t is None else t for t, x in zip(tangents, xs)),
+                           axis=axis)
+
+
+concatenate = registry.define(
+    "concatenate", impl=lambda *xs, axis: np.concatenate(xs, axis=axis), family="linalg", arity=None,
+    emit=lambda *xs, axis: call("np.concatenate", f"[{', '.join(str(x) for x in xs)}]", axis=axis),
+    shape_rule=_concatenate_shape,
+    dtype_rule=lambda avals, values, axis: np.result_type(*(a.dtype for a in avals)),
+    vjp=_concatenate_vjp, jvp=_concatenate_jvp,
+    doc="join arrays along an existing axis (np.array, np.stack, np.hstack/vstack lower to it)",
+)
+concatenate.canonical_params = _concatenate_params

@@ -21,18 +21,29 @@ def _helper_call(name):
 for _name, _vjp, _sympy, _domain in [
     ("sigmoid", lambda g, out, x: [g * out * (1 - out)], lambda x: 1 / (1 + sp.exp(-x)), (-3.0, 3.0)),
     ("softplus", lambda g, out, x: [g * ops.sigmoid(x)], lambda x: sp.log(1 + sp.exp(x)), (-3.0, 3.0)),
-    ("relu", lambda g, out, x: [g * (x > 0)], lambda x: sp.Max(x, 0), (0.1, 2.0)),
+    # relu'(0) = 0 (JAX's and PyTorch's convention); the cotangent is selected, not multiplied
+    ("relu", lambda g, out, x: [ops.where(x > 0, g, 0.0)], lambda x: sp.Max(x, 0), (0.1, 2.0)),
 ]:
     registry.define(_name, impl=getattr(support, _name), emit=_helper_call(_name), family="nn",
                     vjp=_vjp, sympy=_sympy, domain=_domain, elementwise=True, helper=_name)
 
 
+def _logsumexp_weights(out, x, axis, keepdims):
+    """d logsumexp / dx = softmax(x) = exp(x - out), normalised so that it stays right where
+    out is infinite: all entries -inf (the limit along x = (t, ..., t) is 1/n each) or some
+    entries +inf (they share the derivative). There x - out is NaN exactly where x == out;
+    those entries get exp(0) = 1. Where out is finite the normaliser is 1 up to rounding."""
+    lse = expand_like(out, x, axis, keepdims)
+    e = ops.exp(ops.where(ops.equal(x, lse), 0.0, x - lse))
+    return e / ops.sum(e, axis=axis, keepdims=True)
+
+
 define_reduction(
     "logsumexp", support.logsumexp, np_name="logsumexp", helper="logsumexp",
     jvp=lambda t, out, x, axis, keepdims: ops.sum(
-        t[0] * ops.exp(x - expand_like(out, x, axis, keepdims)), axis=axis, keepdims=keepdims),
+        t[0] * _logsumexp_weights(out, x, axis, keepdims), axis=axis, keepdims=keepdims),
     vjp=lambda g, out, x, axis, keepdims: [
-        expand_like(g, x, axis, keepdims) * ops.exp(x - expand_like(out, x, axis, keepdims))],
+        expand_like(g, x, axis, keepdims) * _logsumexp_weights(out, x, axis, keepdims)],
 )
 registry.get("logsumexp").family = "nn"
 

@@ -1,0 +1,212 @@
+"""Compile-time values read from outside a function's arguments, and the guard that
+tells when they have changed.
+
+The frontend reads module globals and closure cells (and, through them, attributes
+of modules, items of containers, default values of inlined helpers, the bytes of
+arrays) while it lowers a function: those values are baked into the compiled code.
+Each read is recorded as a `Read` (where the name lives, and the object it named);
+`Guard` turns the reads into a fingerprint when the code is compiled and checks it
+before every call, so a rebinding (`global`, `nonlocal`) or an in-place change
+(`CONFIG["t"] = 0.2`, `DATA[:] = ...`, `settings.SCALE = 3`) makes gradc compile
+again instead of running stale numbers.
+
+What is compared: scalars and strings by the identity of the binding (they cannot
+change in place); arrays by dtype, shape and their bytes (a copy up to 64 KB, a
+BLAKE2b digest beyond); lists, tuples, dicts and sets item by item, recursively;
+modules by the attributes the lowered sources name (`np.sum` → np's `sum`);
+functions by code and default values; other objects by identity (the guard keeps
+them alive, so an id is never reused).
+"""
+from __future__ import annotations
+
+import hashlib
+import types
+
+import numpy as np
+
+from . import marks
+
+MISSING = object()  # a name that was not bound when the function was compiled
+
+_ATOMS = (int, float, complex, str, bytes, bool, type(None), range, slice, np.generic, np.dtype)
+_MAX_DEPTH = 32
+SMALL_ARRAY_BYTES = 65536  # captured arrays up to this size are compared byte for byte, larger ones by digest
+
+
+class GlobalSlot:
+    """A module-level name: `globs[name]`."""
+
+    __slots__ = ("globs", "name")
+
+    def __init__(self, globs: dict, name: str):
+        self.globs, self.name = globs, name
+
+    def current(self):
+        return self.globs.get(self.name, MISSING)
+
+    def __repr__(self) -> str:
+        return f"global {self.name}"
+
+
+class CellSlot:
+    """A closure variable (a cell shared with the enclosing function, `nonlocal` writes it)."""
+
+    __slots__ = ("cell", "name")
+
+    def __init__(self, cell, name: str):
+        self.cell, self.name = cell, name
+
+    def current(self):
+        try:
+            return self.cell.cell_contents
+        except ValueError:  # an empty cell
+            return MISSING
+
+    def __repr__(self) -> str:
+        return f"closure variable {self.name}"
+
+
+class Read:
+    """One name read at compile time: where it lives and the object it was bound to."""
+
+    __slots__ = ("slot", "obj")
+
+    def __init__(self, slot, obj):
+        self.slot, self.obj = slot, obj
+
+    def __iter__(self):  # (globs-or-cell, name, obj), the shape older code unpacked
+        return iter((self.slot, self.slot.name, self.obj))
+
+
+class Reads(dict):
+    """key → Read for every outside name a lowering (and the helpers it inlined) read,
+    and `.attributes`: the attribute names those sources spell (`mod.attr`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.attributes: set = set()
+
+    def update(self, other=(), **kwargs):
+        super().update(other, **kwargs)
+        self.attributes |= getattr(other, "attributes", set())
+
+
+def attribute_names(tree) -> set:
+    """The attribute names a function's source spells (`a.b.c` → {"b", "c"})."""
+    import ast
+
+    return {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+
+
+class Guard:
+    """What lowering read from outside the arguments, captured when compiled; `valid()`
+    says whether every name is still bound to the same object with the same contents.
+
+    Each read gets a checker built once for what it found (`_checker`): a dict checks
+    its keys and the identity of its values, an array its shape, dtype and a BLAKE2b
+    digest, a module the attributes the sources name, and so on down; identity is
+    enough for immutable values. So a call costs a few dictionary lookups per read, plus
+    hashing the bytes of captured arrays."""
+
+    __slots__ = ("checks", "attributes")
+
+    def __init__(self, reads: dict):
+        self.attributes = frozenset(getattr(reads, "attributes", ()))
+        self.checks: list = []  # (slot, obj, checker or None when identity is enough)
+        for read in reads.values():
+            if isinstance(read, Read):
+                slot, obj = read.slot, read.obj
+            else:  # (globs, name, obj) from an older frontend
+                globs, name, obj = read
+                slot = GlobalSlot(globs, name)
+            self.checks.append((slot, obj, _checker(obj, self.attributes, set(), 0)))
+
+    def valid(self) -> bool:
+        for slot, obj, check in self.checks:
+            if slot.current() is not obj or (check is not None and not check(obj)):
+                return False
+        return True
+
+    def changed(self) -> list[str]:
+        """What no longer matches (for messages and tests)."""
+        return [repr(slot) for slot, obj, check in self.checks
+                if slot.current() is not obj or (check is not None and not check(obj))]
+
+
+def _checker(obj, attrs, seen, depth):
+    """None when `obj` cannot change without being replaced (identity suffices), else a
+    function telling whether `obj` still holds what it holds now."""
+    if isinstance(obj, _ATOMS) or obj is MISSING or depth > _MAX_DEPTH or id(obj) in seen:
+        return None
+    if isinstance(obj, np.ndarray):
+        shape, dtype = obj.shape, obj.dtype
+        if obj.nbytes <= SMALL_ARRAY_BYTES and not dtype.hasobject:  # a copy of the bytes: exact, and fastest
+            data = obj.tobytes()
+            return lambda a: a.shape == shape and a.dtype == dtype and a.tobytes() == data
+        digest = _digest(obj)
+        return lambda a: a.shape == shape and a.dtype == dtype and _digest(a) == digest
+    seen = seen | {id(obj)}
+    sub = lambda v: _checker(v, attrs, seen, depth + 1)  # noqa: E731
+    if isinstance(obj, tuple):  # immutable: the same items, whose contents may change
+        items = [(i, c) for i, c in enumerate(map(sub, obj)) if c is not None]
+        return (lambda t: all(c(t[i]) for i, c in items)) if items else None
+    if isinstance(obj, list):
+        items, n = list(obj), len(obj)
+        checks = [(i, c) for i, c in enumerate(map(sub, items)) if c is not None]
+        return lambda lst: (len(lst) == n and all(x is y for x, y in zip(lst, items))
+                            and all(c(items[i]) for i, c in checks))
+    if isinstance(obj, dict):
+        return _dict_checker(obj, sub)
+    if isinstance(obj, (set, frozenset)):
+        frozen = frozenset(obj)
+        return (lambda st: st == frozen) if isinstance(obj, set) else None
+    if isinstance(obj, types.ModuleType):
+        names = obj.__dict__  # (not getattr: no module __getattr__ hooks, no warnings)
+        read = [(a, names[a], sub(names[a])) for a in sorted(attrs) if a in names]
+
+        def module_unchanged(m):
+            get = m.__dict__.get
+            for a, v, c in read:
+                if get(a, MISSING) is not v or (c is not None and not c(v)):
+                    return False
+            return True
+        return module_unchanged
+    if isinstance(obj, types.FunctionType):
+        code, defaults, kwdefaults = obj.__code__, obj.__defaults__, obj.__kwdefaults__
+        dc, kc = sub(defaults), sub(kwdefaults)
+        return lambda f: (f.__code__ is code and f.__defaults__ is defaults and f.__kwdefaults__ is kwdefaults
+                          and (dc is None or dc(defaults)) and (kc is None or kc(kwdefaults)))
+    if isinstance(obj, types.SimpleNamespace):
+        vc = _dict_checker(vars(obj), sub)
+        return lambda ns: vc(vars(ns))
+    if isinstance(obj, marks.Checkpointed):  # gradc.checkpoint(helper): the helper
+        fn, fc = obj.fn, sub(obj.fn)
+        return lambda cp: cp.fn is fn and (fc is None or fc(fn))
+    return None  # other objects: by identity
+
+
+def _dict_checker(obj: dict, sub):
+    keys = tuple(obj)
+    values = [obj[k] for k in keys]
+    pairs = list(zip(keys, values))
+    checks = [(v, c) for v, c in zip(values, map(sub, values)) if c is not None]
+
+    def dict_unchanged(d):
+        if len(d) != len(keys):
+            return False
+        get = d.get
+        for k, v in pairs:
+            if get(k, MISSING) is not v:
+                return False
+        for v, c in checks:
+            if not c(v):
+                return False
+        return tuple(d) == keys
+    return dict_unchanged
+
+
+def _digest(a: np.ndarray) -> bytes:
+    if a.dtype.hasobject:
+        return repr(a.tolist()).encode()
+    data = a if a.flags.c_contiguous else np.ascontiguousarray(a)
+    return hashlib.blake2b(data.data.cast("B") if data.ndim else data.tobytes(), digest_size=16).digest()
