@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
+import primitive_cases
 from gradc.api import compile_program
 from gradc.ir import Aval, Builder, Program, Value, verify
 from gradc.primitives import registry
@@ -238,6 +239,9 @@ for _name in ["softmax", "log_softmax"]:
 for _p in ALL:
     if _p.family == "user" and _p.name not in CASES:
         CASES[_p.name] = [Case([I(*shape) for _ in range(_p.arity)]) for shape in [(), (5,), (2, 3)]]
+
+for _module in primitive_cases.modules():  # families whose cases live in tests/primitive_cases/
+    CASES.update(_module.cases(Case=Case, I=I, K=K, Fixed=Fixed, Same=Same))
 
 CASE_IDS = [(p.name, i) for p in ALL for i in range(len(CASES.get(p.name, [])))]
 DIFF_CASE_IDS = [(n, i) for n, i in CASE_IDS
@@ -612,6 +616,8 @@ NUMPY_REF = {
 
 
 NUMPY_REF.update({p.name: p.impl for p in ALL if p.family == "user"})
+for _module in primitive_cases.modules():
+    NUMPY_REF.update(_module.NUMPY_REF)
 
 
 @pytest.mark.parametrize("prim", ALL, ids=lambda p: p.name)

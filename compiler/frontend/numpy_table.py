@@ -601,3 +601,25 @@ def method_kind(name, args, kw):
         copy = kw.get("copy", args[4] if len(args) > 4 else True)
         return "fresh" if copy is True else "alias"
     return METHOD_KIND.get(name, "fresh")
+
+
+# -- families in their own modules ------------------------------------------------
+# A module `numpy_<family>.py` beside this one (indexing, linear algebra, more ufuncs,
+# ...) defines TABLE and KIND, and may define METHODS, METHOD_SIGNATURES and METHOD_KIND;
+# each is merged into the dicts above, so lookup sees one table. Families import the
+# binding helpers from here, which is why this runs last.
+def _merge_families() -> None:
+    import importlib
+    import pkgutil
+
+    package = __name__.rpartition(".")[0]
+    for info in sorted(pkgutil.iter_modules(importlib.import_module(package).__path__),
+                       key=lambda m: m.name):
+        if not info.name.startswith("numpy_") or info.name == "numpy_table":
+            continue
+        family = importlib.import_module(f"{package}.{info.name}")
+        for name in ("TABLE", "KIND", "METHODS", "METHOD_SIGNATURES", "METHOD_KIND"):
+            globals()[name].update(getattr(family, name, {}))
+
+
+_merge_families()
