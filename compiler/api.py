@@ -18,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import codegen
+from . import codegen, syntax
 from .ad import reverse
 from .ad.derived import hvp_program, jvp_program, vjp_program
 from .errors import CompileError, InternalError, SignatureError
 from .frontend.captured import Guard
 from .frontend.python import ArgSpec
-from .frontend.sources import frontend_for
+from .frontend.sources import PythonFunction, frontend_for
+from . import pytree
 from .ir import Aval, Program, verify
 from . import stepped
 from .passes import optimize
@@ -94,8 +95,11 @@ class Specialization:
     value_fn: object
     value_and_grad_fn: object
     referenced: dict = field(default_factory=dict)
-    input_positions: tuple = ()  # which call arguments are program inputs
+    input_positions: tuple = ()  # which call arguments are program inputs (top-level ones)
     float_grads: tuple = ()  # wrt slots whose argument was a Python float
+    leaf_sources: tuple = ()  # per program input: (argument position, path in its tree)
+    trees: dict = field(default_factory=dict)  # wrt position → its argument's tree, input leaves as ArgSpecs
+    entry: "codegen.Entry | None" = None  # the generated functions take the user's arguments
     derived: dict = field(default_factory=dict)  # (kind, options) → loaded derived function
     checkpointed: "stepped.Checkpointed | None" = None  # the step functions, with a checkpoint policy
     guard: Guard | None = None  # the compile-time reads from outside the arguments, fingerprinted
@@ -106,6 +110,36 @@ class Specialization:
 
     def still_valid(self) -> bool:
         return self.guard is None or self.guard.valid()
+
+
+# Derived programs by name: each is built from a specialisation by composing the AD passes.
+DERIVED = {
+    "jvp": lambda spec: jvp_program(spec.ir),
+    "vjp": lambda spec: vjp_program(spec.ir),
+    "hvp-forward-over-reverse": lambda spec: hvp_program(spec.adjoint_ir, "forward-over-reverse"),
+    "hvp-reverse-over-reverse": lambda spec: hvp_program(spec.adjoint_ir, "reverse-over-reverse"),
+}
+
+
+@dataclass
+class DerivedProgram:
+    """A derived program (jvp, vjp, hvp) and its generated module; prints as its listing."""
+
+    kind: str
+    program: Program
+    source: str
+
+    def __iter__(self):  # program, source = c.derived("jvp")
+        return iter((self.program, self.source))
+
+    def __str__(self) -> str:
+        return str(self.program)
+
+    def __repr__(self) -> str:
+        return f"<gradc.DerivedProgram {self.kind} of {self.program.name}: {len(self.program.ops)} ops>"
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
 
 
 class Compiled:
@@ -124,10 +158,14 @@ class Compiled:
         self._loc = self.frontend.loc
         self.signature = self.frontend.signature
         params = list(self.signature.parameters.values())
-        for p in params:
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                raise SignatureError(f"*args/**kwargs parameters are not supported ({p})", self._loc)
+        self.python = isinstance(self.frontend, PythonFunction)  # parameter trees: Python functions only
+        if not self.python:
+            for p in params:
+                if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                    raise SignatureError(f"*args/**kwargs parameters are not supported ({p})", self._loc)
         self.arg_names = [p.name for p in params]
+        # every parameter an ordinary positional-or-keyword one: positional calls bind directly
+        self._plain = all(p.kind == p.POSITIONAL_OR_KEYWORD for p in params)
         self.wrt_tuple = isinstance(wrt, (tuple, list))
         self.wrt = tuple(self._position(w) for w in (wrt if self.wrt_tuple else (wrt,)))
         if len(set(self.wrt)) != len(self.wrt):
@@ -155,16 +193,27 @@ class Compiled:
 
     # -- running ------------------------------------------------------------
 
-    def _arguments(self, args, kwargs) -> list:
-        if kwargs or len(args) != len(self.arg_names):
+    def _arguments(self, args, kwargs, in_order: bool = False) -> list:
+        """One value per parameter, bound exactly as Python binds the call (defaults
+        applied; a *args parameter gets its tuple, a **kwargs parameter its dict).
+        `in_order`: one value per parameter, in order, is taken as it is (jvp, hvp, hessian
+        and jacobian, which re-enter with bound arguments and are called so by the CLI)."""
+        var = not self._plain and any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                                      for p in self.signature.parameters.values())
+        if in_order and not kwargs and len(args) == len(self.arg_names) and not var:
+            pass
+        elif kwargs or len(args) != len(self.arg_names) or not self._plain:
             try:
                 bound = self.signature.bind(*args, **kwargs)
             except TypeError as e:
                 raise SignatureError(f"bad arguments for {self.name}: {e}", self._loc) from None
             bound.apply_defaults()
-            args = tuple(bound.arguments.values())
-        args = [self._list_argument(name, a) if isinstance(a, list) else a
-                for name, a in zip(self.arg_names, args)]
+            args = tuple(bound.arguments[name] for name in self.arg_names)
+        if not self.python:  # a formula's variables are numbers or arrays: lists are arrays
+            args = [self._list_argument(name, a) if isinstance(a, list) else a
+                    for name, a in zip(self.arg_names, args)]
+        else:
+            args = list(args)
         if getattr(self.frontend, "real_variables", False):  # a formula's variables are real numbers
             args = [float(a) if isinstance(a, int) and not isinstance(a, bool) else a for a in args]
         return args
@@ -192,7 +241,8 @@ class Compiled:
     def _specialization(self, args) -> Specialization:
         """The code for these argument shapes, compiled again when a value it read from
         outside the arguments (global, closure variable, container, array) has changed."""
-        key = tuple(_arg_key(a) for a in args)
+        key = tuple(self._tree_key(name, a) if isinstance(a, (dict, list, tuple)) else _arg_key(a)
+                    for name, a in zip(self.arg_names, args))
         specs = self._specs
         spec = specs.get(key)
         if spec is not None and (spec.guard is None or spec.guard.valid()):
@@ -209,19 +259,68 @@ class Compiled:
     def _still_valid(self, spec: Specialization) -> bool:
         return spec.still_valid()
 
+    def _tree_key(self, name, a):
+        """A parameter tree's part of the cache key: its structure, each leaf's shape and
+        dtype (or value, for a compile-time leaf)."""
+        try:
+            return ("tree", pytree.walk(name, a, lambda _, leaf: _arg_key(leaf)))
+        except SignatureError as e:
+            raise SignatureError(e.message, self._loc) from None
+
     @staticmethod
     def _inputs(spec: Specialization, args) -> list:
         # Python floats enter as float64 scalars, the dtype the program was compiled for.
-        return [np.float64(a) if type(a) is float else a for a in (args[i] for i in spec.input_positions)]
+        if spec.leaf_sources:
+            values = []
+            for i, path in spec.leaf_sources:
+                a = args[i]
+                for k in path:
+                    a = a[k]
+                values.append(a)
+        else:
+            values = [args[i] for i in spec.input_positions]
+        return [np.float64(a) if type(a) is float else a for a in values]
+
+    def _call_entry(self, fn, args):
+        """Call a generated entry function that takes the user's arguments, as bound."""
+        positional, keywords = [], {}
+        for p, a in zip(self.signature.parameters.values(), args):
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                positional.append(a)
+            elif p.kind == p.VAR_POSITIONAL:
+                positional.extend(a)
+            elif p.kind == p.KEYWORD_ONLY:
+                keywords[p.name] = a
+            else:
+                keywords.update(a)
+        return fn(*positional, **keywords)
+
+    def _assemble(self, spec: Specialization, grads):
+        """Flat gradients (a tuple, one per wrt leaf) in the structure of their arguments."""
+        flat = iter(grads)
+
+        def leaf(_, s):
+            g = next(flat)
+            return float(g) if s.pytype is float else g
+        out = [pytree.map_leaves(spec.trees[w], leaf) for w in self.wrt]
+        return tuple(out) if self.wrt_tuple else out[0]
 
     def _run(self, args, kwargs, which):
         args = self._arguments(args, kwargs)
         spec = self._specialization(args)
+        if spec.entry is not None and (which == "value" or spec.checkpointed is None):
+            if which == "value":
+                return self._call_entry(spec.value_fn, args)
+            value, grads = self._call_entry(spec.value_and_grad_fn, args)
+            return grads if which == "grad" else (value, grads)
         inputs = self._inputs(spec, args)
         if which == "value":
             return spec.value_fn(*inputs)
         value, grads = spec.value_and_grad_fn(*inputs)
-        grads = _fix_floats(grads, spec.float_grads, self.wrt_tuple)
+        if spec.leaf_sources:
+            grads = self._assemble(spec, grads)
+        else:
+            grads = _fix_floats(grads, spec.float_grads, self.wrt_tuple)
         return grads if which == "grad" else (value, grads)
 
     def value(self, *args, **kwargs):
@@ -271,31 +370,34 @@ class Compiled:
         spec = self._specialization(args)
         return build_trace(spec, self._inputs(spec, args))
 
-    def derived(self, kind: str):
-        """(program, source) of a derived function already computed for the latest
-        arguments: "jvp", "vjp", "hvp-forward-over-reverse", "hvp-reverse-over-reverse"."""
+    def derived(self, kind: str) -> "DerivedProgram":
+        """A derived program for the latest arguments, built on demand: "jvp", "vjp",
+        "hvp-forward-over-reverse" or "hvp-reverse-over-reverse". It prints as its SSA
+        listing; `.program` and `.source` (the generated module) are its parts, and
+        `program, source = c.derived(kind)` unpacks them."""
         spec = self.latest
+        if kind not in DERIVED:
+            raise SignatureError(f"unknown derived program {kind!r}: one of {', '.join(DERIVED)}", self._loc)
         if kind not in spec.derived:
-            done = ", ".join(sorted(spec.derived)) or "none yet"
-            raise CompileError(f"no {kind!r} program for these arguments yet (computed: {done}); call "
-                               f".{kind.split('-')[0]}(...) first", self._loc)
+            self._load_derived(spec, kind)
         program, source, _ = spec.derived[kind]
-        return program, source
+        return DerivedProgram(kind, program, source)
 
-    def graph(self, kind: str = "forward", values=None, program: str | None = None):
-        """The computational graph as a `graphviz.Digraph`: kind "forward", "adjoint" or
-        "both"; `values` (a trace from `.trace(...)`) labels nodes with numbers.
-        `program` draws a derived program ("jvp", "hvp-...") in place of the adjoint."""
+    def graph(self, kind: str | None = None, values=None, program: str | None = None):
+        """The computational graph as a `graphviz.Digraph`: kind "forward" (the default),
+        "adjoint" or "both"; `values` (a trace from `.trace(...)`) labels nodes with numbers.
+        `program` draws a derived program ("jvp", "vjp", "hvp-...") instead: all of it by
+        default, its primal part with kind="forward", its derivative sweeps with "adjoint"."""
         from types import SimpleNamespace
 
         from .render import build_graph
 
         spec = self.latest
         if program is not None:
-            spec = SimpleNamespace(ir=spec.ir, adjoint_ir=self.derived(program)[0])
-        return build_graph(spec, kind, values)
+            spec = SimpleNamespace(ir=spec.ir, adjoint_ir=self.derived(program).program)
+        return build_graph(spec, kind, values, derived=program)
 
-    def render(self, path, kind: str = "forward", values=None, program: str | None = None, *,
+    def render(self, path, kind: str | None = None, values=None, program: str | None = None, *,
                overwrite: bool = False) -> Path:
         """Write the graph as PNG, SVG or PDF (chosen by the file extension). An existing
         file is replaced only with `overwrite=True`; the function's source file never."""
@@ -321,22 +423,35 @@ class Compiled:
 
     # -- forward mode and second derivatives ------------------------------------
 
-    def _derived(self, args, kwargs, kind: str, build):
+    def _derived(self, args, kwargs, kind: str):
         """A derived program (tangent, Hessian-vector product) for these arguments,
         built once per specialisation, loaded as a function of (inputs..., directions...)."""
-        args = self._arguments(args, kwargs)
+        args = self._arguments(args, kwargs, in_order=True)
+        self._no_tree_wrt(args, kind.split("-")[0])
         spec = self._specialization(args)
         if kind not in spec.derived:
-            program = build(spec)
-            if _VERIFY:
-                verify(program)
-            fname = f"{self.name}_{kind.replace('-', '_')}"
-            source = codegen.single_function_module(program, fname, f"{kind} of {self.name}",
-                                                    self._origin())
-            namespace = loader.load(source, fname, codegen.constants(program))
-            _hold_lines(spec, namespace)
-            spec.derived[kind] = (program, source, namespace[fname])
+            self._load_derived(spec, kind)
         return spec, self._inputs(spec, args), spec.derived[kind]
+
+    def _load_derived(self, spec: Specialization, kind: str) -> None:
+        program = DERIVED[kind](spec)
+        if _VERIFY:
+            verify(program)
+        fname = f"{self.name}_{kind.replace('-', '_')}"
+        source = codegen.single_function_module(program, fname, f"{kind} of {self.name}", self._origin())
+        namespace = loader.load(source, fname, codegen.constants(program))
+        _hold_lines(spec, namespace)
+        spec.derived[kind] = (program, source, namespace[fname])
+
+    def _no_tree_wrt(self, args, what: str) -> None:
+        """jvp, vjp, hvp, hessian and jacobian take arrays and floats as wrt arguments (other
+        arguments may be parameter trees)."""
+        for i in self.wrt:
+            if self.python and pytree.is_container(args[i]):
+                raise SignatureError(
+                    f"{what} with respect to {self.arg_names[i]}, a {type(args[i]).__name__} (a parameter "
+                    f"tree), is not supported: grad and value_and_grad take parameter trees; for {what}, "
+                    "pass the arrays as separate arguments", self._loc)
 
     def jvp(self, primals, tangents):
         """(value, directional derivative) at `primals` (the function's arguments) along
@@ -344,7 +459,7 @@ class Compiled:
         array or a 1-tuple when it is not), or JAX's form, one per primal, where the
         directions of arguments outside wrt must be zero."""
         primals = tuple(primals)
-        spec, inputs, (_, _, fn) = self._derived(primals, {}, "jvp", lambda sp: jvp_program(sp.ir))
+        spec, inputs, (_, _, fn) = self._derived(primals, {}, "jvp")
         directions = [np.asarray(t, dtype=np.result_type(np.asarray(primals[i]).dtype, np.float64)
                                  if np.asarray(primals[i]).dtype.kind != "f" else np.asarray(primals[i]).dtype)
                       for t, i in zip(self._tangents_for_wrt(primals, tangents), self.wrt)]
@@ -380,7 +495,7 @@ class Compiled:
     def vjp(self, *args, **kwargs):
         """(value, vjp_fn): vjp_fn(cotangent) is the cotangent pulled back to the wrt
         arguments (a tuple when wrt is a tuple), for functions with any output shape."""
-        spec, inputs, (_, _, fn) = self._derived(args, kwargs, "vjp", lambda sp: vjp_program(sp.ir))
+        spec, inputs, (_, _, fn) = self._derived(args, kwargs, "vjp")
         value = spec.value_fn(*inputs)
         out_aval = spec.ir.outputs[0].aval
 
@@ -400,7 +515,8 @@ class Compiled:
         tuple of blocks when wrt is a tuple). mode "forward" costs one tangent sweep per
         input entry, "reverse" one adjoint sweep per output entry; "auto" picks the
         cheaper, and `.jacobian_mode` says which it picked."""
-        bound = self._arguments(args, {})
+        bound = self._arguments(args, {}, in_order=True)
+        self._no_tree_wrt(bound, "jacobian")
         spec = self._specialization(bound)
         out = spec.ir.outputs[0].aval
         xs = [np.asarray(bound[i]) for i in self.wrt]
@@ -434,12 +550,12 @@ class Compiled:
         if mode not in ("forward-over-reverse", "reverse-over-reverse"):
             raise ValueError("mode is 'forward-over-reverse' or 'reverse-over-reverse'")
         *args, v = args
+        self._no_tree_wrt(self._arguments(tuple(args), {}, in_order=True), "hvp")
         directions = v if self.wrt_tuple else (v,)
         if not isinstance(directions, (tuple, list)) or len(directions) != len(self.wrt):
             raise SignatureError(f"hvp needs one direction per wrt argument ({len(self.wrt)}), as a tuple "
                                  "when wrt is a tuple", self._loc)
-        spec, inputs, (_, _, fn) = self._derived(tuple(args), {}, f"hvp-{mode}",
-                                                 lambda sp: hvp_program(sp.adjoint_ir, mode))
+        spec, inputs, (_, _, fn) = self._derived(tuple(args), {}, f"hvp-{mode}")
         out = fn(*inputs, *[np.asarray(d, dtype=np.float64) for d in directions])
         out = out if isinstance(out, tuple) else (out,)
         out = tuple(float(o) if spec.ir.inputs[k].pytype is float else o for o, k in zip(out, spec.ir.wrt))
@@ -448,7 +564,8 @@ class Compiled:
     def hessian(self, *args, mode: str = "forward-over-reverse"):
         """The Hessian, column by column from Hessian-vector products. For one wrt argument
         x it has shape x.shape + x.shape; for a tuple, a tuple of tuples of blocks."""
-        bound = self._arguments(args, {})
+        bound = self._arguments(args, {}, in_order=True)
+        self._no_tree_wrt(bound, "hessian")
         xs = [np.asarray(bound[i], dtype=np.float64) for i in self.wrt]
         blocks = [[np.zeros(a.shape + b.shape) for b in xs] for a in xs]
         for j, xj in enumerate(xs):
@@ -489,8 +606,9 @@ class Compiled:
         spec = self.latest
         npz_path = path.with_name(f"{path.stem}_consts.npz")
         check_output(path, overwrite=overwrite, protected=self.source_files())
+        avoid = spec.entry.param_names() if spec.entry is not None else ()
         has_big = any(v.size > codegen.INLINE_ARRAY_LIMIT
-                      for v in codegen.constants(spec.ir, spec.adjoint_ir).values())
+                      for v in codegen.constants(spec.ir, spec.adjoint_ir, avoid=avoid).values())
         if has_big:
             check_output(npz_path, overwrite=overwrite, protected=self.source_files())
         if spec.checkpointed is not None:
@@ -498,9 +616,10 @@ class Compiled:
                           f"({self.checkpoint!r}) runs only inside gradc", stacklevel=2)
         npz = f"{path.stem}_consts.npz"
         text = codegen.module_source(spec.ir, spec.adjoint_ir, origin=self._origin(),
-                                     grouped=self.wrt_tuple, external_consts=npz)
+                                     grouped=self.wrt_tuple or bool(spec.leaf_sources),
+                                     external_consts=npz, entry=spec.entry)
         path.write_text(text)
-        big = {k: v for k, v in codegen.constants(spec.ir, spec.adjoint_ir).items()
+        big = {k: v for k, v in codegen.constants(spec.ir, spec.adjoint_ir, avoid=avoid).items()
                if v.size > codegen.INLINE_ARRAY_LIMIT}
         if big:
             np.savez(path.with_name(npz), **big)
@@ -517,6 +636,67 @@ class Compiled:
     # -- compiling ------------------------------------------------------------
 
     def _build(self, args) -> Specialization:
+        structured = self.python and (not self._plain or any(pytree.is_container(a) for a in args))
+        if not structured:
+            return self._build_flat(args)
+        specs, sources, leaf_specs, trees, checks = [], [], [], {}, []
+        leaf_names = syntax.Namespace(self.arg_names)  # a leaf never takes a parameter's name
+        for i, (name, a) in enumerate(zip(self.arg_names, args)):
+            is_wrt = i in self.wrt
+            if pytree.is_container(a):
+                def leaf(path, value, name=name, i=i, is_wrt=is_wrt):
+                    where = pytree.path_text(name, path)
+                    s = self._arg_spec(where, value, is_wrt)
+                    if s.kind != "input":
+                        checks.append((name, path, s.value))
+                        return s.value
+                    s.name = leaf_names.name(("leaf", i, path), pytree.leaf_hint(name, path), "leaf")
+                    s.path = where
+                    sources.append((i, path))
+                    leaf_specs.append(s)
+                    return s
+                tree = pytree.map_leaves(a, leaf)
+                specs.append(ArgSpec(name, "tree", value=tree))
+            else:
+                tree = self._arg_spec(name, a, is_wrt)
+                specs.append(tree)
+                if tree.kind == "input":
+                    sources.append((i, ()))
+                    leaf_specs.append(tree)
+                else:
+                    checks.append((name, (), tree.value))
+            if is_wrt:
+                trees[i] = tree
+        wrt = tuple(k for w in self.wrt for k, (i, _) in enumerate(sources) if i == w)
+        program, referenced = self.frontend.lower(specs, wrt)
+        out = program.outputs[0]
+        counter = iter(range(len(wrt)))
+        grads = [pytree.map_leaves(trees[w], lambda _, s: codegen.GradLeaf(next(counter), s.pytype is float))
+                 for w in self.wrt]
+        entry = codegen.Entry(
+            params=tuple((p.kind, p.name, p.default) for p in self.signature.parameters.values()),
+            access=tuple((self.arg_names[i], path) for i, path in sources),
+            grads=tuple(grads) if self.wrt_tuple else grads[0],
+            wrt_names=tuple(self.arg_names[w] for w in self.wrt),
+            checks=tuple(checks))
+        try:
+            if out.shape != () or out.dtype.kind != "f":
+                spec = self._vector_valued(program, out)
+            else:
+                spec = compile_program(program, grouped=True, origin=self._origin(),
+                                       checkpoint=self.checkpoint, entry=entry)
+        except CompileError:
+            raise
+        except Exception as e:
+            raise InternalError.wrap(e, self._loc) from None
+        spec.referenced, spec.leaf_sources, spec.trees = referenced, tuple(sources), trees
+        spec.input_positions = tuple(i for i, path in sources if not path)
+        spec.guard = Guard(referenced)  # fingerprints what lowering read, as it was read
+        return spec
+
+    def _build_flat(self, args) -> Specialization:
+        """Positional array, float and compile-time arguments: the generated functions take
+        the program's inputs."""
         specs, positions, float_grads = [], [], []
         wrt_inputs = []
         for i, (name, a) in enumerate(zip(self.arg_names, args)):
@@ -589,14 +769,18 @@ class Compiled:
             return ArgSpec(name, "input", Aval(tuple(a.shape), dtype))
         if a is None or isinstance(a, str):
             if is_wrt:
-                raise SignatureError(f"cannot differentiate with respect to {name}={a!r}", self._loc)
+                raise SignatureError(f"cannot differentiate with respect to {name}={a!r}: it is "
+                                     f"{'None' if a is None else 'a string'}, a compile-time constant"
+                                     + ("; pass it in an argument that is not differentiated"
+                                        if "[" in name else ""), self._loc)
             return ArgSpec(name, "static", value=a)
-        raise SignatureError(f"argument {name} is a {type(a).__name__}; gradc takes NumPy arrays, "
-                             "floats, and ints or strings (compile-time constants)", self._loc)
+        raise SignatureError(f"argument {name} is a {type(a).__name__}; gradc takes NumPy arrays and "
+                             "floats (inputs), ints, bools, strings and None (compile-time constants), "
+                             "and dicts, lists and tuples of them (parameter trees)", self._loc)
 
 
 def compile_program(program: Program, *, grouped: bool = False, origin: str = "an SSA program",
-                    checkpoint=None) -> Specialization:
+                    checkpoint=None, entry: "codegen.Entry | None" = None) -> Specialization:
     """The back half of the pipeline, for any scalar-output program (frontends and tests
     use it): optimise, derive the adjoint, generate source, load it. With a
     `checkpoint` policy the gradient runs as checkpointed steps (compiler/stepped.py)."""
@@ -609,10 +793,13 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
     if _VERIFY:
         verify(program)
         verify(adjoint)
-    source = codegen.module_source(program, adjoint, origin=origin, grouped=grouped)
-    namespace = loader.load(source, program.name, codegen.constants(program, adjoint))
+    if entry is not None and not entry.usable(program, adjoint):
+        entry = None  # a parameter named like the module's own names (np, a helper): flat functions
+    source = codegen.module_source(program, adjoint, origin=origin, grouped=grouped, entry=entry)
+    avoid = entry.param_names() if entry is not None else ()
+    namespace = loader.load(source, program.name, codegen.constants(program, adjoint, avoid=avoid))
     spec = Specialization(program, adjoint, source, namespace[program.name],
-                          namespace[f"{program.name}_value_and_grad"])
+                          namespace[f"{program.name}_value_and_grad"], entry=entry)
     _hold_lines(spec, namespace)
     if policy is not None:
         spec.checkpointed = stepped.build(adjoint, count_steps(program), policy, grouped=grouped,
@@ -673,8 +860,8 @@ def compile(fn, wrt=0, *, args=None, kwargs=None, variables=None, checkpoint=Non
                 _cache.popitem(last=False)
     if key is not None:
         _cache.move_to_end(key)
-    if args is not None:
-        compiled.specialize(*args, **(kwargs or {}))
+    if args is not None or kwargs is not None:
+        compiled.specialize(*(args or ()), **(kwargs or {}))
     return compiled
 
 

@@ -20,7 +20,8 @@ from gradc.runtime import support
 
 from .ir import Const, Op, Program, Value
 from .syntax import (Expr, Namespace, comment_text, docstring_text, float_text, index_text, is_identifier,
-                     literal)
+                     key_text, literal)
+from .syntax import normal as normal_name
 
 INLINE_ARRAY_LIMIT = 16  # constant arrays up to this size are written into the source
 FREE_BYTES = 1 << 16  # intermediates this large are deleted after their last use
@@ -49,8 +50,10 @@ class Naming:
     body reads from the module (np, helpers, constants) are never handed out, so no
     user name can shadow them and no generated name can clobber a user's."""
 
-    def __init__(self, program: Program, style: str = "python", consts: dict | None = None):
+    def __init__(self, program: Program, style: str = "python", consts: dict | None = None,
+                 entry: "Entry | None" = None):
         self.style = style
+        self.entry = entry
         self.numbers = program.numbering()
         self.program = program
         self.const_names = consts if consts is not None else const_names(program)
@@ -62,6 +65,13 @@ class Naming:
             self._claim_inputs(program)
 
     def _claim_inputs(self, program: Program) -> None:
+        entry = self.entry
+        if entry is not None:  # the user's parameter names first: the function's signature
+            whole = {param: k for k, (param, path) in enumerate(entry.access) if not path}
+            for param in entry.param_names():
+                key = ("value", program.inputs[whole[param]]) if param in whole else ("param", param)
+                got = self.space.name(key, param)
+                assert got == param, (got, param)  # Entry.usable checked it
         for i, v in enumerate(program.inputs):
             if v.adjoint_of is None and v.tangent_of is None:
                 self.space.name(("value", v), v.name, f"a{i}")
@@ -109,7 +119,137 @@ class Naming:
         return f"v{accent}_{k}"
 
 
-def const_names(*programs: Program) -> dict[Const, str]:
+@dataclass(frozen=True)
+class GradLeaf:
+    """Where a gradient goes in an Entry's result: the k-th gradient output (a Python
+    float when its argument leaf was one)."""
+
+    index: int
+    as_float: bool = False
+
+
+NO_DEFAULT = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The user's signature for a module's entry functions, so a saved module is called
+    exactly like the loss: `params` is the signature's parameters, (kind, name, default)
+    with kind an inspect.Parameter kind; `access` says where each program input comes
+    from, (parameter name, path of keys/indices: () for the argument itself); `grads` is
+    the gradients' structure, containers holding GradLeafs (None: the value function)."""
+
+    params: tuple
+    access: tuple
+    grads: object = None
+    wrt_names: tuple = ()
+    checks: tuple = ()  # (parameter, path, value): compile-time values the code was specialised to
+
+    def param_names(self) -> list[str]:
+        return [name for _, name, _ in self.params]
+
+    def usable(self, *programs: Program) -> bool:
+        """Whether every parameter can keep its name in the generated functions (it must be an
+        identifier gradc may bind and not one the module's code reads: np, helpers)."""
+        taken = {"np", "os", "_consts", *HELPERS, *helpers_used(*programs)}
+        return all(is_identifier(n) and n not in taken and n == normal_name(n) for n in self.param_names())
+
+    def for_value(self) -> "Entry":
+        return Entry(self.params, self.access, None, self.wrt_names, self.checks)
+
+    def signature_text(self) -> str:
+        return ", ".join(self.signature_parts())
+
+    def signature_parts(self) -> list[str]:
+        P = inspect.Parameter
+        params = list(self.params)
+        defaults = [_default_text(d) if d is not NO_DEFAULT else None for _, _, d in params]
+        positional = [i for i, (kind, _, _) in enumerate(params)
+                      if kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
+        # A positional parameter without a (writable) default ends the defaults before it.
+        for i in positional:
+            if defaults[i] is None:
+                for j in positional:
+                    if j < i:
+                        defaults[j] = None
+        parts, star = [], False
+        for i, (kind, name, _) in enumerate(params):
+            if kind == P.KEYWORD_ONLY and not star:
+                parts.append("*")
+                star = True
+            if kind == P.VAR_POSITIONAL:
+                parts.append(f"*{name}")
+                star = True
+            elif kind == P.VAR_KEYWORD:
+                parts.append(f"**{name}")
+            else:
+                parts.append(name if defaults[i] is None else f"{name}={defaults[i]}")
+            if kind == P.POSITIONAL_ONLY and (i + 1 == len(params) or params[i + 1][0] != P.POSITIONAL_ONLY):
+                parts.append("/")
+        return parts
+
+    def check_lines(self, fname: str) -> list[str]:
+        """Refuse compile-time values other than those the code was generated for."""
+        lines = []
+        for param, path, value in self.checks:
+            where = f"{param}{''.join(f'[{key_text(k)}]' for k in path)}"
+            want = _default_text(value)
+            if want is None:  # not writable as a literal (an int subclass, ...): not checked
+                continue
+            test = f"{where} is not None" if value is None else f"{where} != {want}"
+            message = key_text(f"{fname} was generated for {where}={want}")
+            lines += [f"    if {test}:", f"        raise ValueError({message})"]
+        return lines
+
+    def gradient_text(self, texts: list[str], split: bool = False) -> str:
+        """The gradients as a display of their structure; `split` lays a display too long
+        for one line out with one item per line (nested ones too, as far as needed)."""
+        def parts(t):
+            if type(t) is dict:
+                return [(f"{key_text(k)}: ", v) for k, v in t.items()], "{}"
+            if type(t) in (list, tuple):
+                return [("", v) for v in t], "[]" if type(t) is list else "()"
+            raise TypeError(f"not a gradient structure: {t!r}")
+
+        def text(t):
+            if isinstance(t, GradLeaf):
+                return f"float({texts[t.index]})" if t.as_float else texts[t.index]
+            items, brackets = parts(t)
+            inner = [prefix + text(v) for prefix, v in items]
+            if brackets == "()" and len(inner) == 1:
+                return f"({inner[0]},)"
+            return f"{brackets[0]}{', '.join(inner)}{brackets[1]}"
+
+        def laid_out(t, indent, used):
+            one = text(t)
+            if isinstance(t, GradLeaf) or used + len(one) <= 96:
+                return one
+            items, brackets = parts(t)
+            if not items:
+                return one
+            pad = " " * (indent + 4)
+            body = "".join(f"\n{pad}{prefix}{laid_out(v, indent + 4, len(pad) + len(prefix))},"
+                           for prefix, v in items)
+            return f"{brackets[0]}{body}\n{' ' * indent}{brackets[1]}"
+
+        return laid_out(self.grads, 4, 97 if split else 0) if split else text(self.grads)
+
+
+def _default_text(value) -> str | None:
+    """A default value as source, when it is a literal that reads back exactly."""
+    if type(value) is str:
+        return key_text(value)
+    if type(value) is tuple:
+        items = [_default_text(v) for v in value]
+        if any(i is None for i in items):
+            return None
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    if type(value) in (bool, int, float) or value is None:
+        return literal(value).text
+    return None  # NumPy scalars, enums, ...: no default in the signature (the caller passes it)
+
+
+def const_names(*programs: Program, avoid=()) -> dict[Const, str]:
     """One name per array constant across all the programs of a module.
 
     Module-level names are allocated from one Namespace: gradc's own (np, os, _consts,
@@ -117,7 +257,7 @@ def const_names(*programs: Program) -> dict[Const, str]:
     avoided so a user's function and arguments keep their names; each constant keeps
     its own name when that is still free."""
     fixed = {"np", "os", "_consts", *HELPERS, *helpers_used(*programs)}
-    avoid = {n for p in programs for n in (p.name, f"{p.name}_value_and_grad")}
+    avoid = {n for p in programs for n in (p.name, f"{p.name}_value_and_grad")} | set(avoid)
     avoid |= {v.name for p in programs for v in p.inputs if isinstance(v.name, str)}
     space = Namespace(fixed | {n for n in avoid if is_identifier(n)})
     consts = list({c.uid: c for p in programs for c in p.consts()}.values())
@@ -141,7 +281,8 @@ def entry_points_text(names: dict[str, str]) -> str:
             f"__gradc_entry_points__ = {{{', '.join(f'{k!r}: {v!r}' for k, v in moved.items())}}}")
 
 
-HELPERS = ("sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax", "scatter")
+HELPERS = ("sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax", "scatter", "scatter_add",
+           "gather_last", "index_set", "index_add")
 
 
 def statements(program: Program, naming: Naming) -> list[Statement]:
@@ -253,8 +394,10 @@ def _accumulates(op: Op, name: str, holder, uses, outputs, made) -> bool:
             and a.aval == op.out.aval and a.adjoint_of is op.out.adjoint_of)
 
 
-def output_text(program: Program, naming: Naming, stmts, grouped: bool) -> str:
-    """`return v9` or `return v9, (W_bar, b_bar)`."""
+def output_text(program: Program, naming: Naming, stmts, grouped: bool, entry: "Entry | None" = None,
+                texts: bool = False):
+    """`return v9` or `return v9, (W_bar, b_bar)`; with an Entry, the gradients in the
+    structure of their arguments (`return v9, {'W1': params_W1_bar, ...}`)."""
     final: dict[Value, str] = {}
     for s in stmts:
         final[s.op.out] = s.target
@@ -267,6 +410,12 @@ def output_text(program: Program, naming: Naming, stmts, grouped: bool) -> str:
         return final[v]
 
     first, rest = program.outputs[0], program.outputs[1:]
+    if texts:  # the gradients' texts, for an Entry to arrange
+        return [text(v) for v in rest]
+    if entry is not None and entry.grads is None:
+        return text(first)
+    if entry is not None and entry.grads is not None:
+        return f"{text(first)}, {entry.gradient_text([text(v) for v in rest])}"
     if not rest:
         return text(first)
     grads = ", ".join(text(v) for v in rest)
@@ -276,13 +425,27 @@ def output_text(program: Program, naming: Naming, stmts, grouped: bool) -> str:
 
 
 def function_source(program: Program, fname: str, doc: str, grouped: bool = False,
-                    consts: dict | None = None, naming: Naming | None = None) -> str:
-    """`def fname(...)`: fname is a name the module allocated; `doc` is plain text (escaped here)."""
+                    consts: dict | None = None, naming: Naming | None = None,
+                    entry: "Entry | None" = None) -> str:
+    """`def fname(...)`: fname is a name the module allocated; `doc` is plain text (escaped here).
+    With an Entry, the function takes the user's arguments as the user passes them and
+    unpacks the leaves of parameter trees first (`params_W1 = params['W1']`)."""
     assert is_identifier(fname) or fname == "FNAME", fname
-    naming = naming or Naming(program, "python", consts)
+    naming = naming or Naming(program, "python", consts, entry)
     stmts = statements(program, naming)
-    args = ", ".join(naming.base(v) for v in program.inputs)
-    lines = [_wrap(f"def {fname}(", args, "):", indent=""), f'    """{docstring_text(doc)}"""']
+    if entry is not None:
+        params = entry.signature_parts()
+        head = f"def {fname}({', '.join(params)}):"
+        if len(head) > 96:  # one parameter a line: never a break inside a default's literal
+            head = "\n".join([f"def {fname}("] + [f"        {p}," for p in params] + ["):"])
+    else:
+        head = _wrap(f"def {fname}(", ", ".join(naming.base(v) for v in program.inputs), "):", indent="")
+    lines = [head, f'    """{docstring_text(doc)}"""']
+    if entry is not None:
+        for v, (param, path) in zip(program.inputs, entry.access):
+            if path:
+                lines.append(f"    {naming.base(v)} = {param}{''.join(f'[{key_text(k)}]' for k in path)}")
+        lines += entry.check_lines(fname)
     last_sweep, last_line = "forward", None
     for s, rows in _unpackings(stmts):
         sweep, loc = s.op.sweep, s.op.loc
@@ -298,8 +461,13 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
         lines.append(f"    {s.lhs} {'+=' if s.augmented else '='} {s.expr}")
         if s.frees:
             lines.append(f"    del {', '.join(s.frees)}")
-    lines.append(_wrap("    return (", output_text(program, naming, stmts, grouped), ")", indent="    ")
-                 if program.outputs else "    return ()")
+    returned = output_text(program, naming, stmts, grouped, entry) if program.outputs else "()"
+    if entry is not None and entry.grads is not None and len(returned) + 17 > 96:
+        final = output_text(program, naming, stmts, grouped, entry.for_value())
+        texts = output_text(program, naming, stmts, grouped, None, texts=True)
+        lines.append(f"    return {final}, {entry.gradient_text(texts, split=True)}")
+    else:
+        lines.append(_wrap("    return (", returned, ")", indent="    ") if program.outputs else "    return ()")
     return "\n".join(lines) + "\n"
 
 
@@ -361,8 +529,9 @@ def helper_source(names) -> str:
     return "\n\n".join(source(n).rstrip() + "\n" for n in names)
 
 
-def constants(*programs: Program) -> dict[str, np.ndarray]:
-    return {name: np.asarray(c.value) for c, name in const_names(*programs).items()}
+def constants(*programs: Program, avoid=()) -> dict[str, np.ndarray]:
+    """Array constants by their module-level names (`avoid`: the entry functions' parameter names)."""
+    return {name: np.asarray(c.value) for c, name in const_names(*programs, avoid=avoid).items()}
 
 
 def array_literal(a: np.ndarray) -> str:
@@ -395,7 +564,7 @@ def _docstring(*paragraphs: str) -> str:
 
 
 def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: bool,
-                  external_consts: str = "runtime") -> str:
+                  external_consts: str = "runtime", entry: "Entry | None" = None) -> str:
     """The whole generated module: helpers, constants, `f(...)` and `f_value_and_grad(...)`.
 
     external_consts: "runtime" (large constants are bound by the loader) or the
@@ -403,8 +572,9 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
     enters only escaped (docstrings, comments) or as allocated identifiers.
     """
     name = forward.name
-    wrt_names = ", ".join(adjoint.inputs[i].name for i in adjoint.wrt)
-    names = const_names(forward, adjoint)
+    wrt_names = ", ".join(entry.wrt_names if entry is not None else
+                          (adjoint.inputs[i].name for i in adjoint.wrt))
+    names = const_names(forward, adjoint, avoid=entry.param_names() if entry is not None else ())
     consts = {n: np.asarray(c.value) for c, n in names.items()}
     big = {k: v for k, v in consts.items() if v.size > INLINE_ARRAY_LIMIT}
     external = bool(big) and external_consts != "runtime"
@@ -432,10 +602,11 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
                          f"{external_consts!r}))")
             lines += [f"{k} = _consts[{k!r}]" for k in big]
         parts.append("\n".join(lines))
-    parts.append(function_source(forward, fname, f"Value of {name}.", consts=names).rstrip())
+    parts.append(function_source(forward, fname, f"Value of {name}.", consts=names,
+                                 entry=entry.for_value() if entry is not None else None).rstrip())
     parts.append(function_source(adjoint, gname,
                                  f"Value of {name} and its gradient with respect to {wrt_names}.",
-                                 grouped=grouped, consts=names).rstrip())
+                                 grouped=grouped, consts=names, entry=entry).rstrip())
     if entry_points_text(entries):
         parts.append(entry_points_text(entries))
     return "\n\n\n".join(parts) + "\n"

@@ -43,7 +43,12 @@ class StepNaming(Naming):
             if v.adjoint_of is not None and v.adjoint_of not in self.numbers and _hint(v.adjoint_of):
                 name = self.space.name(("input", v), f"{_hint(v.adjoint_of)}_bar")
             elif v.adjoint_of is not None or v.tangent_of is not None:
+                # Spelled after the value it is the adjoint (tangent) of, but two inputs can be
+                # partial sums of one adjoint (x̄ accumulated by two later steps): every input
+                # is a different value, so each gets its own name from the Namespace.
                 name = self.base(v)
+                if name in self.given.values():
+                    name = self.space.name(("input", v), name)
             else:
                 name = self.space.name(("input", v), _hint(v) or f"a{i}", f"a{i}")
             self.given[v] = name

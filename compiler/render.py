@@ -27,6 +27,7 @@ legend. Store-all graphs are unchanged.
 """
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -36,7 +37,8 @@ from .codegen import Naming, statements
 from .errors import CompileError
 from .ir import Const, Program, Value
 from .printer import math_text
-from .trace import Checkpointing, checkpointing, format_scalar, step_label
+from .syntax import visible
+from .trace import Checkpointing, checkpointing, folded_adjoints, format_scalar, step_label
 
 KINDS = ("forward", "adjoint", "both")
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -59,6 +61,7 @@ STYLE = {
     "adjoint": dict(shape="box", style="filled", fillcolor="#ffe0e0", color="#b02020"),
     "gradient": dict(shape="box", style="filled,bold", fillcolor="#ffb3b3", color="#b02020",
                      penwidth="2"),
+    "folded": dict(shape="box", style="filled,dashed", fillcolor="#fff0f0", color="#b02020"),
     "temporary": dict(shape="ellipse", style="filled", fillcolor="#fff4f4", color="#d08080",
                       fontsize="9"),
     "ref": dict(shape="box", style="rounded,dashed", color="#999999", fontcolor="#777777",
@@ -76,6 +79,7 @@ STEP_CLUSTER = dict(color="#cccccc", style="rounded", fontsize="9", fontcolor="#
                     labeljust="l")
 FORWARD_EDGE = dict(color="#444444")
 REVERSE_EDGE = dict(color="#b02020")
+TANGENT_EDGE = dict(color="#2060b0")
 CROSS_EDGE = dict(style="dashed", color="#8888aa", arrowsize="0.6", constraint="false")
 
 
@@ -87,16 +91,27 @@ class GraphvizNotFound(CompileError):
 # Building the graph
 
 
-def build_graph(spec, kind: str = "forward", values=None):
-    """The computational graph of `spec` (a Specialization) as a `graphviz.Digraph`."""
+def build_graph(spec, kind: str | None = "forward", values=None, derived: str | None = None):
+    """The computational graph of `spec` (a Specialization) as a `graphviz.Digraph`.
+
+    With `derived` (the name of a derived program, e.g. "jvp"), `spec.adjoint_ir` is that
+    program and every kind draws it: "forward" its primal ops, "adjoint" (alias "tangent")
+    its derivative sweeps (reverse and tangent ops), "both" (the default for derived
+    programs) the whole program side by side."""
     import graphviz
 
+    if kind is None:
+        kind = "both" if derived else "forward"
+    if derived and kind == "tangent":
+        kind = "adjoint"
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, not {kind!r}")
-    program: Program = spec.ir if kind == "forward" else spec.adjoint_ir
-    marks = checkpointing(spec, program)
+    program: Program = spec.ir if kind == "forward" and not derived else spec.adjoint_ir
+    marks = checkpointing(spec, program) if not derived else None
     g = _Graph(program, _values(program, values), marks)
-    title = f"{program.name}: {'forward and adjoint' if kind == 'both' else kind} graph"
+    what = {"forward": "primal" if derived else "forward", "adjoint": "derivative" if derived else "adjoint",
+            "both": "primal and derivative" if derived else "forward and adjoint"}[kind]
+    title = f"{visible(program.name)}{f' ({derived})' if derived else ''}: {what} graph"
     dot = graphviz.Digraph(
         name=program.name,
         graph_attr=dict(rankdir="TB", nodesep="0.25", ranksep="0.35", fontname="Helvetica",
@@ -110,23 +125,31 @@ def build_graph(spec, kind: str = "forward", values=None):
     elif kind == "adjoint":
         g.adjoint(dot, refs=True)
     else:
+        sweeps = g.derivative_sweeps()
+        anchor = dict(style="invis", label="", width="0", height="0")
         with dot.subgraph(name="cluster_forward") as sub:
             sub.attr(label="forward sweep", color="#aaaaaa", style="rounded", fontsize="11")
+            sub.node("anchor_forward", **anchor)
             g.forward(sub, adjoints=True)
         with dot.subgraph(name="cluster_adjoint") as sub:
-            sub.attr(label="reverse sweep", color="#d08080", style="rounded", fontsize="11")
+            sub.attr(label=" and ".join(f"{w} sweep" for w in sweeps) or "reverse sweep",
+                     color="#d08080", style="rounded", fontsize="11")
+            sub.node("anchor_adjoint", **anchor)
             g.adjoint(sub, refs=False)
+        with dot.subgraph() as top:  # a flat edge orders its ends: forward sweep left, adjoint right
+            top.attr(rank="min")
+            top.edge("anchor_forward", "anchor_adjoint", style="invis", weight="100")
         for tail, head in g.cross:
             dot.edge(tail, head, **CROSS_EDGE)
         # Mirror image: each complete adjoint v̄_k level with its v_k (newrank lets a
         # rank constraint span the two clusters).
         dot.attr(newrank="true")
-        for v, a in g.final_adjoint.items():
-            if v in g.ids and a in g.ids:
+        for v, nid in g.final_ids().items():
+            if v in g.ids:
                 with dot.subgraph() as same:
                     same.attr(rank="same")
                     same.node(g.ids[v])
-                    same.node(g.ids[a])
+                    same.node(nid)
     return dot
 
 
@@ -163,16 +186,17 @@ class _Graph:
         for op in program.forward_ops():
             self.ids[op.out] = f"v{self.nums[op.out]}"
         self.ids.update(self.const_ids)
-        # Reverse statements: ids v3_bar (v3_bar_2 for a later contribution), t1, t2, ...
+        # Derivative statements (reverse and tangent sweeps): ids v3_bar / v3_dot (v3_bar_2
+        # for a later contribution), t1, t2, ...
         self.rev: list = []  # (statement, id)
         seen: dict[str, int] = {}
         temps = 0
         for s in self.stmts:
-            if s.op.sweep != "reverse":
+            if s.op.sweep == "forward":
                 continue
-            of = s.op.out.adjoint_of
+            of, mark = _derivative_of(s.op.out)
             if of is not None and of in self.ids and of not in self.const_ids:
-                base = f"{self.ids[of]}_bar"
+                base = f"{self.ids[of]}{mark}"
             else:
                 temps += 1
                 base = f"t{temps}"
@@ -188,6 +212,35 @@ class _Graph:
         self.stated = {id(s.op) for s in self.stmts}
         self.outputs = [v for v in program.outputs if not isinstance(v, Const)]
         self.cross: list[tuple[str, str]] = []
+        # Adjoints the optimiser folded away (the seed v̄_m = 1, pass-throughs such as
+        # v̄_8 = v̄_9): drawn as the trace table lists them, so both tell the lecture's story.
+        self.folded: dict[Value, tuple[str, str, object]] = {}  # x -> (id, label, value)
+        self.folded_edges: list[tuple[Value, Value]] = []  # (x, y): x̄ receives from ȳ
+        if program.reverse_ops() and not any(op.sweep == "tangent" for op in program.ops):
+            self._fold(values)
+
+    def _fold(self, values) -> None:
+        seed, events = folded_adjoints(self.program, self.naming, values if isinstance(values, dict) else None)
+        if seed is None:
+            return
+        out = self.program.outputs[0]
+        if out not in self.final_adjoint and out in self.ids:
+            self.folded[out] = (f"{self.ids[out]}_bar", f"{self.naming.bar(out)} = 1  (seed)", seed)
+        for x, y, eq, value, first in events:
+            if x in self.ids and x not in self.final_adjoint and x not in self.folded and first:
+                self.folded[x] = (f"{self.ids[x]}_bar",
+                                  f"{self.naming.bar(x)} = {_clip(eq)}  (derived)", value)
+            if x in self.folded or y in self.folded:
+                self.folded_edges.append((x, y))
+
+    def derivative_sweeps(self) -> list[str]:
+        return [w for w in ("reverse", "tangent") if any(op.sweep == w for op in self.program.ops)]
+
+    def final_ids(self) -> dict:
+        """Node id of each primal's complete adjoint (folded ones included)."""
+        out = {v: self.ids[a] for v, a in self.final_adjoint.items() if a in self.ids}
+        out.update({v: nid for v, (nid, _, _) in self.folded.items()})
+        return out
 
     # -- nodes ------------------------------------------------------------------
 
@@ -195,6 +248,7 @@ class _Graph:
         program = self.program
         value_out = program.outputs[0]
         steps: dict = {}  # step -> its cluster (checkpointed forward graphs only)
+        refs: list[Value] = []
         for i, v in enumerate(program.inputs):
             name = "v_0" if i == 0 else f"v_{-i}"
             lines = [f"{name} = {v.name}", str(v.aval)]
@@ -213,7 +267,15 @@ class _Graph:
             self._value_lines(lines, v, adjoints)
             self._node(dot, steps if clusters else None, v, lines, "output" if v is value_out else "op")
             for u in self._reads(s.op):
-                dot.edge(self.ids[u], self.ids[v], **FORWARD_EDGE)
+                if u.producer is None or u.producer.sweep == "forward" or isinstance(u, Const):
+                    dot.edge(self.ids[u], self.ids[v], **FORWARD_EDGE)
+                    continue
+                # A derived program's primal part can read a derivative (reverse-over-reverse
+                # differentiates <∇f, v>): drawn here as a reference, there as itself.
+                if not adjoints and u not in refs:
+                    refs.append(u)
+                    dot.node(self.ids[u], _label([self._name(u), str(u.aval)]), **STYLE["ref"])
+                dot.edge(self.ids[u], self.ids[v], **CROSS_EDGE)
         for sub in steps.values():
             dot.subgraph(sub)
 
@@ -238,10 +300,11 @@ class _Graph:
     def adjoint(self, dot, refs: bool) -> None:
         grads = set(self.outputs[1:])
         referenced: list[Value] = []
+        stated = {st.op.out for st, _ in self.rev}  # values drawn as derivative statements
         for s, nid in self.rev:
             v = s.op.out
             kind = ("gradient" if v in grads else
-                    "adjoint" if v.adjoint_of is not None else "temporary")
+                    "adjoint" if _derivative_of(v)[0] is not None else "temporary")
             lines = [f"{s.lhs} {'+=' if s.augmented else '='} {_clip(s.expr)}", str(v.aval)]
             if self.values is not None:
                 x = self._get(v)
@@ -250,10 +313,13 @@ class _Graph:
             dot.node(nid, _label(lines), **STYLE[kind])
             for u in self._reads(s.op):
                 uid = self.ids[u]
-                if u.producer is not None and u.producer.sweep == "reverse":
-                    # Drawn against the data flow so v̄_k sits level with v_k: the reverse
-                    # graph is the forward graph's mirror image.
-                    dot.edge(nid, uid, dir="back", **REVERSE_EDGE)
+                if u in stated:
+                    if u.producer.sweep == "reverse" and s.op.sweep == "reverse":
+                        # Drawn against the data flow so v̄_k sits level with v_k: the reverse
+                        # graph is the forward graph's mirror image.
+                        dot.edge(nid, uid, dir="back", **REVERSE_EDGE)
+                    else:  # a tangent sweep runs with the data flow (also over adjoints)
+                        dot.edge(uid, nid, **TANGENT_EDGE)
                 else:  # a forward value, input or constant: a dashed cross edge
                     if refs:
                         if u not in referenced:
@@ -261,6 +327,22 @@ class _Graph:
                         dot.edge(uid, nid, **CROSS_EDGE)
                     else:
                         self.cross.append((uid, nid))
+        for v, (nid, label, value) in self.folded.items():
+            lines = [label, str(v.aval)]
+            if value is not None and self.values is not None:
+                lines.append(f"= {_fmt(value)}")
+            dot.node(nid, _label(lines), **STYLE["folded"])
+        final = self.final_ids()
+        first_id = {}
+        for st, nid in self.rev:
+            of = st.op.out.adjoint_of
+            if of is not None:
+                first_id.setdefault(of, nid)
+        for x, y in self.folded_edges:
+            head = self.folded[x][0] if x in self.folded else first_id.get(x)
+            tail = final.get(y)
+            if head is not None and tail is not None:
+                dot.edge(head, tail, dir="back", **REVERSE_EDGE)
         for u in referenced:
             if isinstance(u, Const):
                 lines = [f"{self.naming.const_names[u]} (constant)", str(u.aval)]
@@ -284,7 +366,7 @@ class _Graph:
             if isinstance(v, Const) and v.is_scalar:
                 return
             p = v.producer
-            if p is not None and p.sweep == "reverse" and id(p) not in self.stated:
+            if p is not None and p.sweep != "forward" and id(p) not in self.stated:
                 for u in p.inputs:
                     visit(u)
                 return
@@ -314,6 +396,15 @@ class _Graph:
                 lines.append(f"adjoint {_fmt(a)}")
 
 
+def _derivative_of(v: Value) -> tuple[Value | None, str]:
+    """(the value v is the adjoint or tangent of, its id suffix), or (None, "")."""
+    if v.adjoint_of is not None:
+        return v.adjoint_of, "_bar"
+    if v.tangent_of is not None:
+        return v.tangent_of, "_dot"
+    return None, ""
+
+
 def _values(program: Program, values) -> dict | None:
     """Values keyed by Value from a trace table (`.env`, or its `primal`/`adjoint`
     dicts keyed by v-index) or a dict Value → array."""
@@ -341,8 +432,18 @@ def _values(program: Program, values) -> dict | None:
                     f"not {type(values).__name__}")
 
 
+_LONG_FLOAT = re.compile(r"(?<![\w.])(\d+\.\d{5,}(?:e[+-]?\d+)?)")
+_SCATTER = re.compile(r"^scatter\((.+), s_\[(.*)\], (\(.*\))\)$")
+
+
 def _clip(expr: str) -> str:
-    expr = math_text(expr)
+    """An equation for a node label: NumPy's prefix dropped, long floats to 4 significant
+    digits (as the trace prints them), a scatter as the slice it fills, clipped."""
+    expr = _LONG_FLOAT.sub(lambda m: format_scalar(float(m.group(1))), math_text(expr))
+    scatter = _SCATTER.match(expr)
+    if scatter:
+        g, index, shape = scatter.groups()
+        expr = f"{g} at [{index}] of zeros{shape}"
     return expr if len(expr) <= MAX_EXPR else expr[: MAX_EXPR - 1] + "…"
 
 

@@ -204,3 +204,15 @@ class Namespace:
                 self._owner[name] = key
                 return name
             k += 1
+
+
+def key_text(key) -> str:
+    """A dict key (str or int) or a string default as a Python literal that reads back as
+    exactly that value: `repr` escapes quotes, backslashes and every non-printable
+    character (line breaks, controls, bidi and other format characters), so user text
+    cannot end the literal or hide anything in it."""
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        raise TypeError(f"no key literal for {type(key).__name__}")
+    text = repr(str(key)) if isinstance(key, str) else repr(int(key))
+    assert text.isprintable(), text
+    return text

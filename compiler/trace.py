@@ -343,22 +343,25 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
                       checkpointing=marks)
 
 
-def _add_derived(program, env, nums, naming, reverse, adjoint) -> None:
-    """Rows for adjoints that have no statement in the adjoint program (folded to a
-    constant or the same value as another adjoint): the seed of the output, then each
-    missing adjoint re-derived with the derivative rules, unsimplified, and evaluated."""
+def folded_adjoints(program: Program, naming, env: dict | None = None):
+    """The adjoints the optimiser folded away (a constant, or the same value as another
+    adjoint), re-derived with the derivative rules, unsimplified: `(seed, events)`, where
+    `seed` is the output's v̄ = 1 (None when nothing is active) and each event
+    `(x, y, equation, value, first)` is one contribution to x̄ from the op making y (value:
+    its evaluation at `env`, or None without env). The trace table and the adjoint graph
+    both show these, so they tell the same story as the lecture."""
     from .passes.activity import active
 
+    nums = naming.numbers
     fwd_ops = program.forward_ops()
     out = program.outputs[0]
     if isinstance(out, Const) or out not in nums:
-        return
+        return None, []
     live = active(program.with_ops(fwd_ops, [out]), program.wrt)
     if out not in live:
-        return
-    present = set(adjoint)
+        return None, []
     seed = Value(out.aval)
-    walk_env = dict(env)
+    walk_env = dict(env or {})
     walk_env[seed] = np.ones(out.shape, out.dtype) if out.shape else out.dtype.type(1)
     bar = naming.bar
     walk: dict[Value, Value] = {out: seed}
@@ -392,11 +395,29 @@ def _add_derived(program, env, nums, naming, reverse, adjoint) -> None:
                     acc = c if first else builder.bind("add", walk[x], c)
                     walk[x] = acc
                     events.append((x, op.out, text(c, g, bar(op.out)).text, acc, first))
-        for op in builder.ops:
-            walk_env[op.out] = op.prim.evaluate(
-                *(v.value if isinstance(v, Const) else walk_env[v] for v in op.inputs), **op.params)
+        if env is not None:
+            for op in builder.ops:
+                walk_env[op.out] = op.prim.evaluate(
+                    *(v.value if isinstance(v, Const) else walk_env[v] for v in op.inputs), **op.params)
     except Exception:  # a rule this view cannot replay: show only what the program computed
         events = []
+
+    def value(acc):
+        if isinstance(acc, Const):
+            return acc.value
+        return walk_env.get(acc) if env is not None else None
+
+    return walk_env[seed], [(x, y, eq, value(acc), first) for x, y, eq, acc, first in events]
+
+
+def _add_derived(program, env, nums, naming, reverse, adjoint) -> None:
+    """Rows for the folded adjoints (see folded_adjoints): the seed, then each derived one."""
+    seed, events = folded_adjoints(program, naming, env)
+    if seed is None:
+        return
+    present = set(adjoint)
+    bar = naming.bar
+    out = program.outputs[0]
 
     def insert_after(index: int | None, row: TraceRow) -> None:
         at = 0
@@ -408,13 +429,12 @@ def _add_derived(program, env, nums, naming, reverse, adjoint) -> None:
         reverse.insert(at, row)
 
     k_out = nums[out]
-    reverse.insert(0, TraceRow("reverse", bar(out), "1", walk_env[seed], k_out, kind="seed"))
-    adjoint.setdefault(k_out, walk_env[seed])
-    for x, y, eq, acc, first in events:
+    reverse.insert(0, TraceRow("reverse", bar(out), "1", seed, k_out, kind="seed"))
+    adjoint.setdefault(k_out, seed)
+    for x, y, eq, value, first in events:
         k = nums.get(x)
-        if k is None or k in present or acc not in walk_env and not isinstance(acc, Const):
+        if k is None or k in present or value is None:
             continue
-        value = acc.value if isinstance(acc, Const) else walk_env[acc]
         insert_after(nums.get(y), TraceRow("reverse", bar(x), _clip(eq), value, k,
                                            "=" if first else "+=", "derived"))
         adjoint[k] = value

@@ -6,7 +6,8 @@ source of the ones a module uses into saved modules, so those import only NumPy.
 """
 import numpy as np
 
-__all__ = ["sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax", "scatter"]
+__all__ = ["sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax", "scatter", "scatter_add",
+           "gather_last", "index_set", "index_add", "last_write"]
 
 
 def sigmoid(x):
@@ -47,3 +48,43 @@ def scatter(g, index, shape):
     out = np.zeros(shape, dtype=np.result_type(g))
     out[index] = g
     return out
+
+
+def scatter_add(g, index, shape):
+    """The adjoint of x[index] with index arrays: g added into zeros of x's shape,
+    repeated indices accumulating (np.add.at)."""
+    out = np.zeros(shape, dtype=np.result_type(g))
+    np.add.at(out, index, g)
+    return out
+
+
+def index_set(x, index, v):
+    """A copy of x with x[index] = v (NumPy's assignment: of repeated indices the last write stays)."""
+    out = np.array(x, copy=True)
+    out[index] = v
+    return out
+
+
+def index_add(x, index, v):
+    """A copy of x with v added at index (np.add.at: repeated indices accumulate)."""
+    out = np.array(x, copy=True)
+    np.add.at(out, index, v)
+    return out
+
+
+def last_write(index, shape):
+    """For x of `shape`: True where the element of x[index] is the one that stays after
+    x[index] = v, False where a later repeat of its index writes over it."""
+    order = np.zeros(shape, dtype=np.intp)
+    k = np.arange(order[index].size).reshape(np.shape(order[index]))
+    order[index] = k
+    return order[index] == k
+
+
+def gather_last(g, index):
+    """g[index], with 0 where x[index] = v writes the element over again later: the
+    adjoint of v in x[index] = v (only the last of repeated writes lands)."""
+    order = np.zeros(np.shape(g), dtype=np.intp)
+    k = np.arange(order[index].size).reshape(np.shape(order[index]))
+    order[index] = k
+    return np.where(order[index] == k, g[index], 0)

@@ -169,10 +169,15 @@ def test_zero_dimensional_array_argument():
     assert_close(g, fd_grad(L.float_scalar, (0.8, 1.3), 0))
 
 
-def test_python_lists_are_converted():
-    g = gradc.grad(L.python_list_arg, wrt="w")([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
-    assert isinstance(g, np.ndarray) and g.shape == (3,)
-    np.testing.assert_array_equal(g, [4.0, 5.0, 6.0])
+def test_python_lists_are_lists():
+    # A list argument is a parameter tree (docs/supported-subset.md): the function sees a
+    # Python list, so `w * x` of two lists fails as it does in Python ...
+    with pytest.raises(gradc.CompileError, match="can't multiply sequence"):
+        gradc.grad(L.python_list_arg, wrt="w")([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+    # ... and NumPy functions convert lists as NumPy does; the gradient is a list of floats
+    g = gradc.grad(L.python_list_dot, wrt="w")([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+    assert type(g) is list and all(type(x) is float for x in g)
+    assert g == [4.0, 5.0, 6.0]
 
 
 def test_integer_data_arrays_are_inputs():

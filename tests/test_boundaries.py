@@ -56,6 +56,17 @@ for _v in (-INF, INF):
     # (and the derivative along (1, 1) is exactly 1, as everywhere else)
     CONVENTIONS[("logaddexp", (_v, _v), 0)] = (0.5, "limit along x = y")
     CONVENTIONS[("logaddexp", (_v, _v), 1)] = (0.5, "limit along x = y")
+    CONVENTIONS[("logaddexp2", (_v, _v), 0)] = (0.5, "limit along x = y")
+    CONVENTIONS[("logaddexp2", (_v, _v), 1)] = (0.5, "limit along x = y")
+# hypot(x, y) = |(x, y)|: at the origin it is a cone (a kink in every direction); gradc gives 0
+# there, as abs'(0) = 0. Where both are infinite the limit depends on the path; along |x| = |y|
+# it is sign/sqrt(2) for each.
+CONVENTIONS[("hypot", (0.0, 0.0), 0)] = (0.0, "the origin: the smallest subgradient, as abs'(0) = 0")
+CONVENTIONS[("hypot", (0.0, 0.0), 1)] = (0.0, "the origin: the smallest subgradient, as abs'(0) = 0")
+for _a in (-INF, INF):
+    for _b in (-INF, INF):
+        CONVENTIONS[("hypot", (_a, _b), 0)] = (math.copysign(math.sqrt(0.5), _a), "limit along |x| = |y|")
+        CONVENTIONS[("hypot", (_a, _b), 1)] = (math.copysign(math.sqrt(0.5), _b), "limit along |x| = |y|")
 
 # Known gaps, each reported: (primitive, point, operand) -> why. The test asserts that
 # the gap is still there, so an entry goes stale (and fails) once it is fixed.

@@ -4,6 +4,8 @@ rendering to PNG/SVG/PDF with Graphviz's `dot`, the error when `dot` is missing,
 GRADC_UPDATE_GOLDEN=1."""
 import os
 import re
+import shutil
+import subprocess
 import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -49,7 +51,8 @@ def mlp():
 def _nodes(source: str) -> dict[str, str]:
     """Node id -> its attribute text, from DOT source."""
     return {m.group(1): m.group(2)
-            for m in re.finditer(r"^\s*(\w+) \[(label=.*?)\]$", source, re.M | re.S)}
+            for m in re.finditer(r"^\s*(\w+) \[(label=.*?)\]$", source, re.M | re.S)
+            if "style=invis" not in m.group(2)}  # layout anchors are not part of the program
 
 
 def _label(attrs: str) -> str:
@@ -236,3 +239,94 @@ def test_mlp_renders_legibly(mlp, tmp_path):
     width, height = _png_size(out.read_bytes())
     assert 300 < width < 6000 and 300 < height < 6000, (width, height)
     assert out.stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------------------
+# Graph content: every (program, kind) pair draws exactly its program's statements
+
+
+DERIVED_PROGRAMS = [None, "jvp", "vjp", "hvp-forward-over-reverse", "hvp-reverse-over-reverse"]
+
+
+def _first_lines(source: str) -> dict[str, str]:
+    """node id -> the first line of its label."""
+    return {nid: _label(attrs).split("\\n")[0] for nid, attrs in _nodes(source).items()}
+
+
+@pytest.mark.parametrize("program", DERIVED_PROGRAMS, ids=lambda p: p or "gradient")
+@pytest.mark.parametrize("kind", ["forward", "adjoint", "both"])
+def test_graph_draws_the_statements_of_its_program(seed000, program, kind):
+    from gradc.codegen import Naming, statements
+
+    source = seed000.graph(kind, program=program).source
+    if program is None:
+        drawn = seed000.ir if kind == "forward" else seed000.adjoint_ir
+    else:
+        drawn = seed000.derived(program).program
+    consts = {c: c.name or f"c{i}" for i, c in enumerate(drawn.consts(), 1)}
+    stmts = statements(drawn, Naming(drawn, "math", consts))
+    sweeps = {"forward": {"forward"}, "adjoint": {"reverse", "tangent"},
+              "both": {"forward", "reverse", "tangent"}}[kind]
+    want = [f"{s.lhs} {'+=' if s.augmented else '='} {render._clip(s.expr)}"
+            for s in stmts if s.op.sweep in sweeps]
+    assert want, "the selected sweeps of this program are empty"
+    labels = list(_first_lines(source).values())
+    for text in want:
+        assert text in labels, f"{text!r} is not drawn"
+    equations = [t for t in labels if " = " in t or " += " in t]
+    folded = [t for t in equations if t.endswith(("(seed)", "(derived)"))]
+    inputs = [t for t in equations if t.split(" = ")[0].startswith("v_") and
+              t.split(" = ")[1] in {v.name for v in drawn.inputs}]
+    assert len(equations) - len(folded) - len(inputs) == len(want)
+    declared = set(_nodes(source)) | {"anchor_forward", "anchor_adjoint"}
+    for tail, head in re.findall(r"^\s*(\w+) -> (\w+)", source, flags=re.M):
+        assert tail in declared and head in declared
+
+
+def test_adjoint_graph_tells_the_lectures_story(seed000):
+    """Seed 000: the seed v̄_9 = 1 and the pass-through adjoints v̄_8, v̄_7 are drawn, as the
+    trace table lists them, with v̄_6 and v̄_5 receiving from them."""
+    source = seed000.graph("adjoint").source
+    labels = _first_lines(source)
+    assert labels["v9_bar"] == "v̄_9 = 1  (seed)"
+    assert labels["v8_bar"] == "v̄_8 = v̄_9  (derived)" and labels["v7_bar"] == "v̄_7 = v̄_9  (derived)"
+    for tail, head in [("v8_bar", "v9_bar"), ("v7_bar", "v9_bar"), ("v6_bar", "v8_bar"),
+                       ("v5_bar", "v7_bar")]:
+        assert re.search(rf"^\s*{tail} -> {head} ", source, flags=re.M)
+    table = str(seed000.trace(W0))
+    for row in ("v̄_9 = 1", "v̄_8 = v̄_9", "v̄_7 = v̄_9"):
+        assert row in table.replace("  (seed)", "").replace("  (derived)", "")
+
+
+def test_derived_programs_build_on_demand_and_print_as_listings():
+    c = gradc.compile(logistic_rss.rss_loss, wrt="w", args=(W0,))
+    d = c.derived("jvp")
+    assert str(d) == str(d.program) and str(d).startswith("rss_loss(")
+    program, source = d
+    assert "def rss_loss_jvp(" in source
+    with pytest.raises(gradc.CompileError, match="unknown derived program"):
+        c.derived("hessian")
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot to lay out the graph")
+@pytest.mark.parametrize("checkpoint", [None, gradc.Revolve(2)], ids=["store-all", "revolve"])
+def test_both_puts_the_forward_sweep_left_of_the_adjoint(checkpoint):
+    rng = np.random.default_rng(0)
+    args = (rng.normal(size=(2, 3)), rng.normal(size=(4, 3, 3)), rng.normal(size=(2, 3)))
+    c = gradc.compile(deep_tanh, wrt="W", args=args, checkpoint=checkpoint)
+    plain = subprocess.run(["dot", "-Tplain"], input=c.graph("both").source, capture_output=True,
+                           text=True, check=True).stdout
+    x = {f[1]: float(f[2]) for f in (line.split() for line in plain.splitlines()) if f[0] == "node"}
+    forward = [x[k] for k in x if re.fullmatch(r"(in|v)\d+", k)]
+    adjoint = [x[k] for k in x if "_bar" in k]
+    assert np.mean(forward) < np.mean(adjoint)
+    labels = " ".join(_label(a) for a in _nodes(c.graph("both").source).values())
+    assert "0.3333 *" in labels and "0.333333" not in labels  # numbers as the trace prints them
+    assert "scatter" not in labels and "of zeros(4, 3, 3)" in labels
+
+
+def deep_tanh(x, W, T):
+    h = x
+    for i in range(4):
+        h = np.tanh(h @ W[i])
+    return np.mean((h - T) ** 2)

@@ -46,8 +46,13 @@ class StepPlan:
 
 def split(adjoint: Program, steps: int) -> StepPlan:
     ops = adjoint.ops
+    steps = max(steps, 1)  # a chain has a step, even an empty one (every op in the prologue)
     if any(op.step is None for op in ops):
-        raise ValueError("split needs every op tagged with a step (passes.steps)")
+        if any(op.step is not None for op in ops):
+            raise ValueError("split needs every op tagged with a step (passes.steps)")
+        # Nothing tagged: the forward program has no ops (a loss that is a constant), and
+        # the ops returning the (zero) gradients run once, in the finish.
+        ops = [Op(op.prim, op.inputs, op.params, op.out, op.loc, op.sweep, 0) for op in ops]
     fwd = [[] for _ in range(steps + 1)]
     rev = [[] for _ in range(steps + 1)]
     for op in ops:

@@ -49,8 +49,8 @@ def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
                 continue
             builder.loc = op.loc
             t = _tangent(op, tangents)
-            if t is None:
-                continue
+            if t is None or masks.is_zero(t):
+                continue  # a tangent that is identically zero contributes nothing
             seeds = [(v, d) for v, d in zip(op.inputs, tangents) if d is not None]
             m = support.get(seeds[0][0])
             for v, _ in seeds[1:]:

@@ -33,6 +33,24 @@ def _is_zero(v: Value) -> bool:
     return isinstance(v, Const) and v.is_scalar and not isinstance(v.value, bool) and v.value == 0
 
 
+def is_zero(v: Value) -> bool:
+    """v is identically zero: an adjoint or tangent that contributes nothing, so the AD
+    passes drop it instead of multiplying it by a local derivative that may be infinite
+    (0 · inf = NaN). Constants folded to zeros, and selections of zeros
+    (`where(k, 0, 0)`: the mask of a where is lost once both branches are zero)."""
+    if isinstance(v, Const):
+        a = np.asarray(v.value)
+        return a.dtype.kind in "iufc" and not np.any(a)
+    op = v.producer
+    if op is None:
+        return False
+    if op.prim.name in _PASS:
+        return is_zero(op.inputs[0])
+    if op.prim.name == "where":
+        return is_zero(op.inputs[1]) and is_zero(op.inputs[2])
+    return False
+
+
 def _finite_const(v: Value, nonzero: bool = False) -> bool:
     if not isinstance(v, Const) or np.asarray(v.value).dtype.kind not in "biuf":
         return False

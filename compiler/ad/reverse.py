@@ -48,11 +48,11 @@ def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: 
     with builder:
         for op in reversed(program.ops):
             g = adjoint.get(op.out)
-            if g is None or not op.prim.differentiable:
-                continue
+            if g is None or not op.prim.differentiable or masks.is_zero(g):
+                continue  # an adjoint that is identically zero contributes nothing
             builder.loc, builder.step = op.loc, op.step
             for x, c in zip(op.inputs, _contributions(op, g, live)):
-                if c is None or x not in live:
+                if c is None or x not in live or masks.is_zero(c):
                     continue
                 c, m = masks.through(op.prim, mask.get(op.out), c, (g,))
                 if c.shape != x.shape:
@@ -66,7 +66,7 @@ def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: 
                 mask[x] = m
 
         builder.loc = None  # returning gradients belongs to no source line
-        builder.step = 0 if any(op.step for op in program.ops) else None  # the prologue's adjoint
+        builder.step = 0 if any(op.step is not None for op in program.ops) else None  # the prologue's adjoint
         grads = [_finish(program.inputs[i], adjoint.get(program.inputs[i]), builder) for i in wrt]
 
     adj = Program(program.name, inputs, list(program.ops) + builder.ops, [out] + grads,
@@ -77,7 +77,7 @@ def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: 
 def _distinct_outputs(program: Program) -> Program:
     """Each gradient is its own array, even where optimisation found two equal adjoints."""
     builder = Builder(sweep="reverse")
-    builder.step = 0 if any(op.step for op in program.ops) else None
+    builder.step = 0 if any(op.step is not None for op in program.ops) else None
     seen, outputs = set(), []
     owners = [None] + [program.inputs[i] for i in program.wrt]  # outputs: value, then gradients
     with builder:

@@ -25,19 +25,19 @@ from ..errors import (CompileError, DataDependentControlFlow, InternalError, Nam
                       UnsupportedSyntax)
 from ..ir import Builder, Const, Program, Value
 from ..passes.simplify import rewrite
-from . import captured, marks, numpy_table
+from . import captured, marks, numpy_indexing, numpy_math, numpy_table
 
 BINOPS = {ast.Add: ("add", operator.add), ast.Sub: ("sub", operator.sub),
           ast.Mult: ("mul", operator.mul), ast.Div: ("div", operator.truediv),
           ast.Pow: ("pow", operator.pow), ast.MatMult: ("matmul", operator.matmul),
-          ast.FloorDiv: (None, operator.floordiv), ast.Mod: (None, operator.mod),
+          ast.FloorDiv: ("floor_divide", operator.floordiv), ast.Mod: ("mod", operator.mod),
           ast.BitAnd: ("logical_and", operator.and_), ast.BitOr: ("logical_or", operator.or_)}
 COMPARES = {ast.Gt: ("greater", operator.gt), ast.Lt: ("less", operator.lt),
             ast.GtE: ("greater_equal", operator.ge), ast.LtE: ("less_equal", operator.le),
             ast.Eq: ("equal", operator.eq), ast.NotEq: ("not_equal", operator.ne)}
 SAFE_BUILTINS = {"range", "len", "abs", "min", "max", "float", "int", "bool", "tuple", "list",
                  "sorted", "any", "all",
-                 "zip", "enumerate", "reversed", "sum", "round"}
+                 "zip", "enumerate", "reversed", "sum", "round", "pow", "divmod"}
 CONSTRUCT_NAMES = {
     ast.While: "while loop", ast.Lambda: "lambda", ast.ListComp: "list comprehension",
     ast.DictComp: "dict comprehension", ast.SetComp: "set comprehension",
@@ -157,10 +157,11 @@ class _Return(Exception):
 @dataclass
 class ArgSpec:
     name: str
-    kind: str  # "input" (an IR input) or "static" (a compile-time Python value)
+    kind: str  # "input" (an IR input), "static" (a compile-time Python value) or "tree"
     aval: object = None
-    value: object = None
+    value: object = None  # static: the value; tree: the containers, input leaves as ArgSpecs
     pytype: type | None = None
+    path: str = ""  # an input leaf of a tree: how the user spells it (`params["W1"]`)
 
 
 @dataclass
@@ -421,6 +422,8 @@ class Lowering:
         self.assign(s.target, value, self._memory(s.value))
 
     def stmt_AugAssign(self, s):
+        if isinstance(s.target, ast.Subscript):
+            return self.assign_item(s.target, None, s)
         if not isinstance(s.target, ast.Name):
             self.fail(f"unsupported construct 'augmented assignment to {_target_kind(s.target)}': "
                       "gradc values are immutable (in-place updates would hide aliasing); "
@@ -463,7 +466,7 @@ class Lowering:
         self.env[name] = new  # the same memory, new contents
         self._remember(new, memory)
 
-    def _check_in_place(self, name, buffers, node):
+    def _check_in_place(self, name, buffers, node, instead=None, what=None):
         """`x += y` updates an array in place in NumPy. gradc computes `x = x + y`, which is
         the same only if nothing else can see x's memory: refuse where that is not certain."""
         why = None
@@ -490,8 +493,9 @@ class Lowering:
         if why is None and buffers & self.outer_buffers:
             why = "an array the calling function still holds (NumPy would modify the caller's array)"
         if why:
-            self.fail(f"unsupported construct 'in-place update of {name!r}': it is {why}; "
-                      f"write `{name} = {name} <op> ...` to make a new array", UnsupportedSyntax, node)
+            instead = instead or f"write `{name} = {name} <op> ...` to make a new array"
+            what = what or f"in-place update of {name!r}"
+            self.fail(f"unsupported construct '{what}': it is {why}; {instead}", UnsupportedSyntax, node)
 
     def assign(self, target, value, memory=_UNKNOWN):
         """Bind target to value; `memory` is what the value's array may share (None: no
@@ -512,10 +516,101 @@ class Lowering:
                 memories = [_UNKNOWN] * len(items)
             for t, v, m in zip(target.elts, items, memories):
                 self.assign(t, v, m)
+        elif isinstance(target, ast.Subscript):
+            self.assign_item(target, value)
         else:
             self.fail(f"unsupported construct 'assignment to {_target_kind(target)}': gradc values "
                       "are immutable (item assignment would hide aliasing); build a new array with "
                       "np.where or arithmetic instead", UnsupportedSyntax, target)
+
+    def assign_item(self, target, value, aug=None):
+        """`z[index] = value` (or, with `aug` the AugAssign statement, `z[index] op= ...`):
+        NumPy writes into z's memory; gradc makes z a new value (index_set / index_add /
+        where) under z's name, which is the same only if nothing else can see z's memory
+        (_check_in_place). The value is evaluated first, as in Python."""
+        node = aug or target
+        base = target.value
+        if not isinstance(base, ast.Name):
+            self.fail("unsupported construct 'assignment to an item of an expression': assign through "
+                      "one name and one subscript, e.g. `z[i, j] = v` (not `z[i][j] = v`, which writes "
+                      "through the view z[i])", UnsupportedSyntax, target)
+        name, current, memory, buffers = self._writable(base, target)
+        index = self.expr(target.slice)
+        rhs = self.expr(aug.value) if aug is not None else value
+        self.node = node
+        self._check_in_place(name, buffers, node, instead=(
+            f"make a copy to write into first: `{name} = {name}.copy()`, or build the new array with "
+            "np.where"), what=f"{'augmented ' if aug is not None else ''}assignment to an item or slice "
+                              f"of {name!r}")
+        z = Const(current) if isinstance(current, np.ndarray) else current
+        if aug is None:
+            new = numpy_indexing.setitem(self, z, index, rhs, name)
+        else:
+            new = numpy_indexing.aug_setitem(self, z, index, aug.op, rhs, name,
+                                             lambda a, b: self.binop(aug.op, a, b, aug))
+        self._rebind_updated(name, new, memory)
+
+    def _writable(self, base, target):
+        """(name, array, memory, buffers) of the local array `base` names, which an item
+        update writes into; refused where NumPy's write could not be an array update."""
+        name = base.id
+        if name not in self.env:
+            current = self.lookup(name, base)  # a NameError if it does not exist at all
+            self.fail(f"unsupported construct 'assignment to an item of {name!r}': it is a module-level "
+                      f"{'array' if isinstance(current, (Value, np.ndarray)) else 'value'} (NumPy would "
+                      f"change it for every later call); make a local copy: `z = {name}.copy()`",
+                      UnsupportedSyntax, target)
+        current = self.env[name]
+        if isinstance(current, (list, dict)):
+            self.fail(f"unsupported construct 'item assignment to the {type(current).__name__} {name!r}': "
+                      f"build a new {type(current).__name__} instead", UnsupportedSyntax, target)
+        if not isinstance(current, (Value, np.ndarray)):
+            self.fail(f"{name!r} is {_describe(current)}, which does not support item assignment",
+                      UnsupportedSyntax, target)
+        memory = self.prov.get(name, _UNKNOWN)
+        buffers = self._buffers(memory, current)
+        if not buffers:
+            self.fail(f"{name!r} is a NumPy scalar (a 0-d result), which does not support item "
+                      f"assignment (NumPy raises TypeError); rebind the name instead", UnsupportedSyntax,
+                      target)
+        return name, current, memory, buffers
+
+    def _rebind_updated(self, name, new, memory):
+        """`name` holds its updated array: the same memory, new contents."""
+        if isinstance(new, Const):  # all known at compile time: z stays a compile-time array
+            new = np.array(new.value)
+        elif not new.name:
+            new.name = name
+        self.env[name] = new  # the same memory, new contents
+        self._remember(new, memory)
+
+    def _ufunc_at(self, call, s) -> bool:
+        """`np.add.at(z, index, v)` (and np.subtract.at): an unbuffered update of a local
+        array, repeated indices accumulating; False if the call is not a ufunc's .at."""
+        ufunc = self.expr(call.func.value)
+        if not isinstance(ufunc, np.ufunc):
+            return False
+        self.node = s
+        if ufunc not in (np.add, np.subtract):
+            self.fail(f"np.{ufunc.__name__}.at is not supported (np.add.at and np.subtract.at are); "
+                      "write the update as `z[index] = ...` (or with np.where)", UnsupportedFunction, s)
+        if call.keywords or len(call.args) != 3 or any(isinstance(a, ast.Starred) for a in call.args):
+            self.fail(f"np.{ufunc.__name__}.at(a, indices, b) takes three positional arguments here",
+                      SignatureError, s)
+        base = call.args[0]
+        if not isinstance(base, ast.Name):
+            self.fail(f"np.{ufunc.__name__}.at: the array to update must be a local name",
+                      UnsupportedSyntax, base)
+        name, current, memory, buffers = self._writable(base, base)
+        index, rhs = self.expr(call.args[1]), self.expr(call.args[2])
+        self.node = s
+        self._check_in_place(name, buffers, s, instead=(
+            f"make a copy to add into first: `{name} = {name}.copy()`"),
+            what=f"np.{ufunc.__name__}.at into {name!r}")
+        z = Const(current) if isinstance(current, np.ndarray) else current
+        new = numpy_indexing.add_at(self, z, index, rhs, name, negate=ufunc is np.subtract)
+        self._rebind_updated(name, new, memory)
+        return True
 
     def unpack(self, value, n, node):
         if isinstance(value, (tuple, list)):
@@ -586,6 +681,8 @@ class Lowering:
             self.b.step = None
 
     def stmt_Expr(self, s):
+        if numpy_indexing.is_ufunc_at(s.value) and self._ufunc_at(s.value, s):
+            return
         self.fail("unsupported construct 'expression statement': a statement that only calls a "
                   "function (print, list.append, ...) has no effect gradc can differentiate",
                   UnsupportedSyntax, s)
@@ -776,24 +873,28 @@ class Lowering:
     def expr_Subscript(self, node):
         obj = self.expr(node.value)
         index = self.expr(node.slice)
-        if isinstance(index, list) or not self.is_static(index) or (
-                isinstance(index, tuple) and not all(self.is_static(i) for i in index)):
-            self.fail("indexing with an array computed from the arguments is not supported yet; "
-                      "use constant, slice or loop-index subscripts", UnsupportedSyntax, node.slice)
-        if _traced_inside(index):
-            self.fail("indexing with an array computed from the arguments is not supported yet; "
-                      "use constant, slice or loop-index subscripts", UnsupportedSyntax, node.slice)
-        index = _unwrap(index)
+        if isinstance(obj, np.ndarray) and _traced_inside(index):
+            obj = Const(obj)  # a compile-time array indexed by traced positions: a gather
         if isinstance(obj, Value):
-            idx = index if isinstance(index, tuple) else (index,)
-            for i in idx:
-                if isinstance(i, np.ndarray):
-                    self.fail("indexing with an integer or boolean array is not supported yet",
-                              UnsupportedSyntax, node.slice)
-            result = self.bind("getitem", obj, index=idx)
-            scalar = all(isinstance(i, (int, np.integer)) for i in idx) and result.ndim == 0
-            self._set_memory(node, None if scalar else self._view_of(node.value, obj))
+            try:
+                result, kind = numpy_indexing.subscript(self, obj, index)
+            except CompileError as e:
+                if e.loc is not None:
+                    raise
+                raise type(e)(e.message, self.src.loc(node.slice), hint=e.hint) from None
+            if kind == "view":
+                idx = index if isinstance(index, tuple) else (index,)
+                scalar = all(isinstance(i, (int, np.integer)) or (isinstance(i, Const) and i.is_scalar)
+                             for i in idx) and result.ndim == 0
+                self._set_memory(node, None if scalar else self._view_of(node.value, obj))
+            else:
+                self._set_memory(node, _fresh(result))  # advanced indexing copies
             return result
+        if _traced_inside(index):
+            self.fail(f"indexing {_describe(obj)} with an array computed from the arguments is not "
+                      "supported; make it an array (np.array(...)) to gather from it",
+                      UnsupportedSyntax, node.slice)
+        index = _unwrap(index)
         try:
             result = obj[index]
         except (TypeError, IndexError, KeyError) as e:
@@ -1002,6 +1103,10 @@ class Lowering:
             self.fail(f"{_qualname(fn)} draws random numbers: gradc would draw them once, at compile "
                       "time, and reuse them on every call; draw them outside and pass the array as an "
                       "argument", UnsupportedFunction, node)
+        if numpy_math.is_math(fn):  # Python's math module on compile-time numbers: run it now
+            return self._static_call(fn, args, kwargs, node)
+        if fn in (pow, divmod, round) and traced:
+            return self._pow_divmod_round(fn, args, kwargs, node)
         if _is_numpy(fn) or fn in numpy_table.CONSTRUCTORS:
             if traced:
                 self.fail(f"{_qualname(fn)} is not supported on arrays computed from the arguments "
@@ -1031,16 +1136,15 @@ class Lowering:
         if fn in (max, min):
             return self._min_max(fn, args, kwargs, node)
         if fn in (sorted, any, all, sum) and traced:
-            hint = {sorted: "np.sort is not supported either; sorting needs the values",
+            hint = {sorted: "use np.sort(x) (it differentiates through the permutation)",
                     any: "use np.max(mask) or np.where to combine conditions on arrays",
                     all: "use np.min(mask) or np.where to combine conditions on arrays",
                     sum: "use np.sum(x, axis=0) (sum() iterates over the first axis)"}[fn]
             self.fail(f"builtin {fn.__name__}() of arrays computed from the arguments is not "
                       f"supported: it needs their values at compile time; {hint}",
                       UnsupportedFunction, node)
-        if fn in (float, complex, round) and traced:
-            hint = {float: " (an array already is one: use it as it is, or x.astype(np.float64))",
-                    round: " (np.round is not differentiable)"}.get(fn, "")
+        if fn in (float, complex) and traced:
+            hint = {float: " (an array already is one: use it as it is, or x.astype(np.float64))"}.get(fn, "")
             self.fail(f"builtin {fn.__name__}() of an array computed from the arguments is not "
                       f"supported: its value is not known at compile time{hint}", UnsupportedFunction, node)
         if fn in (tuple, list, zip, enumerate, reversed) and any(
@@ -1049,7 +1153,7 @@ class Lowering:
                       "supported: iterate over range(len(x)) and index instead", UnsupportedFunction, node)
         if fn in (tuple, list, zip, enumerate, reversed):
             return self._static_call(fn, args, kwargs, node, unwrap=False)
-        if fn in (range, float, int, bool, round, sorted, any, all, sum):
+        if fn in (range, float, int, bool, round, sorted, any, all, sum, pow, divmod):
             if traced:
                 self.fail(f"unsupported construct '{fn.__name__}() of an array': values computed from "
                           "the function's array arguments cannot decide loop bounds or other compile-time "
@@ -1062,6 +1166,38 @@ class Lowering:
             return self.inline(fn, args, kwargs, node)
         self.fail(f"call to {_qualname(fn)} is not supported (see docs/supported-subset.md)",
                   UnsupportedFunction, node)
+
+    def _pow_divmod_round(self, fn, args, kwargs, node):
+        """pow(x, y) is x ** y; divmod(x, y) is (x // y, x % y); round(x[, n]) is np.round(x, n)
+        (NumPy's __round__: a float with the rounded value, derivative zero), on traced values."""
+        name = fn.__name__
+        allowed = {round: {"ndigits"}, pow: {"base", "exp", "mod"}, divmod: set()}[fn]
+        if set(kwargs) - allowed:
+            self.fail(f"builtin {name}() with keyword arguments {', '.join(sorted(kwargs))} is not "
+                      "supported", SignatureError, node)
+        if fn is round:
+            if not args or len(args) + len(kwargs) > 2:
+                self.fail("round() takes a number and optionally ndigits", SignatureError, node)
+            x, ndigits = args[0], args[1] if len(args) > 1 else kwargs.get("ndigits")
+            if not isinstance(x, Value):
+                self.fail(f"round() of {_describe(x)} is not supported", UnsupportedFunction, node)
+            ndigits = 0 if ndigits is None else self.static(ndigits, "ndigits")
+            if isinstance(ndigits, bool) or not isinstance(ndigits, (int, np.integer)):
+                self.fail(f"round(): ndigits must be an integer, not {ndigits!r}", SignatureError, node)
+            return self.bind("round", x, decimals=int(ndigits))
+        given = list(args) + [kwargs[k] for k in ("base", "exp", "mod") if k in kwargs]
+        if fn is pow and len(given) == 3:
+            if given[2] is not None:
+                self.fail("pow(x, y, mod) of values computed from the arguments is not supported "
+                          "(modular exponentiation is for integers); write (x ** y) % mod",
+                          UnsupportedFunction, node)
+            given = given[:2]
+        if len(given) != 2:
+            self.fail(f"{name}() takes exactly two arguments", SignatureError, node)
+        a, b = given
+        if fn is pow:
+            return self.binop(ast.Pow(), a, b, node)
+        return self.binop(ast.FloorDiv(), a, b, node), self.binop(ast.Mod(), a, b, node)
 
     def _min_max(self, fn, args, kwargs, node):
         """Python's max/min: the first maximal (minimal) item, compared with > (<). On traced
@@ -1215,18 +1351,45 @@ def check_body(src: Source):
 
 
 def bind_arguments(specs: list[ArgSpec]) -> tuple[list[Value], dict[str, object]]:
-    """Program inputs for the "input" specs, and every argument's binding by name
-    (an input Value, or the compile-time value of a static argument)."""
+    """Program inputs for the "input" specs and the input leaves of "tree" specs (in
+    order), and every argument's binding by name: an input Value, the compile-time value
+    of a static argument, or a tree's containers holding its input Values and constants
+    (lists and dicts that refuse to change: they are the caller's)."""
+    from ..pytree import map_leaves
+
     inputs, bound = [], {}
+
+    def make(spec):
+        v = Value(spec.aval, spec.name)
+        v.pytype = spec.pytype
+        inputs.append(v)
+        return v
+
     for spec in specs:
         if spec.kind == "input":
-            v = Value(spec.aval, spec.name)
-            v.pytype = spec.pytype
-            inputs.append(v)
-            bound[spec.name] = v
+            bound[spec.name] = make(spec)
+        elif spec.kind == "tree":
+            bound[spec.name] = map_leaves(spec.value, lambda _, leaf: make(leaf) if isinstance(leaf, ArgSpec)
+                                          else leaf, frozen=True)
         else:
             bound[spec.name] = spec.value
     return inputs, bound
+
+
+def _leaf_memories(lw: "Lowering", specs: list[ArgSpec], inputs: list[Value]) -> None:
+    """The input leaves of trees are the caller's arrays (a Python float leaf: no memory)."""
+    from ..pytree import leaves as tree_leaves
+
+    leaves = iter(inputs)
+    for spec in specs:
+        if spec.kind == "input":
+            next(leaves)
+        elif spec.kind == "tree":
+            for _, leaf in tree_leaves(spec.value):
+                if isinstance(leaf, ArgSpec):
+                    v = next(leaves)
+                    lw._remember(v, frozenset() if leaf.pytype is float
+                                 else frozenset({_Buffer("argument", leaf.path or leaf.name)}))
 
 
 def lower(fn, specs: list[ArgSpec], wrt: tuple[int, ...]) -> tuple[Program, dict]:
@@ -1237,6 +1400,7 @@ def lower(fn, specs: list[ArgSpec], wrt: tuple[int, ...]) -> tuple[Program, dict
     builder = Builder(rewrite=rewrite)
     inputs, bound = bind_arguments(specs)
     lw = Lowering.for_function(src, builder)
+    _leaf_memories(lw, specs, inputs)
     with builder:
         try:
             result = lw.run(bound)

@@ -128,4 +128,4 @@ def _load_families():
     global _loaded
     if not _loaded:
         _loaded = True
-        from . import elementwise, reductions, linalg, indexing, nn  # noqa: F401
+        from . import elementwise, reductions, linalg, indexing, nn, decompositions  # noqa: F401

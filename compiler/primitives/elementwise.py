@@ -158,3 +158,115 @@ registry.define(
     emit=lambda a, **_: call("np.copy", a), vjp=lambda g, out, x: [g],
     doc="a gradient that would otherwise alias an input, a constant or a read-only view",
 )
+
+
+# --- more unary functions (NumPy ufuncs) ------------------------------------
+
+_LN2, _LN10 = float(np.log(2.0)), float(np.log(10.0))
+
+unary("log2", np.log2, lambda g, out, x: [g / (x * _LN2)], sympy=lambda x: sp.log(x, 2),
+      domain=(0.2, 3.0))
+unary("log10", np.log10, lambda g, out, x: [g / (x * _LN10)], sympy=lambda x: sp.log(x, 10),
+      domain=(0.2, 3.0))
+unary("exp2", np.exp2, lambda g, out, x: [g * out * _LN2], sympy=lambda x: 2**x)
+unary("sinh", np.sinh, lambda g, out, x: [g * ops.cosh(x)], sympy=sp.sinh)
+unary("cosh", np.cosh, lambda g, out, x: [g * ops.sinh(x)], sympy=sp.cosh)
+unary("arcsin", np.arcsin, lambda g, out, x: [g / ops.sqrt(1 - x * x)], sympy=sp.asin,
+      domain=(-0.9, 0.9))
+unary("arccos", np.arccos, lambda g, out, x: [-g / ops.sqrt(1 - x * x)], sympy=sp.acos,
+      domain=(-0.9, 0.9))
+unary("arcsinh", np.arcsinh, lambda g, out, x: [g / ops.hypot(x, 1.0)], sympy=sp.asinh)
+# sqrt(x - 1) * sqrt(x + 1), not sqrt(x*x - 1): no cancellation near 1, no overflow at large x
+unary("arccosh", np.arccosh, lambda g, out, x: [g / (ops.sqrt(x - 1) * ops.sqrt(x + 1))],
+      sympy=sp.acosh, domain=(1.1, 3.0))
+unary("arctanh", np.arctanh, lambda g, out, x: [g / ((1 - x) * (1 + x))], sympy=sp.atanh,
+      domain=(-0.9, 0.9))
+# cbrt'(0) = 1/(3 * 0**2) = inf: the limit from both sides
+unary("cbrt", np.cbrt, lambda g, out, x: [g / (3 * out * out)],
+      sympy=lambda x: sp.sign(x) * sp.Abs(x) ** sp.Rational(1, 3))
+
+
+def _sinc_vjp(g, out, x):
+    """sinc(x) = sin(pi x) / (pi x); sinc'(x) = (cos(pi x) - sinc(x)) / x, and 0 at x = 0 (the
+    limit). At +-inf sinc is NaN (NumPy's sin(inf) / inf), so no derivative is asked there."""
+    safe = ops.where(ops.equal(x, 0), 1.0, x)
+    return [ops.where(ops.equal(x, 0), 0.0, g * (ops.cos(np.pi * x) - out) / safe)]
+
+
+unary("sinc", np.sinc, _sinc_vjp, sympy=lambda x: sp.Piecewise(
+    (sp.sin(sp.pi * x) / (sp.pi * x), sp.Ne(x, 0)), (1, True)))
+
+# Piecewise-constant functions and predicates: derivative zero wherever it exists.
+for _name in ["floor", "ceil", "trunc", "rint", "isnan", "isinf", "isfinite", "signbit"]:
+    unary(_name, getattr(np, _name), None, differentiable=False)
+registry.define(
+    "round", impl=lambda x, decimals: np.round(x, decimals), family="elementwise", elementwise=True,
+    emit=lambda a, decimals: call("np.round", a, decimals=decimals) if decimals else call("np.round", a),
+    differentiable=False, defaults={"decimals": 0},
+    doc="np.round / np.around: round half to even at `decimals` digits; derivative zero",
+)
+binary("heaviside", np.heaviside, None, 0, None, differentiable=False)
+binary("logical_xor", np.logical_xor, None, 0, None, differentiable=False)
+binary("floor_divide", np.floor_divide, "//", MUL, None, differentiable=False)
+
+
+# --- more binary functions ---------------------------------------------------
+
+
+def _arctan2_vjp(g, out, y, x):
+    """d atan2(y, x) = (x dy - y dx) / (x^2 + y^2), computed as (x/h)/h with h = hypot(x, y)
+    (no overflow). At the origin and where h is infinite the limit along each axis is 0."""
+    h = ops.hypot(y, x)
+    degenerate = ops.logical_or(ops.equal(h, 0), ops.isinf(h))
+    safe = ops.where(degenerate, 1.0, h)
+    return [ops.where(degenerate, 0.0, g * (x / safe) / safe),
+            ops.where(degenerate, 0.0, -g * (y / safe) / safe)]
+
+
+binary("arctan2", np.arctan2, None, 0, _arctan2_vjp, sympy=sp.atan2, domain=(0.3, 2.0))
+
+
+def _hypot_partial(a, b, h):
+    """d hypot(a, b) / da = a / h; 0 at the origin (the kink, as abs'(0) = 0); sign(a) where a
+    is infinite and b is not, sign(a)/sqrt(2) where both are (the limit along |a| = |b|)."""
+    both = ops.logical_and(ops.isinf(a), ops.isinf(b))
+    at_inf = ops.where(both, ops.sign(a) * float(np.sqrt(0.5)), ops.sign(a))
+    degenerate = ops.logical_or(ops.equal(h, 0), ops.isinf(h))  # a is finite here: the limit is 0
+    finite = ops.where(degenerate, 0.0, a / ops.where(degenerate, 1.0, h))
+    return ops.where(ops.isinf(a), at_inf, finite)
+
+
+binary("hypot", np.hypot, None, 0,
+       lambda g, out, x, y: [g * _hypot_partial(x, y, out), g * _hypot_partial(y, x, out)],
+       sympy=lambda x, y: sp.sqrt(x**2 + y**2))
+
+
+def _logaddexp2_vjp(g, out, x, y):
+    """d/dx log2(2^x + 2^y) = sigmoid((x - y) ln 2); 1/2 each where x and y are the same
+    infinity (the limit along x = y), as for logaddexp."""
+    d = x - y
+    d = ops.where(ops.logical_and(ops.equal(x, y), ops.not_equal(d, 0)), 0.0, d)
+    return [g * ops.sigmoid(d * _LN2), g * ops.sigmoid(-d * _LN2)]
+
+
+binary("logaddexp2", np.logaddexp2, None, 0, _logaddexp2_vjp,
+       sympy=lambda x, y: sp.log(2**x + 2**y, 2))
+
+
+def _mod_jvp(t, out, x, y):
+    tx, ty = t
+    parts = ([tx] if tx is not None else []) + ([-ty * ops.floor_divide(x, y)] if ty is not None else [])
+    return parts[0] if len(parts) == 1 else parts[0] + parts[1]
+
+
+# np.mod / np.remainder / %: x - floor(x / y) * y, so d/dx = 1 and d/dy = -floor(x / y) (NumPy's
+# floor_divide, the quotient np.mod uses). At the jumps (x / y an integer) the derivative with
+# respect to y is the one of the side where floor_divide(x, y) is that integer. Not marked
+# elementwise (it has no scalar SymPy formula the boundary test could take limits of): its
+# tangent rule is explicit and finite differences check both.
+registry.define(
+    "mod", impl=np.mod, family="elementwise", arity=2,
+    emit=lambda a, b, **_: infix("%", MUL, a, b),
+    vjp=lambda g, out, x, y: [g, -g * ops.floor_divide(x, y)], jvp=_mod_jvp,
+    doc="np.mod / np.remainder / the % operator (Python's sign convention: the divisor's sign)",
+)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..syntax import call, literal, method
+from ..syntax import Expr, call, literal, method
 from . import ops, registry, same_dtype
 
 
@@ -135,3 +135,211 @@ sum_to = registry.define(
     doc="sum over the axes NumPy broadcasting stretched; the adjoint of broadcast_to",
 )
 sum_to.canonical_params = _sum_to_params
+
+
+# --- products -----------------------------------------------------------------------------
+
+
+def _flip_last(v):
+    return ops.getitem(v, index=(Ellipsis, slice(None, None, -1)))
+
+
+def _ones(shape, dtype):
+    from ..ir import Const
+    return Const(np.ones(shape, dtype=dtype))
+
+
+def _exclusive_cumprod_last(v):
+    """prod_{j < i} v[..., j] for each i: a cumulative product shifted right by one (no division)."""
+    ones = _ones(v.shape[:-1] + (1,), v.dtype)
+    return ops.cumprod(ops.concatenate(ones, ops.getitem(v, index=(Ellipsis, slice(None, -1))), axis=v.ndim - 1),
+                       axis=v.ndim - 1)
+
+
+def _others_product(x, axis):
+    """For each element, the product of the other elements of its reduced slice: the exclusive
+    cumulative products from the left times those from the right. No division by x, so one
+    zero in a slice gives the others' product at the zero (and 0 elsewhere), two zeros give 0."""
+    nd = x.ndim
+    axes = tuple(range(nd)) if axis is None else axis
+    if not axes:
+        return None  # nothing reduced: prod is the identity
+    if x.aval.size == 0:
+        return ops.zeros_like(x)
+    kept = tuple(i for i in range(nd) if i not in axes)
+    perm = kept + tuple(axes)
+    xt = x if perm == tuple(range(nd)) else ops.transpose(x, axes=perm)
+    kshape = tuple(x.shape[i] for i in kept)
+    flat = ops.reshape(xt, shape=kshape + (count(x, axes),))
+    left = _exclusive_cumprod_last(flat)
+    right = _flip_last(_exclusive_cumprod_last(_flip_last(flat)))
+    others = ops.reshape(left * right, shape=xt.shape)
+    if perm != tuple(range(nd)):
+        others = ops.transpose(others, axes=tuple(np.argsort(perm).tolist()))
+    return others
+
+
+def _prod_vjp(g, out, x, axis, keepdims):
+    others = _others_product(x, axis)
+    if others is None:
+        return [g]
+    return [expand_like(g, x, axis, keepdims) * others]
+
+
+def _prod_jvp(t, out, x, axis, keepdims):
+    others = _others_product(x, axis)
+    if others is None:
+        return t[0]
+    return ops.sum(t[0] * others, axis=axis, keepdims=keepdims)
+
+
+define_reduction("prod", np.prod, _prod_vjp, jvp=_prod_jvp)
+
+
+# --- scans along one axis ----------------------------------------------------------------
+
+
+def _scan_params(values, params):
+    ndim = values[0].ndim
+    axis = params.get("axis", -1)
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis!r} is out of bounds for array of dimension {ndim}")
+    return {"axis": int(axis) % ndim}
+
+
+def _flip(v, axis):
+    return ops.getitem(v, index=(slice(None),) * axis + (slice(None, None, -1),))
+
+
+def define_scan(name, impl, vjp, emit=None, **kw):
+    prim = registry.define(
+        name, impl=impl, family="reductions", vjp=vjp,
+        emit=emit or (lambda a, axis: call(f"np.{name}", a, axis=axis)),
+        shape_rule=lambda avals, axis: avals[0].shape, **kw)
+    prim.canonical_params = _scan_params
+    return prim
+
+
+define_scan("cumsum", lambda x, axis: np.cumsum(x, axis=axis), linear=True,
+            vjp=lambda g, out, x, axis: [_flip(ops.cumsum(_flip(g, axis), axis=axis), axis)])
+
+
+def _moveaxis_last(v, axis):
+    if axis == v.ndim - 1:
+        return v
+    perm = tuple(i for i in range(v.ndim) if i != axis) + (axis,)
+    return ops.transpose(v, axes=perm)
+
+
+def _moveaxis_back(v, axis):
+    if axis == v.ndim - 1:
+        return v
+    perm = tuple(i for i in range(v.ndim) if i != axis) + (axis,)
+    return ops.transpose(v, axes=tuple(np.argsort(perm).tolist()))
+
+
+def _cumprod_weights(x, axis):
+    """W[..., i, k] = d out[k] / d x[i] = prod_{j <= k, j != i} x[j] for k >= i (else 0), with
+    the scanned axis moved last. Built from cumulative products, never by dividing by x, so it
+    is right where x has zeros. It has n^2 entries per scanned row (n the axis length)."""
+    from ..ir import Const
+    xm = _moveaxis_last(x, axis)
+    n = xm.shape[-1]
+    i = np.arange(n)[:, None]
+    k = np.arange(n)[None, :]
+    rows = ops.where(Const(k > i), ops.expand_dims(xm, axis=xm.ndim - 1), 1.0)  # [.., i, k]: x_k if k > i
+    after = ops.cumprod(rows, axis=xm.ndim)  # prod_{i < j <= k} x_j
+    before = _exclusive_cumprod_last(xm)  # prod_{j < i} x_j
+    return ops.where(Const(k >= i), after, 0.0) * ops.expand_dims(before, axis=xm.ndim)
+
+
+def _cumprod_vjp(g, out, x, axis):
+    w = _cumprod_weights(x, axis)
+    gm = _moveaxis_last(g, axis)
+    return [_moveaxis_back(ops.sum(w * ops.expand_dims(gm, axis=gm.ndim - 1), axis=gm.ndim), axis)]
+
+
+def _cumprod_jvp(t, out, x, axis):
+    w = _cumprod_weights(x, axis)
+    tm = _moveaxis_last(t[0], axis)
+    return _moveaxis_back(ops.sum(w * ops.expand_dims(tm, axis=tm.ndim), axis=tm.ndim - 1), axis)
+
+
+define_scan("cumprod", lambda x, axis: np.cumprod(x, axis=axis), vjp=_cumprod_vjp, jvp=_cumprod_jvp)
+
+
+# --- sorting: the gradient follows the permutation ------------------------------------
+# np.sort(x) is x permuted by argsort(x). gradc uses the stable argsort, so among equal
+# values the k-th occurrence in x takes the k-th place among them in the output: at a tie
+# each tied element receives the cotangent of exactly one output slot (not an even split).
+
+
+def _argsort_text(x, axis):
+    return f"np.argsort({x}, axis={axis}, kind='stable')"
+
+
+define_scan("sort", lambda x, axis: np.sort(x, axis=axis), dtype_rule=same_dtype,
+            vjp=lambda g, out, x, axis: [ops.sort_unapply(g, x, axis=axis)],
+            jvp=lambda t, out, x, axis: ops.sort_apply(t[0], x, axis=axis))
+
+
+def _sort_apply_impl(h, x, axis):
+    return np.take_along_axis(np.asarray(h), np.argsort(x, axis=axis, kind="stable"), axis=axis)
+
+
+def _sort_unapply_impl(g, x, axis):
+    rank = np.argsort(np.argsort(x, axis=axis, kind="stable"), axis=axis, kind="stable")
+    return np.take_along_axis(np.asarray(g), rank, axis=axis)
+
+
+def _pair_params(values, params):
+    if values[0].shape != values[1].shape:
+        raise ValueError(f"shapes {values[0].shape} and {values[1].shape} differ")
+    return _scan_params(values[1:], params)
+
+
+for _name, _impl, _emit, _inverse in [
+    ("sort_apply", _sort_apply_impl,
+     lambda h, x, axis: Expr(f"np.take_along_axis({h}, {_argsort_text(x, axis)}, axis={axis})"),
+     "sort_unapply"),
+    ("sort_unapply", _sort_unapply_impl,
+     lambda g, x, axis: Expr(f"np.take_along_axis({g}, np.argsort({_argsort_text(x, axis)}, axis={axis}, "
+                             f"kind='stable'), axis={axis})"),
+     "sort_apply"),
+]:
+    _p = registry.define(
+        _name, impl=_impl, family="reductions", arity=2, emit=_emit, dtype_rule=same_dtype,
+        shape_rule=lambda avals, axis: avals[0].shape,
+        vjp=lambda g, out, h, x, axis, _inv=_inverse: [getattr(ops, _inv)(g, x, axis=axis), None],
+        jvp=lambda t, out, h, x, axis, _self=_name: None if t[0] is None else getattr(ops, _self)(t[0], x, axis=axis),
+        doc="the first operand permuted as sorting the second along axis does (apply), or back (unapply)")
+    _p.canonical_params = _pair_params
+
+
+# --- argmax / argmin: integer results, no derivative ------------------------------------
+
+
+def _arg_params(values, params):
+    axis = params.get("axis")
+    keepdims = bool(params.get("keepdims", False))
+    ndim = values[0].ndim
+    if axis is not None:
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -ndim <= axis < max(ndim, 1):
+            raise ValueError(f"axis {axis!r} is out of bounds for array of dimension {ndim}")
+        axis = int(axis) % max(ndim, 1)
+    return {"axis": axis, "keepdims": keepdims}
+
+
+def _arg_shape(avals, axis, keepdims):
+    return reduced_shape(avals[0].shape, None if axis is None else (axis,), keepdims)
+
+
+for _name in ("argmax", "argmin"):
+    _p = registry.define(
+        _name, impl=lambda x, axis, keepdims, _f=getattr(np, _name): _f(x, axis=axis, keepdims=keepdims),
+        family="reductions", differentiable=False, shape_rule=_arg_shape,
+        emit=lambda a, axis, keepdims, _n=_name: call(f"np.{_n}", a, **({"axis": axis} if axis is not None else {}),
+                                                      **({"keepdims": True} if keepdims else {})),
+        defaults={"axis": None, "keepdims": False},
+        doc="index of the first maximum (minimum); an integer result with no derivative")
+    _p.canonical_params = _arg_params
