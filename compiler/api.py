@@ -23,6 +23,7 @@ from .ad import reverse
 from .ad.derived import hvp_program, jvp_program, vjp_program
 from .errors import CompileError, InternalError, SignatureError
 from .frontend.captured import Guard
+from .tracebacks import api_boundary
 from .frontend.python import ArgSpec
 from .frontend.sources import PythonFunction, frontend_for
 from . import pytree
@@ -150,7 +151,9 @@ class Compiled:
     signature; `.save(path)` writes a standalone module that imports only NumPy.
     """
 
+    @api_boundary
     def __init__(self, fn, wrt=0, variables=None, checkpoint=None):
+        self._made_with = (fn, wrt, variables, checkpoint)
         self.fn = fn
         self.checkpoint = stepped.resolve(checkpoint)
         self.frontend = frontend_for(fn, wrt, variables)
@@ -173,6 +176,13 @@ class Compiled:
         self._specs: OrderedDict = OrderedDict()  # least recently used first
         self.max_specializations = MAX_SPECIALIZATIONS
         self._latest: Specialization | None = None
+
+    def _reread(self):
+        """The function got a new __code__ or new default values: read its source and
+        signature again (every specialisation is dropped: they were compiled from the old)."""
+        max_specializations = self.max_specializations
+        self.__init__(*self._made_with)
+        self.max_specializations = max_specializations
 
     def _position(self, w) -> int:
         if not isinstance(w, (str, int, np.integer)) and hasattr(w, "name"):
@@ -198,6 +208,8 @@ class Compiled:
         applied; a *args parameter gets its tuple, a **kwargs parameter its dict).
         `in_order`: one value per parameter, in order, is taken as it is (jvp, hvp, hessian
         and jacobian, which re-enter with bound arguments and are called so by the CLI)."""
+        if self.python and not self.frontend.current():
+            self._reread()
         var = not self._plain and any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
                                       for p in self.signature.parameters.values())
         if in_order and not kwargs and len(args) == len(self.arg_names) and not var:
@@ -235,6 +247,7 @@ class Compiled:
                                  "arguments or stack them", self._loc)
         return array
 
+    @api_boundary
     def specialize(self, *args, **kwargs) -> Specialization:
         return self._specialization(self._arguments(args, kwargs))
 
@@ -323,12 +336,15 @@ class Compiled:
             grads = _fix_floats(grads, spec.float_grads, self.wrt_tuple)
         return grads if which == "grad" else (value, grads)
 
+    @api_boundary
     def value(self, *args, **kwargs):
         return self._run(args, kwargs, "value")
 
+    @api_boundary
     def grad(self, *args, **kwargs):
         return self._run(args, kwargs, "grad")
 
+    @api_boundary
     def value_and_grad(self, *args, **kwargs):
         return self._run(args, kwargs, "value_and_grad")
 
@@ -337,6 +353,7 @@ class Compiled:
     # -- inspecting -----------------------------------------------------------
 
     @property
+    @api_boundary
     def latest(self) -> Specialization:
         if self._latest is None:
             raise CompileError(
@@ -345,22 +362,25 @@ class Compiled:
                 self._loc)
         return self._latest
 
-    ir = property(lambda self: self.latest.ir, doc="the forward SSA program")
-    adjoint_ir = property(lambda self: self.latest.adjoint_ir, doc="forward sweep + reverse sweep")
+    ir = property(api_boundary(lambda self: self.latest.ir), doc="the forward SSA program")
+    adjoint_ir = property(api_boundary(lambda self: self.latest.adjoint_ir), doc="forward sweep + reverse sweep")
 
     @property
+    @api_boundary
     def source(self) -> str:
         """The generated module's text: with a checkpoint policy, the step functions."""
         spec = self.latest
         return spec.checkpointed.source if spec.checkpointed else spec.source
 
     @property
+    @api_boundary
     def schedule(self):
         """The checkpointing schedule the gradient runs (None: everything is stored).
         Print it, count it (`.forward_steps`, `.max_snapshots`) or draw it (`.render`)."""
         spec = self.latest
         return spec.checkpointed.schedule if spec.checkpointed else None
 
+    @api_boundary
     def trace(self, *args, **kwargs):
         """The forward and reverse trace at these arguments, as in the lecture's table:
         one row per SSA value with its equation and value, and its adjoint's."""
@@ -370,6 +390,7 @@ class Compiled:
         spec = self._specialization(args)
         return build_trace(spec, self._inputs(spec, args))
 
+    @api_boundary
     def derived(self, kind: str) -> "DerivedProgram":
         """A derived program for the latest arguments, built on demand: "jvp", "vjp",
         "hvp-forward-over-reverse" or "hvp-reverse-over-reverse". It prints as its SSA
@@ -383,6 +404,7 @@ class Compiled:
         program, source, _ = spec.derived[kind]
         return DerivedProgram(kind, program, source)
 
+    @api_boundary
     def graph(self, kind: str | None = None, values=None, program: str | None = None):
         """The computational graph as a `graphviz.Digraph`: kind "forward" (the default),
         "adjoint" or "both"; `values` (a trace from `.trace(...)`) labels nodes with numbers.
@@ -397,6 +419,7 @@ class Compiled:
             spec = SimpleNamespace(ir=spec.ir, adjoint_ir=self.derived(program).program)
         return build_graph(spec, kind, values, derived=program)
 
+    @api_boundary
     def render(self, path, kind: str | None = None, values=None, program: str | None = None, *,
                overwrite: bool = False) -> Path:
         """Write the graph as PNG, SVG or PDF (chosen by the file extension). An existing
@@ -423,25 +446,36 @@ class Compiled:
 
     # -- forward mode and second derivatives ------------------------------------
 
-    def _derived(self, args, kwargs, kind: str):
+    def _derived(self, args, kwargs, kind: str, what: str | None = None):
         """A derived program (tangent, Hessian-vector product) for these arguments,
         built once per specialisation, loaded as a function of (inputs..., directions...)."""
         args = self._arguments(args, kwargs, in_order=True)
-        self._no_tree_wrt(args, kind.split("-")[0])
+        self._no_tree_wrt(args, what or kind.split("-")[0])
         spec = self._specialization(args)
         if kind not in spec.derived:
-            self._load_derived(spec, kind)
+            self._load_derived(spec, kind, what)
         return spec, self._inputs(spec, args), spec.derived[kind]
 
-    def _load_derived(self, spec: Specialization, kind: str) -> None:
+    def _load_derived(self, spec: Specialization, kind: str, what: str | None = None) -> None:
+        if kind.startswith("hvp") and spec.adjoint_ir is None:
+            self._need_scalar(spec, what or "hvp")
         program = DERIVED[kind](spec)
         if _VERIFY:
             verify(program)
         fname = f"{self.name}_{kind.replace('-', '_')}"
         source = codegen.single_function_module(program, fname, f"{kind} of {self.name}", self._origin())
-        namespace = loader.load(source, fname, codegen.constants(program))
+        namespace = loader.load(source, fname, codegen.constants(program, avoid=(fname,)))
         _hold_lines(spec, namespace)
         spec.derived[kind] = (program, source, namespace[fname])
+
+    def _need_scalar(self, spec: Specialization, what: str) -> None:
+        """Second derivatives (hvp, hessian) need a scalar floating-point result, as grad does."""
+        if spec.adjoint_ir is None:
+            out = spec.ir.outputs[0].aval
+            raise SignatureError(
+                f"{what} needs a function with a scalar floating-point result; {self.name} returns "
+                f"{out} here (reduce it, e.g. with np.sum, or use gradc.jacobian)",
+                self.frontend.return_loc() or self._loc)
 
     def _no_tree_wrt(self, args, what: str) -> None:
         """jvp, vjp, hvp, hessian and jacobian take arrays and floats as wrt arguments (other
@@ -453,6 +487,7 @@ class Compiled:
                     f"tree), is not supported: grad and value_and_grad take parameter trees; for {what}, "
                     "pass the arrays as separate arguments", self._loc)
 
+    @api_boundary
     def jvp(self, primals, tangents):
         """(value, directional derivative) at `primals` (the function's arguments) along
         `tangents`: one direction per wrt argument (a tuple when wrt is a tuple; a bare
@@ -485,13 +520,29 @@ class Compiled:
             raise SignatureError(
                 f"jvp takes one tangent per wrt argument ({', '.join(names)}: {len(self.wrt)}) or one "
                 f"per primal ({len(primals)}), not {len(tangents)}", self._loc)
-        for name, i, t in zip(names, self.wrt, chosen):
-            want, got = np.shape(primals[i]), np.shape(t)
-            if want != got:
-                raise SignatureError(f"jvp: the tangent for {name} has shape {got}; {name} has shape "
-                                     f"{want}", self._loc)
-        return chosen
+        return self._check_directions("jvp", "tangent", primals, chosen)
 
+    def _check_directions(self, what: str, noun: str, primals, directions) -> list:
+        """Each direction (tangent, hvp direction) an array of numbers with the shape of its
+        wrt argument, as float arrays of the argument's floating-point dtype."""
+        out = []
+        for i, d in zip(self.wrt, directions):
+            name, x = self.arg_names[i], np.asarray(primals[i])
+            try:
+                a = np.asarray(d)
+            except (TypeError, ValueError) as e:
+                raise SignatureError(f"{what}: the {noun} for {name} is not an array of numbers ({e})",
+                                     self._loc) from None
+            if a.dtype.kind not in "biuf":
+                raise SignatureError(f"{what}: the {noun} for {name} is not an array of real numbers "
+                                     f"(dtype {a.dtype})", self._loc)
+            if a.shape != x.shape:
+                raise SignatureError(f"{what}: the {noun} for {name} has shape {a.shape}; {name} has shape "
+                                     f"{x.shape}", self._loc)
+            out.append(d)
+        return out
+
+    @api_boundary
     def vjp(self, *args, **kwargs):
         """(value, vjp_fn): vjp_fn(cotangent) is the cotangent pulled back to the wrt
         arguments (a tuple when wrt is a tuple), for functions with any output shape."""
@@ -499,6 +550,7 @@ class Compiled:
         value = spec.value_fn(*inputs)
         out_aval = spec.ir.outputs[0].aval
 
+        @api_boundary
         def vjp_fn(cotangent):
             ct = np.asarray(cotangent, dtype=np.result_type(out_aval.dtype, np.float64))
             if ct.shape != out_aval.shape:
@@ -510,6 +562,7 @@ class Compiled:
 
         return value, vjp_fn
 
+    @api_boundary
     def jacobian(self, *args, mode: str = "auto"):
         """The Jacobian of the output with respect to wrt: shape out.shape + x.shape (a
         tuple of blocks when wrt is a tuple). mode "forward" costs one tangent sweep per
@@ -544,35 +597,46 @@ class Compiled:
                     blocks[j][idx] = row
         return tuple(blocks) if self.wrt_tuple else blocks[0]
 
+    @api_boundary
     def hvp(self, *args, mode: str = "forward-over-reverse"):
         """H v: the Hessian (with respect to wrt) times v, without forming H. The last
         argument is the direction (a tuple of directions when wrt is a tuple)."""
+        return self._hvp(args, mode, "hvp")
+
+    def _hvp(self, args, mode: str, what: str):
         if mode not in ("forward-over-reverse", "reverse-over-reverse"):
-            raise ValueError("mode is 'forward-over-reverse' or 'reverse-over-reverse'")
+            raise SignatureError(f"{what}: mode is 'forward-over-reverse' or 'reverse-over-reverse', not "
+                                 f"{mode!r}", self._loc)
+        if not args:
+            raise SignatureError(f"hvp takes {self.name}'s arguments and then the direction v", self._loc)
         *args, v = args
-        self._no_tree_wrt(self._arguments(tuple(args), {}, in_order=True), "hvp")
+        bound = self._arguments(tuple(args), {}, in_order=True)
+        self._no_tree_wrt(bound, what)
         directions = v if self.wrt_tuple else (v,)
         if not isinstance(directions, (tuple, list)) or len(directions) != len(self.wrt):
             raise SignatureError(f"hvp needs one direction per wrt argument ({len(self.wrt)}), as a tuple "
                                  "when wrt is a tuple", self._loc)
-        spec, inputs, (_, _, fn) = self._derived(tuple(args), {}, f"hvp-{mode}")
+        spec, inputs, (_, _, fn) = self._derived(tuple(bound), {}, f"hvp-{mode}", what)
+        directions = self._check_directions(what, "direction", bound, directions)
         out = fn(*inputs, *[np.asarray(d, dtype=np.float64) for d in directions])
         out = out if isinstance(out, tuple) else (out,)
         out = tuple(float(o) if spec.ir.inputs[k].pytype is float else o for o, k in zip(out, spec.ir.wrt))
         return out if self.wrt_tuple else out[0]
 
+    @api_boundary
     def hessian(self, *args, mode: str = "forward-over-reverse"):
         """The Hessian, column by column from Hessian-vector products. For one wrt argument
         x it has shape x.shape + x.shape; for a tuple, a tuple of tuples of blocks."""
         bound = self._arguments(args, {}, in_order=True)
         self._no_tree_wrt(bound, "hessian")
+        self._need_scalar(self._specialization(bound), "hessian")
         xs = [np.asarray(bound[i], dtype=np.float64) for i in self.wrt]
         blocks = [[np.zeros(a.shape + b.shape) for b in xs] for a in xs]
         for j, xj in enumerate(xs):
             for idx in np.ndindex(xj.shape):
                 direction = [np.zeros(x.shape) for x in xs]
                 direction[j][idx] = 1.0
-                col = self.hvp(*bound, tuple(direction) if self.wrt_tuple else direction[0], mode=mode)
+                col = self._hvp((*bound, tuple(direction) if self.wrt_tuple else direction[0]), mode, "hessian")
                 col = col if self.wrt_tuple else (col,)
                 for i in range(len(xs)):
                     blocks[i][j][(Ellipsis,) + idx] = col[i]
@@ -581,6 +645,7 @@ class Compiled:
             return float(h) if h.ndim == 0 and isinstance(bound[self.wrt[0]], float) else h
         return tuple(tuple(row) for row in blocks)
 
+    @api_boundary
     def symbolic_grad(self):
         """The gradient as SymPy expressions rebuilt from the adjoint program, without
         expression swell: `(pairs, grads)` where `pairs` are `sympy.cse` (symbol, expr)
@@ -596,6 +661,7 @@ class Compiled:
         grads = exprs[1:]
         return pairs, (tuple(grads) if self.wrt_tuple else grads[0])
 
+    @api_boundary
     def save(self, path, *, overwrite: bool = False) -> Path:
         """Write a standalone module (imports only NumPy). Constants too large to
         write inline go to `<stem>_consts.npz` beside it. With a checkpoint policy the
@@ -742,7 +808,7 @@ class Compiled:
             self.frontend.return_loc() or self._loc)
 
         def no_gradient(*_):
-            raise error
+            raise error.with_traceback(None)  # (the same error each call: its traceback anew)
 
         spec = Specialization(program, None, source, value_fn, no_gradient)
         _hold_lines(spec, namespace)
@@ -757,6 +823,13 @@ class Compiled:
             return ArgSpec(name, "static", value=a)
         if isinstance(a, float):
             return ArgSpec(name, "input", Aval((), np.dtype(np.float64)), pytype=float)
+        if isinstance(a, np.ndarray) and type(a) is not np.ndarray:  # np.matrix, masked, memmap, ...
+            raise SignatureError(
+                f"argument {name} is a {type(a).__module__}.{type(a).__qualname__}, a subclass of ndarray "
+                "whose operators and functions differ from a plain array's (gradc compiles NumPy's "
+                "ndarray semantics); "
+                + (f"pass np.asarray({name})" if "[" not in name else "pass np.asarray(...) of it"),
+                self._loc)
         if isinstance(a, (np.ndarray, np.generic)):
             dtype = a.dtype
             if is_wrt and dtype.kind != "f":
@@ -810,6 +883,8 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
 
 
 def _arg_key(a):
+    if isinstance(a, np.ndarray) and type(a) is not np.ndarray:
+        return ("other", type(a).__name__)  # an ndarray subclass: never a plain array's entry
     if isinstance(a, np.ndarray):
         return (a.shape, a.dtype.str)
     if isinstance(a, np.generic):
@@ -834,6 +909,7 @@ def _fix_floats(grads, float_slots, grouped):
 _cache: OrderedDict = OrderedDict()  # least recently used first, at most MAX_COMPILED
 
 
+@api_boundary
 def compile(fn, wrt=0, *, args=None, kwargs=None, variables=None, checkpoint=None) -> Compiled:  # noqa: A001
     """Compile `fn` for gradients with respect to `wrt` (a name or position, or a tuple).
 
@@ -869,11 +945,13 @@ def _wrt_key(wrt):
     return tuple(wrt) if isinstance(wrt, (list, tuple)) else wrt
 
 
+@api_boundary
 def value_and_grad(fn, wrt=0, *, variables=None, checkpoint=None):
     """`f(*args) -> (value, gradient)`; the gradient is a tuple when `wrt` is."""
     return _entry_point(fn, wrt, variables, "value_and_grad", "Value and gradient", checkpoint=checkpoint)
 
 
+@api_boundary
 def grad(fn, wrt=0, *, variables=None, checkpoint=None):
     """`f(*args) -> gradient` with the shape and dtype of the `wrt` argument(s)."""
     return _entry_point(fn, wrt, variables, "grad", "Gradient", checkpoint=checkpoint)
@@ -884,6 +962,7 @@ def _entry_point(fn, wrt, variables, method: str, what: str, checkpoint=None, **
     compiled = compile(fn, wrt, variables=variables, checkpoint=checkpoint)
     run = getattr(compiled, method)
 
+    @api_boundary
     def entry(*args, **kwargs):
         return run(*args, **kwargs, **options)
 
@@ -893,11 +972,13 @@ def _entry_point(fn, wrt, variables, method: str, what: str, checkpoint=None, **
     return entry
 
 
+@api_boundary
 def jvp(fn, primals, tangents, wrt=0, *, variables=None):
     """(value, directional derivative) of fn at `primals` along `tangents` (forward mode)."""
     return compile(fn, wrt, variables=variables).jvp(primals, tangents)
 
 
+@api_boundary
 def hvp(fn, wrt=0, *, mode: str = "forward-over-reverse", variables=None):
     """`hvp_fn(*args, v) -> H v`, the Hessian with respect to wrt times v (a tuple of
     directions when wrt is a tuple), without forming H: forward-over-reverse by default,
@@ -905,16 +986,19 @@ def hvp(fn, wrt=0, *, mode: str = "forward-over-reverse", variables=None):
     return _entry_point(fn, wrt, variables, "hvp", "Hessian-vector product", mode=mode)
 
 
+@api_boundary
 def hessian(fn, wrt=0, *, mode: str = "forward-over-reverse", variables=None):
     """`hessian_fn(*args) -> H` (from Hessian-vector products, one per input entry)."""
     return _entry_point(fn, wrt, variables, "hessian", "Hessian", mode=mode)
 
 
+@api_boundary
 def vjp(fn, *args, wrt=0, variables=None):
     """(value, vjp_fn) at args; vjp_fn(cotangent) pulls the cotangent back to wrt."""
     return compile(fn, wrt, variables=variables).vjp(*args)
 
 
+@api_boundary
 def jacobian(fn, wrt=0, *, variables=None):
     """`jacobian_fn(*args)`; picks forward or reverse mode by input and output sizes
     (O(n) tangent sweeps against O(m) adjoint sweeps) and records it in
@@ -922,11 +1006,13 @@ def jacobian(fn, wrt=0, *, variables=None):
     return _entry_point(fn, wrt, variables, "jacobian", "Jacobian", mode="auto")
 
 
+@api_boundary
 def jacfwd(fn, wrt=0, *, variables=None):
     """The Jacobian by forward mode: one tangent sweep per input entry."""
     return _entry_point(fn, wrt, variables, "jacobian", "Jacobian (forward mode)", mode="forward")
 
 
+@api_boundary
 def jacrev(fn, wrt=0, *, variables=None):
     """The Jacobian by reverse mode: one adjoint sweep per output entry."""
     return _entry_point(fn, wrt, variables, "jacobian", "Jacobian (reverse mode)", mode="reverse")

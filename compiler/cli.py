@@ -16,6 +16,7 @@ User mistakes print a message (with a caret under the offending code) and exit 2
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import inspect
 import io
@@ -34,6 +35,7 @@ from gradc.runtime.checkpoint import Revolve, Segments
 from .api import OverwriteRefused, check_output
 from .api import compile as compile_fn
 from .errors import CompileError
+from .tracebacks import full_tracebacks
 
 
 class UsageError(Exception):
@@ -65,13 +67,41 @@ def load_function(target: str):
     return fn
 
 
+def _npy_problem(e: Exception) -> str:
+    """Why np.load refused a file, in a sentence (object arrays need pickles, never loaded)."""
+    text = str(e)
+    if "pickle" in text or "Object arrays" in text:
+        return "it is not an .npy/.npz file of numeric arrays (object arrays and pickles are never loaded)"
+    return f"it is not a valid .npy/.npz file ({type(e).__name__}: {text.splitlines()[0] if text else ''})"
+
+
+def load_npz(item: str) -> dict:
+    """`--at args.npz`: its arrays by name (numeric arrays only: pickles are never loaded)."""
+    try:
+        with np.load(item, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise UsageError(f"cannot read {item}: not an .npz file of named arrays")
+            return {k: data[k] for k in data.files}
+    except UsageError:
+        raise
+    except OSError as e:
+        raise UsageError(f"cannot read {item}: {e.strerror or e}") from None
+    except Exception as e:  # noqa: BLE001 - not an .npz file, or one holding objects (pickles)
+        raise UsageError(f"cannot read {item}: {_npy_problem(e)}") from None
+
+
 def parse_value(text: str):
     """`0.5` → float, `3` → int, `1,2,3` → vector, `1,2;3,4` → matrix, `x.npy` → array."""
     if text.endswith(".npy"):
         try:
-            return np.load(text)
+            value = np.load(text, allow_pickle=False)
         except OSError as e:
-            raise UsageError(f"cannot read {text}: {e}") from None
+            raise UsageError(f"cannot read {text}: {e.strerror or e}") from None
+        except Exception as e:  # noqa: BLE001 - not an .npy file, or one holding objects (pickles)
+            raise UsageError(f"cannot read {text}: {_npy_problem(e)}") from None
+        if not isinstance(value, np.ndarray):
+            raise UsageError(f"cannot read {text}: not an .npy file of one array")
+        return value
     try:
         if ";" in text:
             return np.array([[float(v) for v in row.split(",")] for row in text.split(";")])
@@ -117,11 +147,7 @@ def parse_at(items, compiled) -> dict:
     values: dict[str, object] = {}
     for item in items or []:
         if item.endswith(".npz"):
-            try:
-                with np.load(item) as data:
-                    values.update({k: data[k] for k in data.files})
-            except OSError as e:
-                raise UsageError(f"cannot read {item}: {e}") from None
+            values.update(load_npz(item))
             continue
         name, eq, text = item.partition("=")
         name = name.strip()
@@ -344,7 +370,10 @@ def _write_schedule(args) -> int:
 
 def cmd_check(args) -> int:
     """Finite differences against the compiled gradient. NaN or infinity anywhere (an
-    argument, the value, a gradient entry, a difference quotient) is a MISMATCH too."""
+    argument, the value, a gradient entry, a difference quotient) is a MISMATCH too.
+    For a Python function the differences are of the function itself, run by Python on
+    copies of the arguments (an independent oracle), and gradc's value is compared with
+    its value; a formula is differenced through its compiled value."""
     compiled, kwargs, wrt = compiled_from(args, eager=False)
     names = compiled.arg_names
     problems = [f"argument {name} is not finite: {where}" for name in names if name in kwargs
@@ -354,6 +383,26 @@ def cmd_check(args) -> int:
     where = _non_finite(value, "value")
     if where:
         problems.append(f"the value is not finite at this point: {where}")
+    python_fn = getattr(compiled.frontend, "fn", None) if compiled.python else None
+    if python_fn is not None:
+        def value_at(point):
+            return python_fn(**copy.deepcopy(point))
+        try:
+            expected = value_at(kwargs)
+        except Exception as e:  # noqa: BLE001 - the user's own function failed where gradc did not
+            problems.append(f"the Python function raised {type(e).__name__} at this point ({e}); "
+                            f"gradc computed the value {value}")
+            python_fn = None
+        else:
+            difference = _value_difference(value, expected)
+            if difference is not None and not difference <= args.tolerance:
+                problems.append(f"gradc's value {_fmt(value, 17)} differs from the Python function's "
+                                f"{_fmt(expected, 17)} (relative difference {difference:.2e})")
+            elif difference is not None:
+                print(f"value: relative difference to the Python function {difference:.2e}")
+    if python_fn is None:
+        def value_at(point):
+            return compiled.value(**point)
     worst = 0.0
     for w, g in zip(wrt, grads):
         name = w if isinstance(w, str) else names[w]
@@ -361,7 +410,7 @@ def cmd_check(args) -> int:
         if where:
             problems.append(f"the gradient is not finite: {where}")
             continue
-        err, bad = _check_one(compiled, kwargs, name, np.asarray(g, dtype=np.float64), args.eps)
+        err, bad = _check_one(value_at, kwargs, name, np.asarray(g, dtype=np.float64), args.eps)
         problems += bad
         if not bad:
             print(f"d/d{name}: worst relative error {err:.2e}")
@@ -369,10 +418,29 @@ def cmd_check(args) -> int:
     for p in problems:
         print(f"MISMATCH: {p}")
     ok = not problems and worst <= args.tolerance
-    verdict = (f"{len(problems)} NaN/infinity finding(s) (above)" if problems
+    verdict = (f"{len(problems)} finding(s) (above)" if problems
                else f"worst relative error {worst:.2e}")
     print(f"{'OK' if ok else 'MISMATCH'}: {verdict} (tolerance {args.tolerance:g})")
     return 0 if ok else 1
+
+
+def _value_difference(value, expected) -> float | None:
+    """The relative difference of gradc's value and the Python function's (0 when both are
+    the same NaN or infinity; inf when their shapes differ or one is not a number)."""
+    try:
+        a = np.asarray(value, dtype=np.float64)
+        b = np.asarray(expected, dtype=np.float64)
+    except (TypeError, ValueError):
+        return math.inf
+    if a.shape != b.shape:
+        return math.inf
+    same = (a == b) | (np.isnan(a) & np.isnan(b))
+    if np.all(same):
+        return 0.0
+    if not (np.all(np.isfinite(a[~same])) and np.all(np.isfinite(b[~same]))):
+        return math.inf
+    scale = np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-8)
+    return float(np.max(np.abs(a - b) / scale))
 
 
 def _non_finite(x, label: str) -> str:
@@ -390,7 +458,7 @@ def _non_finite(x, label: str) -> str:
     return f"{at} = {a[idx]}{more}"
 
 
-def _check_one(compiled, kwargs, name, g, eps) -> tuple[float, list]:
+def _check_one(value_at, kwargs, name, g, eps) -> tuple[float, list]:
     """Central differences: every entry for small arguments, random directions for large ones.
     Returns the worst relative error and what was not finite."""
     x0 = np.asarray(kwargs[name], dtype=np.float64)
@@ -405,8 +473,13 @@ def _check_one(compiled, kwargs, name, g, eps) -> tuple[float, list]:
         def f(t):
             moved = dict(kwargs)
             moved[name] = (x0 + t * d) if x0.ndim else float(x0 + t * d)
-            return float(compiled.value(**moved))
-        ahead, behind = f(eps), f(-eps)
+            return float(value_at(moved))
+        try:
+            ahead, behind = f(eps), f(-eps)
+        except Exception as e:  # noqa: BLE001 - the user's function failed a step away
+            problems.append(f"d/d{name}: the function raised {type(e).__name__} ({e}) a step of {eps:g} "
+                            f"along {label}")
+            continue
         numeric = (ahead - behind) / (2 * eps)
         if not math.isfinite(numeric):
             problems.append(f"d/d{name}: the finite difference along {label} is not finite "
@@ -415,6 +488,17 @@ def _check_one(compiled, kwargs, name, g, eps) -> tuple[float, list]:
         exact = float(np.sum(g * d))
         worst = max(worst, abs(numeric - exact) / max(abs(numeric), abs(exact), 1e-8))
     return worst, problems
+
+
+def digits(text: str) -> int:
+    """--precision: a whole number of digits, 0 to 100."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of digits, got {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a number of digits from 0 to 100, got {text!r}")
+    return value
 
 
 def positive_number(text: str) -> float:
@@ -513,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     g = command("grad", "print the value and the gradient", EXAMPLE, cmd_grad)
-    g.add_argument("--precision", type=int, default=6, help="digits to print (default 6)")
+    g.add_argument("--precision", type=digits, default=6, help="digits to print (default 6)")
 
     s = command("show", "print the SSA listing and/or the generated source", f"{EXAMPLE} --source", cmd_show)
     s.add_argument("--ir", action="store_true", help="the forward SSA listing")
@@ -546,16 +630,16 @@ def build_parser() -> argparse.ArgumentParser:
     j = command("jacobian", "print the Jacobian (forward or reverse mode, chosen by sizes)",
                 "examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5", cmd_jacobian)
     j.add_argument("--mode", choices=("auto", "forward", "reverse"), default="auto")
-    j.add_argument("--precision", type=int, default=6)
+    j.add_argument("--precision", type=digits, default=6)
     h = command("hessian", "print the Hessian with respect to wrt (from Hessian-vector products)",
                 EXAMPLE, cmd_hessian)
-    h.add_argument("--precision", type=int, default=6)
+    h.add_argument("--precision", type=digits, default=6)
     hv = command("hvp", "print the Hessian-vector product H v (forward-over-reverse by default)",
                  f"{EXAMPLE} --direction w=1,0,0", cmd_hvp)
     hv.add_argument("--direction", nargs="*", metavar="NAME=VALUE", help="v, one per wrt argument")
     hv.add_argument("--mode", choices=("forward-over-reverse", "reverse-over-reverse"),
                     default="forward-over-reverse")
-    hv.add_argument("--precision", type=int, default=6)
+    hv.add_argument("--precision", type=digits, default=6)
 
     ch = command("check", "compare the compiled gradient with central finite differences "
                  "(exit status 1 on disagreement)", EXAMPLE, cmd_check)
@@ -579,6 +663,12 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # `gradc trace ... | head` closed the pipe: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (Python docs' recipe)
         return 0
+    except Exception as e:  # noqa: BLE001 - a bug in gradc: one line, the traceback on request
+        if full_tracebacks():
+            raise
+        print(f"gradc: internal error ({type(e).__name__}: {e}); this is a gradc bug, please report it "
+              "(GRADC_TRACEBACK=full shows the traceback)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

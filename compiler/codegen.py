@@ -51,16 +51,18 @@ class Naming:
     user name can shadow them and no generated name can clobber a user's."""
 
     def __init__(self, program: Program, style: str = "python", consts: dict | None = None,
-                 entry: "Entry | None" = None):
+                 entry: "Entry | None" = None, helpers: dict | None = None):
         self.style = style
         self.entry = entry
         self.numbers = program.numbering()
         self.program = program
         self.const_names = consts if consts is not None else const_names(program)
+        self.helpers = dict(helpers or {})  # helper → its name in this module, where it had to yield
         self._temps = 0
         self.space = None
         if style == "python":
-            reads = {"np", *helpers_used(program), *self.const_names.values()}
+            used = helpers_used(program)
+            reads = {"np", *used, *(self.helpers.get(h, h) for h in used), *self.const_names.values()}
             self.space = Namespace(reads)
             self._claim_inputs(program)
 
@@ -249,6 +251,15 @@ def _default_text(value) -> str | None:
     return None  # NumPy scalars, enums, ...: no default in the signature (the caller passes it)
 
 
+def scalar_literal(value) -> Expr:
+    """A scalar constant operand as source: a Python number stays a Python literal (weak
+    under NEP 50, as in the source); a NumPy scalar keeps its type, np.float64(0.5) or
+    np.int64(3) (strong: float16 data / np.int64(3) is float64 in NumPy)."""
+    if isinstance(value, np.generic):
+        return Expr(f"np.{value.dtype.name}({literal(value.item()).text})")
+    return literal(value)
+
+
 def const_names(*programs: Program, avoid=()) -> dict[Const, str]:
     """One name per array constant across all the programs of a module.
 
@@ -270,6 +281,22 @@ def entry_names(wanted: list[str], programs, consts: dict, extra=()) -> dict[str
     space = Namespace({"np", *extra, *helpers_used(*programs), *consts.values()})
     return {w: space.name(("function", w), w, "f_value_and_grad" if w.endswith("_value_and_grad") else "f")
             for w in wanted}
+
+
+def module_names(wanted: list[str], programs, consts: dict, extra=()) -> tuple[dict, dict]:
+    """Module-level names for the functions a module defines, as (entry points, helpers).
+    The entry points (the functions the module exists to provide) keep the names the
+    runtime and the user ask for; only np and the module's own imports come before them
+    (constants avoid them already: `const_names`). A helper (gradc's or a user primitive's)
+    named like one yields: `loss_value_and_grad_2`, renamed where it is defined and called."""
+    fixed = {"np", *extra}
+    space = Namespace(fixed)
+    entries = {w: space.name(("function", w), w, "f_value_and_grad" if w.endswith("_value_and_grad") else "f")
+               for w in wanted}
+    for c in consts.values():
+        space.name(("const", c), c)
+    helpers = {h: space.name(("helper", h), h) for h in helpers_used(*programs)}
+    return entries, helpers
 
 
 def entry_points_text(names: dict[str, str]) -> str:
@@ -342,11 +369,15 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
 
     def operand(v: Value) -> Expr:
         if isinstance(v, Const):
-            return Expr(naming.const_names[v]) if not v.is_scalar else literal(v.value)
+            return Expr(naming.const_names[v]) if not v.is_scalar else scalar_literal(v.value)
         return exprs[v]
 
     for i, op in enumerate(program.ops):
         expr = op.prim.emit(*[operand(v) for v in op.inputs], **op.params)
+        helper = op.prim.helper
+        if helper and naming.helpers.get(helper, helper) != helper:  # the helper yielded its name here
+            assert expr.text.startswith(f"{helper}("), (helper, expr.text)
+            expr = Expr(naming.helpers[helper] + expr.text[len(helper):], expr.prec)
         if inlined(op):
             exprs[op.out] = expr
             continue
@@ -406,7 +437,7 @@ def output_text(program: Program, naming: Naming, stmts, grouped: bool, entry: "
 
     def text(v):
         if isinstance(v, Const):
-            return naming.const_names[v] if not v.is_scalar else literal(v.value).text
+            return naming.const_names[v] if not v.is_scalar else scalar_literal(v.value).text
         return final[v]
 
     first, rest = program.outputs[0], program.outputs[1:]
@@ -426,12 +457,12 @@ def output_text(program: Program, naming: Naming, stmts, grouped: bool, entry: "
 
 def function_source(program: Program, fname: str, doc: str, grouped: bool = False,
                     consts: dict | None = None, naming: Naming | None = None,
-                    entry: "Entry | None" = None) -> str:
+                    entry: "Entry | None" = None, helpers: dict | None = None) -> str:
     """`def fname(...)`: fname is a name the module allocated; `doc` is plain text (escaped here).
     With an Entry, the function takes the user's arguments as the user passes them and
     unpacks the leaves of parameter trees first (`params_W1 = params['W1']`)."""
     assert is_identifier(fname) or fname == "FNAME", fname
-    naming = naming or Naming(program, "python", consts, entry)
+    naming = naming or Naming(program, "python", consts, entry, helpers)
     stmts = statements(program, naming)
     if entry is not None:
         params = entry.signature_parts()
@@ -447,20 +478,33 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
                 lines.append(f"    {naming.base(v)} = {param}{''.join(f'[{key_text(k)}]' for k in path)}")
         lines += entry.check_lines(fname)
     last_sweep, last_line = "forward", None
+    masked = _masked_statements(program, stmts)
+    in_errstate = False
     for s, rows in _unpackings(stmts):
         sweep, loc = s.op.sweep, s.op.loc
         if sweep != last_sweep:
             lines.append(f"    # {sweep} sweep")
+            in_errstate = False
         if loc is not None and loc.line and (sweep, loc.lineno) != (last_sweep, last_line):
             prefix = "adjoint of " if sweep == "reverse" else ""
             lines.append(f"    # {prefix}line {loc.lineno}: {comment_text(loc.line.strip())}")
+            in_errstate = False
         last_sweep, last_line = sweep, loc.lineno if loc is not None else None
         if rows:
             lines.append(_unpack_line([r.target for r in rows], s.expr[:-len("[0]")]))
+            in_errstate = False
             continue
-        lines.append(f"    {s.lhs} {'+=' if s.augmented else '='} {s.expr}")
+        pad = "    "
+        if id(s) in masked:
+            if not in_errstate:
+                lines.append(f"    {ERRSTATE}  # masked elements")
+                in_errstate = True
+            pad = "        "
+        else:
+            in_errstate = False
+        lines.append(f"{pad}{s.lhs} {'+=' if s.augmented else '='} {s.expr}")
         if s.frees:
-            lines.append(f"    del {', '.join(s.frees)}")
+            lines.append(f"{pad}del {', '.join(s.frees)}")
     returned = output_text(program, naming, stmts, grouped, entry) if program.outputs else "()"
     if entry is not None and entry.grads is not None and len(returned) + 17 > 96:
         final = output_text(program, naming, stmts, grouped, entry.for_value())
@@ -469,6 +513,73 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
     else:
         lines.append(_wrap("    return (", returned, ")", indent="    ") if program.outputs else "    return ()")
     return "\n".join(lines) + "\n"
+
+
+# Masked derivative contributions (ad/masks.py) compute the derivative everywhere and
+# select the elements where it applies: the dropped elements may divide by zero or overflow
+# (0.5 / sqrt(0) beside an unselected branch), so they are computed with NumPy's floating-point
+# errors off, even under np.seterr(all="raise"), and print no RuntimeWarning.
+ERRSTATE = 'with np.errstate(divide="ignore", invalid="ignore", over="ignore"):'
+
+
+def _masked_statements(program: Program, stmts: list[Statement]) -> set:
+    """id()s of the statements that compute a masked contribution: a derivative sweep's
+    `where(k, c, 0)` / `where(k, 0, c)` whose c is computed in the same statement (written
+    inline), and statements computing a c that only such selections read."""
+    own = {s.op.out: s for s in stmts}
+    made = {op.out for op in program.ops}
+
+    def zero(v) -> bool:
+        return (isinstance(v, Const) and v.is_scalar and not isinstance(v.value, (bool, np.bool_))
+                and v.value == 0)
+
+    def selected(op):  # the computed branch of a masking where, or None
+        if op.prim.name != "where" or op.sweep == "forward" or len(op.inputs) != 3:
+            return None
+        _, a, b = op.inputs
+        c = a if zero(b) else b if zero(a) else None
+        return c if c is not None and not isinstance(c, Const) and c in made else None
+
+    readers: dict[Value, list] = {}
+    for op in program.ops:
+        for v in op.inputs:
+            readers.setdefault(v, []).append(op)
+
+    def computes_masked(op, seen) -> bool:
+        """op, or an op written inline into its statement, is a masking where whose branch
+        is computed inline."""
+        c = selected(op)
+        if c is not None and c not in own:
+            return True
+        for v in op.inputs:
+            if v in made and v not in own and v.producer is not None and id(v) not in seen:
+                seen.add(id(v))
+                if computes_masked(v.producer, seen):
+                    return True
+        return False
+
+    # The statement each op is written in (its own, or the one it is inlined into).
+    home: dict = {}
+    for s in stmts:
+        stack = [s.op]
+        while stack:
+            op = stack.pop()
+            home.setdefault(id(op), s)
+            stack += [v.producer for v in op.inputs
+                      if v in made and v not in own and v.producer is not None and id(v.producer) not in home]
+
+    # Last to first: a derivative value whose every reader selects it with a masking where,
+    # or is an elementwise op of a masked statement, only reaches the result where it applies.
+    out = set()
+    for s in reversed(stmts):
+        v = s.op.out
+        rs = readers.get(v, [])
+        only_masked = (s.op.sweep != "forward" and rs and v not in program.outputs
+                       and all(selected(r) is v or (r.prim.elementwise and id(home.get(id(r))) in out)
+                               for r in rs))
+        if only_masked or computes_masked(s.op, set()):
+            out.add(id(s))
+    return out
 
 
 def _unpackings(stmts: list[Statement]):
@@ -521,11 +632,17 @@ def helpers_used(*programs: Program) -> list[str]:
     return [h for h in HELPERS if h in used] + sorted(used - set(HELPERS))
 
 
-def helper_source(names) -> str:
+def helper_source(names, renamed: dict | None = None) -> str:
+    """The helpers' definitions; `renamed`: helper → the name it has in this module."""
     from .primitives.user import SOURCES
 
     def source(name):
-        return SOURCES[name] if name in SOURCES else inspect.getsource(getattr(support, name))
+        text = SOURCES[name] if name in SOURCES else inspect.getsource(getattr(support, name))
+        new = (renamed or {}).get(name, name)
+        if new != name:
+            assert text.startswith(f"def {name}("), name
+            text = f"def {new}(" + text[len(f"def {name}("):]
+        return text
     return "\n\n".join(source(n).rstrip() + "\n" for n in names)
 
 
@@ -578,8 +695,8 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
     consts = {n: np.asarray(c.value) for c, n in names.items()}
     big = {k: v for k, v in consts.items() if v.size > INLINE_ARRAY_LIMIT}
     external = bool(big) and external_consts != "runtime"
-    entries = entry_names([name, f"{name}_value_and_grad"], (forward, adjoint), names,
-                          extra=("os", "_consts") if external else ())
+    entries, renamed = module_names([name, f"{name}_value_and_grad"], (forward, adjoint), names,
+                                    extra=("os", "_consts") if external else ())
     fname, gname = entries[name], entries[f"{name}_value_and_grad"]
     imports = "import os\n\nimport numpy as np" if external else "import numpy as np"
     parts = [_docstring(docstring_text(f"{name} and its gradient with respect to {wrt_names}."),
@@ -589,7 +706,7 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
     if helpers:
         title = ("# Helpers from gradc's runtime.support." if set(helpers) <= set(HELPERS)
                  else "# Helpers: gradc's runtime.support and user-defined primitives.")
-        parts.append(title + "\n" + helper_source(helpers).rstrip())
+        parts.append(title + "\n" + helper_source(helpers, renamed).rstrip())
     if consts:
         lines = ["# Constants captured from the module that defines the function."]
         for k, v in consts.items():
@@ -603,10 +720,11 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
             lines += [f"{k} = _consts[{k!r}]" for k in big]
         parts.append("\n".join(lines))
     parts.append(function_source(forward, fname, f"Value of {name}.", consts=names,
-                                 entry=entry.for_value() if entry is not None else None).rstrip())
+                                 entry=entry.for_value() if entry is not None else None,
+                                 helpers=renamed).rstrip())
     parts.append(function_source(adjoint, gname,
                                  f"Value of {name} and its gradient with respect to {wrt_names}.",
-                                 grouped=grouped, consts=names, entry=entry).rstrip())
+                                 grouped=grouped, consts=names, entry=entry, helpers=renamed).rstrip())
     if entry_points_text(entries):
         parts.append(entry_points_text(entries))
     return "\n\n\n".join(parts) + "\n"
@@ -614,20 +732,20 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
 
 def single_function_module(program: Program, fname: str, doc: str, origin: str) -> str:
     """A module with one function (tangent and second-order programs), loaded by the runtime."""
-    names = const_names(program)
-    entries = entry_names([fname], (program,), names)
+    names = const_names(program, avoid=(fname,))
+    entries, renamed = module_names([fname], (program,), names)
     parts = [_docstring(docstring_text(doc), docstring_text(f"Generated by gradc from {origin}.")
                         + " Do not edit: regenerate instead.") + "\nimport numpy as np"]
     helpers = helpers_used(program)
     if helpers:
-        parts.append("# Helpers.\n" + helper_source(helpers).rstrip())
+        parts.append("# Helpers.\n" + helper_source(helpers, renamed).rstrip())
     consts = {n: np.asarray(c.value) for c, n in names.items()}
     small = [f"{k} = {array_literal(v)}" for k, v in consts.items() if v.size <= INLINE_ARRAY_LIMIT]
     big = [f"# {k}: {v.dtype.name}{list(v.shape)}, bound by the gradc runtime"
            for k, v in consts.items() if v.size > INLINE_ARRAY_LIMIT]
     if consts:
         parts.append("\n".join(["# Constants captured from the module that defines the function."] + small + big))
-    parts.append(function_source(program, entries[fname], doc, consts=names).rstrip())
+    parts.append(function_source(program, entries[fname], doc, consts=names, helpers=renamed).rstrip())
     if entry_points_text(entries):
         parts.append(entry_points_text(entries))
     return "\n\n\n".join(parts) + "\n"

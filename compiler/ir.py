@@ -272,14 +272,43 @@ class Program:
 _active: contextvars.ContextVar["Builder"] = contextvars.ContextVar("gradc_builder")
 
 
+MAX_OPS = 200_000  # operations one lowered program may have (GRADC_MAX_OPS overrides)
+
+
+def max_ops() -> int:
+    """The op budget of a program the frontend lowers: GRADC_MAX_OPS, else MAX_OPS."""
+    import os
+
+    text = os.environ.get("GRADC_MAX_OPS", "").strip()
+    try:
+        return max(int(text), 1) if text else MAX_OPS
+    except ValueError:
+        return MAX_OPS
+
+
+class ProgramTooLarge(CompileError):
+    """The program would have more operations than the budget (loops are unrolled)."""
+
+
+def too_large(n: int, limit: int, loc) -> ProgramTooLarge:
+    return ProgramTooLarge(
+        f"the program is too large to compile: {n:,} operations after unrolling loops, over the "
+        f"limit of {limit:,} (loops are unrolled at compile time, one copy of the body per "
+        f"iteration); use fewer iterations or vectorise the loop body over an array axis, or "
+        f"raise the limit with the environment variable GRADC_MAX_OPS", loc)
+
+
 class Builder:
     """Appends ops to a list with shape inference, constant folding and local rewrites.
 
     `rewrite` is a callable (prim, operands, params) -> Value | None applied
     before an op is created; the simplify pass supplies its table of identities.
+    `max_ops`: at most this many ops (a ProgramTooLarge at the current location past it);
+    None for no limit.
     """
 
-    def __init__(self, *, rewrite=None, sweep: str = "forward"):
+    def __init__(self, *, rewrite=None, sweep: str = "forward", max_ops: int | None = None):
+        self.max_ops = max_ops
         self.ops: list[Op] = []
         self.loc: SourceLoc | None = None
         self.rewrite = rewrite
@@ -318,11 +347,23 @@ class Builder:
             if all(v.weak for v in values) and np.ndim(result) == 0:
                 result = np.asarray(result).item()  # Python in, Python out: stays weakly typed
             return Const(result)
+        if self.max_ops is not None and len(self.ops) >= self.max_ops:
+            raise too_large(len(self.ops) + 1, self.max_ops, self.loc)
         out = Value(aval)
         op = Op(prim, tuple(values), params, out, self.loc, self.sweep, self.step)
         out.producer = op
         self.ops.append(op)
         return out
+
+    def expect_iterations(self, each: int, remaining: int, loc) -> None:
+        """A loop's iterations so far made `each` ops at least (per iteration) and
+        `remaining` are left: refuse now if they cannot fit (counting at least one op per
+        iteration, so that a long loop of compile-time arithmetic is refused too)."""
+        if self.max_ops is None:
+            return
+        n = len(self.ops) + max(each, 1) * remaining
+        if n > self.max_ops:
+            raise too_large(n, self.max_ops, loc)
 
     def add_op(self, op: Op) -> None:
         self.ops.append(op)

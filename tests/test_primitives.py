@@ -32,6 +32,7 @@ F32 = np.dtype(np.float32)
 
 ALL = registry.all()
 NON_DIFFERENTIABLE = [p for p in ALL if not p.differentiable]
+INTEGER_ONLY = {"bitwise_and", "bitwise_or", "bitwise_xor", "invert"}  # operands: integers, booleans
 
 
 # ---------------------------------------------------------------------------
@@ -479,6 +480,8 @@ def test_non_differentiable_beside_a_differentiable_path(prim):
     b = Builder()
     with b:
         others = [x] if prim.arity == 1 else [x, 0.25]  # 0.25 never ties with "odd" samples
+        if prim.name in INTEGER_ONLY:  # bitwise operations: on integers (NumPy refuses floats)
+            others = [b.bind("cast", x * 4.0, dtype=np.dtype(np.int64))] + ([3] if prim.arity == 2 else [])
         out = b.bind(prim.name, *others)
         cot = rng.standard_normal(out.shape)
         s = b.bind("add", b.bind("sum", x * x * w), b.bind("sum", b.bind("mul", out, cot)))

@@ -66,6 +66,33 @@ class CellSlot:
         return f"closure variable {self.name}"
 
 
+class FunctionSelf:
+    """The compiled function itself: its code object and default values are part of what
+    a specialisation was compiled from (`f.__defaults__ = ...`, `f.__code__ = ...` recompile)."""
+
+    __slots__ = ("fn", "name")
+
+    def __init__(self, fn):
+        self.fn, self.name = fn, getattr(fn, "__name__", "function")
+
+    def current(self):
+        return self.fn
+
+    def __repr__(self) -> str:
+        return f"the code or default values of {self.name}"
+
+
+def function_state(fn):
+    """What of a function its compiled code depends on besides its globals and closure:
+    (code object, defaults, keyword defaults), compared by identity."""
+    return (fn.__code__, fn.__defaults__, fn.__kwdefaults__)
+
+
+def same_function_state(fn, state) -> bool:
+    code, defaults, kwdefaults = state
+    return fn.__code__ is code and fn.__defaults__ is defaults and fn.__kwdefaults__ is kwdefaults
+
+
 class Read:
     """One name read at compile time: where it lives and the object it was bound to."""
 

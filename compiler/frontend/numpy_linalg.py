@@ -570,8 +570,8 @@ if hasattr(np.linalg, "svdvals"):
     TABLE[np.linalg.svdvals] = _svdvals
 
 # np.diagonal (and np.diag of a matrix) return read-only views; matrix_power(a, 1) returns a itself
-KIND = {np.diagonal: "view", np.diag: "view", np.linalg.matrix_power: "alias"}
+KIND = {np.diagonal: "readonly", np.diag: "view", np.linalg.matrix_power: "alias"}  # np.diag: _call_kind
 
 METHOD_SIGNATURES = {"trace": _m_trace, "diagonal": _m_diagonal}
 METHODS = {"dot": _method_dot, "trace": _method_trace, "diagonal": _method_diagonal}
-METHOD_KIND = {"diagonal": "view"}
+METHOD_KIND = {"diagonal": "readonly"}

@@ -62,12 +62,22 @@ def _ufunc_dtype(fn, *operands):
     """The result dtype of ufunc fn on these operands (Python scalars stay weak, NEP 50)."""
     probes = []
     for x in operands:
-        if isinstance(x, Value) and not (isinstance(x, Const) and x.weak):
+        if isinstance(x, Value) and not isinstance(x, Const) and x.pytype is float:
+            probes.append(1.0)  # a Python-float argument: weak too
+        elif isinstance(x, Value) and not (isinstance(x, Const) and x.weak):
             probes.append(np.ones((1,) * x.ndim, dtype=x.dtype))
         else:
             probes.append(x.value if isinstance(x, Const) else x)
     with np.errstate(all="ignore"):
         return np.asarray(fn(*probes)).dtype
+
+
+def _ufunc_arg(lw, x):
+    """A ufunc operand: a Python scalar stays a (weak) Python scalar, as NEP 50 has it;
+    anything else as np.asarray makes it."""
+    if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
+        return Const(x)
+    return _arr(lw, x)
 
 
 def _cast(lw, x, dtype):
@@ -99,7 +109,11 @@ def variance(lw, x, axis, ddof, keepdims, what):
     ndim = lw.ndim(x)
     axes = tuple(range(ndim)) if axis is None else _normalize(lw, what, axis, ndim)
     n = _reduced_count(lw.shape(x), axes)
-    mean = lw.bind("mean", x, axis=axes, keepdims=True)
+    if lw.dtype(x) == np.float16:  # NumPy's _var sums float16 data in float16 (np.mean: float32)
+        total = lw.bind("sum", x, axis=axes, keepdims=True)
+        mean = lw.bind("cast", lw.bind("div", total, np.intp(n)), dtype=np.dtype(np.float16))
+    else:
+        mean = lw.bind("mean", x, axis=axes, keepdims=True)
     d = lw.bind("sub", x, mean)
     ss = lw.bind("sum", lw.bind("mul", d, d), axis=axes, keepdims=bool(keepdims))
     return lw.bind("div", ss, max(n - ddof, 0))
@@ -272,7 +286,8 @@ def _average(lw, args, kw):
                                                      / max(int(np.prod(lw.shape(avg))), 1))))
         return (avg, scl) if returned else avg
     w = _arr(lw, w)
-    dt = np.result_type(lw.dtype(a), lw.dtype(w), "f8")
+    # NumPy's average: float64 for integer/bool data, else the data's and weights' type
+    dt = np.result_type(lw.dtype(a), lw.dtype(w), *(("f8",) if lw.dtype(a).kind in "biu" else ()))
     if tuple(lw.shape(a)) != tuple(lw.shape(w)):
         if axis is None:
             lw.fail("np.average(): axis must be specified when shapes of a and weights differ", SignatureError)
@@ -429,14 +444,14 @@ def _reciprocal(lw, args, kw):
 
 def _float_power(lw, args, kw):
     g = bind_params(lw, np.float_power, "np.float_power", args, kw, ("x1", "x2"))
-    dt = _ufunc_dtype(np.float_power, _arr(lw, g["x1"]), _arr(lw, g["x2"]))
+    dt = _ufunc_dtype(np.float_power, _ufunc_arg(lw, g["x1"]), _ufunc_arg(lw, g["x2"]))
     return lw.bind("pow", _cast(lw, g["x1"], dt), _cast(lw, g["x2"], dt))
 
 
 def _copysign(lw, args, kw):
     """|x1| with the sign bit of x2: -x1 where the sign bits differ (so d/dx1 = +-1, d/dx2 = 0)."""
     g = bind_params(lw, np.copysign, "np.copysign", args, kw, ("x1", "x2"))
-    x1, x2 = _arr(lw, g["x1"]), _arr(lw, g["x2"])
+    x1, x2 = _ufunc_arg(lw, g["x1"]), _ufunc_arg(lw, g["x2"])
     x1 = _cast(lw, x1, _ufunc_dtype(np.copysign, x1, x2))
     flip = lw.bind("not_equal", lw.bind("signbit", x1), lw.bind("signbit", x2))
     return lw.bind("where", flip, lw.bind("neg", x1), x1)
@@ -460,7 +475,7 @@ def _fmax_fmin(fn, compare):
         """NumPy's loop: (x1 >= x2 or isnan(x2)) ? x1 : x2 (<= for fmin). At a tie the value and the
         gradient go to x1, as for np.maximum; a NaN operand loses to a number."""
         g = bind_params(lw, fn, what, args, kw, ("x1", "x2"))
-        x1, x2 = _arr(lw, g["x1"]), _arr(lw, g["x2"])
+        x1, x2 = _ufunc_arg(lw, g["x1"]), _ufunc_arg(lw, g["x2"])
         dt = _ufunc_dtype(fn, x1, x2)
         first = lw.bind("logical_or", lw.bind(compare, x1, x2), lw.bind("isnan", x2))
         return _cast(lw, lw.bind("where", first, x1, x2), dt)

@@ -13,7 +13,8 @@ names it: never silently ignored.
 
 `KIND` / `METHOD_KIND` say how the result relates to the operands' memory, following
 NumPy: "fresh" (a new array, or an immutable scalar when 0-d), "view" (shares memory
-with the first operand) or "alias" (may be the first operand itself). The frontend's
+with the first operand), "readonly" (a view NumPy marks read-only: `+=` on it raises
+ValueError) or "alias" (may be the first operand itself). The frontend's
 in-place-update analysis reads them.
 """
 from __future__ import annotations
@@ -211,6 +212,12 @@ def _clip(lw, args, kw):
             and all(v is None or isinstance(lw.value(v), (int, float, np.floating, np.integer))
                     and not isinstance(lw.value(v), bool) for v in (lo, hi)):
         lo, hi = lw.value(lo), lw.value(hi)
+        from ..ir import Value
+        if isinstance(x, Value):  # NumPy's result type: a NumPy scalar bound is strong (NEP 50)
+            with np.errstate(all="ignore"):
+                dt = np.clip(np.ones((1,) * x.ndim, x.dtype), lo, hi).dtype
+            if dt != x.dtype and dt.kind == "f":
+                x = lw.bind("cast", x, dtype=dt)
         return lw.bind("clip", x, lo=None if lo is None else float(lo), hi=None if hi is None else float(hi))
     if lo is not None:
         x = lw.bind("maximum", x, lo)
@@ -450,7 +457,7 @@ for _fn, _prim in [(np.add, "add"), (np.subtract, "sub"), (np.multiply, "mul"), 
     TABLE[_fn] = _binary(_fn, _prim)
 
 # How each result relates to its first operand's memory (default "fresh").
-KIND = {np.transpose: "view", np.reshape: "view", np.expand_dims: "view", np.broadcast_to: "view",
+KIND = {np.transpose: "view", np.reshape: "view", np.expand_dims: "view", np.broadcast_to: "readonly",
         np.asarray: "alias"}
 
 # Functions that only build constants: evaluated at compile time, arguments must be static

@@ -14,6 +14,8 @@ import builtins
 import contextlib
 import inspect
 import operator
+import os
+import re
 import textwrap
 import types
 from dataclasses import dataclass
@@ -23,7 +25,8 @@ import numpy as np
 from ..errors import (CompileError, DataDependentControlFlow, InternalError, NameResolutionError,
                       ShapeError, SignatureError, SourceLoc, SourceUnavailable, UnsupportedFunction,
                       UnsupportedSyntax)
-from ..ir import Builder, Const, Program, Value
+from ..ir import Builder, Const, Program, Value, max_ops
+from ..syntax import normal
 from ..passes.simplify import rewrite
 from . import captured, marks, numpy_indexing, numpy_math, numpy_table
 
@@ -31,7 +34,11 @@ BINOPS = {ast.Add: ("add", operator.add), ast.Sub: ("sub", operator.sub),
           ast.Mult: ("mul", operator.mul), ast.Div: ("div", operator.truediv),
           ast.Pow: ("pow", operator.pow), ast.MatMult: ("matmul", operator.matmul),
           ast.FloorDiv: ("floor_divide", operator.floordiv), ast.Mod: ("mod", operator.mod),
-          ast.BitAnd: ("logical_and", operator.and_), ast.BitOr: ("logical_or", operator.or_)}
+          ast.BitAnd: ("bitwise_and", operator.and_), ast.BitOr: ("bitwise_or", operator.or_),
+          ast.BitXor: ("bitwise_xor", operator.xor)}
+# NumPy's & | ^ ~: logical on booleans, bitwise on integers, a TypeError on floats
+_LOGICAL = {"bitwise_and": "logical_and", "bitwise_or": "logical_or", "bitwise_xor": "logical_xor",
+            "invert": "logical_not"}
 COMPARES = {ast.Gt: ("greater", operator.gt), ast.Lt: ("less", operator.lt),
             ast.GtE: ("greater_equal", operator.ge), ast.LtE: ("less_equal", operator.le),
             ast.Eq: ("equal", operator.eq), ast.NotEq: ("not_equal", operator.ne)}
@@ -91,18 +98,64 @@ _MEMBERSHIP = {ast.Is: operator.is_, ast.IsNot: operator.is_not,
                ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
 
 
-def _fresh(result):
-    """Memory of a newly computed result: new buffer for arrays; none for scalars (NumPy
-    returns immutable scalars for 0-d results) and Python values."""
+def _fresh(result, array=False):
+    """Memory of a newly computed result: new buffer for arrays; none for scalars and
+    Python values. A 0-d result is a NumPy scalar (immutable: `s += 1` rebinds s) unless
+    `array`: the caller knows NumPy returns a 0-d ndarray there (np.where, np.asarray,
+    x[...], a.copy() of a 0-d array, ...: mutable, `+=` writes into it)."""
     if isinstance(result, Const):
-        return None if result.is_scalar else frozenset({_Buffer("fresh")})
+        return None if result.is_scalar and not array else frozenset({_Buffer("fresh")})
     if isinstance(result, Value):
-        return None if result.ndim == 0 else frozenset({_Buffer("fresh")})
+        return None if result.ndim == 0 and not array else frozenset({_Buffer("fresh")})
     if isinstance(result, np.ndarray):
         return frozenset({_Buffer("fresh")})
     if isinstance(result, (list, tuple, dict, set)):
         return _UNKNOWN
     return None
+
+
+# NumPy returns a NumPy scalar for a 0-d result of ufuncs, operators, reductions,
+# np.dot and most other functions, but a 0-d ndarray from these (checked against NumPy
+# in tests/test_fuzz_regressions.py). A function gradc does not know here (a user
+# primitive) counts as returning an array: assuming memory only ever refuses more.
+_ZERO_D_ARRAYS = frozenset({np.where, np.array, np.asarray, np.copy, np.full_like, np.zeros_like,
+                            np.ones_like, np.empty_like, np.roll, np.pad, np.tile, np.tensordot,
+                            np.moveaxis, np.broadcast_to})
+_ZERO_D_ARRAY_METHODS = frozenset({"copy", "astype"})  # of a 0-d ndarray (of a scalar: a scalar)
+
+
+def _zero_d_array(fn, args, kwargs) -> bool:
+    """Whether NumPy's 0-d result of fn(*args, **kwargs) is an ndarray (else a NumPy scalar)."""
+    from gradc.runtime import support
+    if fn is support.logsumexp:  # np.squeeze(out, axis) with an axis; out.reshape(())[()] without
+        try:
+            bound = inspect.signature(fn).bind(*args, **kwargs)
+        except TypeError:
+            return True
+        bound.apply_defaults()
+        return bound.arguments["axis"] is not None and not bound.arguments["keepdims"]
+    try:
+        if fn in _ZERO_D_ARRAYS:
+            return True
+        if fn in (support.sigmoid, support.softplus, support.relu, support.softmax, support.log_softmax):
+            return False  # ufunc expressions: scalars
+        if fn in numpy_table.ALWAYS_LOWER:
+            return True  # a user primitive: its own code decides, so assume an array
+        if isinstance(fn, np.ufunc) or fn in numpy_table.TABLE or fn in _SCALAR_BUILTINS:
+            return False
+    except TypeError:  # an unhashable callable
+        return True
+    return getattr(fn, "__module__", None) != "math"
+
+
+_SCALAR_BUILTINS = (abs, max, min, float, int, bool, round, pow, sum, len, divmod)
+
+
+def _immutable(v) -> bool:
+    """v cannot hold an array, so no in-place update can reach it."""
+    return v is None or isinstance(v, (bool, int, float, complex, str, bytes, np.generic, range, slice,
+                                       type, types.ModuleType, types.FunctionType,
+                                       types.BuiltinFunctionType, np.ufunc, np.dtype))
 
 
 def _argument_memory(name, v):
@@ -220,27 +273,136 @@ def parse_function(fn) -> Source:
     return Source(fn, tree, lines, filename, offset)  # this function's globals and closure, not a twin's
 
 
+def source_lines(text: str) -> list[str]:
+    """`text` split into lines the way Python's tokenizer numbers them: at \\n, \\r\\n and \\r
+    only (str.splitlines also splits at U+2028, U+2029, U+0085, \\x0c and \\x1c-\\x1e, which
+    may stand inside a string or comment, and would shift every later line)."""
+    return _LINE_BREAK.split(text[:-1] if text.endswith("\n") else text) if text else []
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def _read_source(fn, code) -> tuple:
     try:
         text = inspect.getsource(code)
+        start = inspect.findsource(code)[1] + 1  # where getsource began: at a `def` or `@` line
         filename = inspect.getsourcefile(fn) or code.co_filename
-    except (OSError, TypeError):
+    except (OSError, TypeError, IndexError):
+        import linecache
+        if linecache.getlines(code.co_filename):  # the file is there, the function's lines are not
+            raise _source_changed(code, code.co_filename) from None
         raise SourceUnavailable(
             f"cannot read the source of {fn.__name__!r} (defined in {code.co_filename}): gradc reads "
             "a function's source, so define it with `def` in a .py file or notebook cell, "
             "not with exec() or at an interactive prompt without source") from None
     if fn.__name__ == "<lambda>" or code.co_name == "<lambda>":
         raise UnsupportedSyntax("lambda functions are not supported: define the loss with `def`",
-                                SourceLoc(filename, code.co_firstlineno, 0, None, text.splitlines()[0]))
+                                SourceLoc(filename, code.co_firstlineno, 0, None, source_lines(text)[0]))
     dedented = textwrap.dedent(text)
+    changed = _source_changed(code, filename)
     try:
         module = ast.parse(dedented)
     except SyntaxError as e:
+        if start != code.co_firstlineno:
+            raise changed from None
         raise SourceUnavailable(f"cannot parse the source of {fn.__name__!r}: {e.msg}") from None
-    tree = module.body[0]
+    tree = module.body[0] if module.body else None
     if not isinstance(tree, ast.FunctionDef):
+        if start != code.co_firstlineno or tree is None:
+            raise changed
         raise SourceUnavailable(f"the source of {fn.__name__!r} is not a `def` statement")
-    return tree, dedented.splitlines(), filename, code.co_firstlineno - 1
+    if start != code.co_firstlineno or not _source_matches(tree, code):
+        raise changed
+    return tree, source_lines(dedented), filename, code.co_firstlineno - 1
+
+
+def _source_changed(code, filename) -> SourceUnavailable:
+    return SourceUnavailable(
+        f"the source of {code.co_name} in {os.path.basename(filename)} changed since it was imported "
+        f"(the file no longer holds the code Python runs); re-import the module "
+        f"(importlib.reload) or restart, so that gradc compiles the code that is called")
+
+
+def _source_matches(tree: ast.FunctionDef, code) -> bool:
+    """Whether `tree` (its first line numbered 1, at code.co_firstlineno) is the function
+    `code` was compiled from: the same name, first line (decorators included), line span,
+    parameters, and the names it spells (a file edited after import is refused, not read)."""
+    if tree.name != code.co_name:
+        return False
+    first = min([tree.lineno] + [d.lineno for d in tree.decorator_list])
+    if first != 1:
+        return False
+    offset = code.co_firstlineno - 1
+    lines = {line for _, _, line in code.co_lines() if line is not None}
+    for start, end, _, _ in code.co_positions():
+        lines.update(x for x in (start, end) if x is not None)
+    if not lines or min(lines) - offset < 1 or max(lines) - offset > tree.end_lineno:
+        return False
+    code_statements = [st for st in tree.body if not isinstance(st, ast.Pass)
+                       and not (isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant))]
+    if code_statements and max(lines) - offset < code_statements[-1].lineno:
+        return False
+    a = tree.args
+    params = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs]
+    params += [p.arg for p in (a.vararg, a.kwarg) if p is not None]
+    n = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)
+    if [normal(p) for p in params] != list(code.co_varnames[:n]):
+        return False
+    spelled = _spelled_names(tree.body) | {normal(p) for p in params}
+    used = set()
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        used.update(c.co_names, c.co_varnames)
+        used.update(x for x in c.co_freevars + c.co_cellvars if x not in ("__class__", "__classdict__"))
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    used = {x for x in used if x and not x.startswith(".")}  # (".0": a comprehension's iterator)
+    used -= {"__module__", "__qualname__", "__name__"} - spelled  # a nested class body sets them
+    # private names are mangled in a class: self.__state is _Class__state in the code
+    mangled = {x: m.group(1) for x in used if (m := re.fullmatch(r"_[A-Za-z0-9]\w*?(__\w+)", x))
+               and x not in spelled and m.group(1) in spelled}
+    used = {mangled.get(x, x) for x in used}
+    # every name the code uses is spelled in the source, and the source spells no name the
+    # code lacks (except in annotations, which Python may not evaluate, and in asserts,
+    # which python -O drops)
+    if not used <= spelled | {x.split(".")[0] for x in spelled}:
+        return False
+    asserted = _spelled_names([a for stmt in tree.body for a in ast.walk(stmt) if isinstance(a, ast.Assert)])
+    return not (_spelled_names(tree.body, annotations=False) - used - asserted - {"super"})
+
+
+def _spelled_names(nodes, annotations: bool = True) -> set:
+    """The names a list of statements spells (variables, attributes, parameters, imports)."""
+    spelled = set()
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name):
+            spelled.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            spelled.add(node.attr)
+        elif isinstance(node, ast.arg):
+            spelled.add(node.arg)
+        elif isinstance(node, ast.alias):  # import a.b as c: a.b, b and c; import a.b: a.b and a
+            spelled.update([node.name, node.asname or node.name.split(".")[0]])
+            if node.asname:  # import a.b.c as d: the code reads b and c from a
+                spelled.update(node.name.split(".")[1:])
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            spelled.update(node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            spelled.add(node.module)
+        elif isinstance(node, (ast.ExceptHandler, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) \
+                and node.name:
+            spelled.add(node.name)
+        for field, child in ast.iter_fields(node):
+            if not annotations and field in ("annotation", "returns"):
+                continue
+            if isinstance(child, ast.AST):
+                stack.append(child)
+            elif isinstance(child, list):
+                stack.extend(c for c in child if isinstance(c, ast.AST))
+    return {normal(x) for x in spelled}
 
 
 def _not_a_function(fn) -> str:
@@ -268,6 +430,27 @@ def _not_a_function(fn) -> str:
             "functions defined with `def` in a file (not builtins, NumPy functions or C extensions)")
 
 
+def _weak_float(a) -> bool:
+    """A traced value that is a Python float (a float argument, or Python arithmetic on one)."""
+    return isinstance(a, Value) and not isinstance(a, Const) and a.pytype is float
+
+
+def _python_scalar(a) -> bool:
+    """A Python bool/int/float (weak under NEP 50; NumPy scalars and 0-d arrays are strong)."""
+    if isinstance(a, Const):
+        return a.weak
+    return isinstance(a, (bool, int, float)) and not isinstance(a, np.generic)
+
+
+# where a Python float meets arrays as a weak scalar (ufuncs, operators, np.where)
+_WEAK_PRIMS = frozenset(["add", "sub", "mul", "div", "pow", "neg", "mod", "floor_divide", "maximum",
+                         "minimum", "where", "arctan2", "hypot", "logaddexp", "logaddexp2", "heaviside",
+                         "equal", "not_equal", "greater", "greater_equal", "less", "less_equal",
+                         "clip"])
+# Python's own operators: a Python float in, a Python float out
+_PYTHON_OPS = frozenset(["add", "sub", "mul", "div", "pow", "neg", "mod", "floor_divide"])
+
+
 class Lowering:
     """The walk over one function body (helpers called from it get their own)."""
 
@@ -291,6 +474,10 @@ class Lowering:
         self._call_memory = ([], {})
         self._call_result_memory = _DEFAULT
         self.named_consts: dict[tuple, Const] = {} if consts is None else consts  # shared with helpers
+        # lists made while lowering (displays, list(), slices, +): id -> list (shared with helpers).
+        # Only those may be changed in place (`h += [...]`); any other list is the caller's or a
+        # module's, which Python would change for every later call.
+        self.made_lists: dict[int, list] = {}
         # names read from outside the arguments (by this function and inlined helpers): key → Read
         self.referenced = captured.Reads()
 
@@ -305,6 +492,9 @@ class Lowering:
         lw = cls(src, builder, {**fn.__globals__, **nonlocals},
                  module_globals=fn.__globals__, stack=stack + (fn.__code__,), consts=consts)
         lw.cells = cells
+        # Python's scoping: a name bound anywhere in the function (assignment, for target, ...)
+        # is local in all of it; reading it before it is bound raises UnboundLocalError
+        lw.local_names = frozenset(fn.__code__.co_varnames) | frozenset(fn.__code__.co_cellvars)
         lw.referenced.attributes |= captured.attribute_names(src.tree)
         return lw
 
@@ -320,7 +510,25 @@ class Lowering:
         args = [numpy_table.array_from(self, a) if isinstance(a, (list, tuple)) and a else a for a in args]
         for a in args:
             self._check_operand(a, prim)
-        return self.b.bind(prim, *args, **params)
+        weak = [_weak_float(a) for a in args]
+        if not any(weak):
+            return self.b.bind(prim, *args, **params)
+        if prim == "cast":  # the operand may be a real Python float at run time
+            params = {**params, "scalar": True}
+        # A Python-float argument is weak (NEP 50): float32_data * lam is float32, so it is
+        # cast to the precision of the float arrays it meets in a ufunc or operator
+        python = all(w or _python_scalar(a) for a, w in zip(args, weak))
+        strong = [self.dtype(a) for a, w in zip(args, weak) if not w and not _python_scalar(a)]
+        if strong and prim in _WEAK_PRIMS:
+            target = np.result_type(*strong)
+            if target.kind == "f" and target != np.float64:
+                args = [self.b.bind("cast", a, dtype=target, scalar=True) if w else a
+                        for a, w in zip(args, weak)]
+        out = self.b.bind(prim, *args, **params)
+        if python and prim in _PYTHON_OPS and isinstance(out, Value) and not isinstance(out, Const) \
+                and out.ndim == 0 and out.dtype == np.float64:
+            out.pytype = float  # Python float <op> Python number is a Python float: still weak
+        return out
 
     def _check_operand(self, a, prim):
         if isinstance(a, Value):
@@ -432,6 +640,15 @@ class Lowering:
         current = self.lookup(name, s.target)
         rhs = self.expr(s.value)
         self.node = s
+        if isinstance(current, (dict, set)) or isinstance(current, list) and \
+                self.made_lists.get(id(current)) is not current:
+            symbol = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.BitOr: "|", ast.BitAnd: "&",
+                      ast.BitXor: "^"}.get(type(s.op), type(s.op).__name__)
+            self.fail(f"unsupported construct '{symbol}= on the {type(current).__name__} "
+                      f"{name!r}': Python changes it in place, and it was not made inside the function "
+                      "(a module-level or default-argument container, or one gradc cannot trace): "
+                      f"every later call would see the change; build a new one instead: "
+                      f"`{name} = {name} + [...]`", UnsupportedSyntax, s)
         if isinstance(current, list):  # Python lists are updated in place: do exactly that
             if _traced_inside(rhs) and not isinstance(rhs, (list, tuple)) or isinstance(rhs, Value):
                 self.fail(f"unsupported construct 'list {type(s.op).__name__} with an array'",
@@ -470,6 +687,14 @@ class Lowering:
         """`x += y` updates an array in place in NumPy. gradc computes `x = x + y`, which is
         the same only if nothing else can see x's memory: refuse where that is not certain."""
         why = None
+        current = self.env.get(name)
+        if any(b.kind == "readonly" for b in buffers) or isinstance(current, np.ndarray) \
+                and not current.flags.writeable:
+            source = next((b.name for b in buffers if b.kind == "readonly"), "")
+            self.fail(f"unsupported construct '{what or f'in-place update of {name!r}'}': it is a read-only "
+                      f"array{f' (a view made by {source})' if source else ''}: NumPy raises ValueError "
+                      f"(output array is read-only); make a copy first: `{name} = {name}.copy()`",
+                      UnsupportedSyntax, node)
         for b in buffers:
             if b.kind == "argument":
                 why = ("an argument (NumPy would modify the caller's array)" if b.name == name
@@ -661,11 +886,17 @@ class Lowering:
         memory = self._memory(s.iter)
         items = memory.items if isinstance(memory, _Seq) and isinstance(it, (list, tuple)) \
             and len(memory.items) == len(it) else None
+        total = len(it) if isinstance(it, (range, tuple, list)) else None
+        each = None  # the fewest ops an iteration has made (loops are unrolled: a budget)
         for k, item in enumerate(it):
+            before = len(self.b.ops)
             with self.step():
                 m = items[k] if items is not None else _UNKNOWN
                 self.assign(s.target, item, m)
                 self.block(s.body)
+            each = len(self.b.ops) - before if each is None else min(each, len(self.b.ops) - before)
+            if total is not None and k >= 1:
+                self.b.expect_iterations(each, total - k - 1, self.src.loc(s))
 
     @contextlib.contextmanager
     def step(self):
@@ -709,6 +940,10 @@ class Lowering:
             if e.loc is not None:
                 raise
             raise type(e)(e.message, self.src.loc(node), hint=e.hint) from None
+        if isinstance(result, np.ndarray) and type(result) is not np.ndarray:
+            self._no_subclass(result, node, "this value")
+        if isinstance(result, list) and isinstance(node, (ast.List, ast.BinOp)):
+            self.made_lists[id(result)] = result  # a new list
         memory = self._explicit.pop(id(node), _DEFAULT)
         if memory is _DEFAULT:
             memory = self._default_memory(node, result)
@@ -729,7 +964,9 @@ class Lowering:
         if isinstance(node, ast.Name):
             if node.id in self.env:
                 return self.prov.get(node.id, _UNKNOWN)
-            return _UNKNOWN  # module-level names: Consts and arrays resolve by value
+            if isinstance(result, Const) and isinstance(self.scope.get(node.id), np.ndarray):
+                return frozenset({_Buffer("constant", node.id)})  # a module-level array, 0-d ones too
+            return _UNKNOWN  # other module-level names: resolve by value
         if isinstance(node, ast.Constant):
             return None
         if isinstance(node, (ast.Tuple, ast.List)):
@@ -798,10 +1035,29 @@ class Lowering:
     def expr_Name(self, node):
         return self.lookup(node.id, node)
 
+    def _no_subclass(self, obj, node, what):
+        """ndarray subclasses (np.matrix, masked arrays, memmaps, record arrays, user classes)
+        have their own operators and functions: gradc compiles plain-ndarray semantics only."""
+        if type(obj) is not np.ndarray:
+            self.fail(f"{what} is a {type(obj).__module__}.{type(obj).__qualname__}, a subclass of ndarray "
+                      "whose operators and functions differ from a plain array's (gradc compiles "
+                      "NumPy's ndarray semantics); use np.asarray(...) of it", UnsupportedFunction, node)
+
     def lookup(self, name, node):
         if name in self.env:
             return self.env[name]
+        if name in getattr(self, "local_names", ()):
+            self.fail(f"local variable {name!r} is read before it is assigned (Python raises "
+                      f"UnboundLocalError: {name!r} is assigned somewhere in {self.src.name}, so it is "
+                      "local in all of it, and a module-level value of the same name is not used)",
+                      NameResolutionError, node)
         cells, globs = getattr(self, "cells", {}), self.module_globals
+        if name in cells:
+            try:
+                cells[name].cell_contents
+            except ValueError:  # Python raises NameError, whatever the module has of that name
+                self.fail(f"free variable {name!r} is read before the enclosing function assigns it "
+                          "(Python raises NameError)", NameResolutionError, node)
         if name in self.scope:
             obj = self.scope[name]
             if name in cells:  # a closure variable (`nonlocal` in the enclosing function rebinds it)
@@ -809,12 +1065,16 @@ class Lowering:
             elif globs is not None and name in globs:
                 self.referenced[(id(globs), name)] = captured.Read(captured.GlobalSlot(globs, name), obj)
             if isinstance(obj, np.ndarray):
+                self._no_subclass(obj, node, f"module-level array {name!r}")
                 if obj.dtype.kind not in "fiub":
                     self.fail(f"module-level array {name!r} has unsupported dtype {obj.dtype}",
                               UnsupportedFunction, node)
                 key = (id(obj), name)
                 if key not in self.named_consts:
-                    self.named_consts[key] = Const(obj, name)
+                    # a snapshot: what the program computes with cannot change under it later
+                    snapshot = obj.copy()
+                    snapshot.flags.writeable = False
+                    self.named_consts[key] = Const(snapshot, name)
                 return self.named_consts[key]
             return obj
         if name in SAFE_BUILTINS:
@@ -886,7 +1146,10 @@ class Lowering:
                 idx = index if isinstance(index, tuple) else (index,)
                 scalar = all(isinstance(i, (int, np.integer)) or (isinstance(i, Const) and i.is_scalar)
                              for i in idx) and result.ndim == 0
-                self._set_memory(node, None if scalar else self._view_of(node.value, obj))
+                # a view of an array shares its memory; s[None] and s[...] of a NumPy scalar are
+                # new arrays (NumPy makes one holding the scalar's value)
+                self._set_memory(node, None if scalar else
+                                 self._view_of(node.value, obj) or _fresh(result, array=True))
             else:
                 self._set_memory(node, _fresh(result))  # advanced indexing copies
             return result
@@ -899,6 +1162,8 @@ class Lowering:
             result = obj[index]
         except (TypeError, IndexError, KeyError) as e:
             self.fail(f"cannot index {_describe(obj)}: {e}", UnsupportedSyntax, node)
+        if isinstance(obj, list) and isinstance(index, slice):
+            self.made_lists[id(result)] = result  # a new list
         memory = self._memory(node.value)
         if isinstance(obj, np.ndarray):
             if isinstance(result, np.ndarray):
@@ -944,7 +1209,22 @@ class Lowering:
             self.fail(f"operator '{type(op).__name__}' is not differentiable and not supported on arrays",
                       UnsupportedSyntax, node)
         self.node = node
+        if prim in _LOGICAL:
+            prim = self._bitwise_prim(prim, (left, right), node)
         return self.bind(prim, left, right)
+
+    def _bitwise_prim(self, prim, operands, node):
+        """NumPy's & | ^ ~: the logical operation when every operand is boolean, the bitwise
+        one when they are integers (or booleans with integers), a TypeError on floats."""
+        kinds = [np.dtype(self.dtype(a)).kind for a in operands]
+        if any(k not in "biu" for k in kinds):
+            symbol = {"bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^", "invert": "~"}[prim]
+            self.fail(f"operator {symbol!r} on {' and '.join(str(self.dtype(a)) for a in operands)} "
+                      f"operands: NumPy's {symbol} is bitwise (np.{prim}) on integers "
+                      "and logical on booleans, and raises TypeError on floats; compare first "
+                      "(e.g. (x > 0) & (y > 0)) or use np.logical_and / np.logical_or",
+                      UnsupportedSyntax, node)
+        return _LOGICAL[prim] if all(k == "b" for k in kinds) else prim
 
     def expr_UnaryOp(self, node):
         x = self.expr(node.operand)
@@ -963,6 +1243,8 @@ class Lowering:
             return {ast.USub: operator.neg, ast.Invert: operator.invert}[type(node.op)](x)
         if isinstance(node.op, ast.USub):
             return self.bind("neg", x)
+        if isinstance(node.op, ast.Invert):
+            return self.bind(self._bitwise_prim("invert", (x,), node), x)
         self.fail(f"unsupported unary operator '{type(node.op).__name__}' on an array",
                   UnsupportedSyntax, node)
 
@@ -1031,6 +1313,8 @@ class Lowering:
         arg_memory = self._call_memory
         self._call_result_memory = _DEFAULT
         result = self.call(fn, args, kwargs, node)
+        if fn in (list, sorted) and isinstance(result, list):
+            self.made_lists[id(result)] = result  # a new list
         memory = self._call_result_memory
         if memory is _DEFAULT:
             memory = self._result_memory(fn, args, kwargs, arg_memory, result)
@@ -1044,9 +1328,13 @@ class Lowering:
         first_memory = pos[0] if pos else next(iter(kw.values()), _UNKNOWN)
         if isinstance(fn, _Method):
             kind = numpy_table.method_kind(fn.name, args, kwargs)
+            shared = self._buffers(fn.memory, fn.obj)  # empty: fn.obj is a NumPy scalar
+            if kind == "readonly" and isinstance(result, (Value, np.ndarray)):
+                return (shared or _fresh(result, array=True)) | {_Buffer("readonly", f".{fn.name}()")}
             if kind in ("view", "alias"):
-                return self._buffers(fn.memory, fn.obj)
-            return _fresh(result)
+                # s.reshape((1,)), s.ravel() of a NumPy scalar are new arrays; s.reshape(()) a scalar
+                return shared or _fresh(result)
+            return _fresh(result, array=bool(shared) and fn.name in _ZERO_D_ARRAY_METHODS)
         if fn in (max, min):
             return frozenset().union(*(self._buffers(m, a) for m, a in zip(pos, args))) \
                 if isinstance(result, (Value, np.ndarray)) else None
@@ -1056,10 +1344,24 @@ class Lowering:
             kind = numpy_table.KIND.get(fn, "fresh")
         except TypeError:
             kind = "fresh"
+        if isinstance(result, Value):
+            try:
+                kind = _call_kind(fn, args, kwargs, kind)
+            except Exception:  # noqa: BLE001 -- cannot tell: assume the result may be the operand
+                kind = "alias"
+        if isinstance(kind, tuple):  # np.einsum: the operands (positions) whose memory it shares
+            shared = frozenset().union(*(self._buffers(pos[i] if i < len(pos) else _UNKNOWN, args[i])
+                                         for i in kind))
+            return shared or _fresh(result, array=True)
+        if kind == "readonly" and isinstance(result, (Value, np.ndarray)):
+            return (self._buffers(first_memory, first) or _fresh(result, array=True)) | {
+                _Buffer("readonly", _qualname(fn))}
         if kind in ("view", "alias") and isinstance(result, (Value, np.ndarray)):
             if fn is np.asarray and not isinstance(first, (Value, np.ndarray)):
-                return _fresh(result)
-            return self._buffers(first_memory, first)
+                return _fresh(result, array=True)
+            # the "view" of a NumPy scalar is a new array (np.expand_dims(s, 0), np.asarray(s)),
+            # or the scalar again (np.reshape(s, ()), np.squeeze(s), np.transpose(s))
+            return self._buffers(first_memory, first) or _fresh(result, array=fn in _ZERO_D_ARRAYS)
         if isinstance(result, np.ndarray):
             shared = frozenset()
             owner = getattr(fn, "__self__", None)
@@ -1071,7 +1373,8 @@ class Lowering:
             return _fresh(result) | shared
         if isinstance(result, (list, tuple, dict)):
             return _UNKNOWN
-        return _fresh(result)
+        return _fresh(result, array=isinstance(result, Value) and result.ndim == 0
+                      and _zero_d_array(fn, args, kwargs))
 
     def call(self, fn, args, kwargs, node):
         if fn is marks.checkpoint:
@@ -1239,6 +1542,17 @@ class Lowering:
 
     def _static_call(self, fn, args, kwargs, node, unwrap=True):
         """Run a call now, on compile-time values only (proven free of traced values)."""
+        owner = getattr(fn, "__self__", None)
+        if _is_numpy(fn) or isinstance(owner, (np.ndarray, np.ufunc)) or isinstance(fn, type) \
+                and issubclass(fn, np.generic):
+            why = _impure_call(fn, args, kwargs)
+            if why:
+                instead = ("read or write files outside the function and pass the arrays as arguments"
+                           if "file" in why else "compute a new array instead (`z = a * 2.0`, "
+                           "`z = np.where(mask, v, a)`)" if "place" in why else
+                           "pass np.asarray(...) of it" if "subclass" in why else "do it outside the function")
+                self.fail(f"{_qualname(fn)} {why} (gradc runs NumPy calls on compile-time values once, "
+                          f"while compiling, not as the program runs); {instead}", UnsupportedFunction, node)
         if unwrap:
             for a in (*args, *kwargs.values()):
                 if _traced_inside(a):
@@ -1270,6 +1584,7 @@ class Lowering:
             inner.prov[name] = m
         inner.value_buffers = self.value_buffers
         inner.static_buffers = self.static_buffers
+        inner.made_lists = self.made_lists
         inner.outer_buffers = self.outer_buffers | self._all_buffers()
 
     def inline(self, fn, args, kwargs, node):
@@ -1310,6 +1625,146 @@ def _draws_random_numbers(fn) -> bool:
     """np.random.* and the methods of generators: state that a compile-time call would freeze."""
     module = getattr(fn, "__module__", None) or ""
     return module.startswith("numpy.random") or isinstance(getattr(fn, "__self__", None), _RANDOM_STATE)
+
+
+# NumPy calls gradc must not run at compile time: they write into their arguments (so a
+# constant an earlier operation already used would change under it, or a module-level array
+# for every later call), read or write files (frozen into the program / done once, while
+# compiling), or change NumPy's global state. A denylist plus `out=` detection: the pure
+# functions are the many, and every one of them is run on compile-time values exactly as
+# NumPy runs it (an allowlist of hundreds would only refuse correct programs).
+def _call_kind(fn, args, kwargs, kind):
+    """The memory kind of a call whose aliasing depends on its arguments (NumPy's rules;
+    tests/test_attack_regressions.py checks them with np.shares_memory)."""
+    if fn is np.array:  # copy=None/False: the operand itself (or a view, ndmin) when no copy is needed
+        bound = inspect.signature(np.array).bind(*args, **kwargs).arguments
+        copy = _unwrap(bound.get("copy", True))
+        dtype = _unwrap(bound.get("dtype"))
+        obj = bound.get("object", bound.get("a"))
+        if copy is True or not isinstance(obj, (Value, np.ndarray)):
+            return kind
+        if dtype is not None and np.dtype(dtype) != np.dtype(obj.dtype):
+            return "fresh"  # a cast copies
+        return "alias"
+    if isinstance(fn, type) and issubclass(fn, np.generic):  # np.float64(a) is a when dtypes match
+        return "alias" if args and isinstance(args[0], (Value, np.ndarray)) else kind
+    if fn is np.diff:  # n=0 returns the operand itself
+        bound = inspect.signature(np.diff).bind(*args, **kwargs).arguments
+        return "alias" if _unwrap(bound.get("n", 1)) == 0 else kind
+    if fn is np.diag:  # of a matrix: a read-only view of its diagonal; of a vector: a new matrix
+        bound = inspect.signature(np.diag).bind(*args, **kwargs).arguments
+        v = bound.get("v")
+        return "readonly" if isinstance(v, (Value, np.ndarray)) and np.ndim(_unwrap(v)) == 2 \
+            or isinstance(v, Value) and v.ndim == 2 else "fresh"
+    if fn is np.einsum:  # "returns a view when possible": ask NumPy, on stand-ins of the operands
+        stand = [np.zeros(tuple(a.shape), dtype=a.dtype) if isinstance(a, (Value, np.ndarray)) else _unwrap(a)
+                 for a in args]
+        out = np.einsum(*stand, **{k: _unwrap(v) for k, v in kwargs.items()})
+        if not isinstance(out, np.ndarray):
+            return ()
+        shares = tuple(i for i, a in enumerate(stand) if isinstance(a, np.ndarray) and (
+            np.shares_memory(out, a) or a.size == 0))
+        return shares
+    return kind
+
+
+def _impure_numpy():
+    import numpy.lib.format as fmt
+    try:
+        from numpy.lib import _npyio_impl as npyio
+    except ImportError:  # NumPy 1.x
+        from numpy.lib import npyio
+    out = {fn: "modifies its argument in place"
+           for fn in (np.copyto, np.fill_diagonal, np.put, np.place, np.putmask, np.put_along_axis)}
+    for name in getattr(npyio, "__all__", ()):
+        fn = getattr(npyio, name, None)
+        if callable(fn) and name not in ("packbits", "unpackbits"):
+            out[fn] = "reads or writes a file at compile time"
+    for name in ("load", "loadtxt", "genfromtxt", "fromfile", "fromregex", "save", "savez",
+                 "savez_compressed", "savetxt", "memmap", "DataSource"):
+        if hasattr(np, name):
+            out[getattr(np, name)] = "reads or writes a file at compile time"
+    for name in ("open_memmap", "read_array", "write_array", "read_magic", "write_array_header_1_0",
+                 "write_array_header_2_0", "read_array_header_1_0", "read_array_header_2_0"):
+        if hasattr(fmt, name):
+            out[getattr(fmt, name)] = "reads or writes a file at compile time"
+    for name in ("set_printoptions", "printoptions", "seterr", "seterrcall", "setbufsize",
+                 "set_string_function", "info", "show_config", "show_runtime"):
+        if hasattr(np, name):
+            out[getattr(np, name)] = "changes or prints NumPy's global state at compile time"
+    return out
+
+
+_IMPURE_NUMPY = _impure_numpy()
+# methods of an ndarray that write into it (or a file)
+_IN_PLACE_METHODS = {"fill", "put", "resize", "setfield", "setflags", "sort", "partition", "itemset",
+                     "byteswap", "tofile", "dump"}
+
+
+def _user_callable(a, depth=0) -> bool:
+    """a is (or a list/tuple/dict holds) a callable that is not NumPy's own."""
+    if depth > 3:
+        return False
+    if isinstance(a, (list, tuple)):
+        return any(_user_callable(v, depth + 1) for v in a)
+    if isinstance(a, dict):
+        return any(_user_callable(v, depth + 1) for v in a.values())
+    if not callable(a) or isinstance(a, (type, np.ufunc, np.generic, np.ndarray)):
+        return False
+    return not _is_numpy(a)
+
+
+def _impure_call(fn, args, kwargs):
+    """Why NumPy's fn(*args, **kwargs) must not run at compile time (None: it may)."""
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, np.ndarray) and isinstance(fn, types.BuiltinMethodType):
+        name = fn.__name__
+        if name in _IN_PLACE_METHODS and not (name == "byteswap" and not (
+                kwargs.get("inplace", args[0] if args else False))):
+            return "writes a file at compile time" if name in ("tofile", "dump") else \
+                "modifies the array in place"
+        target = getattr(np, name, None)
+        if kwargs.get("out") is not None:
+            return "writes into its `out` argument in place"
+        if callable(target):
+            with contextlib.suppress(TypeError, ValueError):
+                bound = inspect.signature(target).bind(owner, *args, **kwargs).arguments
+                if bound.get("out") is not None:
+                    return "writes into its `out` argument in place"
+        return None
+    if isinstance(owner, np.ufunc):  # np.add.at / .reduce / .accumulate / .outer / .reduceat
+        if fn.__name__ == "at":
+            return "modifies its argument in place"
+        if kwargs.get("out") is not None or fn.__name__ in ("reduce", "accumulate", "reduceat") \
+                and len(args) > (3 if fn.__name__ != "reduceat" else 4):
+            return "writes into its `out` argument in place"
+        return None
+    try:
+        why = _IMPURE_NUMPY.get(fn)
+    except TypeError:  # unhashable
+        why = None
+    if isinstance(fn, np.vectorize) or any(_user_callable(a) for a in (*args, *kwargs.values())):
+        # np.vectorize, np.apply_along_axis(f, ...), np.piecewise(x, c, [f]), np.frompyfunc(f, ...):
+        # the user's function would run now, once, on constants (its reads of globals frozen)
+        return "calls a Python function at compile time"
+    if why:
+        return why
+    module = getattr(fn, "__module__", None) or ""
+    if module.startswith(("numpy.ma", "numpy.matlib", "numpy.rec", "numpy.char", "numpy.strings")) \
+            or fn in (np.asmatrix, np.matrix, np.recarray, np.memmap, getattr(np, "bmat", None)):
+        return ("returns an ndarray subclass (masked array, matrix, record array, ...), whose "
+                "operators and functions differ from plain ndarrays")
+    if isinstance(fn, np.ufunc):
+        if len(args) > fn.nin or any(k in kwargs and kwargs[k] is not None for k in ("out",)):
+            return "writes into its `out` argument in place"
+        return None
+    if kwargs.get("out") is not None:
+        return "writes into its `out` argument in place"
+    with contextlib.suppress(TypeError, ValueError):
+        bound = inspect.signature(fn).bind(*args, **kwargs).arguments
+        if bound.get("out") is not None:
+            return "writes into its `out` argument in place"
+    return None
 
 
 def _is_numpy(fn) -> bool:
@@ -1397,9 +1852,11 @@ def lower(fn, specs: list[ArgSpec], wrt: tuple[int, ...]) -> tuple[Program, dict
     module-level names it read (so a cache can tell when they are rebound)."""
     src = parse_function(fn)
     check_body(src)
-    builder = Builder(rewrite=rewrite)
+    builder = Builder(rewrite=rewrite, max_ops=max_ops())
     inputs, bound = bind_arguments(specs)
     lw = Lowering.for_function(src, builder)
+    # the function itself: a new __code__ or new default values compile again
+    lw.referenced[("function", id(fn))] = captured.Read(captured.FunctionSelf(fn), fn)
     _leaf_memories(lw, specs, inputs)
     with builder:
         try:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 
 from ..errors import SourceLoc
+from . import captured
 from .marks import Checkpointed
 from .python import lower, parse_function
 
@@ -19,12 +21,18 @@ class PythonFunction:
         if isinstance(fn, staticmethod):
             fn = fn.__func__
         self.fn = fn
-        src = parse_function(fn)
+        src = parse_function(fn)  # (refuses what is not a plain function)
+        self.state = captured.function_state(fn)  # code and defaults, as read now
         self.src = src
         self.name = fn.__name__
         self.loc = src.loc(src.tree)
         self.signature = inspect.signature(fn)
         self.origin = f"{fn.__name__} in {os.path.basename(self.loc.filename)}"
+
+    def current(self) -> bool:
+        """Whether the function still has the code and default values it was read with
+        (`f.__code__ = ...`, `f.__defaults__ = ...` make the signature and source stale)."""
+        return captured.same_function_state(self.fn, self.state)
 
     def lower(self, specs, wrt):
         return lower(self.fn, specs, wrt)
@@ -70,4 +78,10 @@ def frontend_for(obj, wrt, variables):
 
 
 def _is_sympy(obj) -> bool:
-    return type(obj).__module__.startswith("sympy.")
+    """A SymPy object (an expression, or another SymPy thing the SymPy frontend refuses
+    clearly). SymPy is loaded already if the caller holds one of its objects."""
+    sympy = sys.modules.get("sympy")
+    if sympy is not None and isinstance(obj, (sympy.Basic, sympy.FunctionClass)):
+        return True
+    module = getattr(type(obj), "__module__", None)
+    return isinstance(module, str) and (module == "sympy" or module.startswith("sympy."))

@@ -12,11 +12,13 @@ import unicodedata
 
 import sympy as sp
 
-from ..errors import SignatureError, SourceLoc
+from sympy.core.function import AppliedUndef
+
+from ..errors import SignatureError, SourceLoc, UnsupportedFunction
 from ..ir import Builder, Const, Program, Value
 from ..passes.simplify import rewrite
 from .python import bind_arguments
-from .sympy_lower import lower_expr
+from .sympy_lower import _is_user_primitive, lower_expr
 
 
 class SympyExpression:
@@ -29,6 +31,16 @@ class SympyExpression:
         self.name = "f"
         text = str(self.expr)
         self.loc = SourceLoc("<sympy>", 1, 0, None, text if len(text) <= 200 else text[:197] + "...", "f")
+        if not isinstance(expr, sp.Expr):
+            raise SignatureError(f"gradc compiles SymPy expressions (sympy.Expr), not a {type(expr).__name__}"
+                                 + (": call the function on symbols, e.g. f(x)"
+                                    if isinstance(expr, sp.FunctionClass) else ""), self.loc)
+        undefined = sorted({str(f.func) for f in expr.atoms(AppliedUndef)
+                            if not (len(f.args) == 1 and _is_user_primitive(f.func.__name__))})
+        if undefined:
+            raise UnsupportedFunction(f"the expression uses the undefined function(s) {', '.join(undefined)}: "
+                                      "gradc differentiates only functions it knows (write out their "
+                                      "formula, or define a primitive with @gradc.primitive)", self.loc)
         self.symbols = self._order(wrt, variables)
         names = [str(s) for s in self.symbols]
         for n in names:

@@ -3,14 +3,22 @@
 `rewrite` is what the Builder calls before creating an op (so the frontend and
 the reverse pass build simplified code from the start); `simplify` re-applies the
 table to a whole program. A rule returns a replacement Value, or None to keep
-the op. Every rule preserves shape and dtype, so a rewrite can never change what
-NumPy would have computed.
+the op. Every rule preserves shape and dtype, and every rule that can rewrite what
+the source computes is exact in IEEE arithmetic for the dtypes it applies to (signed
+zeros, infinities, NaNs and subnormals included: x * 1, x / 1, x ** 1, x - 0.0 and
+x + (-0.0) are x; x + 0.0 is not, since -0.0 + 0.0 is +0.0; nor is float16's x ** 1,
+which loses a NaN's sign), so a rewrite can never
+change what NumPy would have computed (tests/test_attack_regressions_2.py checks each
+rule on special values). Three rules reassociate and apply only to the adjoint ops the
+reverse sweep builds, where a gradient is promised to rounding: sum_to of a broadcast
+(k * z for a sum of k copies), a scaled operand pulled out of a matmul, and
+c * a + c * b as c * (a + b).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Builder, Const, Program, Value, bind
+from ..ir import Builder, Const, Program, Value, _active, bind
 from .rebuild import clone, copy_meta, rebuild
 
 
@@ -28,17 +36,32 @@ def _producer(v: Value, name: str):
     return op if op is not None and op.prim.name == name else None
 
 
+def _exact_zero(other: Value, zero: Value, sign: bool) -> bool:
+    """Whether adding (sign False) or subtracting (sign True) the constant `zero` leaves
+    `other` unchanged bit for bit: always for integers and booleans; for floats only
+    x + (-0.0) and x - (+0.0), since -0.0 + 0.0 and -0.0 - (-0.0) are +0.0 in IEEE."""
+    if other.dtype.kind in "iub":
+        return True
+    return bool(np.signbit(zero.value)) != sign
+
+
+def _in_adjoint() -> bool:
+    """Whether the op being built belongs to the reverse sweep (adjoint code)."""
+    builder = _active.get(None)
+    return builder is not None and builder.sweep == "reverse"
+
+
 def _add(prim, values, params):
     x, y = values
-    if _is_const(y, 0):
+    if _is_const(y, 0) and _exact_zero(x, y, False):
         return _same(x, prim, values, params)
-    if _is_const(x, 0):
+    if _is_const(x, 0) and _exact_zero(y, x, False):
         return _same(y, prim, values, params)
 
 
 def _sub(prim, values, params):
     x, y = values
-    if _is_const(y, 0):
+    if _is_const(y, 0) and _exact_zero(x, y, True):
         return _same(x, prim, values, params)
 
 
@@ -47,13 +70,18 @@ def _mul(prim, values, params):
     for a, b in ((x, y), (y, x)):
         if _is_const(b, 1):
             return _same(a, prim, values, params)
-        if _is_const(b, -1) and _same(a, prim, values, params) is not None:
+        # x * -1 is -x, except for the sign of a NaN (a multiply keeps a NaN's sign, a
+        # negation flips it): for integers, and in adjoint code (the sign bit of a NaN
+        # gradient is not a number anyone reads; `-np.sin(v3)` reads better)
+        if _is_const(b, -1) and (a.dtype.kind in "iu" or _in_adjoint()) \
+                and _same(a, prim, values, params) is not None:
             return bind("neg", a)
 
 
 def _div_or_pow(prim, values, params):
     x, y = values
-    if _is_const(y, 1):
+    # x / 1 and x ** 1 are x; but float16's power computes in float32 and loses a NaN's sign
+    if _is_const(y, 1) and not (prim.name == "pow" and x.dtype == np.float16):
         return _same(x, prim, values, params)
 
 

@@ -44,11 +44,16 @@ unary("tanh", np.tanh, lambda g, out, x: [g * (1 - out**2)], sympy=sp.tanh)
 unary("arctan", np.arctan, lambda g, out, x: [g / (1 + x**2)], sympy=sp.atan)
 unary("abs", np.abs, lambda g, out, x: [g * ops.sign(x)], sympy=sp.Abs, domain=(0.1, 2.0))
 unary("sign", np.sign, None, differentiable=False)
-unary("cast", lambda x, dtype: np.asarray(x).astype(dtype),
-      lambda g, out, x, dtype: [ops.cast(g, dtype=x.dtype) if out.dtype.kind == "f" else None],
-      emit=lambda a, dtype: method(a, f".astype(np.{np.dtype(dtype).name})"),
-      dtype_rule=lambda avals, values, dtype: np.dtype(dtype),
-      jvp=lambda t, out, x, dtype: ops.cast(t[0], dtype=dtype) if out.dtype.kind == "f" else None,
+# scalar=True: the operand may be a real Python float (a Python-float argument, NEP 50's weak
+# scalar, cast to the precision of the arrays it meets): `np.float32(lam)`, not `.astype`
+unary("cast", lambda x, dtype, scalar=False: np.asarray(x).astype(dtype),
+      lambda g, out, x, dtype, scalar=False: [ops.cast(g, dtype=x.dtype) if out.dtype.kind == "f" else None],
+      emit=lambda a, dtype, scalar=False: (call(f"np.{np.dtype(dtype).name}", a) if scalar
+                                           else method(a, f".astype(np.{np.dtype(dtype).name})")),
+      dtype_rule=lambda avals, values, dtype, scalar=False: np.dtype(dtype),
+      jvp=lambda t, out, x, dtype, scalar=False: (ops.cast(t[0], dtype=dtype, scalar=scalar)
+                                                  if out.dtype.kind == "f" else None),
+      defaults={"scalar": False},
       elementwise=False)  # a cast gradient is returned to the user: never rewrite it into a view
 
 # --- binary ----------------------------------------------------------------
@@ -117,6 +122,13 @@ for _name, _impl, _sym in [("greater", np.greater, ">"), ("less", np.less, "<"),
 binary("logical_and", np.logical_and, None, 0, None, differentiable=False)
 binary("logical_or", np.logical_or, None, 0, None, differentiable=False)
 unary("logical_not", np.logical_not, None, differentiable=False)
+# Bitwise operations on integer and boolean arrays (NumPy's &, |, ^, ~ there): no derivative.
+# The frontend binds them on integers only (on booleans & | ^ ~ are the logical ones; on
+# floats NumPy raises TypeError and so does gradc, as a CompileError).
+binary("bitwise_and", np.bitwise_and, None, 0, None, differentiable=False)
+binary("bitwise_or", np.bitwise_or, None, 0, None, differentiable=False)
+binary("bitwise_xor", np.bitwise_xor, None, 0, None, differentiable=False)
+unary("invert", np.invert, None, differentiable=False)
 
 
 def _select(c, tangents):

@@ -17,15 +17,19 @@ import textwrap
 
 import numpy as np
 import sympy as sp
+from sympy.core.function import AppliedUndef
+from sympy.printing.numpy import NumPyPrinter
 
 from ..errors import SignatureError, SourceLoc
 from ..syntax import call
+from ..tracebacks import api_boundary
 from . import ops, registry
 
 SOURCES: dict[str, str] = {}  # helper name → its source, for generated modules
 ALLOWED_GLOBALS = {"np", "numpy"}
 
 
+@api_boundary
 def primitive(fn=None, *, sympy=None, vjp=None, name: str | None = None, domain=(-2.0, 2.0)):
     """Register `fn` (elementwise, one array argument) as a gradc primitive."""
     if fn is None:
@@ -40,7 +44,7 @@ def primitive(fn=None, *, sympy=None, vjp=None, name: str | None = None, domain=
                              "unique)", loc)
     SOURCES[name] = _source_as(fn, name)
     if sympy is not None:
-        derivative = _derivative_primitive(name, sympy, domain)
+        derivative = _derivative_primitive(name, sympy, domain, loc)
         rule = lambda g, out, x: [g * getattr(ops, derivative)(x)]  # noqa: E731
     else:
         vjp_name = f"{name}_vjp"
@@ -58,26 +62,135 @@ def primitive(fn=None, *, sympy=None, vjp=None, name: str | None = None, domain=
     return fn
 
 
-def _derivative_primitive(name: str, formula, domain) -> str:
+def _derivative_primitive(name: str, formula, domain, loc=None) -> str:
     """f' as a primitive emitted from SymPy; its own derivative is registered on first use."""
-    x = sp.Symbol("x")
-    derivative = sp.diff(formula(x), x)
+    x = _SYMBOL
+    derivative = _derivative(name, formula, x, loc)
     d_name = f"{name}_grad"
-    body = sp.pycode(derivative, fully_qualified_modules=True).replace("numpy.", "np.").replace("math.", "np.")
-    SOURCES[d_name] = f"def {d_name}(x):\n    \"\"\"d/dx {name}(x), derived by SymPy.\"\"\"\n    return {body}\n"
-    impl = sp.lambdify(x, derivative, modules="numpy")  # from the user's SymPy object, never a string
-    registry.define(d_name, impl=lambda a: impl(a) + np.zeros_like(a), family="user", helper=d_name,
+    body = _numpy_text(name, derivative, x, loc)
+    doc = f"d/dx {name}(x), derived by SymPy."
+    if _follows_x(derivative, x):
+        text = f"    return {body}\n"
+    else:  # a constant (or a selection of constants): as an array of x's shape and dtype
+        text = f"    return np.full(np.shape(x), {body}, dtype=np.result_type(x, 1.0))[()]\n"
+    SOURCES[d_name] = f"def {d_name}(x):\n    \"\"\"{doc}\"\"\"\n{text}"
+    # The implementation is the emitted helper itself (printed from the user's SymPy object,
+    # never from a string), so evaluating and generated code agree.
+    namespace = {"np": np}
+    exec(compile(SOURCES[d_name], f"<gradc primitive {d_name}>", "exec"), namespace)  # noqa: S102
+    impl = namespace[d_name]
+    registry.define(d_name, impl=impl, family="user", helper=d_name,
                     emit=lambda a, **_: call(d_name, a), elementwise=True, domain=domain,
                     sympy=lambda s: derivative.subs(x, s),
                     vjp=lambda g, out, a: [g * getattr(ops, _derivative_primitive_once(d_name, derivative, x,
-                                                                                      domain))(a)])
+                                                                                      domain, loc))(a)])
     return d_name
 
 
-def _derivative_primitive_once(d_name, derivative, x, domain) -> str:
+_SYMBOL = sp.Symbol("x", real=True)  # a primitive's argument is a real number
+
+
+def _derivative(name: str, formula, x, loc):
+    """d/dx formula(x) as SymPy, with the derivatives of steps (DiracDelta, the derivative
+    of floor/ceiling/sign) taken as 0, their value everywhere but at the jumps."""
+    try:
+        expr = formula(x)
+    except Exception as e:  # noqa: BLE001 - the user's formula failed on a SymPy symbol
+        raise SignatureError(f"@primitive {name}: the sympy= formula failed on a SymPy symbol "
+                             f"({type(e).__name__}: {e}); write it with SymPy functions "
+                             "(sympy.exp, sympy.Max, ...)", loc) from None
+    if isinstance(expr, (int, float)) and not isinstance(expr, bool):
+        expr = sp.Float(expr) if isinstance(expr, float) else sp.Integer(expr)
+    if not isinstance(expr, sp.Expr):
+        raise SignatureError(f"@primitive {name}: the sympy= formula must return a SymPy expression "
+                             f"in its argument, not a {type(expr).__name__}", loc)
+    other = sorted(str(s) for s in expr.free_symbols if s != x)
+    if other:
+        raise SignatureError(f"@primitive {name}: the sympy= formula uses the symbol(s) {', '.join(other)}; "
+                             "it may use only its own argument (numbers are fine)", loc)
+    undefined = sorted({str(f.func) for f in expr.atoms(AppliedUndef)})
+    if undefined:
+        raise SignatureError(f"@primitive {name}: the sympy= formula uses the undefined function(s) "
+                             f"{', '.join(undefined)}", loc)
+    try:
+        derivative = sp.diff(expr, x)
+    except Exception as e:  # noqa: BLE001 - SymPy could not differentiate it
+        raise SignatureError(f"@primitive {name}: SymPy cannot differentiate the formula "
+                             f"({type(e).__name__}: {e})", loc) from None
+    derivative = derivative.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.Integer(0))
+    derivative = derivative.replace(
+        lambda e: isinstance(e, sp.Derivative) and isinstance(e.expr, (sp.floor, sp.ceiling, sp.sign,
+                                                                       sp.Heaviside)),
+        lambda e: sp.Integer(0))
+    return derivative
+
+
+def _follows_x(e, x) -> bool:
+    """e's NumPy value has x's shape and dtype: it reads x, and every constant in it is a
+    Python number (weak under NumPy's promotion) combined with something that does."""
+    if e == x:
+        return True
+    if isinstance(e, sp.Piecewise):
+        return any(_follows_x(value, x) for value, _ in e.args)
+    return any(_follows_x(a, x) for a in e.args)
+
+
+class _NumPyPrinter(NumPyPrinter):
+    """SymPy → NumPy text: elementwise forms for selections and steps."""
+
+    def _print_Max(self, e):
+        return self._nest("numpy.maximum", e.args)
+
+    def _print_Min(self, e):
+        return self._nest("numpy.minimum", e.args)
+
+    def _nest(self, fn, args):
+        out = self._print(args[-1])
+        for a in reversed(args[:-1]):
+            out = f"{fn}({self._print(a)}, {out})"
+        return out
+
+    def _print_Abs(self, e):
+        return f"numpy.abs({self._print(e.args[0])})"
+
+    def _print_Heaviside(self, e):
+        h0 = e.args[1] if len(e.args) > 1 else sp.Rational(1, 2)
+        return f"numpy.heaviside({self._print(e.args[0])}, {self._print(sp.Float(h0))})"
+
+    def _print_Piecewise(self, e):
+        if e.args[-1].cond != sp.true:
+            return super()._print_Piecewise(e)  # np.select, NaN where no condition holds
+        out = self._print(e.args[-1].expr)
+        for value, cond in reversed(e.args[:-1]):
+            out = f"numpy.where({self._print(cond)}, {self._print(value)}, {out})"
+        return out
+
+
+def _numpy_text(name: str, derivative, x, loc) -> str:
+    """The derivative as NumPy source in x, or a SignatureError naming what NumPy lacks."""
+    printer = _NumPyPrinter({"fully_qualified_modules": True, "strict": True})
+    try:
+        text = printer.doprint(derivative)
+    except Exception:  # noqa: BLE001 - a function the NumPy printer has no spelling for
+        missing = []
+        for f in sorted(derivative.atoms(sp.Function, sp.Derivative), key=str):
+            try:
+                _NumPyPrinter({"fully_qualified_modules": True, "strict": True}).doprint(f.func(*f.args))
+            except Exception:  # noqa: BLE001
+                missing.append(str(f.func.__name__ if hasattr(f.func, "__name__") else f.func))
+        what = ", ".join(dict.fromkeys(missing)) or "a function"
+        raise SignatureError(f"@primitive {name}: its derivative, {derivative}, uses {what}, which NumPy has "
+                             "no function for; give vjp= (a NumPy rule) instead of sympy=", loc) from None
+    if "functools." in text or "math." in text or "scipy." in text:
+        raise SignatureError(f"@primitive {name}: its derivative, {derivative}, has no elementwise NumPy "
+                             "form; give vjp= (a NumPy rule) instead of sympy=", loc)
+    return text.replace("numpy.", "np.")
+
+
+def _derivative_primitive_once(d_name, derivative, x, domain, loc=None) -> str:
     name = f"{d_name}_grad"
     if name not in registry:
-        _derivative_primitive(d_name, lambda s: derivative.subs(x, s), domain)
+        _derivative_primitive(d_name, lambda s: derivative.subs(x, s), domain, loc)
     return name
 
 
