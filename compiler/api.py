@@ -27,7 +27,9 @@ from .frontend.python import ArgSpec
 from .frontend.sources import frontend_for
 from .ir import Aval, Program, verify
 from . import stepped
+from .frontend.python import UNROLL_LOOPS
 from .passes import optimize
+from .regions import unroll
 from .passes.steps import count_steps, cut_layers, has_steps, number_steps
 from gradc.runtime import loader
 
@@ -530,7 +532,13 @@ class Compiled:
         wrt = tuple(k for _, k in wrt_inputs)
         float_grads = tuple(j for j, (_, k) in enumerate(wrt_inputs)
                             if specs[positions[k]].pytype is float)
-        program, referenced = self.frontend.lower(specs, wrt)
+        # checkpointing acts on a flat program whose steps are loop iterations: unroll loops
+        token = UNROLL_LOOPS.set(True) if self.checkpoint is not None else None
+        try:
+            program, referenced = self.frontend.lower(specs, wrt)
+        finally:
+            if token is not None:
+                UNROLL_LOOPS.reset(token)
         out = program.outputs[0]
         try:
             if out.shape != () or out.dtype.kind != "f":
@@ -601,6 +609,8 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
     use it): optimise, derive the adjoint, generate source, load it. With a
     `checkpoint` policy the gradient runs as checkpointed steps (compiler/stepped.py)."""
     policy = stepped.resolve(checkpoint)
+    if policy is not None:
+        program = unroll(program)
     program = optimize(program)
     if policy is not None and not has_steps(program):
         program = cut_layers(program)
