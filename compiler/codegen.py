@@ -84,10 +84,16 @@ class BodyNaming:
         return self.space.name((self.tag, key), preferred)
 
     def dot(self, v):
-        return Naming._mark(self, v, "_dot", "\u0307")
+        return self._marked(v, "_dot", "\u0307")
 
     def bar(self, v):
-        return Naming._mark(self, v, "_bar", "\u0304")
+        return self._marked(v, "_bar", "\u0304")
+
+    def _marked(self, v, suffix, accent):
+        text = self.bound.get(v)
+        if text is not None and not is_identifier(text) and self.style == "python":
+            return self._spell((suffix, v), f"{v.name or 'row'}{suffix}")  # X[t] -> X_row_bar
+        return Naming._mark(self, v, suffix, accent)
 
     @property
     def _temps(self):

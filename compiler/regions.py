@@ -263,3 +263,31 @@ def close_body(name: str, inputs, ops, outputs, loc=None) -> tuple[Program, list
         fresh.append(b)
     ops, outputs = substitute(ops, outputs, dict(zip(free, fresh)))
     return Program(name, list(inputs) + fresh, list(ops), list(outputs), loc), free
+
+
+def flat_view(spec):
+    """`spec` with loop-free programs, for the displays that draw one row or node per value
+    (trace tables, graphs): the forward program unrolled and, for a compiled gradient, its
+    adjoint derived from that (as if the loops had been unrolled by the frontend)."""
+    from types import SimpleNamespace
+
+    ir, adjoint = getattr(spec, "ir", None), getattr(spec, "adjoint_ir", None)
+    if not any(p is not None and has_loops(p) for p in (ir, adjoint)):
+        return spec
+    cached = getattr(spec, "_flat_view", None)
+    if cached is not None and cached[0] is ir and cached[1] is adjoint:
+        return cached[2]  # the same Values every time: a trace's values label the graph
+    from .ad.reverse import reverse
+    from .passes import optimize
+
+    flat_ir = optimize(unroll(ir)) if ir is not None else None
+    if adjoint is not None and getattr(spec, "value_and_grad_fn", None) is not None and flat_ir is not None:
+        flat_adjoint = reverse(flat_ir, ir.wrt)
+    else:
+        flat_adjoint = unroll(adjoint) if adjoint is not None else None
+    view = SimpleNamespace(ir=flat_ir, adjoint_ir=flat_adjoint, checkpointed=getattr(spec, "checkpointed", None))
+    try:
+        spec._flat_view = (ir, adjoint, view)
+    except AttributeError:
+        pass
+    return view

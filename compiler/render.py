@@ -93,6 +93,9 @@ def build_graph(spec, kind: str = "forward", values=None):
 
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, not {kind!r}")
+    from .regions import flat_view
+
+    spec = flat_view(spec)  # loops are drawn unrolled
     program: Program = spec.ir if kind == "forward" else spec.adjoint_ir
     marks = checkpointing(spec, program)
     g = _Graph(program, _values(program, values), marks)

@@ -6,11 +6,12 @@ from ..ir import Builder, Program, Value
 from ..passes import dce, optimize
 from .forward import forward
 from .reverse import reverse
+from ..regions import unroll
 
 
 def jvp_program(program: Program) -> Program:
     """(outputs..., their tangents) from (inputs..., directions for wrt)."""
-    return forward(program, program.wrt)
+    return forward(unroll(program), program.wrt)  # forward mode works on flat programs
 
 
 def vjp_program(program: Program) -> Program:
@@ -21,6 +22,7 @@ def vjp_program(program: Program) -> Program:
 
 def hvp_program(adjoint: Program, mode: str = "forward-over-reverse") -> Program:
     """H·v for each wrt input, from (inputs..., directions), given the adjoint program."""
+    adjoint = unroll(adjoint)  # second order works on flat programs
     if mode == "forward-over-reverse":
         # Seed 004's trick: the tangent of the gradient along v is H v.
         both = forward(adjoint, adjoint.wrt)

@@ -130,14 +130,19 @@ class _LoopPlan:
         for k in self.carry_adj:
             g = cots.get(k)
             starts.append(g if g is not None else builder.bind("zeros_like", carry_init[k]))
-        for j in self.inv_adj:
+        kept = [j for j in self.inv_adj if j not in self.hoisted]
+        for j in kept:
             zero = builder.bind("zeros_like", invs[j])
             _name(zero, invs[j])
             starts.append(zero)
         stacked = []
-        for kind, j in self.tape_from:
+        for kind, j, source in self.tape_from:
             if kind == "tape":
                 stacked.append(self.tapes[j])
+            elif kind == "shift":  # the carry at the start of each iteration
+                first = builder.bind("expand_dims", carry_init[j], axis=(0,))
+                rest = builder.bind("getitem", self.tapes[source], index=(slice(None, -1),))
+                stacked.append(builder.bind("concatenate", first, rest, axis=0))
             elif kind == "xs":
                 stacked.append(xs[j])
             else:  # the adjoint of a stacked result
@@ -154,10 +159,14 @@ class _LoopPlan:
         n = len(self.carry_adj)
         for k, r in zip(self.carry_adj, results[:n]):
             contributions[k] = r
-        for j, r in zip(self.inv_adj, results[n:n + len(self.inv_adj)]):
+        for j, r in zip(kept, results[n:n + len(kept)]):
             contributions[nc + nx + j] = r
-        for j, r in zip(self.xs_adj, results[n + len(self.inv_adj):]):
+        ys = results[n + len(kept):]
+        for j, r in zip(self.xs_adj, ys):
             contributions[nc + j] = r
+        for j, sources in self.hoisted.items():
+            a, b = (stacked[i] if kind == "row" else ys[i] for kind, i in sources)
+            contributions[nc + nx + j] = builder.bind("matmul", builder.bind("transpose", a, axes=(1, 0)), b)
         return contributions
 
 
@@ -263,11 +272,26 @@ def _plan_loop(op: Op, inputs, cot_mask: list[bool], live) -> _LoopPlan:
     for k, c in zip(cot_out, cot_inputs):
         if k < nc:
             subst[c] = carry_bars[carry_adj.index(k)]
-    for j, v in enumerate(tape_values):
+    # A carried value at the start of iteration k is the body's result of iteration k - 1:
+    # tape that result once and read the start values as the tape shifted by one row.
+    shifted = {}
+    for k in range(nc):
+        c, o = body2.inputs[1 + k], body2.outputs[k]
+        if c in tape_values and o in forward_made:
+            shifted[c] = k
+            if o not in tape_values:
+                tape_values.append(o)
+    stored = [v for v in tape_values if v not in shifted]
+    for v in tape_values:
         r = Value(v.aval, v.name)
         subst[v] = r
         rows.append(r)
-        tape_from.append(("tape", j))
+        if v in shifted:
+            k = shifted[v]
+            tape_from.append(("shift", k, stored.index(body2.outputs[k])))
+        else:
+            tape_from.append(("tape", stored.index(v)))
+    tape_values = stored
     for j in xs_read:
         b = body2.inputs[1 + nc + j]
         r = Value(b.aval, b.name)
@@ -279,6 +303,7 @@ def _plan_loop(op: Op, inputs, cot_mask: list[bool], live) -> _LoopPlan:
         subst[c] = r
         rows.append(r)
         tape_from.append(("ycot", k - nc))
+    tape_from = [t if len(t) == 3 else (t[0], t[1], None) for t in tape_from]
     invs = []
     for j in inv_read:
         b = body2.inputs[1 + nc + nx + j]
@@ -296,20 +321,40 @@ def _plan_loop(op: Op, inputs, cot_mask: list[bool], live) -> _LoopPlan:
         carry_out = []
         for k, g in zip(carry_adj, new_grads[:n_c]):
             carry_out.append(g if g is not None else tail.bind("zeros_like", carry_bars[carry_adj.index(k)]))
-        acc_out, keep_inv = [], []
-        for j, acc, g in zip(inv_adj, accs, new_grads[n_c + len(xs_adj):]):
-            acc_out.append(acc if g is None else tail.bind("add", acc, g))
         ys_out = []
         for j, g in zip(xs_adj, new_grads[n_c:n_c + len(xs_adj)]):
             b = body2.inputs[1 + nc + j]
             ys_out.append(g if g is not None else tail.bind("broadcast_to", Const(np.zeros((), b.dtype)),
                                                               shape=b.shape))
-    for v, x in zip(acc_out, [body2.inputs[1 + nc + nx + j] for j in inv_adj]):
-        _name(v, x)
-    rev_body = Program("loop body adjoint", [index] + carry_bars + accs + rows + invs,
+        # Σ_k outer(a_k, b_k) = Aᵀ B: an invariant's adjoint made of one outer product per
+        # iteration is one matrix product after the loop, over the stacked a_k and b_k.
+        reads_in_body = {v for o in new_ops for v in o.inputs}
+        acc_out, kept_accs, hoisted = [], [], {}
+        for j, acc, g in zip(inv_adj, accs, new_grads[n_c + len(xs_adj):]):
+            factors = g.producer.inputs if (g is not None and g.producer is not None and
+                                            g.producer.prim.name == "outer" and g not in reads_in_body
+                                            and not isinstance(g, Const)) else None
+            if factors is not None and all(f.ndim == 1 and not isinstance(f, Const) for f in factors):
+                sources = []
+                for f in factors:
+                    if f in rows:
+                        sources.append(("row", rows.index(f)))
+                    elif f in ys_out[len(xs_adj):]:
+                        sources.append(("ys", ys_out.index(f, len(xs_adj))))
+                    else:
+                        sources.append(("ys", len(ys_out)))
+                        ys_out.append(f)
+                hoisted[j] = sources
+                continue
+            kept_accs.append(acc)
+            acc_out.append(acc if g is None else tail.bind("add", acc, g))
+    for v, x in zip(acc_out, [body2.inputs[1 + nc + nx + j] for j in inv_adj if j not in hoisted]):
+        _name(v, subst.get(x, x))
+    rev_body = Program("loop body adjoint", [index] + carry_bars + kept_accs + rows + invs,
                        new_ops + tail.ops, carry_out + acc_out + ys_out, body.loc)
     rev_body = optimize(rev_body)
     plan = _LoopPlan(op, body2, rev_body, carry_adj, inv_adj, xs_adj, tape_from, [k for k, _ in ycots])
+    plan.hoisted = hoisted
     plan.tape_values = tape_values
     plan.rev_invariants = inv_read
     return plan

@@ -15,6 +15,7 @@ import contextlib
 import contextvars
 import inspect
 import operator
+import os
 import textwrap
 import types
 from dataclasses import dataclass
@@ -591,13 +592,18 @@ class Lowering:
             return False
         stored = _stored_names(s.body)
         later = _loads_outside(self.src.tree, s)
-        if s.target.id in later or any(n not in self.env and n in later for n in stored):
+        if s.target.id in later:
             return False
         carried = [n for n in stored if n in self.env and n != s.target.id]
+        # names first bound in the body and read after it: carried from zeros (never read)
+        late = [n for n in stored if n not in self.env and n in later and n != s.target.id]
         saved = self._save_state()
         try:
-            done = self._lower_region(s, rng, carried, over)
-        except Exception:  # noqa: BLE001 - any failure means: unroll as before
+            done = self._lower_region(s, rng, carried, late, over, saved)
+        except Exception as e:  # noqa: BLE001 - any failure means: unroll as before
+            if os.environ.get("GRADC_DEBUG_LOOPS"):
+                import traceback
+                traceback.print_exception(e)
             done = False
         if not done:
             self._restore_state(saved)
@@ -613,7 +619,7 @@ class Lowering:
          self._memories, self._explicit, self.return_memory, self._call_memory,
          self._call_result_memory) = saved
 
-    def _lower_region(self, s, rng: range, carried: list[str], over) -> bool:
+    def _lower_region(self, s, rng: range, carried: list[str], late: list[str], over, saved) -> bool:
         from .. import regions
 
         trees, inits = [], []
@@ -622,6 +628,24 @@ class Lowering:
             if tree is None:
                 return False
             trees.append(tree)
+        if late:  # a first pass tells the avals of the names the body binds
+            built = self._region_body(s, rng, carried, trees, [v.aval for v in inits], over)
+            if built is None:
+                return False
+            found = []
+            for n in late:
+                leaves = []
+                tree = _flatten(self.env.get(n), leaves)
+                if tree is None or any(isinstance(v, Const) for v in leaves):
+                    return False
+                trees.append(tree)
+                found += leaves
+            self._restore_state(saved)
+            saved = self._save_state()
+            for v in found:
+                zero = Const(np.zeros((), v.dtype))
+                inits.append(zero if not v.shape else self.b.bind("broadcast_to", zero, shape=v.shape))
+            carried = carried + late
         avals = [v.aval for v in inits]
         for attempt in range(2):
             built = self._region_body(s, rng, carried, trees, avals, over)
@@ -1447,9 +1471,24 @@ class _Ordered(set):
 
 
 def _loads_outside(tree, loop) -> set:
-    inside = {id(n) for n in ast.walk(loop)}
-    return {n.id for n in ast.walk(tree) if id(n) not in inside
-            and isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    """Names read outside `loop`, except reads of another loop's own target inside it."""
+    out: set = set()
+
+    def visit(node, bound):
+        if node is loop:
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound:
+            out.add(node.id)
+        if isinstance(node, ast.For) and isinstance(node.target, ast.Name):
+            visit(node.iter, bound)
+            for child in node.body + node.orelse:
+                visit(child, bound | {node.target.id})
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child, bound)
+
+    visit(tree, frozenset())
+    return out
 
 
 def _target_kind(t) -> str:
