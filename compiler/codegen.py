@@ -274,7 +274,8 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
         if op.prim.name == "loop_result":
             continue  # named by its loop
         if op.prim.name == "loop":
-            block = _loop_block(program, op, naming, operand)
+            live_names = {n for n, v in holder.items() if last_use.get(v, -1) > i}
+            block = _loop_block(program, op, naming, operand, live_names)
             for v, name in block.results.items():
                 hold(name, v)
                 exprs[v] = Expr(name)
@@ -316,7 +317,10 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
     return out
 
 
-def _loop_block(program: Program, op: Op, naming, operand) -> LoopBlock:
+def _loop_block(program: Program, op: Op, naming, operand, live_names=frozenset()) -> LoopBlock:
+    """The for statement of loop op `op`. Its results are named as the values they are
+    (or after the body's carried inputs), never as a name still read after the loop
+    (`live_names`) nor as another result of this loop."""
     p = op.params
     body, nc, nx, length = p["body"], p["n_carry"], p["n_xs"], p["length"]
     results = [None] * len(body.outputs)
@@ -334,7 +338,12 @@ def _loop_block(program: Program, op: Op, naming, operand) -> LoopBlock:
             return naming.space.name(("value", v), v.name or preferred, "v")
         return naming.base(v) if v is not None else naming.space.name(("result", op, k), preferred, "v")
 
-    names = [result_name(k) for k in range(len(body.outputs))]
+    names: list[str] = []
+    for k in range(len(body.outputs)):
+        name = result_name(k)
+        if name in live_names or name in names:
+            name = naming.fresh(name, set(live_names) | set(names))
+        names.append(name)
     if naming.space is not None:
         index = naming.space.name(("index", op), p["index_name"], "i")
     else:
@@ -447,9 +456,11 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
 def _loop_lines(s: Statement, indent: str) -> list[str]:
     """The for statement of a loop op, its body indented once more."""
     block, lines = s.loop, []
-    for name, expr in block.inits:
-        if name != expr:
-            lines.append(f"{indent}{name} = {expr}")
+    inits = [(n, e) for n, e in block.inits if n != e]
+    if len(inits) == 1:
+        lines.append(f"{indent}{inits[0][0]} = {inits[0][1]}")
+    elif inits:  # all at once: a carry's name may be another carry's initial value
+        lines.append(f"{indent}{', '.join(n for n, _ in inits)} = {', '.join(e for _, e in inits)}")
     for name, shape, dtype in block.stacks:
         kind = "" if dtype == np.float64 else f", dtype=np.{dtype.name}"
         lines.append(f"{indent}{name} = np.empty({shape!r}{kind})")

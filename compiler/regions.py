@@ -75,8 +75,10 @@ def is_fresh(v: Value) -> bool:
     p, k = loop.params, op.params["index"]
     if k >= p["n_carry"]:
         return True
-    out = p["body"].outputs[k]
-    return p["length"] > 0 and out.producer is not None and is_fresh(out)
+    outs = p["body"].outputs
+    out = outs[k]  # made fresh each iteration and carried nowhere else (no second reference)
+    return (p["length"] > 0 and out.producer is not None and sum(o is out for o in outs) == 1
+            and is_fresh(out))
 
 
 def is_loop(op: Op) -> bool:

@@ -129,6 +129,19 @@ def test_two_loops_in_sequence():
     assert sum(is_loop(op) for op in c.ir.ops) == 2
 
 
+def test_second_loop_reads_first_loops_result_as_invariant():
+    def f(x, a, b):
+        h = x
+        for i in range(3):
+            h = np.cos(h) * a[i]
+        g = h * 2.0
+        for i in range(4):
+            g = np.tanh(g + b[i] * h)
+        return np.sum(g * g)
+
+    check(f, ("x", "a", "b"), (RNG.normal(size=5), RNG.normal(size=3), RNG.normal(size=4)))
+
+
 def test_stacked_weights_and_ranges_with_start_and_step():
     def f(Ws, b, x):
         for i in range(1, 5, 2):

@@ -220,8 +220,10 @@ def _plan_loop(op: Op, inputs, cot_mask: list[bool], live) -> _LoopPlan:
     ni = len(op.inputs) - nc - nx
     floating = lambda v: v.dtype.kind == "f"  # noqa: E731
     carry_adj = [k for k in range(nc) if floating(body.inputs[1 + k])]
-    xs_adj = [j for j in range(nx) if inputs[nc + j] in live and floating(body.inputs[1 + nc + j])]
-    inv_adj = [j for j in range(ni) if inputs[nc + nx + j] in live and floating(body.inputs[1 + nc + nx + j])]
+    # (activity is that of the program before _prepare_loops rebuilt it: read op.inputs)
+    xs_adj = [j for j in range(nx) if op.inputs[nc + j] in live and floating(body.inputs[1 + nc + j])]
+    inv_adj = [j for j in range(ni) if op.inputs[nc + nx + j] in live
+               and floating(body.inputs[1 + nc + nx + j])]
     wrt = ([1 + k for k in carry_adj] + [1 + nc + j for j in xs_adj] + [1 + nc + nx + j for j in inv_adj])
     cot_out = [k for k in carry_adj] + [nc + j for j in range(len(body.outputs) - nc) if cot_mask[nc + j]
                                         and floating(body.outputs[nc + j])]
