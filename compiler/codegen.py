@@ -91,8 +91,10 @@ class BodyNaming:
 
     def _marked(self, v, suffix, accent):
         text = self.bound.get(v)
-        if text is not None and not is_identifier(text) and self.style == "python":
-            return self._spell((suffix, v), f"{v.name or 'row'}{suffix}")  # X[t] -> X_row_bar
+        if text is not None and not is_identifier(text):  # a row X[t]: X_row_bar, not X[t]_bar
+            if self.style == "python":
+                return self._spell((suffix, v), f"{v.name or 'row'}{suffix}")
+            return f"{v.name or 'row'}{accent}"
         return Naming._mark(self, v, suffix, accent)
 
     @property

@@ -57,8 +57,10 @@ def listing(program: Program) -> str:
 def _loop_rows(s, indent: str) -> list[tuple]:
     """A loop op in the listing: carries and stacks, `for i in range(T):`, the body once."""
     block, rows = s.loop, []
-    for name, expr in block.inits:
-        rows.append((indent + name, f"= {math_text(expr)}", "carried"))
+    inits = [(n, e) for n, e in block.inits if n != e]
+    if inits:
+        rows.append((indent + ", ".join(n for n, _ in inits),
+                     f"= {', '.join(math_text(e) for _, e in inits)}", "carried"))
     for name, shape, dtype in block.stacks:
         rows.append((indent + name, f"= stack of {shape[0]} rows", _aval_text(shape, dtype)))
     rows.append((f"{indent}for {block.index} in {block.header}:",))
@@ -71,9 +73,10 @@ def _loop_rows(s, indent: str) -> list[tuple]:
                      str(st.op.out.aval)))
     for name, expr in block.writes:
         rows.append((f"{inner}{name}[{block.index}]", f"= {math_text(expr)}", "row"))
-    for name, expr in block.carries:
-        if name != expr:
-            rows.append((inner + name, f"= {math_text(expr)}", "next iteration"))
+    changed = [(n, e) for n, e in block.carries if n != e]
+    if changed:  # all at once, as the generated code rebinds them
+        rows.append((inner + ", ".join(n for n, _ in changed),
+                     f"= {', '.join(math_text(e) for _, e in changed)}", "next iteration"))
     return rows
 
 
