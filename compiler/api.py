@@ -473,8 +473,9 @@ class Compiled:
         import sympy as sp
 
         from .frontend.sympy_lower import to_sympy
+        from .regions import flat_view
 
-        spec = self.latest
+        spec = flat_view(self.latest)  # loops as SymPy: unrolled
         symbols = getattr(self.frontend, "symbols", None) or [sp.Symbol(v.name) for v in spec.ir.inputs]
         pairs, exprs = to_sympy(spec.adjoint_ir, [s for s in symbols if str(s) in
                                                   {v.name for v in spec.ir.inputs}])

@@ -382,3 +382,23 @@ def test_saved_module_runs(tmp_path):
     np.testing.assert_allclose(value, ref_value)
     for g, r in zip(grads, ref_grads):
         np.testing.assert_allclose(g, r)
+
+
+def test_symbolic_grad_of_a_scalar_loop():
+    def f(x, y):
+        for i in range(3):
+            x = np.sin(x) * y
+        return x
+
+    c = gradc.compile(f, wrt=("x", "y"), args=(0.3, 1.2))
+    assert has_loops(c.ir)
+    pairs, grads = c.symbolic_grad()
+    import sympy as sp
+    x, y = sp.symbols("x y")
+    expr = x
+    for _ in range(3):
+        expr = sp.sin(expr) * y
+    want = float(sp.diff(expr, x).subs({x: 0.3, y: 1.2}))
+    got = float(sp.Matrix([grads[0]]).subs(list(reversed(pairs))).subs({x: 0.3, y: 1.2})[0])
+    assert abs(got - want) < 1e-12
+    assert abs(c.grad(0.3, 1.2)[0] - want) < 1e-12
