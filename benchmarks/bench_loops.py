@@ -3,6 +3,7 @@ value and gradient against hand-written backpropagation through time (BPTT).
 
     .venv/bin/python benchmarks/bench_loops.py            # full run
     .venv/bin/python benchmarks/bench_loops.py --quick    # fewer repeats
+    .venv/bin/python benchmarks/bench_loops.py --threads 1  # one BLAS thread (H = 64 matvecs)
 
 The RNN is `h = tanh(W @ h + U @ X[t])` with H = 64 hidden units, loss sum(h ** 2),
 gradient with respect to W, U and h0. Compile time is `gradc.compile` plus the first
@@ -15,11 +16,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-import types
-from pathlib import Path
 
-import numpy as np
+# --threads must take effect before NumPy (and its BLAS) is imported.
+_pre = argparse.ArgumentParser(add_help=False)
+_pre.add_argument("--threads", type=int)
+_threads = _pre.parse_known_args()[0].threads
+if _threads:
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = str(_threads)
+import time  # noqa: E402
+import types  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent)]
@@ -104,6 +113,7 @@ def best_of(fns, repeats, min_time):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, help="BLAS threads (set before NumPy loads)")
     opts = parser.parse_args(argv)
     repeats, min_time = (3, 0.05) if opts.quick else (7, 0.2)
 

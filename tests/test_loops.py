@@ -402,3 +402,15 @@ def test_symbolic_grad_of_a_scalar_loop():
     got = float(sp.Matrix([grads[0]]).subs(list(reversed(pairs))).subs({x: 0.3, y: 1.2})[0])
     assert abs(got - want) < 1e-12
     assert abs(c.grad(0.3, 1.2)[0] - want) < 1e-12
+
+
+def test_loop_invariant_code_runs_once_before_the_loop():
+    def f(W, x):
+        for t in range(4):
+            x = np.tanh(np.exp(W * 0.1) @ x)
+        return np.sum(x)
+
+    c = check(f, ("W", "x"), (RNG.normal(size=(3, 3)), RNG.normal(size=3)))
+    (loop,) = [op for op in c.ir.ops if is_loop(op)]
+    assert "exp" not in [op.prim.name for op in loop.params["body"].ops]
+    assert "exp" in [op.prim.name for op in c.ir.ops]

@@ -120,12 +120,14 @@ class _LoopPlan:
         self.tape_from = tape_from  # per tape input of rev_body: ("tape", j) | ("xs", j) | ("ycot", j) | ("inv", j)
         self.ys_cot = ys_cot
         self.tapes: list[Value] = []  # the forward loop's stacked tape results (set by _prepare_loops)
+        self.tape_values: list[Value] = []  # the body values stacked on the tape
+        self.rev_invariants: list[int] = []  # invariants (by position) the reverse body reads
+        self.hoisted: dict[int, list] = {}  # invariant position -> sources of A and B in Aᵀ B
 
     def adjoint(self, op: Op, cots: dict, builder: Builder) -> list:
         p = op.params
         nc, nx, length = p["n_carry"], p["n_xs"], p["length"]
         carry_init, xs, invs = op.inputs[:nc], op.inputs[nc:nc + nx], op.inputs[nc + nx:]
-        ny = len(p["body"].outputs) - nc
         starts = []
         for k in self.carry_adj:
             g = cots.get(k)
@@ -151,7 +153,6 @@ class _LoopPlan:
                     res = p["body"].outputs[nc + j]
                     g = builder.bind("broadcast_to", Const(np.zeros((), res.dtype)), shape=(length,) + res.shape)
                 stacked.append(g)
-        del ny
         invariants = [invs[j] for j in self.rev_invariants]
         results = emit_loop(builder, self.rev_body, length, starts, stacked, invariants,
                             reverse=True, index_name=p["index_name"])

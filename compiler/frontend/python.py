@@ -26,6 +26,7 @@ from ..errors import (CompileError, DataDependentControlFlow, InternalError, Nam
                       ShapeError, SignatureError, SourceLoc, SourceUnavailable, UnsupportedFunction,
                       UnsupportedSyntax)
 from ..ir import Aval, Builder, Const, Program, Value
+from ..passes import optimize
 from ..passes.simplify import rewrite
 from . import captured, marks, numpy_table
 
@@ -670,8 +671,21 @@ class Lowering:
             return False  # a Python number's weak type would decide dtypes: unroll
         xs = list(ctx.xs.values())
         inputs = [ctx.index] + ctx.carry_inputs + [b for _, _, b in xs]
+        # Loop-invariant code motion: ops reading only values from outside the loop run
+        # once, before it (as the unrolled program's CSE would have merged them).
+        varying, hoisted, kept = set(inputs), [], []
+        for op in ops:
+            if regions.is_loop(op) or any(v in varying for v in op.inputs):
+                varying.add(op.out)
+                kept.append(op)
+            else:
+                hoisted.append(op)
+        for op in hoisted:
+            op.sweep, op.step = self.b.sweep, self.b.step
+            self.b.add_op(op)
         loc = self.src.loc(s)
-        body, invariants = regions.close_body("loop body", inputs, ops, outs, loc)
+        body, invariants = regions.close_body("loop body", inputs, kept, outs, loc)
+        body = optimize(body)
         self.b.loc = loc
         outer_xs = []
         for obj, index, _ in xs:
