@@ -325,11 +325,42 @@ def test_jvp_hvp_vjp_through_loops():
     v1, t1 = c.jvp(args, dirs)
     v2, t2 = ref.jvp(args, dirs)
     np.testing.assert_allclose(t1, t2, rtol=1e-10)
+    assert has_loops(c.derived("jvp")[0])  # the tangent of a loop is a loop
     for mode in ("forward-over-reverse", "reverse-over-reverse"):
         h1 = c.hvp(*args, dirs, mode=mode)
         h2 = ref.hvp(*args, dirs, mode=mode)
         for a, b in zip(h1, h2):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+        assert has_loops(c.derived(f"hvp-{mode}")[0])
+
+
+@pytest.mark.parametrize("mode", ["forward-over-reverse", "reverse-over-reverse"])
+def test_hvp_of_nested_and_sequenced_loops(mode, monkeypatch):
+    monkeypatch.setenv("GRADC_DEBUG_LOOPS", "1")  # no silent fallback to unrolling here
+
+    def f(W, x, X):
+        s = 0.0
+        for i in range(3):
+            y = x
+            for j in range(2):
+                y = np.sin(W @ y) + X[j]
+            s = s + np.sum(y * y)
+            x = x * 0.9
+        for t in range(X.shape[0]):
+            x = np.tanh(W @ x + X[t])
+        return s + np.sum(x ** 3)
+
+    args = (RNG.normal(size=(3, 3)) * 0.5, RNG.normal(size=3), RNG.normal(size=(4, 3)))
+    wrt = ("W", "x", "X")
+    c = gradc.compile(f, wrt=wrt, args=args)
+    ref = unrolled(f, wrt, args)
+    dirs = tuple(RNG.normal(size=np.shape(a)) for a in args)
+    v1, t1 = c.jvp(args, dirs)
+    v2, t2 = ref.jvp(args, dirs)
+    np.testing.assert_allclose(t1, t2, rtol=1e-10)
+    for a, b in zip(c.hvp(*args, dirs, mode=mode), ref.hvp(*args, dirs, mode=mode)):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+    assert has_loops(c.derived(f"hvp-{mode}")[0])
 
 
 def test_vector_output_vjp_keeps_loops():

@@ -141,10 +141,14 @@ class _LoopPlan:
         for kind, j, source in self.tape_from:
             if kind == "tape":
                 stacked.append(self.tapes[j])
-            elif kind == "shift":  # the carry at the start of each iteration
+            elif kind == "shift":  # the carry at the start of each iteration: the result of the one before
                 first = builder.bind("expand_dims", carry_init[j], axis=(0,))
-                rest = builder.bind("getitem", self.tapes[source], index=(slice(None, -1),))
-                stacked.append(builder.bind("concatenate", first, rest, axis=0))
+                if p["reverse"]:  # iterations T-1 .. 0: row k starts from row k + 1's result
+                    rest = builder.bind("getitem", self.tapes[source], index=(slice(1, None),))
+                    stacked.append(builder.bind("concatenate", rest, first, axis=0))
+                else:
+                    rest = builder.bind("getitem", self.tapes[source], index=(slice(None, -1),))
+                    stacked.append(builder.bind("concatenate", first, rest, axis=0))
             elif kind == "xs":
                 stacked.append(xs[j])
             else:  # the adjoint of a stacked result
@@ -155,7 +159,7 @@ class _LoopPlan:
                 stacked.append(g)
         invariants = [invs[j] for j in self.rev_invariants]
         results = emit_loop(builder, self.rev_body, length, starts, stacked, invariants,
-                            reverse=True, index_name=p["index_name"])
+                            reverse=not p["reverse"], index_name=p["index_name"])
         contributions: list = [None] * len(op.inputs)
         n = len(self.carry_adj)
         for k, r in zip(self.carry_adj, results[:n]):
@@ -197,7 +201,7 @@ def _prepare_loops(program: Program, live) -> tuple[Program, dict]:
         p["body"] = aug
         builder.ops, builder.loc, builder.sweep, builder.step = [], op.loc, op.sweep, op.step
         outs = emit_loop(builder, aug, p["length"], inputs[:nc], inputs[nc:nc + p["n_xs"]],
-                         inputs[nc + p["n_xs"]:], index_name=p["index_name"])
+                         inputs[nc + p["n_xs"]:], reverse=p["reverse"], index_name=p["index_name"])
         handle = builder.ops[0].out
         subst[op.out] = handle
         old = results[op.out]
