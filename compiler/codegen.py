@@ -247,6 +247,18 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
 
     exprs: dict[Value, Expr] = {}
     made = {op.out for op in program.ops}
+    # Arrays a loop stacked (and views or shifts of them) are released after their last
+    # read whatever their size: the generated code then has the same lines for any T.
+    stacks: set[Value] = set()
+    for op in program.ops:
+        if op.prim.name == "loop_result" and op.params["index"] >= op.inputs[0].producer.params["n_carry"]:
+            stacks.add(op.out)
+        elif op.prim.name in ("getitem", "transpose", "concatenate") and any(v in stacks for v in op.inputs):
+            stacks.add(op.out)
+
+    def large(v: Value) -> bool:
+        return v.aval.size * v.dtype.itemsize >= FREE_BYTES or v in stacks
+
     holder: dict[str, Value] = {}  # which value a name currently holds
     held: dict[Value, str] = {}  # the other way round
     order: dict[str, int] = {}  # when each held name was (re)bound into `holder`, for its order
@@ -283,7 +295,7 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
                 exprs[v] = Expr(name)
             out.append(Statement(op, "", "", loop=block))
             frees = [held[v] for v in last_read.get(i, ()) if v in held and v in made
-                     and v.aval.size * v.dtype.itemsize >= FREE_BYTES]
+                     and large(v)]
             out[-1].frees = tuple(sorted(frees, key=order.__getitem__))
             for n in out[-1].frees:
                 del held[holder.pop(n)]
@@ -311,7 +323,7 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
         hold(name, op.out)
         exprs[op.out] = Expr(name)
         frees = [held[v] for v in last_read.get(i, ()) if v in held and v in made
-                 and v.aval.size * v.dtype.itemsize >= FREE_BYTES]
+                 and large(v)]
         out[-1].frees = tuple(sorted(frees, key=order.__getitem__))
         for n in out[-1].frees:
             del held[holder.pop(n)]

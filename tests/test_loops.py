@@ -299,8 +299,8 @@ def test_float32_arrays_stay_a_loop():
 
 
 def test_generated_size_does_not_depend_on_trip_count():
-    small = gradc.compile(rnn, wrt=("W", "U", "h0"), args=rnn_args(10, H=8))
-    large = gradc.compile(rnn, wrt=("W", "U", "h0"), args=rnn_args(1000, H=8))
+    small = gradc.compile(rnn, wrt=("W", "U", "h0"), args=rnn_args(10, H=64, D=32))
+    large = gradc.compile(rnn, wrt=("W", "U", "h0"), args=rnn_args(1000, H=64, D=32))  # tapes of 512 KB
     assert len(small.source.splitlines()) == len(large.source.splitlines())
     assert len(large.source.splitlines()) <= 100
     assert len(str(small.adjoint_ir).splitlines()) == len(str(large.adjoint_ir).splitlines())

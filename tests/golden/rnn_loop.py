@@ -48,7 +48,11 @@ def rnn_value_and_grad(W, U, X, h0):
         h_bar_2 = v3_bar @ W
         tape_2[t_2] = v3_bar
         h0_bar = h_bar_2
+    del tape
     t2 = tape_2.T
+    del tape_2
     W_bar = t2 @ t1
+    del t1
     U_bar = t2 @ X
+    del t2
     return v8, (W_bar, U_bar, h0_bar)
