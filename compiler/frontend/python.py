@@ -727,15 +727,20 @@ class Lowering:
                 else:
                     self.assign(s.target, ctx.slice_of(over, ()))
                 k = 0
+                scalars = set()  # names holding immutable scalars (`loss += ...` rebinds them)
                 for n, tree in zip(carried, trees):
                     self.env[n], k = _unflatten(tree, ctx.carry_inputs, k)
-                    self.prov[n] = _UNKNOWN
+                    if tree == "leaf" and self.env[n].ndim == 0 and n in self.prov and self.prov[n] is None:
+                        scalars.add(n)
+                    self.prov[n] = None if n in scalars else _UNKNOWN
                 self.block(s.body)
                 outs = []
                 for n, tree in zip(carried, trees):
                     leaves = []
                     if _flatten(self.env.get(n), leaves) != tree:
                         return None
+                    if n in scalars and self.prov.get(n, _UNKNOWN) is not None:
+                        return None  # a 0-d array that may share memory: unroll
                     outs += leaves
         finally:
             self.b = outer
