@@ -153,6 +153,36 @@ def test_stacked_weights_and_ranges_with_start_and_step():
     check(f, ("Ws", "b", "x"), (RNG.normal(size=(5, 3, 3)) * 0.5, RNG.normal(size=3), RNG.normal(size=3)))
 
 
+def test_rows_at_affine_indices_and_reversed_ranges():
+    def f(Wf, Wb, xs):
+        T = xs.shape[0]
+        hf = np.zeros(Wf.shape[0])
+        hb = np.zeros(Wb.shape[0])
+        out = 0.0
+        for t in range(T):
+            hf = np.tanh(Wf @ hf + xs[t])
+            hb = np.tanh(Wb @ hb + xs[T - 1 - t])
+            out = out + np.sum(hf * hb)
+        for t in reversed(range(T)):
+            out = out + np.sum(xs[t] * hf) * 0.1
+        for i in range(0, T - 1, 2):
+            out = out + np.sum(xs[i] * xs[i + 1] * hb)
+        return out
+
+    c = check(f, ("Wf", "Wb", "xs"), (RNG.normal(size=(3, 3)), RNG.normal(size=(3, 3)), RNG.normal(size=(6, 3))))
+    assert sum(is_loop(op) for op in c.ir.ops) == 3
+
+
+def test_wrapping_negative_index_unrolls():
+    def f(w, xs):
+        acc = np.zeros_like(w)
+        for t in range(xs.shape[0]):
+            acc = acc + xs[t - 1] * w
+        return np.sum(acc * acc)
+
+    check(f, ("w", "xs"), (RNG.normal(size=3), RNG.normal(size=(4, 3))), loops=False)
+
+
 def test_row_with_further_static_indices():
     def f(X, w):
         s = 0.0
@@ -445,3 +475,18 @@ def test_loop_invariant_code_runs_once_before_the_loop():
     (loop,) = [op for op in c.ir.ops if is_loop(op)]
     assert "exp" not in [op.prim.name for op in loop.params["body"].ops]
     assert "exp" in [op.prim.name for op in c.ir.ops]
+
+
+def test_augmented_assignment_to_a_carried_number():
+    def f(W, U, V, xs, ys):
+        h = np.zeros(W.shape[0])
+        loss = 0
+        for t in range(len(xs)):
+            h = np.tanh(W @ h + U @ xs[t])
+            loss += np.sum((V @ h - ys[t]) ** 2)
+        loss /= len(xs)
+        return loss
+
+    args = (RNG.normal(size=(3, 3)) * 0.5, RNG.normal(size=(3, 2)), RNG.normal(size=(2, 3)),
+            RNG.normal(size=(5, 2)), RNG.normal(size=(5, 2)))
+    check(f, ("W", "U", "V"), args)

@@ -555,6 +555,13 @@ class Lowering:
     def stmt_For(self, s):
         if s.orelse:
             self.fail("unsupported construct 'for ... else'", UnsupportedSyntax, s)
+        call = s.iter
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "reversed" \
+                and len(call.args) == 1 and not call.keywords \
+                and self.lookup("reversed", call.func) is builtins.reversed:
+            inner = self.expr(call.args[0])
+            if isinstance(inner, range) and self._loop_region(s, inner[::-1]):
+                return  # `for t in reversed(range(...))`: a loop region over the reversed range
         it = self.expr(s.iter)
         if isinstance(it, Value) and not isinstance(it, Const) and it.ndim >= 1 \
                 and self._loop_region(s, range(it.shape[0]), over=it):
@@ -701,7 +708,7 @@ class Lowering:
         k = 0
         for n, tree in zip(carried, trees):
             self.env[n], k = _unflatten(tree, results, k)
-            self.prov[n] = _UNKNOWN
+            self.prov[n] = None if n in ctx.scalars else _UNKNOWN
         for n in stored - set(carried):
             self.env.pop(n, None)
             self.prov.pop(n, None)
@@ -722,7 +729,7 @@ class Lowering:
         try:
             with body_builder:
                 if over is None:
-                    self.env[s.target.id] = index
+                    self.env[s.target.id] = _LoopIndex(ctx)
                     self.prov[s.target.id] = None
                 else:
                     self.assign(s.target, ctx.slice_of(over, ()))
@@ -742,19 +749,16 @@ class Lowering:
                     if n in scalars and self.prov.get(n, _UNKNOWN) is not None:
                         return None  # a 0-d array that may share memory: unroll
                     outs += leaves
+                ctx.scalars = scalars
         finally:
             self.b = outer
         return ctx, outs
 
     def _region_slice(self, obj, idx):
         """`X[i, ...]` with i a loop region's index: the row the iteration reads, or None."""
-        if not idx or not isinstance(idx[0], Value) or isinstance(idx[0], Const):
+        if not idx or not isinstance(idx[0], _LoopIndex):
             return None
-        ctx = getattr(self.b, "region", None)
-        while ctx is not None and ctx.index is not idx[0]:
-            ctx = ctx.parent
-        if ctx is None:
-            return None
+        ctx = idx[0].region
         rest = idx[1:]
         if not all(self.is_static(i) for i in rest) or _traced_inside(rest):
             return None
@@ -762,7 +766,7 @@ class Lowering:
             obj = Const(obj)
         if not isinstance(obj, Value) or obj.ndim < 1 or self._inside_region(obj, ctx):
             raise DataDependentControlFlow("a loop index reads rows of an array from outside the loop only")
-        row = ctx.slice_of(obj, ())
+        row = ctx.slice_of(obj, (), idx[0])
         return self.bind("getitem", row, index=tuple(_unwrap(rest))) if rest else row
 
     def _inside_region(self, v, ctx) -> bool:
@@ -1411,6 +1415,50 @@ def _describe(x) -> str:
 UNROLL_LOOPS = contextvars.ContextVar("gradc_unroll_loops", default=False)  # checkpointing unrolls
 
 
+class _LoopIndex:
+    """A loop region's index inside its body: `a * i + b` for compile-time ints a, b, good for
+    nothing but the rows it reads (`X[i]`, `X[n - 1 - i]`, `X[2 * i + 1]`). Anything else asked
+    of it raises, and the loop is unrolled (where the index is a Python int)."""
+
+    __slots__ = ("region", "scale", "offset")
+
+    def __init__(self, region, scale=1, offset=0):
+        self.region, self.scale, self.offset = region, scale, offset
+
+    def positions(self):
+        return [self.scale * p + self.offset for p in self.region.positions]
+
+    def _affine(self, scale, offset):
+        return _LoopIndex(self.region, scale, offset)
+
+    @staticmethod
+    def _int(x):
+        if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+            _LoopIndex._refuse()
+        return int(x)
+
+    def __add__(self, o): return self._affine(self.scale, self.offset + self._int(o))
+    __radd__ = __add__
+    def __sub__(self, o): return self._affine(self.scale, self.offset - self._int(o))
+    def __rsub__(self, o): return self._affine(-self.scale, self._int(o) - self.offset)
+    def __mul__(self, o): return self._affine(self.scale * self._int(o), self.offset * self._int(o))
+    __rmul__ = __mul__
+    def __neg__(self): return self._affine(-self.scale, -self.offset)
+    def __pos__(self): return self
+
+    @staticmethod
+    def _refuse(*args, **kwargs):
+        raise DataDependentControlFlow("a loop region's index is used as a number")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+    __bool__ = __index__ = __int__ = __float__ = __complex__ = __iter__ = __len__ = _refuse
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _refuse
+    __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __abs__ = __round__ = __invert__ = _refuse
+    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = __lshift__ = __rshift__ = _refuse
+    __array__ = __format__ = __getitem__ = __contains__ = _refuse
+    __hash__ = object.__hash__
+
+
 class _Region:
     """A loop body being lowered: its index, iteration positions and stacked inputs."""
 
@@ -1422,11 +1470,12 @@ class _Region:
     def inputs(self):
         return [self.index, *self.carry_inputs, *(b for _, _, b in self.xs.values())]
 
-    def slice_of(self, obj: Value, rest) -> Value:
-        if obj in self.xs:
-            return self.xs[obj][2]
+    def slice_of(self, obj: Value, rest, index: "_LoopIndex | None" = None) -> Value:
+        key = (obj, 1, 0) if index is None else (obj, index.scale, index.offset)
+        if key in self.xs:
+            return self.xs[key][2]
         n = obj.shape[0]
-        rows = [p + n if p < 0 else p for p in self.positions]
+        rows = [p + n if p < 0 else p for p in (self.positions if index is None else index.positions())]
         if not all(0 <= r < n for r in rows):
             raise ShapeError(f"index out of bounds for axis 0 with size {n}")
         step = rows[1] - rows[0]
@@ -1435,8 +1484,9 @@ class _Region:
         stop = rows[-1] + step
         index = None if (rows[0] == 0 and step == 1 and len(rows) == n) else \
             slice(rows[0], stop if stop >= 0 else None, step)
+        del rest
         b = Value(Aval(obj.shape[1:], obj.dtype), f"{obj.name}_row" if obj.name else "row")
-        self.xs[obj] = (obj, index, b)
+        self.xs[key] = (obj, index, b)
         return b
 
 
