@@ -490,3 +490,37 @@ def test_augmented_assignment_to_a_carried_number():
     args = (RNG.normal(size=(3, 3)) * 0.5, RNG.normal(size=(3, 2)), RNG.normal(size=(2, 3)),
             RNG.normal(size=(5, 2)), RNG.normal(size=(5, 2)))
     check(f, ("W", "U", "V"), args)
+
+
+TABLE = np.linspace(-1.0, 1.0, 40).reshape(5, 8)  # 40 elements: bound by the runtime, not inlined
+
+
+def test_module_constant_rows_and_names_first_bound_in_the_body(tmp_path):
+    def f(w, x):
+        for t in range(TABLE.shape[0]):
+            y = np.tanh(TABLE[t] * w + x)  # y: first bound here, read after the loop
+            x = x * 0.5 + y
+        return np.sum(y * x)
+
+    args = (RNG.normal(size=8), RNG.normal(size=8))
+    c = check(f, ("w", "x"), args)
+    path = c.save(tmp_path / "table_loop.py")
+    namespace = {"__file__": str(path)}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    value, grads = namespace["f_value_and_grad"](*args)
+    np.testing.assert_allclose(value, c.value(*args))
+
+
+def test_index_of_an_outer_loop_reads_rows_in_an_inner_loop():
+    def f(W, X):
+        s = 0.0
+        for i in range(X.shape[0]):
+            h = X[i, 0] * 0.0
+            for j in range(3):
+                h = np.tanh(W @ h + X[i, j])
+            s = s + np.sum(h)
+        return s
+
+    c = check(f, ("W", "X"), (RNG.normal(size=(2, 2)), RNG.normal(size=(4, 3, 2))))
+    (outer,) = [op for op in c.ir.ops if is_loop(op)]
+    assert any(is_loop(op) for op in outer.params["body"].ops)  # X[i, j]: rows of rows

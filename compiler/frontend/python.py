@@ -760,6 +760,12 @@ class Lowering:
             return None
         ctx = idx[0].region
         rest = idx[1:]
+        if rest and isinstance(rest[0], _LoopIndex):  # X[i, j]: X[i] then [j] (two regions' rows)
+            row = self._region_slice(obj, idx[:1])
+            inner = self._region_slice(row, rest)
+            if inner is None:
+                raise DataDependentControlFlow("unsupported index with loop indices")
+            return inner
         if not all(self.is_static(i) for i in rest) or _traced_inside(rest):
             return None
         if isinstance(obj, np.ndarray) and obj.dtype.kind in "fiub":
