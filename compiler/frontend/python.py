@@ -672,6 +672,10 @@ class Lowering:
             return False
         weak = any(isinstance(v, Const) and v.weak for v in inits)
         ops = ctx.builder.ops
+        inside = set(ctx.inputs()) | {op.out for op in ops}
+        local = set(carried) | set(_stored_names(s.body)) | {s.target.id}
+        if any(_holds(v, inside) for n, v in self.env.items() if n not in local):
+            return False  # a value made in the body escaped it some other way: unroll
         if any(ctx.index in op.inputs for op in ops) or ctx.index in outs:
             return False  # the index is used as a number: unroll (it is then a Python int)
         if weak and any(op.out.dtype.kind == "f" and op.out.dtype.itemsize != 8 for op in ops):
@@ -1526,12 +1530,32 @@ def _unflatten(tree, leaves, k):
 
 
 def _stored_names(body) -> set:
+    """Names the statements bind or write into (`z[i] = v` writes into z)."""
     names = {}
     for stmt in body:
         for node in ast.walk(stmt):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 names.setdefault(node.id)
+            elif isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, ast.Store):
+                base = node.value
+                while isinstance(base, (ast.Subscript, ast.Attribute)):
+                    base = base.value
+                if isinstance(base, ast.Name):
+                    names.setdefault(base.id)
     return _Ordered(names)
+
+
+def _holds(x, values: set, depth=0) -> bool:
+    """Whether x is, or holds in lists, tuples or dicts, one of `values`."""
+    if isinstance(x, Value):
+        return x in values
+    if depth > 50:
+        return True
+    if isinstance(x, (list, tuple, set, frozenset)):
+        return any(_holds(e, values, depth + 1) for e in x)
+    if isinstance(x, dict):
+        return any(_holds(e, values, depth + 1) for e in x.values())
+    return False
 
 
 class _Ordered(set):
