@@ -29,7 +29,9 @@ from .frontend.sources import PythonFunction, frontend_for
 from . import pytree
 from .ir import Aval, Program, verify
 from . import stepped
+from .frontend.python import UNROLL_LOOPS
 from .passes import optimize
+from .regions import unroll
 from .passes.steps import count_steps, cut_layers, has_steps, number_steps
 from gradc.runtime import loader
 
@@ -653,8 +655,9 @@ class Compiled:
         import sympy as sp
 
         from .frontend.sympy_lower import to_sympy
+        from .regions import flat_view
 
-        spec = self.latest
+        spec = flat_view(self.latest)  # loops as SymPy: unrolled
         symbols = getattr(self.frontend, "symbols", None) or [sp.Symbol(v.name) for v in spec.ir.inputs]
         pairs, exprs = to_sympy(spec.adjoint_ir, [s for s in symbols if str(s) in
                                                   {v.name for v in spec.ir.inputs}])
@@ -776,7 +779,13 @@ class Compiled:
         wrt = tuple(k for _, k in wrt_inputs)
         float_grads = tuple(j for j, (_, k) in enumerate(wrt_inputs)
                             if specs[positions[k]].pytype is float)
-        program, referenced = self.frontend.lower(specs, wrt)
+        # checkpointing acts on a flat program whose steps are loop iterations: unroll loops
+        token = UNROLL_LOOPS.set(True) if self.checkpoint is not None else None
+        try:
+            program, referenced = self.frontend.lower(specs, wrt)
+        finally:
+            if token is not None:
+                UNROLL_LOOPS.reset(token)
         out = program.outputs[0]
         try:
             if out.shape != () or out.dtype.kind != "f":
@@ -858,6 +867,8 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
     use it): optimise, derive the adjoint, generate source, load it. With a
     `checkpoint` policy the gradient runs as checkpointed steps (compiler/stepped.py)."""
     policy = stepped.resolve(checkpoint)
+    if policy is not None:
+        program = unroll(program)
     program = optimize(program)
     if policy is not None and not has_steps(program):
         program = cut_layers(program)

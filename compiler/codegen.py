@@ -19,6 +19,7 @@ import numpy as np
 from gradc.runtime import support
 
 from .ir import Const, Op, Program, Value
+from .regions import is_fresh
 from .syntax import (Expr, Namespace, comment_text, docstring_text, float_text, index_text, is_identifier,
                      key_text, literal)
 from .syntax import normal as normal_name
@@ -35,10 +36,75 @@ class Statement:
     augmented: bool = False  # `target += expr`
     frees: tuple[str, ...] = ()  # names to `del` after this statement (large, no longer read)
     subscript: str = ""  # `target[index] += expr`: a scattered contribution added in place
+    loop: "LoopBlock | None" = None  # a loop op: written as a for statement (see LoopBlock)
 
     @property
     def lhs(self) -> str:
         return self.target + self.subscript
+
+
+@dataclass
+class LoopBlock:
+    """A loop op as statements: `target = init` for each carry, a preallocated stack for
+    each per-iteration result, then `for index in range(...):` over the body's statements,
+    each stack row written and the carries rebound at the end of the iteration."""
+    inits: list  # (name, expr)
+    stacks: list  # (name, shape, dtype)
+    header: str  # `range(...)` text
+    index: str
+    body: list  # Statements of the body
+    writes: list  # (stack name, expr)
+    carries: list  # (name, expr)
+    results: dict  # result Value -> name
+
+
+class BodyNaming:
+    """Names inside a loop body: the body's inputs are spelled as the enclosing code binds
+    them (carries, rows of stacked inputs, invariants); everything else comes from the
+    enclosing function's namespace, adjoint names in a key space of their own so a body's
+    partial adjoint never takes the name of a value the enclosing code still holds."""
+
+    def __init__(self, parent, body: Program, bound: dict, tag):
+        self.parent, self.program, self.bound, self.tag = parent, body, bound, tag
+        self.style, self.numbers, self.const_names = parent.style, parent.numbers, parent.const_names
+        self.space = parent.space
+
+    def __getattr__(self, name):  # fresh(), ... behave as the enclosing naming's
+        return getattr(self.parent, name)
+
+    def base(self, v: Value) -> str:
+        if v in self.bound:
+            return self.bound[v]
+        return Naming.base(self, v)
+
+    def _spell(self, key, preferred: str) -> str:
+        if self.space is None:
+            return preferred
+        if key[0] == "value":
+            return self.space.name(key, preferred)
+        return self.space.name((self.tag, key), preferred)
+
+    def dot(self, v):
+        return self._marked(v, "_dot", "\u0307")
+
+    def bar(self, v):
+        return self._marked(v, "_bar", "\u0304")
+
+    def _marked(self, v, suffix, accent):
+        text = self.bound.get(v)
+        if text is not None and not is_identifier(text):  # a row X[t]: X_row_bar, not X[t]_bar
+            if self.style == "python":
+                return self._spell((suffix, v), f"{v.name or 'row'}{suffix}")
+            return f"{v.name or 'row'}{accent}"
+        return Naming._mark(self, v, suffix, accent)
+
+    @property
+    def _temps(self):
+        return self.parent._temps
+
+    @_temps.setter
+    def _temps(self, n):
+        self.parent._temps = n
 
 
 class Naming:
@@ -317,11 +383,13 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
     large intermediates released (`del`) as soon as nothing reads them any more."""
     uses = program.use_counts()
     outputs = set(program.outputs)
+    loop_reads = {v for op in program.ops if op.prim.name in ("loop", "loop_result") for v in op.inputs}
 
     def inlined(op: Op) -> bool:
         v = op.out
         return (op.sweep != "forward" and v.adjoint_of is None and v.tangent_of is None
-                and uses.get(v, 0) == 1 and v not in outputs)
+                and uses.get(v, 0) == 1 and v not in outputs and v not in loop_reads
+                and op.prim.name not in ("loop", "loop_result"))
 
     # Where each value is last read, counting a read inside an inlined temporary at the
     # statement that evaluates it: a name must not be reused or freed before then.
@@ -347,6 +415,18 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
 
     exprs: dict[Value, Expr] = {}
     made = {op.out for op in program.ops}
+    # Arrays a loop stacked (and views or shifts of them) are released after their last
+    # read whatever their size: the generated code then has the same lines for any T.
+    stacks: set[Value] = set()
+    for op in program.ops:
+        if op.prim.name == "loop_result" and op.params["index"] >= op.inputs[0].producer.params["n_carry"]:
+            stacks.add(op.out)
+        elif op.prim.name in ("getitem", "transpose", "concatenate") and any(v in stacks for v in op.inputs):
+            stacks.add(op.out)
+
+    def large(v: Value) -> bool:
+        return v.aval.size * v.dtype.itemsize >= FREE_BYTES or v in stacks
+
     holder: dict[str, Value] = {}  # which value a name currently holds
     held: dict[Value, str] = {}  # the other way round
     order: dict[str, int] = {}  # when each held name was (re)bound into `holder`, for its order
@@ -373,6 +453,22 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
         return exprs[v]
 
     for i, op in enumerate(program.ops):
+        if op.prim.name == "loop_result":
+            continue  # named by its loop
+        if op.prim.name == "loop":
+            live_names = {n for n, v in holder.items() if last_use.get(v, -1) > i}
+            block = _loop_block(program, op, naming, operand, live_names)
+            for v, name in block.results.items():
+                hold(name, v)
+                exprs[v] = Expr(name)
+            out.append(Statement(op, "", "", loop=block))
+            frees = [held[v] for v in last_read.get(i, ()) if v in held and v in made
+                     and large(v)]
+            out[-1].frees = tuple(sorted(frees, key=order.__getitem__))
+            for n in out[-1].frees:
+                del held[holder.pop(n)]
+                del order[n]
+            continue
         expr = op.prim.emit(*[operand(v) for v in op.inputs], **op.params)
         helper = op.prim.helper
         if helper and naming.helpers.get(helper, helper) != helper:  # the helper yielded its name here
@@ -399,12 +495,74 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
         hold(name, op.out)
         exprs[op.out] = Expr(name)
         frees = [held[v] for v in last_read.get(i, ()) if v in held and v in made
-                 and v.aval.size * v.dtype.itemsize >= FREE_BYTES]
+                 and large(v)]
         out[-1].frees = tuple(sorted(frees, key=order.__getitem__))
         for n in out[-1].frees:
             del held[holder.pop(n)]
             del order[n]
     return out
+
+
+def _loop_block(program: Program, op: Op, naming, operand, live_names=frozenset()) -> LoopBlock:
+    """The for statement of loop op `op`. Its results are named as the values they are
+    (or after the body's carried inputs), never as a name still read after the loop
+    (`live_names`) nor as another result of this loop."""
+    p = op.params
+    body, nc, nx, length = p["body"], p["n_carry"], p["n_xs"], p["length"]
+    results = [None] * len(body.outputs)
+    for r in program.ops:
+        if r.prim.name == "loop_result" and r.inputs[0] is op.out:
+            results[r.params["index"]] = r.out
+
+    def result_name(k: int) -> str:
+        v = results[k]
+        preferred = body.inputs[1 + k].name if k < nc else "tape"
+        if naming.space is None:
+            return naming.base(v) if v is not None else (preferred or f"c{k}")
+        if v is not None and naming.space.get(("value", v)) is None and (
+                v.adjoint_of is None and v.tangent_of is None):
+            return naming.space.name(("value", v), v.name or preferred, "v")
+        return naming.base(v) if v is not None else naming.space.name(("result", op, k), preferred, "v")
+
+    names: list[str] = []
+    for k in range(len(body.outputs)):
+        name = result_name(k)
+        if name in live_names or name in names:
+            name = naming.fresh(name, set(live_names) | set(names))
+        names.append(name)
+    if naming.space is not None:
+        index = naming.space.name(("index", op), p["index_name"], "i")
+    else:
+        index = p["index_name"]
+    bound = {body.inputs[0]: index}
+    for k in range(nc):
+        bound[body.inputs[1 + k]] = names[k]
+    operands = [operand(v).text for v in op.inputs]
+    for j in range(nx):
+        bound[body.inputs[1 + nc + j]] = f"{operands[nc + j]}[{index}]"
+    for b, text in zip(body.inputs[1 + nc + nx:], operands[nc + nx:]):
+        bound[b] = text
+    inner = BodyNaming(naming, body, bound, ("body", id(op)))
+    stmts = statements(body, inner)
+    final: dict[Value, str] = {}
+    for st in stmts:
+        if st.loop is not None:
+            final.update(st.loop.results)
+        else:
+            final[st.op.out] = st.target
+
+    def text(v: Value) -> str:
+        if isinstance(v, Const):
+            return naming.const_names[v] if not v.is_scalar else literal(v.value).text
+        return final.get(v) or bound[v]
+
+    header = f"range({length - 1}, -1, -1)" if p["reverse"] else f"range({length})"
+    inits = [(names[k], operands[k]) for k in range(nc)]
+    stacks = [(names[nc + j], (length,) + v.shape, v.dtype) for j, v in enumerate(body.outputs[nc:])]
+    writes = [(names[nc + j], text(v)) for j, v in enumerate(body.outputs[nc:])]
+    carries = [(names[k], text(body.outputs[k])) for k in range(nc)]
+    return LoopBlock(inits, stacks, header, index, stmts, writes, carries,
+                     {v: names[k] for k, v in enumerate(results) if v is not None})
 
 
 def _fresh(name: str, holder) -> str:
@@ -421,7 +579,7 @@ def _accumulates(op: Op, name: str, holder, uses, outputs, made) -> bool:
         return False
     a = op.inputs[0]
     return (holder.get(name) is a and uses.get(a, 0) == 1 and a not in outputs
-            and a in made and a.producer.prim.fresh
+            and a in made and is_fresh(a)
             and a.aval == op.out.aval and a.adjoint_of is op.out.adjoint_of)
 
 
@@ -431,7 +589,10 @@ def output_text(program: Program, naming: Naming, stmts, grouped: bool, entry: "
     structure of their arguments (`return v9, {'W1': params_W1_bar, ...}`)."""
     final: dict[Value, str] = {}
     for s in stmts:
-        final[s.op.out] = s.target
+        if s.loop is not None:
+            final.update(s.loop.results)
+        else:
+            final[s.op.out] = s.target
     for v in program.inputs:
         final.setdefault(v, naming.base(v))
 
@@ -490,6 +651,9 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
             lines.append(f"    # {prefix}line {loc.lineno}: {comment_text(loc.line.strip())}")
             in_errstate = False
         last_sweep, last_line = sweep, loc.lineno if loc is not None else None
+        if s.loop is not None:
+            lines += _loop_lines(s, "    ")
+            continue
         if rows:
             lines.append(_unpack_line([r.target for r in rows], s.expr[:-len("[0]")]))
             in_errstate = False
@@ -582,6 +746,40 @@ def _masked_statements(program: Program, stmts: list[Statement]) -> set:
     return out
 
 
+def _loop_lines(s: Statement, indent: str) -> list[str]:
+    """The for statement of a loop op, its body indented once more."""
+    block, lines = s.loop, []
+    inits = [(n, e) for n, e in block.inits if n != e]
+    if len(inits) == 1:
+        lines.append(f"{indent}{inits[0][0]} = {inits[0][1]}")
+    elif inits:  # all at once: a carry's name may be another carry's initial value
+        lines.append(f"{indent}{', '.join(n for n, _ in inits)} = {', '.join(e for _, e in inits)}")
+    for name, shape, dtype in block.stacks:
+        kind = "" if dtype == np.float64 else f", dtype=np.{dtype.name}"
+        lines.append(f"{indent}{name} = np.empty({shape!r}{kind})")
+    lines.append(f"{indent}for {block.index} in {block.header}:")
+    inner = indent + "    "
+    for st in block.body:
+        if st.loop is not None:
+            lines += _loop_lines(st, inner)
+            continue
+        lines.append(f"{inner}{st.lhs} {'+=' if st.augmented else '='} {st.expr}")
+        if st.frees:
+            lines.append(f"{inner}del {', '.join(st.frees)}")
+    for name, expr in block.writes:
+        lines.append(f"{inner}{name}[{block.index}] = {expr}")
+    changed = [(n, e) for n, e in block.carries if n != e]
+    if len(changed) == 1:
+        lines.append(f"{inner}{changed[0][0]} = {changed[0][1]}")
+    elif changed:
+        lines.append(f"{inner}{', '.join(n for n, _ in changed)} = {', '.join(e for _, e in changed)}")
+    if not block.body and not block.writes and not changed:
+        lines.append(f"{inner}pass")
+    if s.frees:
+        lines.append(f"{indent}del {', '.join(s.frees)}")
+    return lines
+
+
 def _unpackings(stmts: list[Statement]):
     """(statement, rows): rows is the run `v1 = x[0]`, `v2 = x[1]`, ... over every row of x
     that starts at this statement (written `v1, v2, ... = x`: an unrolled loop's
@@ -628,7 +826,8 @@ def _wrap(head: str, items: str, tail: str, indent: str, width: int = 96) -> str
 
 def helpers_used(*programs: Program) -> list[str]:
     """Helper functions the code calls: gradc's own, then user primitives' (by name)."""
-    used = {op.prim.helper for p in programs for op in p.ops if op.prim.helper}
+    from .regions import all_ops
+    used = {op.prim.helper for p in programs for op in all_ops(p) if op.prim.helper}
     return [h for h in HELPERS if h in used] + sorted(used - set(HELPERS))
 
 

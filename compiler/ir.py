@@ -222,7 +222,7 @@ class Program:
     def consts(self) -> list[Const]:
         """Named array constants, in first-use order (scalars print inline)."""
         seen: dict[int, Const] = {}
-        for op in self.ops:
+        for op in _nested_ops(self):
             for v in op.inputs:
                 if isinstance(v, Const) and not v.is_scalar:
                     seen.setdefault(v.uid, v)
@@ -247,10 +247,14 @@ class Program:
         return [op for op in self.ops if op.sweep == "reverse"]
 
     def numbering(self) -> dict[Value, int]:
-        """v-indices: argument i is v_{-i}, forward op k (1-based) is v_k."""
+        """v-indices: argument i is v_{-i}, forward op k (1-based) is v_k. The ops of a
+        loop body are numbered where the loop stands (the loop op itself has no number)."""
         nums = {v: -i for i, v in enumerate(self.inputs)}
-        for k, op in enumerate(self.forward_ops(), start=1):
-            nums[op.out] = k
+        k = 0
+        for op in _nested_ops(self, forward_only=True):
+            if op.prim.name != "loop":
+                k += 1
+                nums[op.out] = k
         return nums
 
     def with_ops(self, ops: list[Op], outputs: list[Value] | None = None) -> "Program":
@@ -406,6 +410,9 @@ def verify(program: Program) -> Program:
         raise VerifyError("duplicate program input")
     for i, op in enumerate(program.ops):
         arity = op.prim.arity
+        if op.prim.name == "loop":
+            from .regions import verify_loop
+            verify_loop(op, verify)
         if arity is not None and len(op.inputs) != arity:
             raise VerifyError(f"op {i} ({op.prim.name}) has {len(op.inputs)} operands, expected {arity}")
         for v in op.inputs:
@@ -423,6 +430,16 @@ def verify(program: Program) -> Program:
         if not isinstance(v, Const) and v.uid not in defined:
             raise VerifyError(f"output {v!r} is not defined")
     return program
+
+
+def _nested_ops(program: Program, forward_only: bool = False):
+    """The program's ops with the ops of loop bodies before their loop op."""
+    for op in program.ops:
+        if forward_only and op.sweep != "forward":
+            continue
+        if op.prim.name == "loop":
+            yield from _nested_ops(op.params["body"], forward_only)
+        yield op
 
 
 def walk_values(ops: Iterable[Op]):

@@ -33,20 +33,56 @@ def listing(program: Program) -> str:
         if s.op.sweep != last_sweep:
             rows.append(("", s.op.sweep))
             last_sweep = s.op.sweep
+        if s.loop is not None:
+            rows += _loop_rows(s, "")
+            continue
         op = "+=" if s.augmented else "="
         rows.append((s.lhs, f"{op} {math_text(s.expr)}", str(s.op.out.aval)))
-    width = max((display_width(r[0]) for r in rows), default=0)
+    width = max((display_width(r[0]) for r in rows if len(r) > 1), default=0)
     exprw = max((display_width(r[1]) for r in rows if len(r) == 3), default=0)
     lines = [header]
     for r in rows:
         if not r[0]:
             lines.append(f"  -- {r[1]} sweep --")
+        elif len(r) == 1:
+            lines.append(f"  {r[0]}")
         elif len(r) == 3:
             lines.append(f"  {pad(r[0], width)} {pad(r[1], exprw)}   # {r[2]}")
         else:
             lines.append(f"  {pad(r[0], width)} = {r[1]}")
     lines.append(f"  return {math_text(output_text(program, naming, stmts, grouped=False))}")
     return "\n".join(lines)
+
+
+def _loop_rows(s, indent: str) -> list[tuple]:
+    """A loop op in the listing: carries and stacks, `for i in range(T):`, the body once."""
+    block, rows = s.loop, []
+    inits = [(n, e) for n, e in block.inits if n != e]
+    if inits:
+        rows.append((indent + ", ".join(n for n, _ in inits),
+                     f"= {', '.join(math_text(e) for _, e in inits)}", "carried"))
+    for name, shape, dtype in block.stacks:
+        rows.append((indent + name, f"= stack of {shape[0]} rows", _aval_text(shape, dtype)))
+    rows.append((f"{indent}for {block.index} in {block.header}:",))
+    inner = indent + "    "
+    for st in block.body:
+        if st.loop is not None:
+            rows += _loop_rows(st, inner)
+            continue
+        rows.append((inner + st.lhs, f"{'+=' if st.augmented else '='} {math_text(st.expr)}",
+                     str(st.op.out.aval)))
+    for name, expr in block.writes:
+        rows.append((f"{inner}{name}[{block.index}]", f"= {math_text(expr)}", "row"))
+    changed = [(n, e) for n, e in block.carries if n != e]
+    if changed:  # all at once, as the generated code rebinds them
+        rows.append((inner + ", ".join(n for n, _ in changed),
+                     f"= {', '.join(math_text(e) for _, e in changed)}", "next iteration"))
+    return rows
+
+
+def _aval_text(shape, dtype) -> str:
+    from .ir import Aval
+    return str(Aval(tuple(shape), dtype))
 
 
 def display_width(text: str) -> int:

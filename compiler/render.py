@@ -106,6 +106,9 @@ def build_graph(spec, kind: str | None = "forward", values=None, derived: str | 
         kind = "adjoint"
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, not {kind!r}")
+    from .regions import flat_view
+
+    spec = flat_view(spec)  # loops are drawn unrolled
     program: Program = spec.ir if kind == "forward" and not derived else spec.adjoint_ir
     marks = checkpointing(spec, program) if not derived else None
     g = _Graph(program, _values(program, values), marks)

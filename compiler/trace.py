@@ -284,6 +284,9 @@ def _clip(text: str) -> str:
 
 def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
     """The trace of `spec.adjoint_ir` at `inputs` (values for its inputs, in order)."""
+    from .regions import flat_view
+
+    spec = flat_view(spec)  # loops are traced iteration by iteration
     program: Program = spec.adjoint_ir
     env = evaluate(program, *inputs)
     consts = {c: c.name or f"c{i}" for i, c in enumerate(program.consts(), 1)}

@@ -317,7 +317,14 @@ def test_float16_variance_overflows_as_numpy_does():
 def million_iterations(x):
     s = 0.0
     for i in range(10 ** 6):
-        s = s + x[0] * 1.0001
+        s = s + x[0] * i  # the index as a number: this loop is unrolled
+    return s
+
+
+def million_step_loop(x):
+    s = 0.0
+    for i in range(10 ** 6):
+        s = s + x[0] * 1.0001  # stays a loop: compiles at the size of its body
     return s
 
 
@@ -325,7 +332,7 @@ def nested_iterations(x):
     s = 0.0
     for i in range(1000):
         for j in range(1000):
-            s = s + x[1]
+            s = s + x[1] * (i + j)  # unrolled: the indices are used as numbers
     return s
 
 
@@ -339,7 +346,7 @@ def compile_time_iterations(x):
 def hundred_iterations(x):
     s = 0.0
     for i in range(100):
-        s = s + x[0] * 1.5
+        s = s + x[0] * i  # unrolled: the index is used as a number
     return s
 
 
@@ -351,6 +358,13 @@ def test_unbounded_unrolling_is_refused_quickly(fn):
         gradc.value_and_grad(fn, wrt="x")(np.array([0.5, 1.0]))
     assert time.perf_counter() - start < 10
     assert e.value.loc.line.strip().startswith("for ")
+
+
+def test_a_loop_that_stays_a_loop_is_not_limited_by_its_trip_count():
+    start = time.perf_counter()
+    c = gradc.compile(million_step_loop, wrt="x", args=(np.array([0.5, 1.0]),))
+    assert time.perf_counter() - start < 5
+    assert "for " in c.source and len(c.source.splitlines()) < 100
 
 
 def test_op_budget_is_an_environment_variable(monkeypatch):

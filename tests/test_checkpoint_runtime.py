@@ -11,6 +11,8 @@ import pytest
 
 import gradc
 from gradc import Revolve, Segments
+from gradc.api import Compiled
+from gradc.frontend.python import UNROLL_LOOPS
 from gradc.errors import CompileError, SignatureError
 from gradc.runtime.checkpoint import revolve_cost
 
@@ -247,10 +249,11 @@ def test_per_layer_weight_gradients_are_added_in_place():
     """W̄ += scatter(W̄_i, i) allocates a W-sized array per layer (quadratic in depth);
     the code adds each W̄_i into its slice instead."""
     x, W = rng.standard_normal((2, 3)), 0.5 * rng.standard_normal((5, 3, 3))
-    for policy in (None, Revolve(2)):
-        c = gradc.compile(layers, "W", args=(x, W, 5), checkpoint=policy)
-        assert "W_bar[0] += " in c.source and "scatter(" in c.source  # the first one allocates
-        assert c.source.count("scatter(") == 2  # the helper's definition and the first use
+    c = gradc.compile(layers, "W", args=(x, W, 5))  # stored: the loop stays a loop, W̄ a stack of rows
+    assert "for i in range(5):" in c.source and "scatter(" not in c.source
+    c = gradc.compile(layers, "W", args=(x, W, 5), checkpoint=Revolve(2))  # unrolled into steps
+    assert "W_bar[0] += " in c.source and "scatter(" in c.source  # the first one allocates
+    assert c.source.count("scatter(") == 2  # the helper's definition and the first use
     g = c.grad(x, W, 5)
     eps, e = 1e-6, np.zeros_like(W)
     e[3, 1, 2] = eps
@@ -261,13 +264,17 @@ def test_every_row_of_an_array_is_unpacked_in_one_line():
     """The hoisted `xs[t]` of an unrolled loop read as `v1, ..., v12 = xs`; a loop over
     only some rows keeps one line per row (unpacking would fail)."""
     fn, wrt, args, _ = CASES["rnn"]
-    source = gradc.compile(fn, wrt, args=args).source
+    token = UNROLL_LOOPS.set(True)  # (a stored loop stays a loop; this is about unrolled code)
+    try:
+        source = Compiled(fn, wrt).specialize(*args).source
+        x, W, U, xs, _ = args
+        partial = Compiled(fn, wrt).specialize(x, W, U, xs, 11)
+    finally:
+        UNROLL_LOOPS.reset(token)
     assert "    v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12 = xs\n" in source
     assert "xs[0]" not in source
-    x, W, U, xs, _ = args
-    partial = gradc.compile(fn, wrt, args=(x, W, U, xs, 11))
     assert "= xs[10]" in partial.source and ") = xs" not in partial.source
-    assert np.array_equal(partial.grad(x, W, U, xs, 11)[0],
+    assert np.array_equal(partial.value_and_grad_fn(x, W, U, xs)[1][0],
                           gradc.compile(fn, wrt, args=(x, W, U, xs, 11), checkpoint=Revolve(3))
                           .grad(x, W, U, xs, 11)[0])
 

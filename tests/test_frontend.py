@@ -209,16 +209,22 @@ def _prims(fn, *args, wrt=0):
     return [op.prim.name for op in gradc.compile(fn, wrt=wrt, args=args).ir.ops]
 
 
-def test_loops_unroll_with_module_constant_trip_count():
-    prims = _prims(L.loop_module_const, np.ones(3))
-    assert prims.count("tanh") == L.N_STEPS
+def _loop_ops(fn, *args, wrt=0):
+    """The loop ops of fn's program (loops stay loops: compiler/regions.py)."""
+    return [op for op in gradc.compile(fn, wrt=wrt, args=args).ir.ops if op.prim.name == "loop"]
+
+
+def test_loops_with_module_constant_trip_count():
+    (loop,) = _loop_ops(L.loop_module_const, np.ones(3))
+    assert loop.params["length"] == L.N_STEPS
+    assert [op.prim.name for op in loop.params["body"].ops].count("tanh") == 1
 
 
 @pytest.mark.parametrize("n", [2, 5])
-def test_loops_unroll_over_len(n):
+def test_loops_over_len(n):
     w = np.arange(1.0, n + 1)
-    prims = _prims(L.loop_len, w)
-    assert prims.count("getitem") == n  # w[i] and w[n-1-i] are the same n elements (CSE)
+    (loop,) = _loop_ops(L.loop_len, w)  # w[i] and w[n-1-i]: rows of w and of w reversed
+    assert loop.params["length"] == n and loop.params["n_xs"] == 2
     assert_close(gradc.grad(L.loop_len)(w), 2 * w[::-1])
 
 
@@ -228,10 +234,11 @@ def test_loops_unroll_over_shape():
     assert prims.count("getitem") == 6
 
 
-def test_recurrence_unrolls_per_time_step():
+def test_recurrence_is_one_loop_over_time_steps():
     x = np.array([0.1, -0.2, 0.3, 0.4])
-    prims = _prims(L.recurrence, 0.5, x)
-    assert prims.count("tanh") == len(x)
+    (loop,) = _loop_ops(L.recurrence, 0.5, x)
+    assert loop.params["length"] == len(x)
+    assert [op.prim.name for op in loop.params["body"].ops].count("tanh") == 1
     check_against_fd(L.recurrence, (0.5, x))
 
 

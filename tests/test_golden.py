@@ -10,6 +10,7 @@ import gradc
 
 import deep_tanh_checkpoint
 import logistic_rss
+import rnn_loop
 import softmax_cross_entropy
 import sqrt_exp_cos
 
@@ -25,6 +26,9 @@ def _cases():
         "softmax_cross_entropy": (softmax_cross_entropy.cross_entropy_l2, ("W", "b"),
                                   (W, b, x, np.eye(4)[2], 0.1)),
         "sqrt_exp_cos": (sqrt_exp_cos.f, "x", (0.5,)),
+        # the time loop stays a loop in both sweeps (compiler/regions.py)
+        "rnn_loop": (rnn_loop.rnn, ("W", "U", "h0"), (rng.normal(size=(3, 3)), rng.normal(size=(3, 2)),
+                                                      rng.normal(size=(50, 2)), rng.normal(size=3))),
         # seed 001's figure F.6.1: four blocks, checkpointed (the step module and its schedule)
         "deep_tanh_checkpoint": (deep_tanh_checkpoint.loss, "W",
                                  (rng.normal(size=(2, 3)), rng.normal(size=(4, 3, 3)),

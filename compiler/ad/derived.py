@@ -2,15 +2,18 @@
 and Hessian-vector products, each an ordinary Program for codegen to emit."""
 from __future__ import annotations
 
-from ..ir import Builder, Program, Value
+import os
+
+from ..ir import Builder, Program, Value, verify
 from ..passes import dce, optimize
 from .forward import forward
 from .reverse import reverse
+from ..regions import has_loops, unroll
 
 
 def jvp_program(program: Program) -> Program:
     """(outputs..., their tangents) from (inputs..., directions for wrt)."""
-    return forward(program, program.wrt)
+    return _or_unrolled(lambda p: forward(p, p.wrt), program)
 
 
 def vjp_program(program: Program) -> Program:
@@ -21,6 +24,23 @@ def vjp_program(program: Program) -> Program:
 
 def hvp_program(adjoint: Program, mode: str = "forward-over-reverse") -> Program:
     """H·v for each wrt input, from (inputs..., directions), given the adjoint program."""
+    return _or_unrolled(lambda p: _hvp(p, mode), adjoint)
+
+
+def _or_unrolled(build, program: Program) -> Program:
+    """build(program), loops staying loops; should that fail, build it from the program
+    with its loops unrolled (a gap in the loop rules must never cost a derivative)."""
+    if not has_loops(program):
+        return build(program)
+    try:
+        return verify(build(program))
+    except Exception:  # noqa: BLE001
+        if os.environ.get("GRADC_DEBUG_LOOPS"):
+            raise
+        return build(unroll(program))
+
+
+def _hvp(adjoint: Program, mode: str) -> Program:
     if mode == "forward-over-reverse":
         # Seed 004's trick: the tangent of the gradient along v is H v.
         both = forward(adjoint, adjoint.wrt)

@@ -23,6 +23,7 @@ from ..passes import optimize
 from ..passes.activity import varied
 from ..passes.simplify import rewrite
 from . import masks
+from ..regions import LOOP_RESULT, emit_loop, is_loop
 
 
 def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
@@ -40,12 +41,22 @@ def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
 
     builder = Builder(rewrite=rewrite, sweep="tangent")
     support: dict[Value, object] = {}  # v -> where v̇ can be nonzero (masks.Mask); absent: anywhere
+    loops: dict[Value, list] = {}  # loop handle -> tangent of each result (None: zero)
     with builder:
         for op in program.ops:
+            if op.prim is LOOP_RESULT:
+                t = loops.get(op.inputs[0], [None] * (op.params["index"] + 1))[op.params["index"]]
+                if t is not None:
+                    tangent[op.out] = t
+                continue
             if op.out not in live or not op.prim.differentiable:
                 continue
             tangents = [tangent.get(v) for v in op.inputs]
             if all(t is None for t in tangents):
+                continue
+            if is_loop(op):
+                builder.loc = op.loc
+                loops[op.out] = _loop_tangent(op, tangents, builder)
                 continue
             builder.loc = op.loc
             t = _tangent(op, tangents)
@@ -70,6 +81,53 @@ def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
     result = Program(program.name, list(program.inputs) + dots, list(program.ops) + builder.ops,
                      list(program.outputs) + outs, program.loc, program.wrt, program.static_args)
     return optimize(result)
+
+
+def _loop_tangent(op: Op, tangents: list, builder: Builder) -> list:
+    """The tangent of a loop is a loop over the body's tangent program (this pass applied
+    to the body): it carries (carries, their tangents), reads (xs, their tangents) and
+    (invariants, their tangents), and recomputes the primal values it needs."""
+    p = op.params
+    body, nc, nx = p["body"], p["n_carry"], p["n_xs"]
+    ni = len(op.inputs) - nc - nx
+    floating = lambda v: v.dtype.kind == "f"  # noqa: E731
+    carries = [k for k in range(nc) if floating(body.inputs[1 + k])]
+    xs = [j for j in range(nx) if tangents[nc + j] is not None]
+    invs = [j for j in range(ni) if tangents[nc + nx + j] is not None]
+    wrt = [1 + k for k in carries] + [1 + nc + j for j in xs] + [1 + nc + nx + j for j in invs]
+    tb = forward(body, tuple(wrt))
+    dots = dict(zip(wrt, tb.inputs[len(body.inputs):]))
+    n_out = len(body.outputs)
+    outs, out_dots = tb.outputs[:n_out], tb.outputs[n_out:]
+    ys = range(nc, n_out)
+    ys_dot = [k for k in ys if floating(body.outputs[k])]
+    inputs = ([tb.inputs[0]] + tb.inputs[1:1 + nc] + [dots[1 + k] for k in carries]
+              + tb.inputs[1 + nc:1 + nc + nx] + [dots[1 + nc + j] for j in xs]
+              + tb.inputs[1 + nc + nx:len(body.inputs)] + [dots[1 + nc + nx + j] for j in invs])
+    outputs = (outs[:nc] + [out_dots[k] for k in carries] + [outs[k] for k in ys]
+               + [out_dots[k] for k in ys_dot])
+    tbody = Program("loop body tangent", inputs, tb.ops, outputs, body.loc)
+    init = op.inputs[:nc]
+    start_dots = []
+    for k in carries:
+        t = tangents[k]
+        if t is None:
+            t = builder.bind("zeros_like", init[k])
+        elif t.shape != init[k].shape or t.dtype != init[k].dtype:
+            t = builder.bind("cast", builder.bind("broadcast_to", t, shape=init[k].shape), dtype=init[k].dtype)
+        start_dots.append(t)
+    results = emit_loop(builder, tbody, p["length"],
+                        list(init) + start_dots,
+                        list(op.inputs[nc:nc + nx]) + [tangents[nc + j] for j in xs],
+                        list(op.inputs[nc + nx:]) + [tangents[nc + nx + j] for j in invs],
+                        reverse=p["reverse"], index_name=p["index_name"])
+    out: list = [None] * n_out
+    n_c = len(carries)
+    for i, k in enumerate(carries):
+        out[k] = results[nc + i]
+    for i, k in enumerate(ys_dot):
+        out[k] = results[nc + n_c + len(ys) + i]
+    return out
 
 
 def _tangent(op: Op, tangents: list) -> Value | None:

@@ -23,6 +23,8 @@ from ..passes import optimize
 from . import masks
 from ..passes.activity import active
 from ..passes.simplify import rewrite
+from ..passes.rebuild import clone
+from ..regions import LOOP_RESULT, emit_loop, is_fresh, is_loop, results_of, substitute
 
 
 def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: bool = False) -> Program:
@@ -31,6 +33,7 @@ def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: 
     With cotangent=True the output may have any shape: the program takes one more
     input, the cotangent ȳ, and returns (output, ȳ pulled back to each wrt input)."""
     wrt = program.wrt if wrt is None else tuple(wrt)
+    program, plans = _prepare_loops(program, active(program, wrt))
     (out,) = program.outputs
     live = active(program, wrt)
     builder = Builder(rewrite=rewrite, sweep="reverse")
@@ -44,27 +47,8 @@ def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: 
     elif out in live:
         adjoint[out] = Const(1.0)
 
-    mask: dict[Value, object] = {}  # v -> where v̄ can be nonzero (masks.Mask); absent: anywhere
     with builder:
-        for op in reversed(program.ops):
-            g = adjoint.get(op.out)
-            if g is None or not op.prim.differentiable or masks.is_zero(g):
-                continue  # an adjoint that is identically zero contributes nothing
-            builder.loc, builder.step = op.loc, op.step
-            for x, c in zip(op.inputs, _contributions(op, g, live)):
-                if c is None or x not in live or masks.is_zero(c):
-                    continue
-                c, m = masks.through(op.prim, mask.get(op.out), c, (g,))
-                if c.shape != x.shape:
-                    c = builder.bind("sum_to", c, shape=x.shape)
-                m = masks.fit(m, x.shape)
-                if x in adjoint:
-                    c = builder.bind("add", adjoint[x], c)
-                    m = masks.disj(mask.get(x), m)
-                _name(c, x)
-                adjoint[x] = c
-                mask[x] = m
-
+        _sweep(program, live, adjoint, plans, builder)
         builder.loc = None  # returning gradients belongs to no source line
         builder.step = 0 if any(op.step is not None for op in program.ops) else None  # the prologue's adjoint
         grads = [_finish(program.inputs[i], adjoint.get(program.inputs[i]), builder) for i in wrt]
@@ -74,6 +58,313 @@ def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: 
     return _distinct_outputs(optimize(adj))
 
 
+def _sweep(program: Program, live, adjoint: dict, plans: dict, builder: Builder) -> None:
+    """The reverse sweep over program's ops, from the adjoints already in `adjoint`."""
+    mask: dict[Value, object] = {}  # v -> where v̄ can be nonzero (masks.Mask); absent: anywhere
+    pending: dict[Value, dict] = {}  # loop handle -> {result index: adjoint of that result}
+    for op in reversed(program.ops):
+        if op.prim is LOOP_RESULT:
+            g = adjoint.get(op.out)
+            if g is not None:
+                pending.setdefault(op.inputs[0], {})[op.params["index"]] = g
+            continue
+        if is_loop(op):
+            if op.out not in pending or op.out not in plans:
+                continue
+            builder.loc, builder.step = op.loc, op.step
+            for x, c in zip(op.inputs, plans[op.out].adjoint(op, pending[op.out], builder)):
+                if c is None or x not in live:
+                    continue
+                if c.shape != x.shape:
+                    c = builder.bind("sum_to", c, shape=x.shape)
+                m = None
+                if x in adjoint:
+                    c = builder.bind("add", adjoint[x], c)
+                _name(c, x)
+                adjoint[x] = c
+                mask[x] = m
+            continue
+        g = adjoint.get(op.out)
+        if g is None or not op.prim.differentiable or masks.is_zero(g):
+            continue  # an adjoint that is identically zero contributes nothing
+        builder.loc, builder.step = op.loc, op.step
+        for x, c in zip(op.inputs, _contributions(op, g, live)):
+            if c is None or x not in live or masks.is_zero(c):
+                continue
+            c, m = masks.through(op.prim, mask.get(op.out), c, (g,))
+            if c.shape != x.shape:
+                c = builder.bind("sum_to", c, shape=x.shape)
+            m = masks.fit(m, x.shape)
+            if x in adjoint:
+                c = builder.bind("add", adjoint[x], c)
+                m = masks.disj(mask.get(x), m)
+            _name(c, x)
+            adjoint[x] = c
+            mask[x] = m
+
+
+# ---------------------------------------------------------------------------
+# Loops: the adjoint of a loop is a reversed loop over the adjoint of its body
+
+
+class _LoopPlan:
+    """How one loop is differentiated. The forward loop is replaced by one that also
+    stacks, per iteration, the values the body's adjoint reads (its tape); the adjoint
+    is a loop run last iteration to first whose body is the reverse sweep of the loop
+    body (this very pass, applied to the body program) reading its row of the tape."""
+
+    def __init__(self, fwd_op: Op, body: Program, rev_body: Program, carry_adj: list[int],
+                 inv_adj: list[int], xs_adj: list[int], tape_from: list, ys_cot: list[int]):
+        self.fwd_op, self.body, self.rev_body = fwd_op, body, rev_body
+        self.carry_adj, self.inv_adj, self.xs_adj = carry_adj, inv_adj, xs_adj
+        self.tape_from = tape_from  # per tape input of rev_body: ("tape", j) | ("xs", j) | ("ycot", j) | ("inv", j)
+        self.ys_cot = ys_cot
+        self.tapes: list[Value] = []  # the forward loop's stacked tape results (set by _prepare_loops)
+        self.tape_values: list[Value] = []  # the body values stacked on the tape
+        self.rev_invariants: list[int] = []  # invariants (by position) the reverse body reads
+        self.hoisted: dict[int, list] = {}  # invariant position -> sources of A and B in Aᵀ B
+
+    def adjoint(self, op: Op, cots: dict, builder: Builder) -> list:
+        p = op.params
+        nc, nx, length = p["n_carry"], p["n_xs"], p["length"]
+        carry_init, xs, invs = op.inputs[:nc], op.inputs[nc:nc + nx], op.inputs[nc + nx:]
+        starts = []
+        for k in self.carry_adj:
+            g = cots.get(k)
+            starts.append(g if g is not None else builder.bind("zeros_like", carry_init[k]))
+        kept = [j for j in self.inv_adj if j not in self.hoisted]
+        for j in kept:
+            zero = builder.bind("zeros_like", invs[j])
+            _name(zero, invs[j])
+            starts.append(zero)
+        stacked = []
+        for kind, j, source in self.tape_from:
+            if kind == "tape":
+                stacked.append(self.tapes[j])
+            elif kind == "shift":  # the carry at the start of each iteration: the result of the one before
+                first = builder.bind("expand_dims", carry_init[j], axis=(0,))
+                if p["reverse"]:  # iterations T-1 .. 0: row k starts from row k + 1's result
+                    rest = builder.bind("getitem", self.tapes[source], index=(slice(1, None),))
+                    stacked.append(builder.bind("concatenate", rest, first, axis=0))
+                else:
+                    rest = builder.bind("getitem", self.tapes[source], index=(slice(None, -1),))
+                    stacked.append(builder.bind("concatenate", first, rest, axis=0))
+            elif kind == "xs":
+                stacked.append(xs[j])
+            else:  # the adjoint of a stacked result
+                g = cots.get(nc + j)
+                if g is None:
+                    res = p["body"].outputs[nc + j]
+                    g = builder.bind("broadcast_to", Const(np.zeros((), res.dtype)), shape=(length,) + res.shape)
+                stacked.append(g)
+        invariants = [invs[j] for j in self.rev_invariants]
+        results = emit_loop(builder, self.rev_body, length, starts, stacked, invariants,
+                            reverse=not p["reverse"], index_name=p["index_name"])
+        contributions: list = [None] * len(op.inputs)
+        n = len(self.carry_adj)
+        for k, r in zip(self.carry_adj, results[:n]):
+            contributions[k] = r
+        for j, r in zip(kept, results[n:n + len(kept)]):
+            contributions[nc + nx + j] = r
+        ys = results[n + len(kept):]
+        for j, r in zip(self.xs_adj, ys):
+            contributions[nc + j] = r
+        for j, sources in self.hoisted.items():
+            a, b = (stacked[i] if kind == "row" else ys[i] for kind, i in sources)
+            contributions[nc + nx + j] = builder.bind("matmul", builder.bind("transpose", a, axes=(1, 0)), b)
+        return contributions
+
+
+def _prepare_loops(program: Program, live) -> tuple[Program, dict]:
+    """Replace each active loop by one that also stacks its tape; plans keyed by the new handle."""
+    if not any(is_loop(op) for op in program.ops):
+        return program, {}
+    results = results_of(program)
+    plans: dict[Value, _LoopPlan] = {}
+    subst: dict[Value, Value] = {}
+    ops: list[Op] = []
+    builder = Builder()
+    for op in program.ops:
+        inputs = tuple(subst.get(v, v) for v in op.inputs)
+        if not is_loop(op) or not any(r is not None and r in live for r in results[op.out]):
+            new = clone(op, inputs)
+            ops.append(new)
+            if new.out is not op.out:
+                subst[op.out] = new.out
+            continue
+        plan = _plan_loop(op, inputs, [r is not None and r in live for r in results[op.out]], live)
+        p = dict(op.params)
+        nc = p["n_carry"]
+        tape_values = plan.tape_values
+        aug = Program(p["body"].name, plan.body.inputs, plan.body.ops, plan.body.outputs + tape_values,
+                      plan.body.loc)
+        p["body"] = aug
+        builder.ops, builder.loc, builder.sweep, builder.step = [], op.loc, op.sweep, op.step
+        outs = emit_loop(builder, aug, p["length"], inputs[:nc], inputs[nc:nc + p["n_xs"]],
+                         inputs[nc + p["n_xs"]:], reverse=p["reverse"], index_name=p["index_name"])
+        handle = builder.ops[0].out
+        subst[op.out] = handle
+        old = results[op.out]
+        for k, v in enumerate(outs[:len(old)]):
+            if old[k] is not None:
+                subst[old[k]] = v
+                v.name = old[k].name
+        plan.tapes = outs[len(old):]
+        for v in plan.tapes:
+            v.name = "tape"
+        plans[handle] = plan
+        ops += [o for o in builder.ops if o.prim is not LOOP_RESULT or o.out in subst.values() or
+                o.out in plan.tapes]
+    program = program.with_ops(ops, [subst.get(v, v) for v in program.outputs])
+    return program, plans
+
+
+def _plan_loop(op: Op, inputs, cot_mask: list[bool], live) -> _LoopPlan:
+    p = op.params
+    body, nc, nx = p["body"], p["n_carry"], p["n_xs"]
+    ni = len(op.inputs) - nc - nx
+    floating = lambda v: v.dtype.kind == "f"  # noqa: E731
+    carry_adj = [k for k in range(nc) if floating(body.inputs[1 + k])]
+    # (activity is that of the program before _prepare_loops rebuilt it: read op.inputs)
+    xs_adj = [j for j in range(nx) if op.inputs[nc + j] in live and floating(body.inputs[1 + nc + j])]
+    inv_adj = [j for j in range(ni) if op.inputs[nc + nx + j] in live
+               and floating(body.inputs[1 + nc + nx + j])]
+    wrt = ([1 + k for k in carry_adj] + [1 + nc + j for j in xs_adj] + [1 + nc + nx + j for j in inv_adj])
+    cot_out = [k for k in carry_adj] + [nc + j for j in range(len(body.outputs) - nc) if cot_mask[nc + j]
+                                        and floating(body.outputs[nc + j])]
+
+    # The body's adjoint, by this pass: inputs (k, carries, xs rows, invariants) and one
+    # cotangent per output in cot_out; gradients for the positions in wrt.
+    body2, plans = _prepare_loops(body, active(body, wrt))
+    blive = active(body2, wrt)
+    cot_inputs = [Value(body2.outputs[k].aval, "cot") for k in cot_out]
+    adjoint: dict[Value, Value] = {}
+    builder = Builder(rewrite=rewrite, sweep="reverse")
+    with builder:
+        for k, c in zip(cot_out, cot_inputs):
+            v = body2.outputs[k]
+            if v in blive:
+                adjoint[v] = builder.bind("add", adjoint[v], c) if v in adjoint else c
+        _sweep(body2, blive, adjoint, plans, builder)
+        grads = []
+        for i in wrt:
+            x = body2.inputs[i]
+            g = adjoint.get(x)
+            if g is not None and g.dtype != x.dtype:
+                g = builder.bind("cast", g, dtype=x.dtype)
+            grads.append(g)
+    rev_ops = builder.ops
+
+    # What the reverse body reads from the forward body: its tape.
+    forward_made = {o.out for o in body2.ops}
+    carry_in = set(body2.inputs[1:1 + nc])
+    reads: dict[Value, None] = {}
+    for o in rev_ops:
+        for v in o.inputs:
+            reads.setdefault(v)
+    for g in grads:
+        if g is not None:
+            reads.setdefault(g)
+    tape_values = [v for v in reads if not isinstance(v, Const) and (v in forward_made or v in carry_in)]
+    xs_read = [j for j in range(nx) if body2.inputs[1 + nc + j] in reads]
+    inv_read = [j for j in range(ni) if body2.inputs[1 + nc + nx + j] in reads]
+    ycots = [(k, c) for k, c in zip(cot_out, cot_inputs) if k >= nc]
+
+    # The reverse body: (k, carried adjoints, invariant accumulators, tape rows, invariants).
+    index = Value(body2.inputs[0].aval, body2.inputs[0].name)
+    carry_bars = [Value(body2.inputs[1 + k].aval, body2.inputs[1 + k].name) for k in carry_adj]
+    accs = [Value(body2.inputs[1 + nc + nx + j].aval, body2.inputs[1 + nc + nx + j].name) for j in inv_adj]
+    rows, tape_from = [], []
+    subst: dict[Value, Value] = {body2.inputs[0]: index}
+    for k, c in zip(cot_out, cot_inputs):
+        if k < nc:
+            subst[c] = carry_bars[carry_adj.index(k)]
+    # A carried value at the start of iteration k is the body's result of iteration k - 1:
+    # tape that result once and read the start values as the tape shifted by one row.
+    shifted = {}
+    for k in range(nc):
+        c, o = body2.inputs[1 + k], body2.outputs[k]
+        if c in tape_values and o in forward_made:
+            shifted[c] = k
+            if o not in tape_values:
+                tape_values.append(o)
+    stored = [v for v in tape_values if v not in shifted]
+    for v in tape_values:
+        r = Value(v.aval, v.name)
+        subst[v] = r
+        rows.append(r)
+        if v in shifted:
+            k = shifted[v]
+            tape_from.append(("shift", k, stored.index(body2.outputs[k])))
+        else:
+            tape_from.append(("tape", stored.index(v)))
+    tape_values = stored
+    for j in xs_read:
+        b = body2.inputs[1 + nc + j]
+        r = Value(b.aval, b.name)
+        subst[b] = r
+        rows.append(r)
+        tape_from.append(("xs", j))
+    for k, c in ycots:
+        r = Value(c.aval, "cot")
+        subst[c] = r
+        rows.append(r)
+        tape_from.append(("ycot", k - nc))
+    tape_from = [t if len(t) == 3 else (t[0], t[1], None) for t in tape_from]
+    invs = []
+    for j in inv_read:
+        b = body2.inputs[1 + nc + nx + j]
+        r = Value(b.aval, b.name)
+        subst[b] = r
+        invs.append(r)
+    new_ops, new_grads = substitute(rev_ops, grads, subst)
+    for o in new_ops:  # adjoint names follow the values they now belong to
+        if o.out.adjoint_of in subst:
+            o.out.adjoint_of = subst[o.out.adjoint_of]
+    new_grads = [subst.get(g, g) if g is not None else None for g in new_grads]
+    tail = Builder(rewrite=rewrite, sweep="reverse")
+    n_c = len(carry_adj)
+    with tail:
+        carry_out = []
+        for k, g in zip(carry_adj, new_grads[:n_c]):
+            carry_out.append(g if g is not None else tail.bind("zeros_like", carry_bars[carry_adj.index(k)]))
+        ys_out = []
+        for j, g in zip(xs_adj, new_grads[n_c:n_c + len(xs_adj)]):
+            b = body2.inputs[1 + nc + j]
+            ys_out.append(g if g is not None else tail.bind("broadcast_to", Const(np.zeros((), b.dtype)),
+                                                              shape=b.shape))
+        # Σ_k outer(a_k, b_k) = Aᵀ B: an invariant's adjoint made of one outer product per
+        # iteration is one matrix product after the loop, over the stacked a_k and b_k.
+        reads_in_body = {v for o in new_ops for v in o.inputs}
+        acc_out, kept_accs, hoisted = [], [], {}
+        for j, acc, g in zip(inv_adj, accs, new_grads[n_c + len(xs_adj):]):
+            factors = g.producer.inputs if (g is not None and g.producer is not None and
+                                            g.producer.prim.name == "outer" and g not in reads_in_body
+                                            and not isinstance(g, Const)) else None
+            if factors is not None and all(f.ndim == 1 and not isinstance(f, Const) for f in factors):
+                sources = []
+                for f in factors:
+                    if f in rows:
+                        sources.append(("row", rows.index(f)))
+                    elif f in ys_out[len(xs_adj):]:
+                        sources.append(("ys", ys_out.index(f, len(xs_adj))))
+                    else:
+                        sources.append(("ys", len(ys_out)))
+                        ys_out.append(f)
+                hoisted[j] = sources
+                continue
+            kept_accs.append(acc)
+            acc_out.append(acc if g is None else tail.bind("add", acc, g))
+    for v, x in zip(acc_out, [body2.inputs[1 + nc + nx + j] for j in inv_adj if j not in hoisted]):
+        _name(v, subst.get(x, x))
+    rev_body = Program("loop body adjoint", [index] + carry_bars + kept_accs + rows + invs,
+                       new_ops + tail.ops, carry_out + acc_out + ys_out, body.loc)
+    rev_body = optimize(rev_body)
+    plan = _LoopPlan(op, body2, rev_body, carry_adj, inv_adj, xs_adj, tape_from, [k for k, _ in ycots])
+    plan.hoisted = hoisted
+    plan.tape_values = tape_values
+    plan.rev_invariants = inv_read
+    return plan
 def _distinct_outputs(program: Program) -> Program:
     """Each gradient is its own array, even where optimisation found two equal adjoints."""
     builder = Builder(sweep="reverse")
@@ -115,7 +406,7 @@ def _finish(x: Value, g: Value | None, builder: Builder) -> Value:
     if g.dtype != x.dtype:
         g = builder.bind("cast", g, dtype=x.dtype)
     if (isinstance(g, Const) and not g.is_scalar) or (not isinstance(g, Const) and (
-            g.producer is None or not g.producer.prim.fresh or g.producer.sweep == "forward")):
+            g.producer is None or not is_fresh(g) or g.producer.sweep == "forward")):
         g = builder.bind("copy", g)
     if g.adjoint_of is None and g.producer is not None and g.producer.sweep == "reverse":
         g.adjoint_of = x

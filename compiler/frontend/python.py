@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import contextvars
 import inspect
 import operator
 import os
@@ -25,7 +26,8 @@ import numpy as np
 from ..errors import (CompileError, DataDependentControlFlow, InternalError, NameResolutionError,
                       ShapeError, SignatureError, SourceLoc, SourceUnavailable, UnsupportedFunction,
                       UnsupportedSyntax)
-from ..ir import Builder, Const, Program, Value, max_ops
+from ..ir import Aval, Builder, Const, Program, Value, max_ops
+from ..passes import optimize
 from ..syntax import normal
 from ..passes.simplify import rewrite
 from . import captured, marks, numpy_indexing, numpy_math, numpy_table
@@ -872,7 +874,17 @@ class Lowering:
     def stmt_For(self, s):
         if s.orelse:
             self.fail("unsupported construct 'for ... else'", UnsupportedSyntax, s)
+        call = s.iter
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "reversed" \
+                and len(call.args) == 1 and not call.keywords \
+                and self.lookup("reversed", call.func) is builtins.reversed:
+            inner = self.expr(call.args[0])
+            if isinstance(inner, range) and self._loop_region(s, inner[::-1]):
+                return  # `for t in reversed(range(...))`: a loop region over the reversed range
         it = self.expr(s.iter)
+        if isinstance(it, Value) and not isinstance(it, Const) and it.ndim >= 1 \
+                and self._loop_region(s, range(it.shape[0]), over=it):
+            return  # `for x in xs` over an array's first axis: a loop region reading xs[k]
         if not self.is_static(it) or isinstance(it, Const):
             self.fail("unsupported construct 'for loop over an array': loop over "
                       "range(len(x)) or range(x.shape[k]) and index instead",
@@ -883,6 +895,8 @@ class Lowering:
         if isinstance(it, np.ndarray):
             self.fail("unsupported construct 'for loop over an array': loop over "
                       "range(len(x)) or range(x.shape[k]) and index instead", UnsupportedSyntax, s.iter)
+        if isinstance(it, range) and self._loop_region(s, it):
+            return  # the loop stays a loop: one region op (see _loop_region)
         memory = self._memory(s.iter)
         items = memory.items if isinstance(memory, _Seq) and isinstance(it, (list, tuple)) \
             and len(memory.items) == len(it) else None
@@ -897,6 +911,211 @@ class Lowering:
             each = len(self.b.ops) - before if each is None else min(each, len(self.b.ops) - before)
             if total is not None and k >= 1:
                 self.b.expect_iterations(each, total - k - 1, self.src.loc(s))
+
+    # -- loop regions: `for i in range(T)` as one loop op -------------------------
+
+    def _loop_region(self, s, rng: range, over: Value | None = None) -> bool:
+        """Lower the loop as a region (compiler/regions.py) when its body allows it: the
+        names it assigns that exist before the loop are carried, `X[i]` with X from
+        outside reads the i-th row of a stacked input, and the index is used for nothing
+        else. Anything else (the index as a Python int, a construct a region cannot hold,
+        a carried value that changes shape or type) raises inside, and the loop is unrolled
+        exactly as before: returns False with every binding restored."""
+        if UNROLL_LOOPS.get() or len(rng) < 2 or not isinstance(s.target, ast.Name):
+            return False
+        stored = _stored_names(s.body)
+        later = _loads_outside(self.src.tree, s)
+        if s.target.id in later:
+            return False
+        carried = [n for n in stored if n in self.env and n != s.target.id]
+        # names first bound in the body and read after it: carried from zeros (never read)
+        late = [n for n in stored if n not in self.env and n in later and n != s.target.id]
+        saved = self._save_state()
+        try:
+            done = self._lower_region(s, rng, carried, late, over, saved)
+        except Exception as e:  # noqa: BLE001 - any failure means: unroll as before
+            if os.environ.get("GRADC_DEBUG_LOOPS"):
+                import traceback
+                traceback.print_exception(e)
+            done = False
+        if not done:
+            self._restore_state(saved)
+        return done
+
+    def _save_state(self):
+        return (self.b, self.node, self.b.loc, dict(self.env), dict(self.prov), dict(self.value_buffers),
+                dict(self.static_buffers), dict(self._memories), dict(self._explicit), self.return_memory,
+                self._call_memory, self._call_result_memory)
+
+    def _restore_state(self, saved):
+        (self.b, self.node, self.b.loc, self.env, self.prov, self.value_buffers, self.static_buffers,
+         self._memories, self._explicit, self.return_memory, self._call_memory,
+         self._call_result_memory) = saved
+
+    def _lower_region(self, s, rng: range, carried: list[str], late: list[str], over, saved) -> bool:
+        from .. import regions
+
+        trees, inits = [], []
+        for n in carried:
+            tree = _flatten(self.env[n], inits)
+            if tree is None:
+                return False
+            trees.append(tree)
+        if late:  # a first pass tells the avals of the names the body binds
+            built = self._region_body(s, rng, carried, trees, [v.aval for v in inits], over)
+            if built is None:
+                return False
+            found = []
+            for n in late:
+                leaves = []
+                tree = _flatten(self.env.get(n), leaves)
+                if tree is None or any(isinstance(v, Const) for v in leaves):
+                    return False
+                trees.append(tree)
+                found += leaves
+            self._restore_state(saved)
+            saved = self._save_state()
+            for v in found:
+                zero = Const(np.zeros((), v.dtype))
+                inits.append(zero if not v.shape else self.b.bind("broadcast_to", zero, shape=v.shape))
+            carried = carried + late
+        avals = [v.aval for v in inits]
+        for attempt in range(2):
+            built = self._region_body(s, rng, carried, trees, avals, over)
+            if built is None:
+                return False
+            ctx, outs = built
+            out_avals = [v.aval for v in outs]
+            if out_avals == avals:
+                break
+            # a Python number carried into arrays of one dtype: carry that dtype (same shape only)
+            if attempt or any(o != a and not (isinstance(v, Const) and v.weak and o.shape == a.shape)
+                              for v, a, o in zip(inits, avals, out_avals)):
+                return False
+            avals = out_avals
+        else:
+            return False
+        weak = any(isinstance(v, Const) and v.weak for v in inits)
+        ops = ctx.builder.ops
+        inside = set(ctx.inputs()) | {op.out for op in ops}
+        local = set(carried) | set(_stored_names(s.body)) | {s.target.id}
+        if any(_holds(v, inside) for n, v in self.env.items() if n not in local):
+            return False  # a value made in the body escaped it some other way: unroll
+        if any(ctx.index in op.inputs for op in ops) or ctx.index in outs:
+            return False  # the index is used as a number: unroll (it is then a Python int)
+        if weak and any(op.out.dtype.kind == "f" and op.out.dtype.itemsize != 8 for op in ops):
+            return False  # a Python number's weak type would decide dtypes: unroll
+        xs = list(ctx.xs.values())
+        inputs = [ctx.index] + ctx.carry_inputs + [b for _, _, b in xs]
+        # Loop-invariant code motion: ops reading only values from outside the loop run
+        # once, before it (as the unrolled program's CSE would have merged them).
+        varying, hoisted, kept = set(inputs), [], []
+        for op in ops:
+            if regions.is_loop(op) or any(v in varying for v in op.inputs):
+                varying.add(op.out)
+                kept.append(op)
+            else:
+                hoisted.append(op)
+        for op in hoisted:
+            op.sweep, op.step = self.b.sweep, self.b.step
+            self.b.add_op(op)
+        loc = self.src.loc(s)
+        body, invariants = regions.close_body("loop body", inputs, kept, outs, loc)
+        body = optimize(body)
+        self.b.loc = loc
+        outer_xs = []
+        for obj, index, _ in xs:
+            outer_xs.append(obj if index is None else self.b.bind("getitem", obj, index=(index,)))
+        starts = [self.b.bind("cast", v, dtype=a.dtype) if isinstance(v, Const) and v.aval != a
+                  else v for v, a in zip(inits, avals)]
+        results = regions.emit_loop(self.b, body, len(rng), starts, outer_xs, invariants,
+                                    index_name=s.target.id if over is None else "k")
+        for v, b in zip(results, ctx.carry_inputs):
+            v.name = b.name
+        # after the loop: carried names hold the results; names local to the body are gone
+        stored = _stored_names(s.body) | {s.target.id}
+        k = 0
+        for n, tree in zip(carried, trees):
+            self.env[n], k = _unflatten(tree, results, k)
+            self.prov[n] = None if n in ctx.scalars else _UNKNOWN
+        for n in stored - set(carried):
+            self.env.pop(n, None)
+            self.prov.pop(n, None)
+        return True
+
+    def _region_body(self, s, rng, carried, trees, avals, over):
+        """Lower the body once with carried values as fresh inputs; (region, output leaves)."""
+        index = Value(Aval((), np.dtype(np.int64)), s.target.id if over is None else "k")
+        body_builder = Builder(rewrite=rewrite)
+        body_builder.loc = self.b.loc
+        ctx = _Region(index, list(rng), body_builder, getattr(self.b, "region", None))
+        body_builder.region = ctx
+        names = [f"{n}{k}" if len(_leaves(t)) > 1 else n for n, t in zip(carried, trees)
+                 for k in range(len(_leaves(t)))]
+        ctx.carry_inputs = [Value(a, nm) for a, nm in zip(avals, names)]
+        outer = self.b
+        self.b = body_builder
+        try:
+            with body_builder:
+                if over is None:
+                    self.env[s.target.id] = _LoopIndex(ctx)
+                    self.prov[s.target.id] = None
+                else:
+                    self.assign(s.target, ctx.slice_of(over, ()))
+                k = 0
+                scalars = set()  # names holding immutable scalars (`loss += ...` rebinds them)
+                for n, tree in zip(carried, trees):
+                    self.env[n], k = _unflatten(tree, ctx.carry_inputs, k)
+                    if tree == "leaf" and self.env[n].ndim == 0 and n in self.prov and self.prov[n] is None:
+                        scalars.add(n)
+                    self.prov[n] = None if n in scalars else _UNKNOWN
+                self.block(s.body)
+                outs = []
+                for n, tree in zip(carried, trees):
+                    leaves = []
+                    if _flatten(self.env.get(n), leaves) != tree:
+                        return None
+                    if n in scalars and self.prov.get(n, _UNKNOWN) is not None:
+                        return None  # a 0-d array that may share memory: unroll
+                    outs += leaves
+                ctx.scalars = scalars
+        finally:
+            self.b = outer
+        return ctx, outs
+
+    def _region_slice(self, obj, idx):
+        """`X[i, ...]` with i a loop region's index: the row the iteration reads, or None."""
+        if not idx or not isinstance(idx[0], _LoopIndex):
+            return None
+        ctx = idx[0].region
+        rest = idx[1:]
+        if rest and isinstance(rest[0], _LoopIndex):  # X[i, j]: X[i] then [j] (two regions' rows)
+            row = self._region_slice(obj, idx[:1])
+            inner = self._region_slice(row, rest)
+            if inner is None:
+                raise DataDependentControlFlow("unsupported index with loop indices")
+            return inner
+        if not all(self.is_static(i) for i in rest) or _traced_inside(rest):
+            return None
+        if isinstance(obj, np.ndarray) and obj.dtype.kind in "fiub":
+            obj = Const(obj)
+        if not isinstance(obj, Value) or obj.ndim < 1 or self._inside_region(obj, ctx):
+            raise DataDependentControlFlow("a loop index reads rows of an array from outside the loop only")
+        row = ctx.slice_of(obj, (), idx[0])
+        return self.bind("getitem", row, index=tuple(_unwrap(rest))) if rest else row
+
+    def _inside_region(self, v, ctx) -> bool:
+        """Whether v is made inside the body of region ctx (or of a region nested in it)."""
+        if isinstance(v, Const):
+            return False
+        level = getattr(self.b, "region", None)
+        while level is not None:
+            if v in level.inputs() or (v.producer is not None and v.producer in level.builder.ops):
+                return True
+            if level is ctx:
+                return False
+            level = level.parent
+        return False
 
     @contextlib.contextmanager
     def step(self):
@@ -1133,6 +1352,11 @@ class Lowering:
     def expr_Subscript(self, node):
         obj = self.expr(node.value)
         index = self.expr(node.slice)
+        if getattr(self.b, "region", None) is not None:
+            row = self._region_slice(obj, index if isinstance(index, tuple) else (index,))
+            if row is not None:
+                self._set_memory(node, _UNKNOWN)
+                return row
         if isinstance(obj, np.ndarray) and _traced_inside(index):
             obj = Const(obj)  # a compile-time array indexed by traced positions: a gather
         if isinstance(obj, Value):
@@ -1786,6 +2010,174 @@ def _describe(x) -> str:
     if isinstance(x, Value):
         return f"array {x.aval}"
     return f"{type(x).__name__} {x!r}"[:80]
+
+
+UNROLL_LOOPS = contextvars.ContextVar("gradc_unroll_loops", default=False)  # checkpointing unrolls
+
+
+class _LoopIndex:
+    """A loop region's index inside its body: `a * i + b` for compile-time ints a, b, good for
+    nothing but the rows it reads (`X[i]`, `X[n - 1 - i]`, `X[2 * i + 1]`). Anything else asked
+    of it raises, and the loop is unrolled (where the index is a Python int)."""
+
+    __slots__ = ("region", "scale", "offset")
+
+    def __init__(self, region, scale=1, offset=0):
+        self.region, self.scale, self.offset = region, scale, offset
+
+    def positions(self):
+        return [self.scale * p + self.offset for p in self.region.positions]
+
+    def _affine(self, scale, offset):
+        return _LoopIndex(self.region, scale, offset)
+
+    @staticmethod
+    def _int(x):
+        if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+            _LoopIndex._refuse()
+        return int(x)
+
+    def __add__(self, o): return self._affine(self.scale, self.offset + self._int(o))
+    __radd__ = __add__
+    def __sub__(self, o): return self._affine(self.scale, self.offset - self._int(o))
+    def __rsub__(self, o): return self._affine(-self.scale, self._int(o) - self.offset)
+    def __mul__(self, o): return self._affine(self.scale * self._int(o), self.offset * self._int(o))
+    __rmul__ = __mul__
+    def __neg__(self): return self._affine(-self.scale, -self.offset)
+    def __pos__(self): return self
+
+    @staticmethod
+    def _refuse(*args, **kwargs):
+        raise DataDependentControlFlow("a loop region's index is used as a number")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+    __bool__ = __index__ = __int__ = __float__ = __complex__ = __iter__ = __len__ = _refuse
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _refuse
+    __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __abs__ = __round__ = __invert__ = _refuse
+    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = __lshift__ = __rshift__ = _refuse
+    __array__ = __format__ = __getitem__ = __contains__ = _refuse
+    __hash__ = object.__hash__
+
+
+class _Region:
+    """A loop body being lowered: its index, iteration positions and stacked inputs."""
+
+    def __init__(self, index, positions, builder, parent):
+        self.index, self.positions, self.builder, self.parent = index, positions, builder, parent
+        self.carry_inputs: list[Value] = []
+        self.xs: dict = {}  # outer array -> (array, slice of the rows read or None, body input)
+
+    def inputs(self):
+        return [self.index, *self.carry_inputs, *(b for _, _, b in self.xs.values())]
+
+    def slice_of(self, obj: Value, rest, index: "_LoopIndex | None" = None) -> Value:
+        key = (obj, 1, 0) if index is None else (obj, index.scale, index.offset)
+        if key in self.xs:
+            return self.xs[key][2]
+        n = obj.shape[0]
+        rows = [p + n if p < 0 else p for p in (self.positions if index is None else index.positions())]
+        if not all(0 <= r < n for r in rows):
+            raise ShapeError(f"index out of bounds for axis 0 with size {n}")
+        step = rows[1] - rows[0]
+        if any(b - a != step for a, b in zip(rows, rows[1:])) or step == 0:
+            raise DataDependentControlFlow("loop index rows are not evenly spaced")
+        stop = rows[-1] + step
+        index = None if (rows[0] == 0 and step == 1 and len(rows) == n) else \
+            slice(rows[0], stop if stop >= 0 else None, step)
+        del rest
+        b = Value(Aval(obj.shape[1:], obj.dtype), f"{obj.name}_row" if obj.name else "row")
+        self.xs[key] = (obj, index, b)
+        return b
+
+
+def _leaves(tree):
+    return [None] if tree == "leaf" else [x for t in tree[1] for x in _leaves(t)]
+
+
+def _flatten(x, leaves: list):
+    """Tuple/list structure of a carried value (leaves appended as Values), or None."""
+    if isinstance(x, Value):
+        leaves.append(x)
+        return "leaf"
+    if isinstance(x, (float, int, np.generic, np.ndarray)) and not isinstance(x, (bool, np.bool_)) \
+            and np.asarray(x).dtype.kind in "fiu":
+        leaves.append(Const(x))
+        return "leaf"
+    if isinstance(x, (tuple, list)):
+        subs = [_flatten(e, leaves) for e in x]
+        return None if any(t is None for t in subs) else (type(x), tuple(subs))
+    return None
+
+
+def _unflatten(tree, leaves, k):
+    if tree == "leaf":
+        return leaves[k], k + 1
+    items = []
+    for t in tree[1]:
+        item, k = _unflatten(t, leaves, k)
+        items.append(item)
+    return tree[0](items), k
+
+
+def _stored_names(body) -> set:
+    """Names the statements bind or write into (`z[i] = v` writes into z)."""
+    names = {}
+    for stmt in body:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.setdefault(node.id)
+            elif isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, ast.Store):
+                base = node.value
+                while isinstance(base, (ast.Subscript, ast.Attribute)):
+                    base = base.value
+                if isinstance(base, ast.Name):
+                    names.setdefault(base.id)
+    return _Ordered(names)
+
+
+def _holds(x, values: set, depth=0) -> bool:
+    """Whether x is, or holds in lists, tuples or dicts, one of `values`."""
+    if isinstance(x, Value):
+        return x in values
+    if depth > 50:
+        return True
+    if isinstance(x, (list, tuple, set, frozenset)):
+        return any(_holds(e, values, depth + 1) for e in x)
+    if isinstance(x, dict):
+        return any(_holds(e, values, depth + 1) for e in x.values())
+    return False
+
+
+class _Ordered(set):
+    """A set that iterates in first-insertion order (deterministic carried names)."""
+
+    def __init__(self, keys):
+        super().__init__(keys)
+        self.order = list(keys)
+
+    def __iter__(self):
+        return iter(self.order)
+
+
+def _loads_outside(tree, loop) -> set:
+    """Names read outside `loop`, except reads of another loop's own target inside it."""
+    out: set = set()
+
+    def visit(node, bound):
+        if node is loop:
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound:
+            out.add(node.id)
+        if isinstance(node, ast.For) and isinstance(node.target, ast.Name):
+            visit(node.iter, bound)
+            for child in node.body + node.orelse:
+                visit(child, bound | {node.target.id})
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child, bound)
+
+    visit(tree, frozenset())
+    return out
 
 
 def _target_kind(t) -> str:

@@ -1,0 +1,295 @@
+"""Structured control flow in the IR: the loop region (a scan with carried values).
+
+A `loop` op runs its body program `length` times (last to first with reverse=True).
+Its operands are, in order, the initial carried values, the stacked per-iteration
+inputs `xs` (each of shape (length, ...)) and the loop invariants. The body is an
+ordinary closed Program with inputs
+
+    (k, carries..., xs[k]..., invariants...)
+
+where k is the iteration number (int64, 0..length-1), and outputs
+
+    (new carries..., ys...)
+
+The loop's results are the final carries followed by the ys stacked along a new
+leading axis ((length, ...), preallocated by the generated code). An op has one
+result Value, so the loop op's own result is a handle (aval of dtype object) and
+each result is read by a `loop_result` op (parameter `index`) that directly follows it.
+
+These two operations are not primitives of the registry (they have no NumPy
+spelling of their own): codegen and the printer write them as a `for` statement,
+the reverse pass derives the adjoint of the body with itself (ad/reverse.py), and
+`unroll` turns any program with loops into a flat one (the fallback for the
+displays, forward mode and checkpointing that work on flat programs).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .ir import Aval, Builder, Const, Op, Program, Value
+from .primitives import Primitive
+
+HANDLE = Aval((), np.dtype(object))
+
+
+def _no_emit(*args, **params):
+    raise TypeError("loop ops are written by codegen as for statements")
+
+
+def _run_loop(*args, body, length, n_carry, n_xs, reverse=False, index_name="i"):
+    from .interpret import evaluate
+
+    carries = list(args[:n_carry])
+    xs = args[n_carry:n_carry + n_xs]
+    invariants = args[n_carry + n_xs:]
+    ys_avals = [v.aval for v in body.outputs[n_carry:]]
+    ys = [np.empty((length,) + a.shape, dtype=a.dtype) for a in ys_avals]
+    for k in (range(length - 1, -1, -1) if reverse else range(length)):
+        env = evaluate(body, np.int64(k), *carries, *(x[k] for x in xs), *invariants)
+        outs = [v.value if isinstance(v, Const) else env[v] for v in body.outputs]
+        carries = outs[:n_carry]
+        for stack, y in zip(ys, outs[n_carry:]):
+            stack[k] = y
+    return tuple(carries) + tuple(ys)
+
+
+LOOP = Primitive(name="loop", impl=_run_loop, emit=_no_emit, family="control", arity=None,
+                 shape_rule=lambda avals, **p: (), dtype_rule=lambda avals, values, **p: HANDLE.dtype,
+                 foldable=False, shareable=False, fresh=False,
+                 doc="a counted loop region (scan): see compiler/regions.py")
+LOOP_RESULT = Primitive(name="loop_result", impl=lambda handle, index, shape, dtype: handle[index],
+                        emit=_no_emit, family="control", arity=1, foldable=False, fresh=False,
+                        shape_rule=lambda avals, index, shape, dtype: shape,
+                        dtype_rule=lambda avals, values, index, shape, dtype: np.dtype(dtype),
+                        doc="result `index` of a loop op")
+
+
+def is_fresh(v: Value) -> bool:
+    """v's array was allocated by the op that made it (+= on it modifies nothing else).
+    A loop's stacked result is; a carried result is when the body makes it with a
+    fresh op and the loop runs at least once."""
+    op = v.producer
+    if op.prim is not LOOP_RESULT:
+        return op.prim.fresh
+    loop = op.inputs[0].producer
+    p, k = loop.params, op.params["index"]
+    if k >= p["n_carry"]:
+        return True
+    outs = p["body"].outputs
+    out = outs[k]  # made fresh each iteration and carried nowhere else (no second reference)
+    return (p["length"] > 0 and out.producer is not None and sum(o is out for o in outs) == 1
+            and is_fresh(out))
+
+
+def is_loop(op: Op) -> bool:
+    return op.prim is LOOP
+
+
+def result_avals(body: Program, n_carry: int, length: int) -> list[Aval]:
+    out = [v.aval for v in body.outputs[:n_carry]]
+    out += [Aval((length,) + v.shape, v.dtype) for v in body.outputs[n_carry:]]
+    return out
+
+
+def emit_loop(builder: Builder, body: Program, length: int, carries, xs, invariants, *,
+              reverse: bool = False, index_name: str = "i") -> list[Value]:
+    """Append a loop op and its loop_result ops to `builder`; returns the results."""
+    params = dict(body=body, length=int(length), n_carry=len(carries), n_xs=len(xs),
+                  reverse=reverse, index_name=index_name)
+    handle = Value(HANDLE)
+    op = Op(LOOP, tuple(carries) + tuple(xs) + tuple(invariants), params, handle, builder.loc,
+            builder.sweep, builder.step)
+    handle.producer = op
+    builder.add_op(op)
+    results = []
+    for k, aval in enumerate(result_avals(body, len(carries), length)):
+        out = Value(aval)
+        r = Op(LOOP_RESULT, (handle,), dict(index=k, shape=aval.shape, dtype=aval.dtype), out,
+               builder.loc, builder.sweep, builder.step)
+        out.producer = r
+        builder.add_op(r)
+        results.append(out)
+    return results
+
+
+def all_ops(program: Program):
+    """Every op of the program, loop bodies included (a body's ops before its loop op)."""
+    for op in program.ops:
+        if is_loop(op):
+            yield from all_ops(op.params["body"])
+        yield op
+
+
+def has_loops(program: Program) -> bool:
+    return any(is_loop(op) for op in program.ops)
+
+
+def results_of(program: Program) -> dict[Value, list]:
+    """loop handle -> [loop_result Value or None per result index]."""
+    out: dict[Value, list] = {}
+    for op in program.ops:
+        if is_loop(op):
+            p = op.params
+            out[op.out] = [None] * len(p["body"].outputs)
+        elif op.prim is LOOP_RESULT:
+            out[op.inputs[0]][op.params["index"]] = op.out
+    return out
+
+
+def verify_loop(op: Op, verify) -> None:
+    """The loop's operands, body and results agree (called by ir.verify)."""
+    from .ir import VerifyError
+
+    p = op.params
+    body, nc, nx, length = p["body"], p["n_carry"], p["n_xs"], p["length"]
+    verify(body)
+    if len(body.inputs) != 1 + len(op.inputs):
+        raise VerifyError(f"loop body takes {len(body.inputs)} inputs, the loop has {len(op.inputs)} operands")
+    if body.inputs[0].aval != Aval((), np.dtype(np.int64)):
+        raise VerifyError("loop body's first input must be the int64 iteration number")
+    for k, (v, b) in enumerate(zip(op.inputs, body.inputs[1:])):
+        want = b.aval if not nc <= k < nc + nx else Aval((length,) + b.shape, b.dtype)
+        if v.aval != want:
+            raise VerifyError(f"loop operand {k} has aval {v.aval}, the body expects {want}")
+    if len(body.outputs) < nc:
+        raise VerifyError("loop body returns fewer values than it carries")
+    for k in range(nc):
+        if body.outputs[k].aval != body.inputs[1 + k].aval:
+            raise VerifyError(f"loop carry {k} changes aval: {body.inputs[1 + k].aval} -> "
+                              f"{body.outputs[k].aval}")
+
+
+# ---------------------------------------------------------------------------
+# Unrolling: Program → Program without loop ops
+
+
+def unroll(program: Program) -> Program:
+    """The same computation with every loop written out iteration by iteration."""
+    if not any(is_loop(op) for op in program.ops):
+        return program
+    builder = Builder()
+    subst: dict[Value, Value] = {}
+    handles: dict[Value, list] = {}
+    with builder:
+        for op in program.ops:
+            inputs = tuple(subst.get(v, v) for v in op.inputs)
+            builder.loc, builder.sweep, builder.step = op.loc, op.sweep, op.step
+            if is_loop(op):
+                handles[op.out] = _unroll_loop(op, inputs, builder)
+            elif op.prim is LOOP_RESULT:
+                subst[op.out] = handles[op.inputs[0]][op.params["index"]]
+            else:
+                subst[op.out] = _copy_op(op, inputs, builder)
+    outputs = [subst.get(v, v) for v in program.outputs]
+    for op in builder.ops:
+        if op.out.adjoint_of in subst:
+            op.out.adjoint_of = subst[op.out.adjoint_of]
+        if op.out.tangent_of in subst:
+            op.out.tangent_of = subst[op.out.tangent_of]
+    return program.with_ops(builder.ops, outputs)
+
+
+def _copy_op(op: Op, inputs, builder: Builder) -> Value:
+    out = Value(op.out.aval, op.out.name)
+    out.adjoint_of, out.tangent_of, out.pytype = op.out.adjoint_of, op.out.tangent_of, op.out.pytype
+    new = Op(op.prim, tuple(inputs), op.params, out, op.loc, op.sweep, op.step)
+    out.producer = new
+    builder.add_op(new)
+    return out
+
+
+def _unroll_loop(op: Op, inputs, builder: Builder) -> list[Value]:
+    p = op.params
+    body, nc, nx, length = unroll(p["body"]), p["n_carry"], p["n_xs"], p["length"]
+    carries = list(inputs[:nc])
+    xs, invariants = inputs[nc:nc + nx], inputs[nc + nx:]
+    ys: list[list] = [[None] * length for _ in body.outputs[nc:]]
+    for k in (range(length - 1, -1, -1) if p["reverse"] else range(length)):
+        env: dict[Value, Value] = {body.inputs[0]: Const(np.int64(k))}
+        env.update(zip(body.inputs[1:1 + nc], carries))
+        for b, x in zip(body.inputs[1 + nc:1 + nc + nx], xs):
+            env[b] = builder.bind("getitem", x, index=(k,))
+        env.update(zip(body.inputs[1 + nc + nx:], invariants))
+        for inner in body.ops:
+            env[inner.out] = _copy_op(inner, [env.get(v, v) for v in inner.inputs], builder)
+        outs = [env.get(v, v) for v in body.outputs]
+        carries = outs[:nc]
+        for stack, y in zip(ys, outs[nc:]):
+            stack[k] = y
+    results = list(carries)
+    for v, stack in zip(body.outputs[nc:], ys):
+        if length == 0:
+            results.append(Const(np.zeros((0,) + v.shape, dtype=v.dtype)))
+        else:
+            rows = [builder.bind("expand_dims", y, axis=(0,)) for y in stack]
+            results.append(rows[0] if length == 1 else builder.bind("concatenate", *rows, axis=0))
+    return results
+
+
+def substitute(ops, outputs, subst: dict):
+    """Clone `ops` reading subst[v] for v (and the clones' results for later ops)."""
+    subst = dict(subst)
+    new_ops = []
+    for op in ops:
+        inputs = tuple(subst.get(v, v) for v in op.inputs)
+        if inputs == op.inputs:
+            new_ops.append(op)
+            continue
+        out = Value(op.out.aval, op.out.name)
+        out.adjoint_of, out.tangent_of, out.pytype = op.out.adjoint_of, op.out.tangent_of, op.out.pytype
+        new = Op(op.prim, inputs, op.params, out, op.loc, op.sweep, op.step)
+        out.producer = new
+        subst[op.out] = out
+        new_ops.append(new)
+    return new_ops, [subst.get(v, v) for v in outputs]
+
+
+def free_values(ops, outputs, bound) -> list[Value]:
+    """Values the ops (and outputs) read that neither they nor `bound` define, in first-use order."""
+    defined = set(bound) | {op.out for op in ops}
+    free: dict[Value, None] = {}
+    for v in [v for op in ops for v in op.inputs] + list(outputs):
+        if not isinstance(v, Const) and v not in defined:
+            free.setdefault(v)
+    return list(free)
+
+
+def close_body(name: str, inputs, ops, outputs, loc=None) -> tuple[Program, list[Value]]:
+    """A closed body Program: values read from outside become further inputs (invariants).
+    Returns the program and the outside values, in the order of those inputs."""
+    free = free_values(ops, outputs, inputs)
+    fresh = []
+    for v in free:
+        b = Value(v.aval, v.name)
+        b.pytype = v.pytype
+        fresh.append(b)
+    ops, outputs = substitute(ops, outputs, dict(zip(free, fresh)))
+    return Program(name, list(inputs) + fresh, list(ops), list(outputs), loc), free
+
+
+def flat_view(spec):
+    """`spec` with loop-free programs, for the displays that draw one row or node per value
+    (trace tables, graphs): the forward program unrolled and, for a compiled gradient, its
+    adjoint derived from that (as if the loops had been unrolled by the frontend)."""
+    from types import SimpleNamespace
+
+    ir, adjoint = getattr(spec, "ir", None), getattr(spec, "adjoint_ir", None)
+    if not any(p is not None and has_loops(p) for p in (ir, adjoint)):
+        return spec
+    cached = getattr(spec, "_flat_view", None)
+    if cached is not None and cached[0] is ir and cached[1] is adjoint:
+        return cached[2]  # the same Values every time: a trace's values label the graph
+    from .ad.reverse import reverse
+    from .passes import optimize
+
+    flat_ir = optimize(unroll(ir)) if ir is not None else None
+    if adjoint is not None and getattr(spec, "value_and_grad_fn", None) is not None and flat_ir is not None:
+        flat_adjoint = reverse(flat_ir, ir.wrt)
+    else:
+        flat_adjoint = unroll(adjoint) if adjoint is not None else None
+    view = SimpleNamespace(ir=flat_ir, adjoint_ir=flat_adjoint, checkpointed=getattr(spec, "checkpointed", None))
+    try:
+        spec._flat_view = (ir, adjoint, view)
+    except AttributeError:
+        pass
+    return view
