@@ -397,6 +397,8 @@ class _Graph:
             a = self._get(self.final_adjoint[v])
             if a is not None:
                 lines.append(f"adjoint {_fmt(a)}")
+        elif adjoints and v in self.folded and self.folded[v][2] is not None:
+            lines.append(f"adjoint {_fmt(self.folded[v][2])}")  # the seed, a pass-through
 
 
 def _derivative_of(v: Value) -> tuple[Value | None, str]:

@@ -54,7 +54,7 @@ def main():
     out.mkdir(exist_ok=True)
     print("== Computational graphs ==")
     for kind in ("forward", "adjoint", "both"):
-        path = compiled.render(out / f"rss_loss_{kind}.png", kind=kind, values=trace)
+        path = compiled.render(out / f"rss_loss_{kind}.png", kind=kind, values=trace, overwrite=True)
         print(f"{kind:>8}: {path}")
 
 
