@@ -2,8 +2,8 @@
 
 The loss is the mean squared error of an L-layer tanh network h <- tanh(h @ W[i]) on a
 batch of B rows of width d. Reverse mode needs every layer's input, so storing everything
-keeps about one B x d activation per layer (B*d*8 bytes each, L of them: ~3.4 GB at the
-default sizes). Each loop iteration is a checkpointing step, so gradc can instead keep a
+keeps about one B x d activation per layer (B*d*8 bytes each, L of them: ~0.84 GB at the
+default sizes; store-all peaks at about twice that). Each loop iteration is a checkpointing step, so gradc can instead keep a
 few states and recompute the rest: Segments(k) stores every k-th state, Revolve(s) the
 optimal binomial schedule with s stored states. The gradients are bitwise identical.
 
@@ -13,7 +13,8 @@ the schedule's untaped forward step count: the first sweep plus recomputation, a
 multiple of L (store-all tapes its single sweep instead). It writes each schedule's
 timeline to out/deep_tanh_<policy>.svg.
 
-    python examples/deep_tanh_checkpoint.py                 # ~3.4 GB store-all, about a minute
+    python examples/deep_tanh_checkpoint.py                 # 1.7 GB store-all peak, ~15 s on 2 cores
+    python examples/deep_tanh_checkpoint.py --batch 65536   # 3.5 GB store-all peak, a few minutes
     python examples/deep_tanh_checkpoint.py --quick         # tiny sizes, under two seconds
     python examples/deep_tanh_checkpoint.py --skip-store-all --layers 400   # estimate store-all
 
@@ -44,7 +45,7 @@ def loss(x, W, T, n):
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--layers", type=int, default=100, help="L, the number of tanh layers (steps)")
-    p.add_argument("--batch", type=int, default=65536, help="B, rows per batch")
+    p.add_argument("--batch", type=int, default=16384, help="B, rows per batch")
     p.add_argument("--width", type=int, default=64, help="d, the layer width")
     p.add_argument("--policies", default=DEFAULT_POLICIES,
                    help="comma list of store-all, segments[:k], revolve:s (default: %(default)s)")
