@@ -8,6 +8,8 @@
     gradc check   examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5
     gradc grad    "sqrt(x**2 + exp(x**2)) + cos(x**2 + exp(x**2))" --wrt x --at x=0.5
     gradc show    examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5 --checkpoint revolve:3 --schedule
+
+(`gradc COMMAND --help` shows an example that needs no file: a formula.)
     gradc hessian examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5
     gradc hvp     examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5 --direction w=1,0,0
 
@@ -569,14 +571,17 @@ def _positional(compiled, kwargs) -> list:
 
 # -- the parser -------------------------------------------------------------------
 
-EXAMPLE = "examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5"
+# Help examples work wherever gradc is installed: a formula (the lecture's seed 002) needs no file.
+EXAMPLE = "'sqrt(x**2 + exp(x**2)) + cos(x**2 + exp(x**2))' --wrt x --at x=0.5"
 CHECKPOINTING = ("grad", "show", "trace", "graph", "check")  # the commands taking --checkpoint
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradc", description="A gradient compiler for Python/NumPy loss functions.",
-        epilog=f"example: gradc grad {EXAMPLE}\nrun `gradc COMMAND --help` for each command.",
+        epilog=(f"example: gradc grad {EXAMPLE}\n"
+                "a Python loss is FILE.py:FUNC, e.g. gradc grad model.py:loss --wrt w --at w=1,2,3\n"
+                "run `gradc COMMAND --help` for each command."),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -607,7 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="every action of the checkpointing schedule (needs --checkpoint)")
 
     c = command("compile", "write the standalone gradient module (imports only NumPy)",
-                f"{EXAMPLE} -o rss_grad.py", cmd_compile)
+                f"{EXAMPLE} -o f_grad.py", cmd_compile)
     c.add_argument("-o", "--output", required=True, help="the .py file to write")
     c.add_argument("--force", action="store_true",
                    help="replace OUTPUT (and its _consts.npz) if it exists (never the input file)")
@@ -616,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--format", choices=("text", "markdown", "html"), default="text")
 
     gr = command("graph", "draw the computational graph (PNG, SVG or PDF, by extension)",
-                 f"{EXAMPLE} -o rss.png --both", cmd_graph)
+                 f"{EXAMPLE} -o graph.png --both", cmd_graph)
     gr.add_argument("-o", "--output", required=True, help="image file: .png, .svg or .pdf")
     gr.add_argument("--force", action="store_true", help="replace OUTPUT if it exists (never the input file)")
     which = gr.add_mutually_exclusive_group()
@@ -628,14 +633,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="leave the trace values out of the node labels")
 
     j = command("jacobian", "print the Jacobian (forward or reverse mode, chosen by sizes)",
-                "examples/logistic_rss.py:rss_loss --wrt w --at w=-1,1.5,0.5", cmd_jacobian)
+                EXAMPLE, cmd_jacobian)
     j.add_argument("--mode", choices=("auto", "forward", "reverse"), default="auto")
     j.add_argument("--precision", type=digits, default=6)
     h = command("hessian", "print the Hessian with respect to wrt (from Hessian-vector products)",
                 EXAMPLE, cmd_hessian)
     h.add_argument("--precision", type=digits, default=6)
     hv = command("hvp", "print the Hessian-vector product H v (forward-over-reverse by default)",
-                 f"{EXAMPLE} --direction w=1,0,0", cmd_hvp)
+                 f"{EXAMPLE} --direction x=1", cmd_hvp)
     hv.add_argument("--direction", nargs="*", metavar="NAME=VALUE", help="v, one per wrt argument")
     hv.add_argument("--mode", choices=("forward-over-reverse", "reverse-over-reverse"),
                     default="forward-over-reverse")

@@ -1,6 +1,7 @@
 """The installed package: `import gradc`, with the runtime inside it, and nothing generic
 at the top level of site-packages (the repository's folders are compiler/ and runtime/)."""
 import os
+import shlex
 import subprocess
 import sys
 import zipfile
@@ -48,3 +49,14 @@ def test_installed_package_imports_and_runs_outside_the_repo(wheel, tmp_path):
     r = subprocess.run([sys.executable, "-m", "gradc", "--help"], cwd=work, env=env,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    # Every command's --help example runs as printed, with no repository around.
+    commands = ["grad", "show", "compile", "trace", "graph", "check", "jacobian", "hessian", "hvp"]
+    for command in commands:
+        r = subprocess.run([sys.executable, "-m", "gradc", command, "--help"], cwd=work, env=env,
+                           capture_output=True, text=True)
+        example = r.stdout.split("example:", 1)[1].strip().splitlines()[0]
+        argv = shlex.split(example)
+        assert argv[:2] == ["gradc", command]
+        run = subprocess.run([sys.executable, "-m", "gradc", *argv[1:]], cwd=work, env=env,
+                             capture_output=True, text=True)
+        assert run.returncode == 0, (example, run.stderr)
