@@ -34,6 +34,7 @@ from .passes import optimize
 from .regions import unroll
 from .passes.steps import count_steps, cut_layers, has_steps, number_steps
 from gradc.runtime import loader
+from gradc.runtime.progress import progress
 
 _VERIFY = os.environ.get("GRADC_VERIFY", "") not in ("", "0")
 
@@ -583,15 +584,15 @@ class Compiled:
         self.jacobian_mode = mode
         blocks = [np.zeros(out.shape + x.shape) for x in xs]
         if mode == "forward":
-            for j, x in enumerate(xs):
-                for idx in np.ndindex(x.shape):
-                    tangents = [np.zeros(x2.shape) for x2 in xs]
-                    tangents[j][idx] = 1.0
-                    _, column = self.jvp(bound, tuple(tangents) if self.wrt_tuple else tangents[0])
-                    blocks[j][(Ellipsis,) + idx] = column
+            columns = [(j, idx) for j, x in enumerate(xs) for idx in np.ndindex(x.shape)]
+            for j, idx in progress(columns, len(columns), f"jacobian of {self.name} (forward)"):
+                tangents = [np.zeros(x2.shape) for x2 in xs]
+                tangents[j][idx] = 1.0
+                _, column = self.jvp(bound, tuple(tangents) if self.wrt_tuple else tangents[0])
+                blocks[j][(Ellipsis,) + idx] = column
         else:
             _, pull = self.vjp(*bound)
-            for idx in np.ndindex(out.shape):
+            for idx in progress(np.ndindex(out.shape), out.size, f"jacobian of {self.name} (reverse)"):
                 ct = np.zeros(out.shape)
                 ct[idx] = 1.0
                 rows = pull(ct)
@@ -634,14 +635,14 @@ class Compiled:
         self._need_scalar(self._specialization(bound), "hessian")
         xs = [np.asarray(bound[i], dtype=np.float64) for i in self.wrt]
         blocks = [[np.zeros(a.shape + b.shape) for b in xs] for a in xs]
-        for j, xj in enumerate(xs):
-            for idx in np.ndindex(xj.shape):
-                direction = [np.zeros(x.shape) for x in xs]
-                direction[j][idx] = 1.0
-                col = self._hvp((*bound, tuple(direction) if self.wrt_tuple else direction[0]), mode, "hessian")
-                col = col if self.wrt_tuple else (col,)
-                for i in range(len(xs)):
-                    blocks[i][j][(Ellipsis,) + idx] = col[i]
+        columns = [(j, idx) for j, xj in enumerate(xs) for idx in np.ndindex(xj.shape)]
+        for j, idx in progress(columns, len(columns), f"hessian of {self.name}"):
+            direction = [np.zeros(x.shape) for x in xs]
+            direction[j][idx] = 1.0
+            col = self._hvp((*bound, tuple(direction) if self.wrt_tuple else direction[0]), mode, "hessian")
+            col = col if self.wrt_tuple else (col,)
+            for i in range(len(xs)):
+                blocks[i][j][(Ellipsis,) + idx] = col[i]
         if not self.wrt_tuple:
             h = blocks[0][0]
             return float(h) if h.ndim == 0 and isinstance(bound[self.wrt[0]], float) else h

@@ -50,6 +50,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
+from .progress import progress
+
 __all__ = [
     "Action", "Advance", "Snapshot", "Restore", "FirstTurn", "Reverse", "Terminate",
     "Schedule", "Segments", "Revolve",
@@ -653,7 +655,7 @@ def run(chain: Chain, schedule: Schedule, inputs: Sequence) -> list:
     current: dict = {}  # x_0 holds nothing: step 0 reads only params
     slots: Dict[int, tuple] = {}  # slot -> (step, state)
     adjoints: dict = {}
-    for action in schedule.actions:
+    for action in progress(schedule.actions, len(schedule.actions), f"checkpointed {schedule.name}"):
         if isinstance(action, Advance):
             for i in range(action.start, action.stop):
                 made = dict(zip(chain.forward[i].outs, _call(chain.forward[i], current, params)))
