@@ -440,12 +440,16 @@ class Compiled:
         return (filename,) if filename and os.path.isfile(filename) else ()
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        """Jupyter shows a compiled function as its forward graph (SVG), or its listing."""
+        """Jupyter shows a compiled function as its forward graph with its SSA listing and
+        generated source (HTML), or the listing alone (plain text)."""
         if self._latest is None:
             return {"text/plain": repr(self)}
         from .render import mimebundle
 
-        return mimebundle(self.graph("forward"), text=str(self.ir))
+        return mimebundle(self.graph("forward"), text=str(self.ir),
+                          sections=[("SSA program (forward + adjoint)", str(self.adjoint_ir)
+                                     if self.latest.adjoint_ir is not None else str(self.ir)),
+                                    ("generated source", self.source)])
 
     # -- forward mode and second derivatives ------------------------------------
 

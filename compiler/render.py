@@ -503,15 +503,26 @@ def _missing_dot(digraph, path: Path):
         hint=INSTALL_HINT) from None
 
 
-def mimebundle(digraph, text: str) -> dict:
-    """Jupyter's rich display: the graph as SVG, and `text` for plain frontends."""
+def mimebundle(digraph, text: str, sections=()) -> dict:
+    """Jupyter's rich display: the graph as SVG; as HTML, the listing `text`, the graph and
+    each (title, text) section folded under its title; `text` for plain frontends."""
+    import html
+
     import graphviz
 
     bundle = {"text/plain": text}
-    if shutil.which("dot") is None:
-        return bundle
-    try:
-        bundle["image/svg+xml"] = digraph.pipe(format="svg", encoding="utf-8")
-    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError):
-        pass
+    svg = None
+    if shutil.which("dot") is not None:
+        try:
+            svg = digraph.pipe(format="svg", encoding="utf-8")
+        except (graphviz.ExecutableNotFound, graphviz.CalledProcessError):
+            svg = None
+    if svg is not None:
+        bundle["image/svg+xml"] = svg
+    parts = [f"<pre>{html.escape(text)}</pre>"]
+    if svg is not None:
+        parts.append(svg[svg.index("<svg"):])  # inline, without the XML prologue
+    for title, body in sections:
+        parts.append(f"<details><summary>{html.escape(title)}</summary><pre>{html.escape(body)}</pre></details>")
+    bundle["text/html"] = "<div>" + "".join(parts) + "</div>"
     return dict(sorted(bundle.items()))

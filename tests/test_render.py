@@ -214,8 +214,11 @@ def test_mimebundle(seed000, monkeypatch, tmp_path):
     bundle = seed000._repr_mimebundle_()
     assert bundle["text/plain"] == str(seed000.ir)
     assert "<svg" in bundle["image/svg+xml"]
-    monkeypatch.setenv("PATH", str(tmp_path))
-    assert seed000._repr_mimebundle_() == {"text/plain": str(seed000.ir)}
+    assert "<svg" in bundle["text/html"] and "def rss_loss_value_and_grad(w):" in bundle["text/html"]
+    monkeypatch.setenv("PATH", str(tmp_path))  # no Graphviz: the listing and source, no picture
+    bundle = seed000._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html"} and "<svg" not in bundle["text/html"]
+    assert bundle["text/plain"] == str(seed000.ir)
 
 
 # ---------------------------------------------------------------------------
