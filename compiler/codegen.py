@@ -442,6 +442,14 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
         holder[name] = v
         held[v] = name
 
+    def release(i: int) -> None:
+        """`del` the large arrays this function made whose last read is statement i."""
+        frees = [held[v] for v in last_read.get(i, ()) if v in held and v in made and large(v)]
+        out[-1].frees = tuple(sorted(frees, key=order.__getitem__))
+        for n in out[-1].frees:
+            del held[holder.pop(n)]
+            del order[n]
+
     for v in program.inputs:
         name = naming.base(v)
         exprs[v] = Expr(name)
@@ -462,12 +470,7 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
                 hold(name, v)
                 exprs[v] = Expr(name)
             out.append(Statement(op, "", "", loop=block))
-            frees = [held[v] for v in last_read.get(i, ()) if v in held and v in made
-                     and large(v)]
-            out[-1].frees = tuple(sorted(frees, key=order.__getitem__))
-            for n in out[-1].frees:
-                del held[holder.pop(n)]
-                del order[n]
+            release(i)
             continue
         expr = op.prim.emit(*[operand(v) for v in op.inputs], **op.params)
         helper = op.prim.helper
@@ -494,12 +497,7 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
             out.append(Statement(op, name, expr.text))
         hold(name, op.out)
         exprs[op.out] = Expr(name)
-        frees = [held[v] for v in last_read.get(i, ()) if v in held and v in made
-                 and large(v)]
-        out[-1].frees = tuple(sorted(frees, key=order.__getitem__))
-        for n in out[-1].frees:
-            del held[holder.pop(n)]
-            del order[n]
+        release(i)
     return out
 
 

@@ -18,7 +18,7 @@ def scatter(g, index, shape):
 
 def prologue(W):
     """Values every step reads (computed once, kept for the whole run)."""
-    # line 40: h = np.tanh(h @ W[i])
+    # line 41: h = np.tanh(h @ W[i])
     v1, v2, v3, v4 = W
     return v1, v2, v3, v4
 
@@ -26,7 +26,7 @@ def prologue(W):
 # step 0
 def step_0(x, W_i):
     """One step forward: the values of the next state."""
-    # line 40: h = np.tanh(h @ W[i])
+    # line 41: h = np.tanh(h @ W[i])
     v1 = x @ W_i
     v2 = np.tanh(v1)
     return v2
@@ -35,7 +35,7 @@ def step_0(x, W_i):
 # steps 1-2
 def step_1(h, W_i):
     """One step forward: the values of the next state."""
-    # line 40: h = np.tanh(h @ W[i])
+    # line 41: h = np.tanh(h @ W[i])
     v1 = h @ W_i
     v2 = np.tanh(v1)
     return v2
@@ -44,17 +44,17 @@ def step_1(h, W_i):
 # adjoint of step 3
 def step_3_adjoint(h, W_i, T):
     """One step backward: recompute the step from its state, then its reverse sweep."""
-    # line 40: h = np.tanh(h @ W[i])
+    # line 41: h = np.tanh(h @ W[i])
     v1 = h @ W_i
     v2 = np.tanh(v1)
-    # line 41: return np.mean((h - T) ** 2)
+    # line 42: return np.mean((h - T) ** 2)
     v3 = v2 - T
     v4 = v3 ** 2
     v5 = np.mean(v4)
     # reverse sweep
-    # adjoint of line 41: return np.mean((h - T) ** 2)
+    # adjoint of line 42: return np.mean((h - T) ** 2)
     v3_bar = 0.3333333333333333 * v3
-    # adjoint of line 40: h = np.tanh(h @ W[i])
+    # adjoint of line 41: h = np.tanh(h @ W[i])
     v1_bar = v3_bar * (1 - v2 ** 2)
     h_bar = v1_bar @ W_i.T
     W_i_bar = h.T @ v1_bar
@@ -64,11 +64,11 @@ def step_3_adjoint(h, W_i, T):
 # adjoint of steps 1-2
 def step_1_adjoint(h, W_i, v2_bar):
     """One step backward: recompute the step from its state, then its reverse sweep."""
-    # line 40: h = np.tanh(h @ W[i])
+    # line 41: h = np.tanh(h @ W[i])
     v1 = h @ W_i
     v2 = np.tanh(v1)
     # reverse sweep
-    # adjoint of line 40: h = np.tanh(h @ W[i])
+    # adjoint of line 41: h = np.tanh(h @ W[i])
     v1_bar = v2_bar * (1 - v2 ** 2)
     h_bar = v1_bar @ W_i.T
     W_i_bar = h.T @ v1_bar
@@ -78,11 +78,11 @@ def step_1_adjoint(h, W_i, v2_bar):
 # adjoint of step 0
 def step_0_adjoint(x, W_i, v2_bar):
     """One step backward: recompute the step from its state, then its reverse sweep."""
-    # line 40: h = np.tanh(h @ W[i])
+    # line 41: h = np.tanh(h @ W[i])
     v1 = x @ W_i
     v2 = np.tanh(v1)
     # reverse sweep
-    # adjoint of line 40: h = np.tanh(h @ W[i])
+    # adjoint of line 41: h = np.tanh(h @ W[i])
     v1_bar = v2_bar * (1 - v2 ** 2)
     W_i_bar = x.T @ v1_bar
     return W_i_bar
@@ -91,7 +91,7 @@ def step_0_adjoint(x, W_i, v2_bar):
 def finish(W_i_bar, W_i_bar_2, W_i_bar_3, W_i_bar_4):
     """The gradients, from the adjoints of the prologue's values."""
     # reverse sweep
-    # adjoint of line 40: h = np.tanh(h @ W[i])
+    # adjoint of line 41: h = np.tanh(h @ W[i])
     W_bar = scatter(W_i_bar, np.s_[3], (4, 3, 3))
     W_bar[2] += W_i_bar_2
     W_bar[1] += W_i_bar_3
