@@ -101,6 +101,7 @@ class Specialization:
     referenced: dict = field(default_factory=dict)
     input_positions: tuple = ()  # which call arguments are program inputs (top-level ones)
     float_grads: tuple = ()  # wrt slots whose argument was a Python float
+    grad_kinds: object = None  # wrt slot (flat) or id(leaf ArgSpec) (trees) → _grad_kind
     leaf_sources: tuple = ()  # per program input: (argument position, path in its tree)
     trees: dict = field(default_factory=dict)  # wrt position → its argument's tree, input leaves as ArgSpecs
     entry: "codegen.Entry | None" = None  # the generated functions take the user's arguments
@@ -317,7 +318,7 @@ class Compiled:
 
         def leaf(_, s):
             g = next(flat)
-            return float(g) if s.pytype is float else g
+            return float(g) if s.pytype is float else _as_grad_type(g, (spec.grad_kinds or {}).get(id(s)))
         out = [pytree.map_leaves(spec.trees[w], leaf) for w in self.wrt]
         return tuple(out) if self.wrt_tuple else out[0]
 
@@ -337,6 +338,9 @@ class Compiled:
             grads = self._assemble(spec, grads)
         else:
             grads = _fix_floats(grads, spec.float_grads, self.wrt_tuple)
+            if spec.grad_kinds and any(spec.grad_kinds):
+                grads = tuple(_as_grad_type(g, k) for g, k in zip(grads, spec.grad_kinds)) \
+                    if self.wrt_tuple else _as_grad_type(grads, spec.grad_kinds[0])
         return grads if which == "grad" else (value, grads)
 
     @api_boundary
@@ -710,13 +714,18 @@ class Compiled:
     # -- compiling ------------------------------------------------------------
 
     def _build(self, args) -> Specialization:
-        structured = self.python and (not self._plain or any(pytree.is_container(a) for a in args))
+        # the generated functions take the user's arguments (and check what they were made for),
+        # except with a checkpoint policy on plain arguments (its steps take the program's inputs)
+        structured = self.python and (not self._plain or any(pytree.is_container(a) for a in args)
+                                      or self.checkpoint is None)
         if not structured:
             return self._build_flat(args)
         specs, sources, leaf_specs, trees, checks = [], [], [], {}, []
+        structure, kinds, grad_kinds = [], [], {}
         leaf_names = syntax.Namespace(self.arg_names)  # a leaf never takes a parameter's name
         for i, (name, a) in enumerate(zip(self.arg_names, args)):
             is_wrt = i in self.wrt
+            _structure(name, a, (), structure)
             if pytree.is_container(a):
                 def leaf(path, value, name=name, i=i, is_wrt=is_wrt):
                     where = pytree.path_text(name, path)
@@ -728,6 +737,8 @@ class Compiled:
                     s.path = where
                     sources.append((i, path))
                     leaf_specs.append(s)
+                    kinds.append(_input_kind(value))
+                    grad_kinds[id(s)] = _grad_kind(value)
                     return s
                 tree = pytree.map_leaves(a, leaf)
                 specs.append(ArgSpec(name, "tree", value=tree))
@@ -737,6 +748,8 @@ class Compiled:
                 if tree.kind == "input":
                     sources.append((i, ()))
                     leaf_specs.append(tree)
+                    kinds.append(_input_kind(a))
+                    grad_kinds[id(tree)] = _grad_kind(a)
                 else:
                     checks.append((name, (), tree.value))
             if is_wrt:
@@ -745,14 +758,14 @@ class Compiled:
         program, referenced = self.frontend.lower(specs, wrt)
         out = program.outputs[0]
         counter = iter(range(len(wrt)))
-        grads = [pytree.map_leaves(trees[w], lambda _, s: codegen.GradLeaf(next(counter), s.pytype is float))
-                 for w in self.wrt]
+        grads = [pytree.map_leaves(trees[w], lambda _, s: codegen.GradLeaf(
+                     next(counter), s.pytype is float, grad_kinds.get(id(s)))) for w in self.wrt]
         entry = codegen.Entry(
             params=tuple((p.kind, p.name, p.default) for p in self.signature.parameters.values()),
             access=tuple((self.arg_names[i], path) for i, path in sources),
             grads=tuple(grads) if self.wrt_tuple else grads[0],
             wrt_names=tuple(self.arg_names[w] for w in self.wrt),
-            checks=tuple(checks))
+            checks=tuple(checks), structure=tuple(structure), kinds=tuple(kinds))
         try:
             if out.shape != () or out.dtype.kind != "f":
                 spec = self._vector_valued(program, out)
@@ -764,6 +777,7 @@ class Compiled:
         except Exception as e:
             raise InternalError.wrap(e, self._loc) from None
         spec.referenced, spec.leaf_sources, spec.trees = referenced, tuple(sources), trees
+        spec.grad_kinds = grad_kinds
         spec.input_positions = tuple(i for i, path in sources if not path)
         spec.guard = Guard(referenced)  # fingerprints what lowering read, as it was read
         return spec
@@ -803,6 +817,7 @@ class Compiled:
         except Exception as e:
             raise InternalError.wrap(e, self._loc) from None
         spec.referenced, spec.input_positions, spec.float_grads = referenced, tuple(positions), float_grads
+        spec.grad_kinds = tuple(_grad_kind(args[positions[k]]) for _, k in wrt_inputs)
         spec.guard = Guard(referenced)  # fingerprints what lowering read, as it was read
         return spec
 
@@ -835,7 +850,7 @@ class Compiled:
                                      f"{'a bool' if isinstance(a, bool) else 'an integer'}; "
                                      f"pass a float (e.g. {float(a)!r})", self._loc)
             return ArgSpec(name, "static", value=a)
-        if isinstance(a, float):
+        if isinstance(a, float) and not isinstance(a, np.generic):  # np.float64 is a (strong) NumPy scalar
             return ArgSpec(name, "input", Aval((), np.dtype(np.float64)), pytype=float)
         if isinstance(a, np.ndarray) and type(a) is not np.ndarray:  # np.matrix, masked, memmap, ...
             raise SignatureError(
@@ -910,6 +925,45 @@ def _arg_key(a):
     if isinstance(a, (bool, int, str)) or a is None:
         return ("static", type(a).__name__, a)
     return ("other", type(a).__name__)
+
+
+def _structure(name, a, path, out):
+    """The containers of an argument tree, for the generated functions' checks."""
+    if type(a) is dict:
+        out.append((name, path, "dict", tuple(a)))
+        for k, v in a.items():
+            _structure(name, v, path + (k,), out)
+    elif type(a) in (list, tuple):
+        out.append((name, path, type(a).__name__, len(a)))
+        for k, v in enumerate(a):
+            _structure(name, v, path + (k,), out)
+
+
+def _input_kind(a):
+    """What a program input was made from: a Python float, a NumPy scalar or an array."""
+    if isinstance(a, float) and not isinstance(a, np.generic):
+        return ("float",)
+    if isinstance(a, np.generic):
+        return ("scalar", a.dtype.name)
+    return ("array", tuple(a.shape), a.dtype.name)
+
+
+def _grad_kind(a):
+    """A gradient has its argument's type: a NumPy scalar's is a NumPy scalar of its dtype, a
+    0-d array's a 0-d array (a Python float's a Python float: GradLeaf.as_float)."""
+    if isinstance(a, np.generic):
+        return ("scalar", a.dtype.name)
+    if isinstance(a, np.ndarray) and a.ndim == 0:
+        return ("array0", a.dtype.name)
+    return None
+
+
+def _as_grad_type(g, kind):
+    if kind is None:
+        return g
+    if kind[0] == "scalar":
+        return np.dtype(kind[1]).type(g)
+    return np.asarray(g, dtype=kind[1])
 
 
 def _fix_floats(grads, float_slots, grouped):

@@ -194,6 +194,17 @@ class GradLeaf:
 
     index: int
     as_float: bool = False
+    kind: object = None  # ("scalar", dtype name): a NumPy scalar; ("array0", dtype name): a 0-d array
+
+    def wrap(self, text: str) -> str:
+        """The gradient as its argument's type: a Python float, a NumPy scalar or a 0-d array."""
+        if self.as_float:
+            return f"float({text})"
+        if self.kind is not None and self.kind[0] == "scalar":
+            return f"np.{self.kind[1]}({text})"
+        if self.kind is not None and self.kind[0] == "array0":
+            return f"np.asarray({text}, dtype=np.{self.kind[1]})"
+        return text
 
 
 NO_DEFAULT = inspect.Parameter.empty
@@ -212,6 +223,10 @@ class Entry:
     grads: object = None
     wrt_names: tuple = ()
     checks: tuple = ()  # (parameter, path, value): compile-time values the code was specialised to
+    # (parameter, path, type name, dict keys or length): the containers it was specialised to
+    structure: tuple = ()
+    # per program input (as `access`): ("float",), ("scalar", dtype name) or ("array", shape, dtype name)
+    kinds: tuple = ()
 
     def param_names(self) -> list[str]:
         return [name for _, name, _ in self.params]
@@ -223,7 +238,8 @@ class Entry:
         return all(is_identifier(n) and n not in taken and n == normal_name(n) for n in self.param_names())
 
     def for_value(self) -> "Entry":
-        return Entry(self.params, self.access, None, self.wrt_names, self.checks)
+        return Entry(self.params, self.access, None, self.wrt_names, self.checks, self.structure,
+                     self.kinds)
 
     def signature_text(self) -> str:
         return ", ".join(self.signature_parts())
@@ -256,6 +272,41 @@ class Entry:
                 parts.append("/")
         return parts
 
+    def structure_lines(self, fname: str) -> list[str]:
+        """Refuse containers other than those the code was generated for (their type, dict
+        keys in order, lengths): before any leaf is read."""
+        lines = []
+        for param, path, kind, shape in self.structure:
+            where = f"{param}{''.join(f'[{key_text(k)}]' for k in path)}"
+            if kind == "dict":
+                keys = "[" + ", ".join(key_text(k) for k in shape) + "]"
+                test, want = f"type({where}) is not dict or list({where}) != {keys}", f"a dict with keys {keys}"
+            else:
+                test, want = (f"type({where}) is not {kind} or len({where}) != {int(shape)}",
+                              f"a {kind} of length {int(shape)}")
+            message = key_text(f"{fname} was generated for {where}: {want}")
+            lines += [f"    if {test}:", f"        raise ValueError({message})"]
+        return lines
+
+    def input_lines(self, fname: str) -> list[str]:
+        """Refuse arrays of other shapes or dtypes (and other kinds of numbers) than those
+        the code was generated for."""
+        lines = []
+        for (param, path), kind in zip(self.access, self.kinds):
+            where = f"{param}{''.join(f'[{key_text(k)}]' for k in path)}"
+            if kind[0] == "float":
+                test, want = f"type({where}) is not float", "a Python float"
+            elif kind[0] == "scalar":
+                test, want = f"type({where}) is not np.{kind[1]}", f"a NumPy {kind[1]} scalar"
+            else:
+                shape = repr(tuple(int(n) for n in kind[1]))
+                test = (f"type({where}) is not np.ndarray or {where}.shape != {shape} "
+                        f"or {where}.dtype != np.{kind[2]}")
+                want = f"an array of shape {shape} and dtype {kind[2]}"
+            message = key_text(f"{fname} was generated for {where}: {want}")
+            lines += [f"    if {test}:", f"        raise ValueError({message})"]
+        return lines
+
     def check_lines(self, fname: str) -> list[str]:
         """Refuse compile-time values other than those the code was generated for."""
         lines = []
@@ -264,7 +315,9 @@ class Entry:
             want = _default_text(value)
             if want is None:  # not writable as a literal (an int subclass, ...): not checked
                 continue
-            test = f"{where} is not None" if value is None else f"{where} != {want}"
+            test = f"{where} is not None" if value is None else \
+                f"type({where}) is not {type(value).__name__} or {where} != {want}" \
+                if type(value) in (bool, int, float, str) else f"{where} != {want}"
             message = key_text(f"{fname} was generated for {where}={want}")
             lines += [f"    if {test}:", f"        raise ValueError({message})"]
         return lines
@@ -281,7 +334,7 @@ class Entry:
 
         def text(t):
             if isinstance(t, GradLeaf):
-                return f"float({texts[t.index]})" if t.as_float else texts[t.index]
+                return t.wrap(texts[t.index])
             items, brackets = parts(t)
             inner = [prefix + text(v) for prefix, v in items]
             if brackets == "()" and len(inner) == 1:
@@ -632,10 +685,12 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
         head = _wrap(f"def {fname}(", ", ".join(naming.base(v) for v in program.inputs), "):", indent="")
     lines = [head, f'    """{docstring_text(doc)}"""']
     if entry is not None:
+        lines += entry.structure_lines(fname)
+        lines += entry.check_lines(fname)
+        lines += entry.input_lines(fname)
         for v, (param, path) in zip(program.inputs, entry.access):
             if path:
                 lines.append(f"    {naming.base(v)} = {param}{''.join(f'[{key_text(k)}]' for k in path)}")
-        lines += entry.check_lines(fname)
     last_sweep, last_line = "forward", None
     masked = _masked_statements(program, stmts)
     in_errstate = False

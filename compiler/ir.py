@@ -223,7 +223,10 @@ class Program:
         """Named array constants, in first-use order (scalars print inline)."""
         seen: dict[int, Const] = {}
         for op in _nested_ops(self):
-            for v in op.inputs:
+            values = list(op.inputs)
+            if op.prim.name == "loop":  # a loop body may return a constant (`b = np.ones(3)`)
+                values += op.params["body"].outputs
+            for v in values:
                 if isinstance(v, Const) and not v.is_scalar:
                     seen.setdefault(v.uid, v)
         for v in self.outputs:

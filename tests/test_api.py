@@ -482,6 +482,8 @@ RUNNER = textwrap.dedent("""
         data = np.load(name + "_args.npz")
         args = [data[f"a{i}"] for i in range(len(data.files))]
         args = [a.item() if a.dtype == object else a for a in args]
+        # a Python-float argument was saved as a 0-d array: the module checks for a float
+        args = [a.item() if a.ndim == 0 and a.dtype == np.float64 else a for a in args]
         value = getattr(mod, fname)(*args)
         v2, grads = getattr(mod, fname + "_value_and_grad")(*args)
         results[name] = {"value": float(value), "v2": float(v2),

@@ -274,7 +274,7 @@ def test_every_row_of_an_array_is_unpacked_in_one_line():
     assert "    v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12 = xs\n" in source
     assert "xs[0]" not in source
     assert "= xs[10]" in partial.source and ") = xs" not in partial.source
-    assert np.array_equal(partial.value_and_grad_fn(x, W, U, xs)[1][0],
+    assert np.array_equal(partial.value_and_grad_fn(x, W, U, xs, 11)[1][0],
                           gradc.compile(fn, wrt, args=(x, W, U, xs, 11), checkpoint=Revolve(3))
                           .grad(x, W, U, xs, 11)[0])
 

@@ -129,9 +129,20 @@ class _LoopPlan:
         nc, nx, length = p["n_carry"], p["n_xs"], p["length"]
         carry_init, xs, invs = op.inputs[:nc], op.inputs[nc:nc + nx], op.inputs[nc + nx:]
         starts = []
-        for k in self.carry_adj:
+        for i, k in enumerate(self.carry_adj):
             g = cots.get(k)
-            starts.append(g if g is not None else builder.bind("zeros_like", carry_init[k]))
+            if g is None:
+                g = builder.bind("zeros_like", carry_init[k])
+            want = self.rev_body.inputs[1 + i].aval
+            if isinstance(g, Const) and (g.weak or g.dtype != want.dtype):
+                # a seed made from a Python constant (`1.0`): the carried adjoint is of the
+                # carry's dtype at run time too (float32 stays float32)
+                g = Const(np.asarray(g.value, dtype=want.dtype))
+            elif g.dtype != want.dtype:
+                g = builder.bind("cast", g, dtype=want.dtype)
+            if g.shape != want.shape:
+                g = builder.bind("broadcast_to", g, shape=want.shape)
+            starts.append(g)
         kept = [j for j in self.inv_adj if j not in self.hoisted]
         for j in kept:
             zero = builder.bind("zeros_like", invs[j])

@@ -512,6 +512,12 @@ class Lowering:
         args = [numpy_table.array_from(self, a) if isinstance(a, (list, tuple)) and a else a for a in args]
         for a in args:
             self._check_operand(a, prim)
+        try:
+            return self._bind(prim, args, params)
+        except OverflowError as e:  # a Python int out of an integer array's range, as NumPy refuses it
+            self.fail(f"{prim}: NumPy raises OverflowError here: {e}", SignatureError)
+
+    def _bind(self, prim, args, params):
         weak = [_weak_float(a) for a in args]
         if not any(weak):
             return self.b.bind(prim, *args, **params)
@@ -885,6 +891,21 @@ class Lowering:
         if isinstance(it, Value) and not isinstance(it, Const) and it.ndim >= 1 \
                 and self._loop_region(s, range(it.shape[0]), over=it):
             return  # `for x in xs` over an array's first axis: a loop region reading xs[k]
+        if isinstance(it, Value) and not isinstance(it, Const) and it.ndim >= 1 \
+                and isinstance(s.target, ast.Name) and not _writes_in_place(s.body):
+            # `for x in xs` the region cannot hold (0 or 1 rows, a weak-float carry):
+            # unrolled over the rows xs[k] (the body writes into no array: rows are values)
+            total = it.shape[0]
+            each = None
+            for k in range(total):
+                before = len(self.b.ops)
+                with self.step():
+                    self.assign(s.target, self.bind("getitem", it, index=(k,)), _UNKNOWN)
+                    self.block(s.body)
+                each = len(self.b.ops) - before if each is None else min(each, len(self.b.ops) - before)
+                if k >= 1:
+                    self.b.expect_iterations(each, total - k - 1, self.src.loc(s))
+            return
         if not self.is_static(it) or isinstance(it, Const):
             self.fail("unsupported construct 'for loop over an array': loop over "
                       "range(len(x)) or range(x.shape[k]) and index instead",
@@ -962,7 +983,7 @@ class Lowering:
                 return False
             trees.append(tree)
         if late:  # a first pass tells the avals of the names the body binds
-            built = self._region_body(s, rng, carried, trees, [v.aval for v in inits], over)
+            built = self._region_body(s, rng, carried, trees, [v.aval for v in inits], over, inits)
             if built is None:
                 return False
             found = []
@@ -981,7 +1002,7 @@ class Lowering:
             carried = carried + late
         avals = [v.aval for v in inits]
         for attempt in range(2):
-            built = self._region_body(s, rng, carried, trees, avals, over)
+            built = self._region_body(s, rng, carried, trees, avals, over, inits)
             if built is None:
                 return False
             ctx, outs = built
@@ -995,7 +1016,16 @@ class Lowering:
             avals = out_avals
         else:
             return False
-        weak = any(isinstance(v, Const) and v.weak for v in inits)
+        # Python numbers carried (NEP 50: weak): a Python int carried as an int is unbounded in
+        # Python (the region's int64 would wrap), and a Python float still weak after the body
+        # (Python arithmetic on Python floats) must stay weak after the loop: unroll both
+        py = [_weak_scalar(v) for v in inits]
+        if any(p and a.dtype.kind in "iub" for p, a in zip(py, avals)):
+            return False
+        if any(p and (_weak_scalar(o) or (isinstance(o, Value) and o.pytype is not None))
+               for p, o in zip(py, outs)):
+            return False
+        weak = any(py)
         ops = ctx.builder.ops
         inside = set(ctx.inputs()) | {op.out for op in ops}
         local = set(carried) | set(_stored_names(s.body)) | {s.target.id}
@@ -1043,7 +1073,7 @@ class Lowering:
             self.prov.pop(n, None)
         return True
 
-    def _region_body(self, s, rng, carried, trees, avals, over):
+    def _region_body(self, s, rng, carried, trees, avals, over, inits=None):
         """Lower the body once with carried values as fresh inputs; (region, output leaves)."""
         index = Value(Aval((), np.dtype(np.int64)), s.target.id if over is None else "k")
         body_builder = Builder(rewrite=rewrite)
@@ -1053,6 +1083,10 @@ class Lowering:
         names = [f"{n}{k}" if len(_leaves(t)) > 1 else n for n, t in zip(carried, trees)
                  for k in range(len(_leaves(t)))]
         ctx.carry_inputs = [Value(a, nm) for a, nm in zip(avals, names)]
+        if inits is not None:  # a Python float carried in is weak in the body (NEP 50)
+            for b, v in zip(ctx.carry_inputs, inits):
+                if _weak_scalar(v) and b.aval == Aval((), np.dtype(np.float64)):
+                    b.pytype = float
         outer = self.b
         self.b = body_builder
         try:
@@ -1625,7 +1659,7 @@ class Lowering:
             return self._static_call(fn, args, kwargs, node)
         if lower is not None and (traced or fn in numpy_table.ALWAYS_LOWER
                                   or any(isinstance(a, Const) for a in operands)):
-            return lower(self, args, kwargs)  # on constants, the builder folds it
+            return self._strong(lower(self, args, kwargs))  # on constants, the builder folds it
         if _draws_random_numbers(fn):
             self.fail(f"{_qualname(fn)} draws random numbers: gradc would draw them once, at compile "
                       "time, and reuse them on every call; draw them outside and pass the array as an "
@@ -1651,7 +1685,7 @@ class Lowering:
         if fn is abs:
             x = args[0]
             if isinstance(x, Value):
-                return self.bind("abs", x)
+                return self._weak(self.bind("abs", x), [x])
             if _traced_inside(x):
                 self.fail("abs() of a container holding arrays", UnsupportedFunction, node)
             return abs(_unwrap(x))
@@ -1661,7 +1695,8 @@ class Lowering:
                 total = self.binop(ast.Add(), total, item, node)
             return total
         if fn in (max, min):
-            return self._min_max(fn, args, kwargs, node)
+            items = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
+            return self._weak(self._min_max(fn, args, kwargs, node), list(items))
         if fn in (sorted, any, all, sum) and traced:
             hint = {sorted: "use np.sort(x) (it differentiates through the permutation)",
                     any: "use np.max(mask) or np.where to combine conditions on arrays",
@@ -1694,6 +1729,27 @@ class Lowering:
         self.fail(f"call to {_qualname(fn)} is not supported (see docs/supported-subset.md)",
                   UnsupportedFunction, node)
 
+    def _strong(self, result):
+        """A NumPy function's result is a NumPy scalar or array, never a Python float: a
+        Python-float value it returns (np.float64(lam), np.asarray(lam), np.add(lam, 1.0)) is
+        made a strong float64 (NEP 50), np.float64(...) in the generated code too."""
+        if isinstance(result, (list, tuple)):
+            items = [self._strong(r) for r in result]
+            if all(a is b for a, b in zip(items, result)):
+                return result
+            return type(result)(*items) if hasattr(result, "_fields") else type(result)(items)
+        if _weak_float(result):
+            return self.b.bind("cast", result, dtype=np.dtype(np.float64), scalar=True)
+        return result
+
+    def _weak(self, out, operands):
+        """A Python builtin (abs, max, min, round) of Python numbers is a Python number: weak."""
+        if isinstance(out, Value) and not isinstance(out, Const) and out.ndim == 0 \
+                and out.dtype == np.float64 and any(_weak_float(a) for a in operands) \
+                and all(_weak_float(a) or _python_scalar(a) for a in operands):
+            out.pytype = float
+        return out
+
     def _pow_divmod_round(self, fn, args, kwargs, node):
         """pow(x, y) is x ** y; divmod(x, y) is (x // y, x % y); round(x[, n]) is np.round(x, n)
         (NumPy's __round__: a float with the rounded value, derivative zero), on traced values."""
@@ -1711,7 +1767,7 @@ class Lowering:
             ndigits = 0 if ndigits is None else self.static(ndigits, "ndigits")
             if isinstance(ndigits, bool) or not isinstance(ndigits, (int, np.integer)):
                 self.fail(f"round(): ndigits must be an integer, not {ndigits!r}", SignatureError, node)
-            return self.bind("round", x, decimals=int(ndigits))
+            return self._weak(self.bind("round", x, decimals=int(ndigits)), [x])
         given = list(args) + [kwargs[k] for k in ("base", "exp", "mod") if k in kwargs]
         if fn is pow and len(given) == 3:
             if given[2] is not None:
@@ -2090,6 +2146,13 @@ class _Region:
         return b
 
 
+def _weak_scalar(v) -> bool:
+    """A Python number (NEP 50 weak): a Python-number constant or a Python-float argument."""
+    if isinstance(v, Const):
+        return v.weak
+    return isinstance(v, Value) and v.pytype is not None
+
+
 def _leaves(tree):
     return [None] if tree == "leaf" else [x for t in tree[1] for x in _leaves(t)]
 
@@ -2117,6 +2180,17 @@ def _unflatten(tree, leaves, k):
         item, k = _unflatten(t, leaves, k)
         items.append(item)
     return tree[0](items), k
+
+
+def _writes_in_place(body) -> bool:
+    """Whether the statements may write into an array (`a[i] = v`, `a.x = v`, `a += v`)."""
+    for stmt in body:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.AugAssign):
+                return True
+            if isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                return True
+    return False
 
 
 def _stored_names(body) -> set:
@@ -2170,8 +2244,12 @@ def _loads_outside(tree, loop) -> set:
             out.add(node.id)
         if isinstance(node, ast.For) and isinstance(node.target, ast.Name):
             visit(node.iter, bound)
+            # an enclosing loop with the same target: `loop` rebinds it, so its reads there
+            # read what `loop` leaves behind (not the enclosing loop's own index)
+            shadowed = isinstance(loop.target, ast.Name) and loop.target.id == node.target.id \
+                and any(n is loop for n in ast.walk(node))
             for child in node.body + node.orelse:
-                visit(child, bound | {node.target.id})
+                visit(child, bound if shadowed else bound | {node.target.id})
             return
         for child in ast.iter_child_nodes(node):
             visit(child, bound)

@@ -227,7 +227,10 @@ RULES = {
     "reshape": _first(_identity_if(lambda x, p: x.shape == p["shape"]), _reshape_scalar_broadcast),
     "expand_dims": _reshape_scalar_broadcast,
     "broadcast_to": _identity_if(lambda x, p: x.shape == p["shape"]),
-    "cast": _identity_if(lambda x, p: x.dtype == np.dtype(p["dtype"])),
+    # a scalar cast of a Python-float value is kept: np.float64(lam) makes it a strong NumPy
+    # scalar (NEP 50), which `lam` itself (a Python float at run time) is not
+    "cast": _identity_if(lambda x, p: x.dtype == np.dtype(p["dtype"])
+                         and not (p.get("scalar") and getattr(x, "pytype", None) is float)),
 }
 
 

@@ -7,6 +7,14 @@ import numpy as np
 
 def rnn(W, U, X, h0):
     """Value of rnn."""
+    if type(W) is not np.ndarray or W.shape != (3, 3) or W.dtype != np.float64:
+        raise ValueError('rnn was generated for W: an array of shape (3, 3) and dtype float64')
+    if type(U) is not np.ndarray or U.shape != (3, 2) or U.dtype != np.float64:
+        raise ValueError('rnn was generated for U: an array of shape (3, 2) and dtype float64')
+    if type(X) is not np.ndarray or X.shape != (50, 2) or X.dtype != np.float64:
+        raise ValueError('rnn was generated for X: an array of shape (50, 2) and dtype float64')
+    if type(h0) is not np.ndarray or h0.shape != (3,) or h0.dtype != np.float64:
+        raise ValueError('rnn was generated for h0: an array of shape (3,) and dtype float64')
     # line 16: for t in range(X.shape[0]):
     h = h0
     for t in range(50):
@@ -23,6 +31,14 @@ def rnn(W, U, X, h0):
 
 def rnn_value_and_grad(W, U, X, h0):
     """Value of rnn and its gradient with respect to W, U, h0."""
+    if type(W) is not np.ndarray or W.shape != (3, 3) or W.dtype != np.float64:
+        raise ValueError('rnn_value_and_grad was generated for W: an array of shape (3, 3) and dtype float64')
+    if type(U) is not np.ndarray or U.shape != (3, 2) or U.dtype != np.float64:
+        raise ValueError('rnn_value_and_grad was generated for U: an array of shape (3, 2) and dtype float64')
+    if type(X) is not np.ndarray or X.shape != (50, 2) or X.dtype != np.float64:
+        raise ValueError('rnn_value_and_grad was generated for X: an array of shape (50, 2) and dtype float64')
+    if type(h0) is not np.ndarray or h0.shape != (3,) or h0.dtype != np.float64:
+        raise ValueError('rnn_value_and_grad was generated for h0: an array of shape (3,) and dtype float64')
     # line 16: for t in range(X.shape[0]):
     h = h0
     tape = np.empty((50, 3))

@@ -13,6 +13,16 @@ def softmax(x, axis=-1):
 
 def cross_entropy_l2(W, b, x, y, lam):
     """Value of cross_entropy_l2."""
+    if type(W) is not np.ndarray or W.shape != (4, 5) or W.dtype != np.float64:
+        raise ValueError('cross_entropy_l2 was generated for W: an array of shape (4, 5) and dtype float64')
+    if type(b) is not np.ndarray or b.shape != (4,) or b.dtype != np.float64:
+        raise ValueError('cross_entropy_l2 was generated for b: an array of shape (4,) and dtype float64')
+    if type(x) is not np.ndarray or x.shape != (5,) or x.dtype != np.float64:
+        raise ValueError('cross_entropy_l2 was generated for x: an array of shape (5,) and dtype float64')
+    if type(y) is not np.ndarray or y.shape != (4,) or y.dtype != np.float64:
+        raise ValueError('cross_entropy_l2 was generated for y: an array of shape (4,) and dtype float64')
+    if type(lam) is not float:
+        raise ValueError('cross_entropy_l2 was generated for lam: a Python float')
     # line 17: p = softmax(W @ x + b)
     v1 = W @ x
     v2 = v1 + b
@@ -30,6 +40,16 @@ def cross_entropy_l2(W, b, x, y, lam):
 
 def cross_entropy_l2_value_and_grad(W, b, x, y, lam):
     """Value of cross_entropy_l2 and its gradient with respect to W, b."""
+    if type(W) is not np.ndarray or W.shape != (4, 5) or W.dtype != np.float64:
+        raise ValueError('cross_entropy_l2_value_and_grad was generated for W: an array of shape (4, 5) and dtype float64')
+    if type(b) is not np.ndarray or b.shape != (4,) or b.dtype != np.float64:
+        raise ValueError('cross_entropy_l2_value_and_grad was generated for b: an array of shape (4,) and dtype float64')
+    if type(x) is not np.ndarray or x.shape != (5,) or x.dtype != np.float64:
+        raise ValueError('cross_entropy_l2_value_and_grad was generated for x: an array of shape (5,) and dtype float64')
+    if type(y) is not np.ndarray or y.shape != (4,) or y.dtype != np.float64:
+        raise ValueError('cross_entropy_l2_value_and_grad was generated for y: an array of shape (4,) and dtype float64')
+    if type(lam) is not float:
+        raise ValueError('cross_entropy_l2_value_and_grad was generated for lam: a Python float')
     # line 17: p = softmax(W @ x + b)
     v1 = W @ x
     v2 = v1 + b

@@ -7,6 +7,8 @@ import numpy as np
 
 def f(x):
     """Value of f."""
+    if type(x) is not float:
+        raise ValueError('f was generated for x: a Python float')
     # line 13: return np.sqrt(x**2 + np.exp(x**2)) + np.cos(x**2 + np.exp(x**2))
     v1 = x ** 2
     v2 = np.exp(v1)
@@ -19,6 +21,8 @@ def f(x):
 
 def f_value_and_grad(x):
     """Value of f and its gradient with respect to x."""
+    if type(x) is not float:
+        raise ValueError('f_value_and_grad was generated for x: a Python float')
     # line 13: return np.sqrt(x**2 + np.exp(x**2)) + np.cos(x**2 + np.exp(x**2))
     v1 = x ** 2
     v2 = np.exp(v1)
@@ -32,4 +36,4 @@ def f_value_and_grad(x):
     v3_bar += 1.0 / (2 * v4)
     v1_bar = v3_bar + v3_bar * v2
     x_bar = v1_bar * 2 * x
-    return v6, x_bar
+    return v6, float(x_bar)
