@@ -329,3 +329,20 @@ def test_array_literals_round_trip_bit_for_bit(array):
 def struct_bits(x: float) -> bytes:
     import struct
     return struct.pack("<d", x)
+
+
+def _named_like_the_checker(check_arguments, w):
+    return np.sum((w * check_arguments) ** 2)
+
+
+def test_a_parameter_named_like_the_argument_checker(tmp_path):
+    """The saved module's argument check takes a name no parameter has."""
+    args = (np.array([1.0, 2.0]), np.array([0.5, -1.0]))
+    c = gradc.compile(_named_like_the_checker, wrt="w", args=args)
+    assert "def check_arguments_(" in c.source
+    value, grad = c.value_and_grad(*args)
+    np.testing.assert_allclose(grad, 2 * args[1] * args[0] ** 2)
+    namespace = {}
+    exec(compile(c.source, "<saved>", "exec"), namespace)  # our own generated module
+    v2, g2 = namespace["_named_like_the_checker_value_and_grad"](*args)
+    np.testing.assert_allclose(g2, grad)

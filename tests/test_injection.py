@@ -194,7 +194,8 @@ def test_function_name_never_becomes_code(payload):
         assert all(ch.isprintable() or ch == "\n" for ch in str(e))
         return
     tree = assert_safe_module(c.source)
-    assert len([n for n in tree.body if isinstance(n, ast.FunctionDef)]) == 2
+    defs = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert len(defs) == 3 and defs[0] == "check_arguments"  # the argument check, then the two entry points
     np.testing.assert_allclose(c.grad(np.array([1.0, 2.0])), [2.0, 4.0])
     run_module(c.source)
 

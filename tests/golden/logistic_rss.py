@@ -17,10 +17,15 @@ X1 = np.array([1.0, 1.0, 1.5])
 X2 = np.array([1.0, 1.5, -1.0])
 
 
+def check_arguments(w):
+    """The arguments this module was generated for (it is specialised to them)."""
+    if type(w) is not np.ndarray or w.shape != (3,) or w.dtype != np.float64:
+        raise ValueError('this module was generated for w: an array of shape (3,) and dtype float64')
+
+
 def rss_loss(w):
     """Value of rss_loss."""
-    if type(w) is not np.ndarray or w.shape != (3,) or w.dtype != np.float64:
-        raise ValueError('rss_loss was generated for w: an array of shape (3,) and dtype float64')
+    check_arguments(w)
     # line 23: z1 = X1 @ w
     v1 = X1 @ w
     # line 24: z2 = X2 @ w
@@ -42,8 +47,7 @@ def rss_loss(w):
 
 def rss_loss_value_and_grad(w):
     """Value of rss_loss and its gradient with respect to w."""
-    if type(w) is not np.ndarray or w.shape != (3,) or w.dtype != np.float64:
-        raise ValueError('rss_loss_value_and_grad was generated for w: an array of shape (3,) and dtype float64')
+    check_arguments(w)
     # line 23: z1 = X1 @ w
     v1 = X1 @ w
     # line 24: z2 = X2 @ w

@@ -11,18 +11,23 @@ def softmax(x, axis=-1):
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
+def check_arguments(W, b, x, y, lam):
+    """The arguments this module was generated for (it is specialised to them)."""
+    if type(W) is not np.ndarray or W.shape != (4, 5) or W.dtype != np.float64:
+        raise ValueError('this module was generated for W: an array of shape (4, 5) and dtype float64')
+    if type(b) is not np.ndarray or b.shape != (4,) or b.dtype != np.float64:
+        raise ValueError('this module was generated for b: an array of shape (4,) and dtype float64')
+    if type(x) is not np.ndarray or x.shape != (5,) or x.dtype != np.float64:
+        raise ValueError('this module was generated for x: an array of shape (5,) and dtype float64')
+    if type(y) is not np.ndarray or y.shape != (4,) or y.dtype != np.float64:
+        raise ValueError('this module was generated for y: an array of shape (4,) and dtype float64')
+    if type(lam) is not float:
+        raise ValueError('this module was generated for lam: a Python float')
+
+
 def cross_entropy_l2(W, b, x, y, lam):
     """Value of cross_entropy_l2."""
-    if type(W) is not np.ndarray or W.shape != (4, 5) or W.dtype != np.float64:
-        raise ValueError('cross_entropy_l2 was generated for W: an array of shape (4, 5) and dtype float64')
-    if type(b) is not np.ndarray or b.shape != (4,) or b.dtype != np.float64:
-        raise ValueError('cross_entropy_l2 was generated for b: an array of shape (4,) and dtype float64')
-    if type(x) is not np.ndarray or x.shape != (5,) or x.dtype != np.float64:
-        raise ValueError('cross_entropy_l2 was generated for x: an array of shape (5,) and dtype float64')
-    if type(y) is not np.ndarray or y.shape != (4,) or y.dtype != np.float64:
-        raise ValueError('cross_entropy_l2 was generated for y: an array of shape (4,) and dtype float64')
-    if type(lam) is not float:
-        raise ValueError('cross_entropy_l2 was generated for lam: a Python float')
+    check_arguments(W, b, x, y, lam)
     # line 17: p = softmax(W @ x + b)
     v1 = W @ x
     v2 = v1 + b
@@ -40,16 +45,7 @@ def cross_entropy_l2(W, b, x, y, lam):
 
 def cross_entropy_l2_value_and_grad(W, b, x, y, lam):
     """Value of cross_entropy_l2 and its gradient with respect to W, b."""
-    if type(W) is not np.ndarray or W.shape != (4, 5) or W.dtype != np.float64:
-        raise ValueError('cross_entropy_l2_value_and_grad was generated for W: an array of shape (4, 5) and dtype float64')
-    if type(b) is not np.ndarray or b.shape != (4,) or b.dtype != np.float64:
-        raise ValueError('cross_entropy_l2_value_and_grad was generated for b: an array of shape (4,) and dtype float64')
-    if type(x) is not np.ndarray or x.shape != (5,) or x.dtype != np.float64:
-        raise ValueError('cross_entropy_l2_value_and_grad was generated for x: an array of shape (5,) and dtype float64')
-    if type(y) is not np.ndarray or y.shape != (4,) or y.dtype != np.float64:
-        raise ValueError('cross_entropy_l2_value_and_grad was generated for y: an array of shape (4,) and dtype float64')
-    if type(lam) is not float:
-        raise ValueError('cross_entropy_l2_value_and_grad was generated for lam: a Python float')
+    check_arguments(W, b, x, y, lam)
     # line 17: p = softmax(W @ x + b)
     v1 = W @ x
     v2 = v1 + b
