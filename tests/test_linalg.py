@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import gradc
+from fixtures.numeric import fd_grad
 from gradc.errors import CompileError
 from gradc.frontend import numpy_linalg
 
@@ -60,17 +61,6 @@ def distinct_sv(m, n, batch=()):
     return out
 
 
-def fd_grad(fn, args, i, eps=1e-6):
-    x = np.asarray(args[i], dtype=np.float64)
-    g = np.zeros(x.shape)
-    for idx in np.ndindex(*x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += eps
-        xm[idx] -= eps
-        ap, am = list(args), list(args)
-        ap[i], am[i] = xp, xm
-        g[idx] = (float(fn(*ap)) - float(fn(*am))) / (2 * eps)
-    return g
 
 
 def check(fn, args, wrt, rtol=1e-6, atol=1e-7, eps=1e-6, jvp=True):

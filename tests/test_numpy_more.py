@@ -10,23 +10,15 @@ import numpy as np
 import pytest
 
 import gradc
+from fixtures.numeric import fd_grad
 
 RNG = np.random.default_rng(20261202)
 
 
 def fd(f, args, wrt=0, eps=1e-6):
-    """Central differences of scalar f with respect to args[wrt], in float64."""
+    """Central differences of scalar f with respect to args[wrt], in float64 (an array)."""
     args = [np.array(a, dtype=np.float64) if i == wrt else a for i, a in enumerate(args)]
-    x = args[wrt]
-    g = np.zeros(x.shape)
-    for idx in np.ndindex(*x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += eps
-        xm[idx] -= eps
-        ap, am = list(args), list(args)
-        ap[wrt], am[wrt] = xp, xm
-        g[idx] = (float(f(*ap)) - float(f(*am))) / (2 * eps)
-    return g
+    return fd_grad(f, args, wrt, eps)
 
 
 def check(f, *args, wrt=0, rtol=1e-6, atol=1e-7):
