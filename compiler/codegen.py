@@ -714,9 +714,15 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
                                      break_on_hyphens=False)
                 call = "\n".join([f"    {checker}("] + [f"        {line}" for line in body] + ["    )"])
             lines.append(call)
-        for v, (param, path) in zip(program.inputs, entry.access):
-            if path:
-                lines.append(f"    {naming.base(v)} = {param}{''.join(f'[{key_text(k)}]' for k in path)}")
+        kinds = entry.kinds or [()] * len(entry.access)
+        for v, (param, path), kind in zip(program.inputs, entry.access, kinds):
+            source = f"{param}{''.join(f'[{key_text(k)}]' for k in path)}"
+            if kind[:1] == ("float",):
+                # A Python float computes as NumPy's float64 (documented): inf and nan where
+                # Python would raise or turn complex; its weak dtype was decided at compile time.
+                lines.append(f"    {naming.base(v)} = np.float64({source})")
+            elif path:
+                lines.append(f"    {naming.base(v)} = {source}")
     last_sweep, last_line = "forward", None
     masked = _masked_statements(program, stmts)
     in_errstate = False

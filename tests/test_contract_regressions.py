@@ -185,3 +185,26 @@ def test_int_out_of_range_is_a_compile_error(fn):
         gradc.value_and_grad(fn)(np.ones(3), I8)
     assert not isinstance(e.value, gradc.errors.InternalError)
     assert e.value.loc.lineno == fn.__code__.co_firstlineno + 1
+
+
+def _half_power(x, s):
+    return np.sum(x) * s ** 0.5
+
+
+def _reciprocal_of_zero(x, s):
+    return np.sum(x) * (1.0 / (s - s))
+
+
+def test_python_float_arguments_compute_as_numpy_float64():
+    """Documented convention: a Python float argument computes as NumPy's float64, so a negative
+    base to a fractional power is nan (Python: a complex number, whose gradient gradc would
+    silently get wrong) and 1/0 is inf (Python raises ZeroDivisionError), never a complex value."""
+    x = np.ones(2)
+    with np.errstate(all="ignore"):
+        value, (gx, gs) = gradc.value_and_grad(_half_power, wrt=("x", "s"))(x, -4.0)
+        assert np.isnan(value) and np.all(np.isnan(gx)) and np.isnan(gs)
+        assert not np.iscomplexobj(value) and not np.iscomplexobj(gx)
+        value, gx = gradc.value_and_grad(_reciprocal_of_zero, wrt="x")(x, 0.5)
+        assert np.isinf(value) and np.all(np.isinf(gx))
+    value, (gx, gs) = gradc.value_and_grad(_half_power, wrt=("x", "s"))(x, 4.0)
+    assert value == 4.0 and type(gs) is float and gs == 0.5

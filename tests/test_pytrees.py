@@ -310,7 +310,7 @@ def test_static_leaves_are_compile_time_and_keyed(module):
     for cfg in ({"act": "tanh", "power": 2, "scale": 0.5}, {"act": "sin", "power": 3, "scale": 0.5}):
         assert_tree_close(c.grad(w, cfg), fd_tree(m.loss, (w, cfg), {}, 0))
     assert len(c._specs) == 2
-    assert "cfg_scale = cfg['scale']" in c.source
+    assert "cfg_scale = np.float64(cfg['scale'])" in c.source  # a Python float computes as float64
     assert "if type(cfg['power']) is not int or cfg['power'] != 3:" in c.source  # the saved module refuses other constants
     with pytest.raises(SignatureError, match=r"cfg\['power'\]=2: it is an integer"):
         gradc.grad(m.loss, wrt="cfg")(w, {"power": 2, "act": "tanh", "scale": 0.5})
@@ -388,7 +388,7 @@ def test_odd_keys_are_repr_safe(L):
     assert_tree_close(g, fd_tree(L.odd_keys, (p,), {}, 0))
     ast.parse(c.source)
     assert "p_W_1 = p['W-1']" in c.source and "p_class = p['class']" in c.source
-    assert "p_7 = p[7]" in c.source and repr(key) in c.source
+    assert "p_7 = np.float64(p[7])" in c.source and repr(key) in c.source
     assert all("\n" not in line and line.isprintable() for line in c.source.split("\n"))
 
 

@@ -28,6 +28,7 @@ def check_arguments(W, b, x, y, lam):
 def cross_entropy_l2(W, b, x, y, lam):
     """Value of cross_entropy_l2."""
     check_arguments(W, b, x, y, lam)
+    lam = np.float64(lam)
     # line 17: p = softmax(W @ x + b)
     v1 = W @ x
     v2 = v1 + b
@@ -46,6 +47,7 @@ def cross_entropy_l2(W, b, x, y, lam):
 def cross_entropy_l2_value_and_grad(W, b, x, y, lam):
     """Value of cross_entropy_l2 and its gradient with respect to W, b."""
     check_arguments(W, b, x, y, lam)
+    lam = np.float64(lam)
     # line 17: p = softmax(W @ x + b)
     v1 = W @ x
     v2 = v1 + b

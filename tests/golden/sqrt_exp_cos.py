@@ -14,6 +14,7 @@ def check_arguments(x):
 def f(x):
     """Value of f."""
     check_arguments(x)
+    x = np.float64(x)
     # line 13: return np.sqrt(x**2 + np.exp(x**2)) + np.cos(x**2 + np.exp(x**2))
     v1 = x ** 2
     v2 = np.exp(v1)
@@ -27,6 +28,7 @@ def f(x):
 def f_value_and_grad(x):
     """Value of f and its gradient with respect to x."""
     check_arguments(x)
+    x = np.float64(x)
     # line 13: return np.sqrt(x**2 + np.exp(x**2)) + np.cos(x**2 + np.exp(x**2))
     v1 = x ** 2
     v2 = np.exp(v1)
