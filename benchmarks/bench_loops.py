@@ -18,12 +18,7 @@ import os
 import sys
 
 # --threads must take effect before NumPy (and its BLAS) is imported.
-_pre = argparse.ArgumentParser(add_help=False)
-_pre.add_argument("--threads", type=int)
-_threads = _pre.parse_known_args()[0].threads
-if _threads:
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_var] = str(_threads)
+import blas_threads  # noqa: E402,F401  (before NumPy: --threads reaches the BLAS)
 import time  # noqa: E402
 import types  # noqa: E402
 from pathlib import Path  # noqa: E402
