@@ -37,10 +37,17 @@ class Statement:
     frees: tuple[str, ...] = ()  # names to `del` after this statement (large, no longer read)
     subscript: str = ""  # `target[index] += expr`: a scattered contribution added in place
     loop: "LoopBlock | None" = None  # a loop op: written as a for statement (see LoopBlock)
+    cond: "CondBlock | None" = None  # a cond op: written as an if statement (see CondBlock)
 
     @property
     def lhs(self) -> str:
         return self.target + self.subscript
+
+    @property
+    def results(self) -> dict | None:
+        """Names a loop or if statement binds for its results (None for an assignment)."""
+        block = self.loop or self.cond
+        return block.results if block is not None else None
 
 
 @dataclass
@@ -55,6 +62,15 @@ class LoopBlock:
     body: list  # Statements of the body
     writes: list  # (stack name, expr)
     carries: list  # (name, expr)
+    results: dict  # result Value -> name
+
+
+@dataclass
+class CondBlock:
+    """A cond op as statements: `if test:`, each branch's statements, then its values
+    assigned to the names the results have after the if (one set of names for both)."""
+    test: str
+    branches: list  # per branch (true, then false): (Statements, [(result name, expr)])
     results: dict  # result Value -> name
 
 
@@ -456,13 +472,14 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
     large intermediates released (`del`) as soon as nothing reads them any more."""
     uses = program.use_counts()
     outputs = set(program.outputs)
-    loop_reads = {v for op in program.ops if op.prim.name in ("loop", "loop_result") for v in op.inputs}
+    regions = ("loop", "cond", "loop_result")
+    loop_reads = {v for op in program.ops if op.prim.name in regions for v in op.inputs}
 
     def inlined(op: Op) -> bool:
         v = op.out
         return (op.sweep != "forward" and v.adjoint_of is None and v.tangent_of is None
                 and uses.get(v, 0) == 1 and v not in outputs and v not in loop_reads
-                and op.prim.name not in ("loop", "loop_result"))
+                and op.prim.name not in regions)
 
     # Where each value is last read, counting a read inside an inlined temporary at the
     # statement that evaluates it: a name must not be reused or freed before then.
@@ -492,7 +509,8 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
     # read whatever their size: the generated code then has the same lines for any T.
     stacks: set[Value] = set()
     for op in program.ops:
-        if op.prim.name == "loop_result" and op.params["index"] >= op.inputs[0].producer.params["n_carry"]:
+        if op.prim.name == "loop_result" and op.inputs[0].producer.prim.name == "loop" \
+                and op.params["index"] >= op.inputs[0].producer.params["n_carry"]:
             stacks.add(op.out)
         elif op.prim.name in ("getitem", "transpose", "concatenate") and any(v in stacks for v in op.inputs):
             stacks.add(op.out)
@@ -536,13 +554,18 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
     for i, op in enumerate(program.ops):
         if op.prim.name == "loop_result":
             continue  # named by its loop
-        if op.prim.name == "loop":
+        if op.prim.name in ("loop", "cond"):
             live_names = {n for n, v in holder.items() if last_use.get(v, -1) > i}
-            block = _loop_block(program, op, naming, operand, live_names)
+            if op.prim.name == "loop":
+                block = _loop_block(program, op, naming, operand, live_names)
+                st = Statement(op, "", "", loop=block)
+            else:
+                block = _cond_block(program, op, naming, operand, live_names)
+                st = Statement(op, "", "", cond=block)
             for v, name in block.results.items():
                 hold(name, v)
                 exprs[v] = Expr(name)
-            out.append(Statement(op, "", "", loop=block))
+            out.append(st)
             release(i)
             continue
         expr = op.prim.emit(*[operand(v) for v in op.inputs], **op.params)
@@ -615,12 +638,7 @@ def _loop_block(program: Program, op: Op, naming, operand, live_names=frozenset(
         bound[b] = text
     inner = BodyNaming(naming, body, bound, ("body", id(op)))
     stmts = statements(body, inner)
-    final: dict[Value, str] = {}
-    for st in stmts:
-        if st.loop is not None:
-            final.update(st.loop.results)
-        else:
-            final[st.op.out] = st.target
+    final = _final_names(stmts)
 
     def text(v: Value) -> str:
         if isinstance(v, Const):
@@ -634,6 +652,55 @@ def _loop_block(program: Program, op: Op, naming, operand, live_names=frozenset(
     carries = [(names[k], text(body.outputs[k])) for k in range(nc)]
     return LoopBlock(inits, stacks, header, index, stmts, writes, carries,
                      {v: names[k] for k, v in enumerate(results) if v is not None})
+
+
+def _cond_block(program: Program, op: Op, naming, operand, live_names=frozenset()) -> CondBlock:
+    """The if statement of cond op `op`: each branch assigns the same result names (named
+    as the values they are, never as a name still read after the if)."""
+    branches = op.params["branches"]
+    results = [None] * len(branches[0].outputs)
+    for r in program.ops:
+        if r.prim.name == "loop_result" and r.inputs[0] is op.out:
+            results[r.params["index"]] = r.out
+    names: list = []
+    for v in results:
+        if v is None:  # read by nothing: not assigned
+            names.append(None)
+            continue
+        if naming.space is not None and naming.space.get(("value", v)) is None and (
+                v.adjoint_of is None and v.tangent_of is None):
+            name = naming.space.name(("value", v), v.name or "v", "v")
+        else:
+            name = naming.base(v)
+        if name in live_names or name in names:
+            name = naming.fresh(name, set(live_names) | {n for n in names if n})
+        names.append(name)
+    operands = [operand(v).text for v in op.inputs]
+    blocks = []
+    for j, body in enumerate(branches):
+        bound = dict(zip(body.inputs, operands[1:]))
+        stmts = statements(body, BodyNaming(naming, body, bound, ("branch", id(op), j)))
+        final = _final_names(stmts)
+
+        def text(v: Value) -> str:
+            if isinstance(v, Const):
+                return naming.const_names[v] if not v.is_scalar else scalar_literal(v.value).text
+            return final.get(v) or bound[v]
+
+        assigns = [(name, text(v)) for name, v in zip(names, body.outputs) if name is not None]
+        blocks.append((stmts, assigns))
+    return CondBlock(operands[0], blocks, {v: names[k] for k, v in enumerate(results) if v is not None})
+
+
+def _final_names(stmts) -> dict:
+    """The name each value made by these statements has at their end."""
+    final: dict[Value, str] = {}
+    for st in stmts:
+        if st.results is not None:
+            final.update(st.results)
+        else:
+            final[st.op.out] = st.target
+    return final
 
 
 def _fresh(name: str, holder) -> str:
@@ -658,12 +725,7 @@ def output_text(program: Program, naming: Naming, stmts, grouped: bool, entry: "
                 texts: bool = False):
     """`return v9` or `return v9, (W_bar, b_bar)`; with an Entry, the gradients in the
     structure of their arguments (`return v9, {'W1': params_W1_bar, ...}`)."""
-    final: dict[Value, str] = {}
-    for s in stmts:
-        if s.loop is not None:
-            final.update(s.loop.results)
-        else:
-            final[s.op.out] = s.target
+    final = _final_names(stmts)
     for v in program.inputs:
         final.setdefault(v, naming.base(v))
 
@@ -736,8 +798,8 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
             lines.append(f"    # {prefix}line {loc.lineno}: {comment_text(loc.line.strip())}")
             in_errstate = False
         last_sweep, last_line = sweep, loc.lineno if loc is not None else None
-        if s.loop is not None:
-            lines += _loop_lines(s, "    ")
+        if s.loop is not None or s.cond is not None:
+            lines += _block_lines([s], "    ")
             continue
         if rows:
             lines.append(_unpack_line([r.target for r in rows], s.expr[:-len("[0]")]))
@@ -844,13 +906,7 @@ def _loop_lines(s: Statement, indent: str) -> list[str]:
         lines.append(f"{indent}{name} = np.empty({shape!r}{kind})")
     lines.append(f"{indent}for {block.index} in {block.header}:")
     inner = indent + "    "
-    for st in block.body:
-        if st.loop is not None:
-            lines += _loop_lines(st, inner)
-            continue
-        lines.append(f"{inner}{st.lhs} {'+=' if st.augmented else '='} {st.expr}")
-        if st.frees:
-            lines.append(f"{inner}del {', '.join(st.frees)}")
+    lines += _block_lines(block.body, inner)
     for name, expr in block.writes:
         lines.append(f"{inner}{name}[{block.index}] = {expr}")
     changed = [(n, e) for n, e in block.carries if n != e]
@@ -862,6 +918,40 @@ def _loop_lines(s: Statement, indent: str) -> list[str]:
         lines.append(f"{inner}pass")
     if s.frees:
         lines.append(f"{indent}del {', '.join(s.frees)}")
+    return lines
+
+
+def _cond_lines(s: Statement, indent: str) -> list[str]:
+    """The if statement of a cond op: each branch's statements, then its result names bound."""
+    block, lines = s.cond, [f"{indent}if {s.cond.test}:"]
+    inner = indent + "    "
+    for j, (stmts, assigns) in enumerate(block.branches):
+        if j:
+            lines.append(f"{indent}else:")
+        body = _block_lines(stmts, inner)
+        changed = [(n, e) for n, e in assigns if n != e]
+        if len(changed) == 1:
+            body.append(f"{inner}{changed[0][0]} = {changed[0][1]}")
+        elif changed:  # all at once: a result's name may be what another branch value reads
+            body.append(f"{inner}{', '.join(n for n, _ in changed)} = {', '.join(e for _, e in changed)}")
+        lines += body or [f"{inner}pass"]
+    if s.frees:
+        lines.append(f"{indent}del {', '.join(s.frees)}")
+    return lines
+
+
+def _block_lines(stmts: list[Statement], indent: str) -> list[str]:
+    """Statements inside a loop or branch, at `indent`."""
+    lines = []
+    for st in stmts:
+        if st.loop is not None:
+            lines += _loop_lines(st, indent)
+        elif st.cond is not None:
+            lines += _cond_lines(st, indent)
+        else:
+            lines.append(f"{indent}{st.lhs} {'+=' if st.augmented else '='} {st.expr}")
+            if st.frees:
+                lines.append(f"{indent}del {', '.join(st.frees)}")
     return lines
 
 

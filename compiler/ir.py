@@ -226,6 +226,8 @@ class Program:
             values = list(op.inputs)
             if op.prim.name == "loop":  # a loop body may return a constant (`b = np.ones(3)`)
                 values += op.params["body"].outputs
+            elif op.prim.name == "cond":  # so may a branch
+                values += [v for b in op.params["branches"] for v in b.outputs]
             for v in values:
                 if isinstance(v, Const) and not v.is_scalar:
                     seen.setdefault(v.uid, v)
@@ -255,7 +257,7 @@ class Program:
         nums = {v: -i for i, v in enumerate(self.inputs)}
         k = 0
         for op in _nested_ops(self, forward_only=True):
-            if op.prim.name != "loop":
+            if op.prim.name not in ("loop", "cond"):
                 k += 1
                 nums[op.out] = k
         return nums
@@ -416,6 +418,9 @@ def verify(program: Program) -> Program:
         if op.prim.name == "loop":
             from .regions import verify_loop
             verify_loop(op, verify)
+        elif op.prim.name == "cond":
+            from .regions import verify_cond
+            verify_cond(op, verify)
         if arity is not None and len(op.inputs) != arity:
             raise VerifyError(f"op {i} ({op.prim.name}) has {len(op.inputs)} operands, expected {arity}")
         for v in op.inputs:
@@ -436,12 +441,15 @@ def verify(program: Program) -> Program:
 
 
 def _nested_ops(program: Program, forward_only: bool = False):
-    """The program's ops with the ops of loop bodies before their loop op."""
+    """The program's ops with the ops of region bodies before their loop or cond op."""
     for op in program.ops:
         if forward_only and op.sweep != "forward":
             continue
         if op.prim.name == "loop":
             yield from _nested_ops(op.params["body"], forward_only)
+        elif op.prim.name == "cond":
+            for body in op.params["branches"]:
+                yield from _nested_ops(body, forward_only)
         yield op
 
 

@@ -33,8 +33,8 @@ def listing(program: Program) -> str:
         if s.op.sweep != last_sweep:
             rows.append(("", s.op.sweep))
             last_sweep = s.op.sweep
-        if s.loop is not None:
-            rows += _loop_rows(s, "")
+        if s.loop is not None or s.cond is not None:
+            rows += _block_rows([s], "")
             continue
         op = "+=" if s.augmented else "="
         rows.append((s.lhs, f"{op} {math_text(s.expr)}", str(s.op.out.aval)))
@@ -65,18 +65,41 @@ def _loop_rows(s, indent: str) -> list[tuple]:
         rows.append((indent + name, f"= stack of {shape[0]} rows", _aval_text(shape, dtype)))
     rows.append((f"{indent}for {block.index} in {block.header}:",))
     inner = indent + "    "
-    for st in block.body:
-        if st.loop is not None:
-            rows += _loop_rows(st, inner)
-            continue
-        rows.append((inner + st.lhs, f"{'+=' if st.augmented else '='} {math_text(st.expr)}",
-                     str(st.op.out.aval)))
+    rows += _block_rows(block.body, inner)
     for name, expr in block.writes:
         rows.append((f"{inner}{name}[{block.index}]", f"= {math_text(expr)}", "row"))
     changed = [(n, e) for n, e in block.carries if n != e]
     if changed:  # all at once, as the generated code rebinds them
         rows.append((inner + ", ".join(n for n, _ in changed),
                      f"= {', '.join(math_text(e) for _, e in changed)}", "next iteration"))
+    return rows
+
+
+def _cond_rows(s, indent: str) -> list[tuple]:
+    """A cond op in the listing: `if v3:`, each branch once, its results bound."""
+    rows = [(f"{indent}if {math_text(s.cond.test)}:",)]
+    inner = indent + "    "
+    for j, (stmts, assigns) in enumerate(s.cond.branches):
+        if j:
+            rows.append((f"{indent}else:",))
+        rows += _block_rows(stmts, inner)
+        changed = [(n, e) for n, e in assigns if n != e]
+        if changed:
+            rows.append((inner + ", ".join(n for n, _ in changed),
+                         f"= {', '.join(math_text(e) for _, e in changed)}", "result"))
+    return rows
+
+
+def _block_rows(stmts, indent: str) -> list[tuple]:
+    rows = []
+    for st in stmts:
+        if st.loop is not None:
+            rows += _loop_rows(st, indent)
+        elif st.cond is not None:
+            rows += _cond_rows(st, indent)
+        else:
+            rows.append((indent + st.lhs, f"{'+=' if st.augmented else '='} {math_text(st.expr)}",
+                         str(st.op.out.aval)))
     return rows
 
 

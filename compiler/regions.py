@@ -1,4 +1,5 @@
-"""Structured control flow in the IR: the loop region (a scan with carried values).
+"""Structured control flow in the IR: the loop region (a scan with carried values) and
+the conditional region (two branch bodies, one run).
 
 A `loop` op runs its body program `length` times (last to first with reverse=True).
 Its operands are, in order, the initial carried values, the stacked per-iteration
@@ -16,7 +17,12 @@ leading axis ((length, ...), preallocated by the generated code). An op has one
 result Value, so the loop op's own result is a handle (aval of dtype object) and
 each result is read by a `loop_result` op (parameter `index`) that directly follows it.
 
-These two operations are not primitives of the registry (they have no NumPy
+A `cond` op (operands: the 0-d boolean predicate, then the values the branches read)
+runs params["branches"][0] when the predicate is true and [1] otherwise. Both branches
+are closed Programs with one input per operand after the predicate and outputs of the
+same avals; the results are read by `loop_result` ops exactly as a loop's.
+
+These operations are not primitives of the registry (they have no NumPy
 spelling of their own): codegen and the printer write them as a `for` statement,
 the reverse pass derives the adjoint of the body with itself (ad/reverse.py), and
 `unroll` turns any program with loops into a flat one (the fallback for the
@@ -57,11 +63,25 @@ LOOP = Primitive(name="loop", impl=_run_loop, emit=_no_emit, family="control", a
                  shape_rule=lambda avals, **p: (), dtype_rule=lambda avals, values, **p: HANDLE.dtype,
                  foldable=False, shareable=False, fresh=False,
                  doc="a counted loop region (scan): see compiler/regions.py")
+
+
+def _run_cond(pred, *args, branches):
+    from .interpret import evaluate
+
+    body = branches[0] if bool(pred) else branches[1]
+    env = evaluate(body, *args)
+    return tuple(v.value if isinstance(v, Const) else env[v] for v in body.outputs)
+
+
+COND = Primitive(name="cond", impl=_run_cond, emit=_no_emit, family="control", arity=None,
+                 shape_rule=lambda avals, **p: (), dtype_rule=lambda avals, values, **p: HANDLE.dtype,
+                 foldable=False, shareable=False, fresh=False,
+                 doc="a conditional region (if/else on a traced predicate): see compiler/regions.py")
 LOOP_RESULT = Primitive(name="loop_result", impl=lambda handle, index, shape, dtype: handle[index],
                         emit=_no_emit, family="control", arity=1, foldable=False, fresh=False,
                         shape_rule=lambda avals, index, shape, dtype: shape,
                         dtype_rule=lambda avals, values, index, shape, dtype: np.dtype(dtype),
-                        doc="result `index` of a loop op")
+                        doc="result `index` of a loop or cond op")
 
 
 def is_fresh(v: Value) -> bool:
@@ -72,6 +92,8 @@ def is_fresh(v: Value) -> bool:
     if op.prim is not LOOP_RESULT:
         return op.prim.fresh
     loop = op.inputs[0].producer
+    if loop.prim is COND:  # a branch may return one of its operands (an outside array)
+        return False
     p, k = loop.params, op.params["index"]
     if k >= p["n_carry"]:
         return True
@@ -83,6 +105,19 @@ def is_fresh(v: Value) -> bool:
 
 def is_loop(op: Op) -> bool:
     return op.prim is LOOP
+
+
+def is_cond(op: Op) -> bool:
+    return op.prim is COND
+
+
+def bodies(op: Op) -> tuple:
+    """The region bodies of a loop or cond op (empty for any other op)."""
+    if op.prim is LOOP:
+        return (op.params["body"],)
+    if op.prim is COND:
+        return tuple(op.params["branches"])
+    return ()
 
 
 def result_avals(body: Program, n_carry: int, length: int) -> list[Aval]:
@@ -112,25 +147,44 @@ def emit_loop(builder: Builder, body: Program, length: int, carries, xs, invaria
     return results
 
 
+def emit_cond(builder: Builder, pred: Value, branches, operands) -> list[Value]:
+    """Append a cond op and its result ops to `builder`; returns the results."""
+    handle = Value(HANDLE)
+    op = Op(COND, (pred,) + tuple(operands), dict(branches=tuple(branches)), handle, builder.loc,
+            builder.sweep, builder.step)
+    handle.producer = op
+    builder.add_op(op)
+    results = []
+    for k, v in enumerate(branches[0].outputs):
+        out = Value(v.aval)
+        r = Op(LOOP_RESULT, (handle,), dict(index=k, shape=v.shape, dtype=v.dtype), out,
+               builder.loc, builder.sweep, builder.step)
+        out.producer = r
+        builder.add_op(r)
+        results.append(out)
+    return results
+
+
 def all_ops(program: Program):
-    """Every op of the program, loop bodies included (a body's ops before its loop op)."""
+    """Every op of the program, region bodies included (a body's ops before its op)."""
     for op in program.ops:
-        if is_loop(op):
-            yield from all_ops(op.params["body"])
+        for body in bodies(op):
+            yield from all_ops(body)
         yield op
 
 
 def has_loops(program: Program) -> bool:
-    return any(is_loop(op) for op in program.ops)
+    """Whether any loop op is left to unroll (at the top level or inside a branch)."""
+    return any(is_loop(op) or (is_cond(op) and any(has_loops(b) for b in bodies(op)))
+               for op in program.ops)
 
 
 def results_of(program: Program) -> dict[Value, list]:
     """loop handle -> [loop_result Value or None per result index]."""
     out: dict[Value, list] = {}
     for op in program.ops:
-        if is_loop(op):
-            p = op.params
-            out[op.out] = [None] * len(p["body"].outputs)
+        if bodies(op):
+            out[op.out] = [None] * len(bodies(op)[0].outputs)
         elif op.prim is LOOP_RESULT:
             out[op.inputs[0]][op.params["index"]] = op.out
     return out
@@ -159,13 +213,31 @@ def verify_loop(op: Op, verify) -> None:
                               f"{body.outputs[k].aval}")
 
 
+def verify_cond(op: Op, verify) -> None:
+    """The predicate is a 0-d bool; both branches take the operands and agree on results."""
+    from .ir import VerifyError
+
+    pred, operands = op.inputs[0], op.inputs[1:]
+    if pred.aval != Aval((), np.dtype(bool)):
+        raise VerifyError(f"cond predicate has aval {pred.aval}, expected bool[]")
+    branches = op.params["branches"]
+    if len(branches) != 2:
+        raise VerifyError("a cond has two branches")
+    for body in branches:
+        verify(body)
+        if [b.aval for b in body.inputs] != [v.aval for v in operands]:
+            raise VerifyError("cond branch inputs do not match its operands")
+    if [v.aval for v in branches[0].outputs] != [v.aval for v in branches[1].outputs]:
+        raise VerifyError("cond branches return different avals")
+
+
 # ---------------------------------------------------------------------------
 # Unrolling: Program → Program without loop ops
 
 
 def unroll(program: Program) -> Program:
     """The same computation with every loop written out iteration by iteration."""
-    if not any(is_loop(op) for op in program.ops):
+    if not has_loops(program):
         return program
     builder = Builder()
     subst: dict[Value, Value] = {}
@@ -176,7 +248,10 @@ def unroll(program: Program) -> Program:
             builder.loc, builder.sweep, builder.step = op.loc, op.sweep, op.step
             if is_loop(op):
                 handles[op.out] = _unroll_loop(op, inputs, builder)
-            elif op.prim is LOOP_RESULT:
+            elif is_cond(op):  # stays a cond (its branch is decided at run time), bodies flat
+                branches = tuple(unroll(b) for b in op.params["branches"])
+                subst[op.out] = _copy_op(op, inputs, builder, dict(branches=branches))
+            elif op.prim is LOOP_RESULT and op.inputs[0].producer.prim is LOOP:
                 subst[op.out] = handles[op.inputs[0]][op.params["index"]]
             else:
                 subst[op.out] = _copy_op(op, inputs, builder)
@@ -189,10 +264,10 @@ def unroll(program: Program) -> Program:
     return program.with_ops(builder.ops, outputs)
 
 
-def _copy_op(op: Op, inputs, builder: Builder) -> Value:
+def _copy_op(op: Op, inputs, builder: Builder, params=None) -> Value:
     out = Value(op.out.aval, op.out.name)
     out.adjoint_of, out.tangent_of, out.pytype = op.out.adjoint_of, op.out.tangent_of, op.out.pytype
-    new = Op(op.prim, tuple(inputs), op.params, out, op.loc, op.sweep, op.step)
+    new = Op(op.prim, tuple(inputs), op.params if params is None else params, out, op.loc, op.sweep, op.step)
     out.producer = new
     builder.add_op(new)
     return out

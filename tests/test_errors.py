@@ -50,9 +50,8 @@ def _w3():
 #        the caret must underline text containing this, function whose line is expected)
 CASES = {
     # data-dependent control flow: "not supported yet", and a later version will support it
-    "while_loop": (_w3, DataDependentControlFlow, ["while", "not supported yet", "later version"], "while", None),
-    "data_if": (_w3, DataDependentControlFlow, ["if", "not supported yet", "later version"], "s > 0", None),
-    "data_ifexp": (_w3, DataDependentControlFlow, ["not supported yet", "later version"], "w[0] > 0", None),
+    "while_loop": (_w3, DataDependentControlFlow, ["while loop on data", "for it in range(max_iter)", "break"],
+                   "while", None),
     "data_loop_bound": (_w3, DataDependentControlFlow, ["not supported yet", "later version"], "np.sum(w)", None),
     "data_loop_bound_arg": (lambda: (W3, np.array(2.0)), DataDependentControlFlow,
                             ["not supported yet", "later version"], "n", None),
@@ -77,7 +76,6 @@ CASES = {
     "try_statement": (_w3, UnsupportedSyntax, ["try"], "try", None),
     "with_statement": (_w3, UnsupportedSyntax, ["with"], "with", None),
     "global_statement": (_w3, UnsupportedSyntax, ["global"], "global SCALE", None),
-    "break_statement": (_w3, UnsupportedSyntax, ["break"], "break", None),
     "fstring": (_w3, UnsupportedSyntax, ["f-string"], 'f"{w}"', None),
     "walrus": (_w3, UnsupportedSyntax, [":="], "n := 3", None),
     "array_and_or": (_w3, UnsupportedSyntax, ["and", "or"], "and", None),

@@ -23,7 +23,7 @@ from ..passes import optimize
 from ..passes.activity import varied
 from ..passes.simplify import rewrite
 from . import masks
-from ..regions import LOOP_RESULT, emit_loop, is_loop
+from ..regions import LOOP_RESULT, emit_cond, emit_loop, is_cond, is_loop
 
 
 def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
@@ -54,9 +54,9 @@ def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
             tangents = [tangent.get(v) for v in op.inputs]
             if all(t is None for t in tangents):
                 continue
-            if is_loop(op):
+            if is_loop(op) or is_cond(op):
                 builder.loc = op.loc
-                loops[op.out] = _loop_tangent(op, tangents, builder)
+                loops[op.out] = (_loop_tangent if is_loop(op) else _cond_tangent)(op, tangents, builder)
                 continue
             builder.loc = op.loc
             t = _tangent(op, tangents)
@@ -127,6 +127,37 @@ def _loop_tangent(op: Op, tangents: list, builder: Builder) -> list:
         out[k] = results[nc + i]
     for i, k in enumerate(ys_dot):
         out[k] = results[nc + n_c + len(ys) + i]
+    return out
+
+
+def _cond_tangent(op: Op, tangents: list, builder: Builder) -> list:
+    """The tangent of a cond is a cond on the same predicate over the branches' tangent
+    programs (this pass applied to each branch), which recompute the primal values they need."""
+    operands = op.inputs[1:]
+    branches = op.params["branches"]
+    wrt = [j for j, t in enumerate(tangents[1:]) if t is not None and operands[j].dtype.kind == "f"]
+    outs = [k for k, v in enumerate(branches[0].outputs) if v.dtype.kind == "f"]
+    if not wrt or not outs:
+        return [None] * len(branches[0].outputs)
+    bodies = []
+    for body in branches:
+        tb = forward(body, tuple(wrt))
+        n = len(body.outputs)
+        bodies.append(Program(body.name + " tangent", tb.inputs, tb.ops, [tb.outputs[n + k] for k in outs],
+                              body.loc))
+    dots = []
+    for j in wrt:
+        t, x = tangents[1 + j], operands[j]
+        if t.shape != x.shape:
+            t = builder.bind("broadcast_to", t, shape=x.shape)
+        if t.dtype != x.dtype:
+            t = builder.bind("cast", t, dtype=x.dtype)
+        dots.append(t)
+    results = emit_cond(builder, op.inputs[0], bodies, list(operands) + dots)
+    out: list = [None] * len(branches[0].outputs)
+    for k, r in zip(outs, results):
+        r.tangent_of = None
+        out[k] = r
     return out
 
 

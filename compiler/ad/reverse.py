@@ -24,7 +24,7 @@ from . import masks
 from ..passes.activity import active
 from ..passes.simplify import rewrite
 from ..passes.rebuild import clone
-from ..regions import LOOP_RESULT, emit_loop, is_fresh, is_loop, results_of, substitute
+from ..regions import LOOP_RESULT, emit_cond, emit_loop, is_cond, is_fresh, is_loop, results_of, substitute
 
 
 def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: bool = False) -> Program:
@@ -68,11 +68,13 @@ def _sweep(program: Program, live, adjoint: dict, plans: dict, builder: Builder)
             if g is not None:
                 pending.setdefault(op.inputs[0], {})[op.params["index"]] = g
             continue
-        if is_loop(op):
-            if op.out not in pending or op.out not in plans:
+        if is_loop(op) or is_cond(op):
+            if op.out not in pending or (is_loop(op) and op.out not in plans):
                 continue
             builder.loc, builder.step = op.loc, op.step
-            for x, c in zip(op.inputs, plans[op.out].adjoint(op, pending[op.out], builder)):
+            parts = (plans[op.out].adjoint(op, pending[op.out], builder) if is_loop(op)
+                     else _cond_adjoint(op, pending[op.out], live, builder))
+            for x, c in zip(op.inputs, parts):
                 if c is None or x not in live:
                     continue
                 if c.shape != x.shape:
@@ -101,6 +103,66 @@ def _sweep(program: Program, live, adjoint: dict, plans: dict, builder: Builder)
             _name(c, x)
             adjoint[x] = c
             mask[x] = m
+
+
+# ---------------------------------------------------------------------------
+# Branches: the adjoint of a cond is a cond on the same predicate over the branches' adjoints
+
+
+def _cond_adjoint(op: Op, cots: dict, live, builder: Builder) -> list:
+    """Contributions of a cond op to its operands: one cond on the recorded predicate whose
+    branches are the adjoints of the forward branches. Each adjoint branch recomputes the
+    forward values of its branch it needs (the branch is its own checkpoint: nothing is
+    stored for the reverse sweep but the operands and the predicate)."""
+    pred, operands = op.inputs[0], op.inputs[1:]
+    branches = op.params["branches"]
+    floating = lambda v: v.dtype.kind == "f"  # noqa: E731
+    wrt = [j for j, x in enumerate(operands) if x in live and floating(x)]
+    outs = [k for k in sorted(cots) if cots[k] is not None and floating(branches[0].outputs[k])]
+    if not wrt or not outs:
+        return []
+    seeds = []
+    for k in outs:
+        g, want = cots[k], branches[0].outputs[k].aval
+        if isinstance(g, Const) and (g.weak or g.dtype != want.dtype):
+            g = Const(np.asarray(g.value, dtype=want.dtype))
+        elif g.dtype != want.dtype:
+            g = builder.bind("cast", g, dtype=want.dtype)
+        if g.shape != want.shape:
+            g = builder.bind("broadcast_to", g, shape=want.shape)
+        seeds.append(g)
+    adjoints = [_branch_adjoint(b, wrt, outs) for b in branches]
+    results = emit_cond(builder, pred, adjoints, list(operands) + seeds)
+    contributions: list = [None] * len(op.inputs)
+    for j, r in zip(wrt, results):
+        contributions[1 + j] = r
+    return contributions
+
+
+def _branch_adjoint(body: Program, wrt: list[int], outs: list[int]) -> Program:
+    """(branch inputs..., cotangents of outputs `outs`) -> gradients of inputs `wrt`."""
+    body2, plans = _prepare_loops(body, active(body, wrt))
+    blive = active(body2, wrt)
+    cot_inputs = [Value(body2.outputs[k].aval, "cot") for k in outs]
+    adjoint: dict[Value, Value] = {}
+    builder = Builder(rewrite=rewrite, sweep="reverse")
+    with builder:
+        for k, c in zip(outs, cot_inputs):
+            v = body2.outputs[k]
+            if v in blive:
+                adjoint[v] = builder.bind("add", adjoint[v], c) if v in adjoint else c
+        _sweep(body2, blive, adjoint, plans, builder)
+        grads = []
+        for j in wrt:
+            x = body2.inputs[j]
+            g = adjoint.get(x)
+            if g is None:
+                g = builder.bind("zeros_like", x)
+            elif g.dtype != x.dtype:
+                g = builder.bind("cast", g, dtype=x.dtype)
+            grads.append(g)
+    return optimize(Program(body.name + " adjoint", list(body2.inputs) + cot_inputs,
+                            list(body2.ops) + builder.ops, grads, body.loc))
 
 
 # ---------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from ..passes import optimize
 from ..syntax import normal
 from ..passes.simplify import rewrite
 from . import captured, marks, numpy_indexing, numpy_math, numpy_table
+from .branches import BROKEN, LOOP_BARRIER, STOPPED, Branches, jumps_in, without_jumps
 
 BINOPS = {ast.Add: ("add", operator.add), ast.Sub: ("sub", operator.sub),
           ast.Mult: ("mul", operator.mul), ast.Div: ("div", operator.truediv),
@@ -453,7 +454,7 @@ _WEAK_PRIMS = frozenset(["add", "sub", "mul", "div", "pow", "neg", "mod", "floor
 _PYTHON_OPS = frozenset(["add", "sub", "mul", "div", "pow", "neg", "mod", "floor_divide"])
 
 
-class Lowering:
+class Lowering(Branches):
     """The walk over one function body (helpers called from it get their own)."""
 
     def __init__(self, src, builder: Builder, scope: dict, *, module_globals: dict | None = None,
@@ -482,6 +483,9 @@ class Lowering:
         self.made_lists: dict[int, list] = {}
         # names read from outside the arguments (by this function and inlined helpers): key → Read
         self.referenced = captured.Reads()
+        self.tails: list = []  # per enclosing block, the statements after the current one
+        self.mixed_floats: set = set()  # values that are Python floats in one branch only
+        self.rewritten: dict = {}  # id(loop node) -> the statements it was lowered as (break flags)
 
     @classmethod
     def for_function(cls, src: Source, builder: Builder, stack=(), consts=None) -> "Lowering":
@@ -518,6 +522,7 @@ class Lowering:
             self.fail(f"{prim}: NumPy raises OverflowError here: {e}", SignatureError)
 
     def _bind(self, prim, args, params):
+        self.check_mixed(prim, args)
         weak = [_weak_float(a) for a in args]
         if not any(weak):
             return self.b.bind(prim, *args, **params)
@@ -596,25 +601,42 @@ class Lowering:
                     and isinstance(stmt.value.value, str):
                 continue  # docstring
             self.node = stmt
-            self.stmt(stmt)
+            self.tails.append(body[i + 1:])  # what runs after it, for a branch that returns
+            try:
+                self.stmt(stmt)
+            finally:
+                self.tails.pop()
 
     def stmt(self, s):
+        if isinstance(s, (ast.For, ast.While)) and jumps_in(s.body):
+            rewritten = without_jumps(s)  # break/continue as flags (frontend/branches.py)
+            if rewritten is not None:
+                self.rewritten[id(s)] = rewritten
+                for t in rewritten:
+                    self.node = t
+                    self.stmt(t)
+                for flag in (BROKEN, STOPPED):
+                    self.env.pop(flag, None)
+                    self.prov.pop(flag, None)
+                return
         method = getattr(self, f"stmt_{type(s).__name__}", None)
         if method is None:
             self.unsupported(s)
+        loop = isinstance(s, (ast.For, ast.While))
+        if loop:
+            self.tails.append(LOOP_BARRIER)
         try:
             method(s)
         except CompileError as e:
             if e.loc is not None:
                 raise
             raise type(e)(e.message, self.src.loc(s), hint=e.hint) from None
+        finally:
+            if loop:
+                self.tails.pop()
 
     def unsupported(self, node, extra=""):
         name = CONSTRUCT_NAMES.get(type(node), type(node).__name__)
-        if isinstance(node, ast.While):
-            self.fail("unsupported construct 'while loop': loops whose end depends on data are "
-                      "not supported yet (a later version will support them); use "
-                      "`for i in range(N)` with N known at compile time", DataDependentControlFlow, node)
         self.fail(f"unsupported construct '{name}'{extra}", UnsupportedSyntax, node)
 
     def stmt_Pass(self, s):
@@ -857,9 +879,39 @@ class Lowering:
             return [self.bind("getitem", value, index=(i,)) for i in range(n)]
         self.fail(f"cannot unpack {_describe(value)}", UnsupportedSyntax, node)
 
+    MAX_WHILE_ITERATIONS = 10_000
+
+    def stmt_While(self, s):
+        """A while loop whose condition is known at compile time on every iteration is
+        unrolled; one whose condition depends on data is refused (its trip count would be
+        decided at run time: write a for loop over a maximum count with a break on data)."""
+        n = 0
+        while True:
+            c = self.expr(s.test)
+            if not self.is_static(c):
+                self.fail("unsupported construct 'while loop on data': its number of iterations "
+                          "depends on the arguments; write `for it in range(max_iter):` with "
+                          "`if not (condition): break` as its first statement (a for loop with a "
+                          "break on data compiles to one loop)", DataDependentControlFlow, s)
+            if not self.truth(c, s.test):
+                break
+            broken = self.env.get(BROKEN)
+            on_data = isinstance(broken, Value) and not isinstance(broken, Const)
+            if n >= self.MAX_WHILE_ITERATIONS or (on_data and isinstance(s.test, ast.Constant)):
+                why = " (its break depends on data: write a for loop over a maximum count)" if on_data else ""
+                self.fail(f"while loop: more than {self.MAX_WHILE_ITERATIONS:,} iterations at compile "
+                          f"time{why}", DataDependentControlFlow, s)
+            with self.step():
+                self.block(s.body)
+            n += 1
+        self.block(s.orelse)
+
     def stmt_If(self, s):
-        cond = self.condition(s.test, "if statement")
-        self.block(s.body if cond else s.orelse)
+        c = self.expr(s.test)
+        if not self.is_static(c):
+            self.lower_if(s, c)  # a cond region (frontend/branches.py)
+            return
+        self.block(s.body if self.truth(c, s.test) else s.orelse)
 
     def condition(self, node, what):
         c = self.expr(node)
@@ -1489,10 +1541,8 @@ class Lowering:
         if isinstance(node.op, ast.UAdd):
             return x  # NumPy's +x is a new array with x's values (the memory is fresh)
         if isinstance(node.op, ast.Not):
-            if not self.is_static(x):
-                self.fail("'not' needs the truth value of an array computed from the arguments, which "
-                          "is not known at compile time; use np.where(...) or a comparison "
-                          "(e.g. x == 0) instead", DataDependentControlFlow, node)
+            if not self.is_static(x):  # Python's `not`: the negated truth value, a bool
+                return self.bind("logical_not", self.predicate(x, node))
             return not self.truth(x, node)
         if self.is_static(x) and not isinstance(x, Const):
             if _traced_inside(x):
@@ -1549,7 +1599,10 @@ class Lowering:
                 return x
 
     def expr_IfExp(self, node):
-        branch = node.body if self.condition(node.test, "conditional expression") else node.orelse
+        c = self.expr(node.test)
+        if not self.is_static(c):
+            return self.lower_ifexp(node, c)  # a cond region (frontend/branches.py)
+        branch = node.body if self.truth(c, node.test) else node.orelse
         result = self.expr(branch)
         self._set_memory(node, self._memory(branch))
         return result

@@ -1,0 +1,476 @@
+"""`if`/`elif`/`else`, conditional expressions and early `return` on traced values.
+
+An `if` whose test depends on the arguments becomes one cond region (compiler/regions.py):
+each branch is lowered on its own (from the same bindings), and the names a branch
+rebinds that are read after the `if` become the region's results, one per array leaf.
+Only the branch the predicate selects runs, so an untaken branch may divide by zero or
+factor a matrix that is not positive definite, exactly as in Python.
+
+A branch that returns takes the rest of the function with it: `if c: return a` followed
+by `return b` lowers as `if c: return a else: return b` (the rest is lowered in both
+branches). A `return` under a data-dependent test inside a loop body is refused.
+
+What cannot be joined is refused at the `if`, never guessed: a name bound in one branch
+only and read later, different shapes or dtypes, different compile-time values, a list
+changed in place in a branch. Python numbers (weak under NEP 50) stay weak after the `if`
+when they are Python numbers in both branches; a Python float in one branch and a NumPy
+float64 in the other is float64 afterwards, and refused where that would decide a dtype
+(meeting float32 or float16 arrays).
+"""
+from __future__ import annotations
+
+import ast
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..errors import DataDependentControlFlow, ShapeError, SignatureError, UnsupportedSyntax
+from ..ir import Builder, Const, Program, Value
+from ..passes import optimize
+from ..passes.simplify import rewrite
+from .. import regions
+
+_MISSING = object()
+LOOP_BARRIER = None  # on the tails stack: the statements after this point repeat (a loop body)
+
+
+def has_return(node) -> bool:
+    """Whether a `return` in node returns from the function being lowered (not a nested def)."""
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, ast.Return):
+            return True
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)) and n is not node:
+            continue
+        todo.extend(ast.iter_child_nodes(n))
+    return False
+
+
+def _raw_flatten(x, leaves: list):
+    """Tuple/list structure of x with its array and number leaves (traced or not), or None."""
+    if isinstance(x, Value):
+        leaves.append(x)
+        return "leaf"
+    if isinstance(x, (float, int, np.generic, np.ndarray)) and not isinstance(x, (bool, np.bool_)) \
+            and np.asarray(x).dtype.kind in "fiu":
+        leaves.append(x)
+        return "leaf"
+    if isinstance(x, (bool, np.bool_)) or isinstance(x, np.ndarray) and x.dtype == np.bool_:
+        leaves.append(x)  # a flag (`found = True`): joined as a traced bool
+        return "leaf"
+    if isinstance(x, (tuple, list)) and not hasattr(x, "_fields"):
+        subs = [_raw_flatten(e, leaves) for e in x]
+        return None if any(t is None for t in subs) else (type(x), tuple(subs))
+    return None
+
+
+def _unflatten(tree, leaves, k=0):
+    if tree == "leaf":
+        return leaves[k], k + 1
+    items = []
+    for t in tree[1]:
+        item, k = _unflatten(t, leaves, k)
+        items.append(item)
+    return tree[0](items), k
+
+
+def _is_weak(x) -> bool:
+    if isinstance(x, Const):
+        return x.weak
+    if isinstance(x, Value):
+        return x.pytype is not None
+    return isinstance(x, (int, float)) and not isinstance(x, (bool, np.generic))
+
+
+def _as_value(x) -> Value:
+    """A leaf as a region output: a compile-time number or array as a strong constant
+    (the generated code then holds a NumPy value in either branch, as the IR says)."""
+    if isinstance(x, Const):
+        return Const(np.asarray(x.value)) if x.weak else x
+    if isinstance(x, Value):
+        return x
+    return Const(np.asarray(x))
+
+
+def _same_static(x, y) -> bool:
+    if isinstance(x, Value) and not isinstance(x, Const) or isinstance(y, Value) and not isinstance(y, Const):
+        return False
+    a = x.value if isinstance(x, Const) else x
+    b = y.value if isinstance(y, Const) else y
+    if type(a) is not type(b) or _is_weak(x) != _is_weak(y):
+        return False
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+
+
+def _lists(env: dict) -> dict:
+    """Snapshot of the lists and dicts the bindings reach (one level down), to detect a
+    branch changing one in place (`xs.append(v)` under an `if` on data)."""
+    out = {}
+
+    def visit(x, depth):
+        if isinstance(x, list):
+            out[id(x)] = (x, [id(e) for e in x])
+        elif isinstance(x, dict):
+            out[id(x)] = (x, [(k, id(e)) for k, e in x.items()])
+        else:
+            return
+        if depth < 2:
+            for e in (x if isinstance(x, list) else x.values()):
+                visit(e, depth + 1)
+
+    for v in env.values():
+        visit(v, 0)
+    return out
+
+
+class Branches:
+    """Lowering of data-dependent conditionals (mixed into frontend.python.Lowering)."""
+
+    def predicate(self, c: Value, node) -> Value:
+        """Python's truth value of a traced value as a 0-d bool (nonzero is true, nan too)."""
+        if c.ndim:
+            if c.aval.size != 1:
+                self.fail(f"the truth value of an array with {c.aval.size} elements is ambiguous "
+                          "(NumPy raises ValueError): use np.any(...) or np.all(...), or np.where to "
+                          "select elementwise", UnsupportedSyntax, node)
+            c = self.bind("reshape", c, shape=())
+        if c.dtype != np.bool_:
+            c = self.bind("not_equal", c, 0)
+        return c
+
+    # -- statements and expressions ----------------------------------------
+
+    def lower_if(self, s: ast.If, c: Value) -> None:
+        pred = self.predicate(c, s.test)
+        if has_return(s):
+            tail = self._continuation(s)
+            states = self._run_branches([lambda: self.block(s.body + tail), lambda: self.block(s.orelse + tail)])
+            for st in states:
+                if not st.returned:
+                    self.node = self.src.tree
+                    self.fail(f"{self.src.name} does not return a value on every path", SignatureError)
+            value, memory = self._join_values(s, pred, states, [st.value for st in states],
+                                              [st.return_buffers for st in states], "the returned value")
+            self.return_memory = memory
+            from .python import _Return
+            raise _Return(value)
+        later = self.loads_after(s)
+        states = self._run_branches([lambda: self.block(s.body), lambda: self.block(s.orelse)])
+        for st in states:
+            if st.returned:  # cannot happen: has_return(s) is False
+                raise AssertionError("a branch without return returned")
+        self._join_names(s, pred, states, later)
+
+    def lower_ifexp(self, node: ast.IfExp, c: Value):
+        pred = self.predicate(c, node.test)
+
+        def run(branch):
+            def go():
+                value = self.expr(branch)
+                return value, self._buffers(self._memory(branch), value)
+            return go
+
+        states = self._run_branches([run(node.body), run(node.orelse)])
+        value, memory = self._join_values(node, pred, states, [st.value[0] for st in states],
+                                          [st.value[1] for st in states], "the conditional expression")
+        self._set_memory(node, memory)
+        return value
+
+    # -- lowering each branch from the same bindings -----------------------
+
+    def _continuation(self, s) -> list:
+        """The statements that run after `s` (to the end of the function), for a branch
+        that returns: refused inside a loop body, where they repeat."""
+        tail = []
+        for rest in reversed(self.tails):
+            if rest is LOOP_BARRIER:
+                self.fail("unsupported construct 'return inside a loop under an if on data': the "
+                          "iterations after it would depend on the data; compute the result with "
+                          "np.where, or return after the loop", DataDependentControlFlow, s)
+            tail += rest
+        return tail
+
+    def _run_branches(self, runs) -> list:
+        saved = self._save_state()
+        before = _lists(self.env)
+        states = []
+        try:
+            for run in runs:
+                self._restore_state(saved)
+                saved = self._save_state()
+                states.append(self._run_branch(run, saved[3]))
+                if _lists(self.env) != before:
+                    self.fail("unsupported construct 'a list or dict changed in place under an if on "
+                              "data' (list.append, item assignment): build it in both branches, or "
+                              "select the values with np.where", DataDependentControlFlow)
+        finally:
+            self._restore_state(saved)
+        return states
+
+    def _run_branch(self, run, pre_env: dict):
+        from .python import _Return
+
+        outer = self.b
+        builder = Builder(rewrite=rewrite, max_ops=outer.max_ops)
+        builder.loc, builder.sweep, builder.step = outer.loc, outer.sweep, outer.step
+        builder.step_count = outer.step_count
+        builder.region = getattr(outer, "region", None)
+        tails, self.tails = self.tails, []
+        self.b = builder
+        st = SimpleNamespace(builder=builder, returned=False, value=None, return_buffers=None)
+        try:
+            with builder:
+                try:
+                    st.value = run()
+                except _Return as r:
+                    st.returned, st.value = True, r.value
+                    st.return_buffers = self._buffers(self.return_memory, r.value)
+        finally:
+            self.b, self.tails = outer, tails
+        outer.step_count = builder.step_count
+        st.env = dict(self.env)
+        st.changed = [n for n, v in self.env.items() if pre_env.get(n, _MISSING) is not v]
+        st.removed = [n for n in pre_env if n not in self.env]
+        st.buffers = {n: self._buffers(self.prov.get(n), self.env[n]) for n in st.changed}
+        return st
+
+    # -- joining the branches ----------------------------------------------
+
+    def _join_names(self, s, pred, states, later) -> None:
+        names = list(dict.fromkeys(states[0].changed + states[1].changed + states[0].removed
+                                   + states[1].removed))
+        joined = []  # (name, tree, leaves per branch)
+        for n in names:
+            a, b = (st.env.get(n, _MISSING) for st in states)
+            if n not in later:  # nothing reads it after the if: it needs no value there
+                self.env.pop(n, None)
+                self.prov.pop(n, None)
+                continue
+            if a is _MISSING or b is _MISSING:
+                self.fail(f"unsupported construct 'a name bound in one branch only': {n!r} is "
+                          f"{'deleted' if n in states[0].removed + states[1].removed else 'bound'} in "
+                          "one branch of this if on data and read after it; bind it in both branches "
+                          "(or before the if)", DataDependentControlFlow, s)
+            if a is b:
+                self.env[n] = a
+                continue
+            joined.append((n, a, b))
+        if not joined:
+            return
+        values, memories = self._join(s, pred, states, [(n, a, b) for n, a, b in joined])
+        for (n, _, _), v, mem in zip(joined, values, memories):
+            self.env[n] = v
+            self.prov[n] = mem
+            self._remember(v, mem)
+
+    def _join_values(self, node, pred, states, values, buffers, what):
+        (value,), _ = self._join(node, pred, states, [(what, values[0], values[1])], quote=False)
+        memory = (buffers[0] or frozenset()) | (buffers[1] or frozenset())
+        self._remember(value, memory)
+        return value, memory
+
+    def _join(self, node, pred, states, items, quote=True):
+        """Emit the cond whose results are the joined leaves of `items` [(name, a, b)];
+        returns the joined values and, per item, the buffers it may share."""
+        outs = ([], [])
+        plans = []  # per item: (tree, [("static", x) | ("result", index, pytype)])
+        for name, a, b in items:
+            label = repr(name) if quote else name
+            la, lb = [], []
+            ta, tb = _raw_flatten(a, la), _raw_flatten(b, lb)
+            if ta is None or ta != tb:
+                self.fail(f"unsupported construct 'an if on data giving {label} different kinds of "
+                          "values': the branches must give it arrays or numbers of the same shapes, in "
+                          "the same tuple/list structure", DataDependentControlFlow, node)
+            slots = []
+            for x, y in zip(la, lb):
+                if x is y or _same_static(x, y):
+                    slots.append(("static", x))
+                    continue
+                vx, vy = self._as_output(x, y, label, node), self._as_output(y, x, label, node)
+                if vx.aval != vy.aval:
+                    self.fail(f"unsupported construct 'an if on data giving {label} different shapes or "
+                              f"dtypes': {vx.aval} in one branch, {vy.aval} in the other; make them agree "
+                              "(np.broadcast_to, .astype)", ShapeError, node)
+                weak = (_is_weak(x), _is_weak(y))
+                if any(weak) and vx.dtype.kind != "f":
+                    self.fail(f"unsupported construct 'an if on data giving {label} a Python int': its "
+                              "value would decide shapes or indices at run time; compute it with NumPy "
+                              "(np.where(c, a, b))", DataDependentControlFlow, node)
+                pytype = float if all(weak) and vx.dtype == np.float64 and vx.ndim == 0 else None
+                mixed = any(weak) and pytype is None
+                slots.append(("result", len(outs[0]), pytype, mixed))
+                outs[0].append(vx)
+                outs[1].append(vy)
+            plans.append((ta, slots))
+        results = self._emit_cond(node, pred, states, outs) if outs[0] else []
+        values, memories = [], []
+        for (name, a, b), (tree, slots) in zip(items, plans):
+            leaves = []
+            for slot in slots:
+                if slot[0] == "static":
+                    leaves.append(slot[1])
+                    continue
+                v = results[slot[1]]
+                v.pytype = slot[2]
+                if isinstance(name, str) and name.isidentifier():
+                    v.name = name
+                if slot[3]:
+                    self.mixed_floats.add(v)
+                leaves.append(v)
+            value, _ = _unflatten(tree, leaves)
+            values.append(value)
+            memories.append(frozenset().union(*(st.buffers.get(name, frozenset()) or frozenset()
+                                                for st in states)) if quote else None)
+        return values, memories
+
+    def _as_output(self, x, other, label, node) -> Value:
+        """Leaf x as a branch output. A Python number in one branch meeting a NumPy float of
+        another dtype in the other is given that dtype when that changes no value (the
+        constant is exact in it); the joined value is then marked `mixed` (check_mixed)."""
+        v = _as_value(x)
+        o = _as_value(other)
+        if not (_is_weak(x) and not _is_weak(other) and o.dtype.kind == "f" and v.dtype != o.dtype
+                and v.shape == o.shape == ()):
+            return v
+        if self.is_static(x):
+            number = self.value(x)
+            exact = np.asarray(number, dtype=o.dtype)
+            if exact.astype(np.float64) == np.float64(number):
+                return Const(exact)
+        self.fail(f"unsupported construct 'an if on data giving {label} a Python float in one branch "
+                  f"and a NumPy {o.dtype} in the other': NumPy's result would keep the Python float's "
+                  f"precision in one case only; write np.{o.dtype}(...) in the branch with the Python "
+                  "float", DataDependentControlFlow, node)
+
+    def _emit_cond(self, node, pred, states, outs) -> list[Value]:
+        free = []
+        for st, o in zip(states, outs):
+            for v in regions.free_values(st.builder.ops, o, ()):
+                if v not in free:
+                    free.append(v)
+        loc = self.src.loc(node)
+        branches = []
+        for st, o, label in zip(states, outs, ("if branch", "else branch")):
+            inputs = []
+            for v in free:
+                b = Value(v.aval, v.name)
+                b.pytype = v.pytype
+                inputs.append(b)
+            ops, outputs = regions.substitute(st.builder.ops, o, dict(zip(free, inputs)))
+            branches.append(optimize(Program(label, inputs, ops, outputs, loc)))
+        self.b.loc = loc
+        return regions.emit_cond(self.b, pred, branches, free)
+
+    def loads_after(self, s) -> set:
+        """Names read anywhere outside statement s (after it, or in a later iteration)."""
+        out: set = set()
+        todo = [self.src.tree]
+        while todo:
+            n = todo.pop()
+            if n is s:
+                continue
+            if id(n) in self.rewritten:  # a loop lowered as other statements: read those
+                todo.extend(self.rewritten[id(n)])
+                continue
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+                out.add(n.id)
+            todo.extend(ast.iter_child_nodes(n))
+        return out
+
+    def check_mixed(self, prim: str, args) -> None:
+        """A value that is a Python float in one branch and a NumPy float in the other meets
+        a float array of lower precision: NumPy's result dtype would depend on the branch."""
+        mixed = [a for a in args if isinstance(a, Value) and a in self.mixed_floats]
+        if not mixed:
+            return
+        for a in args:
+            dt = self.dtype(a)
+            if dt.kind == "f" and any(dt.itemsize < m.dtype.itemsize for m in mixed):
+                self.fail(f"{prim}: this value is a Python float in one branch of an if on data and a "
+                          f"NumPy float64 in the other, and meets a {dt} array: NumPy's result dtype "
+                          "would depend on the branch taken; write np.float64(...) (or np.float32) in "
+                          "both branches", DataDependentControlFlow)
+
+
+# ---------------------------------------------------------------------------
+# break and continue: flags, so a loop whose break depends on data stays one loop
+
+BROKEN, STOPPED = "<break>", "<skip rest of iteration>"  # not identifiers: no user name can clash
+
+
+def jumps_in(body) -> bool:
+    """Whether `break`/`continue` of this loop occur in body (not those of nested loops)."""
+    todo = list(body)
+    while todo:
+        n = todo.pop()
+        if isinstance(n, (ast.Break, ast.Continue)):
+            return True
+        if isinstance(n, (ast.For, ast.While, ast.AsyncFor, ast.FunctionDef, ast.AsyncFunctionDef,
+                          ast.Lambda, ast.ClassDef)):
+            continue
+        todo.extend(ast.iter_child_nodes(n))
+    return False
+
+
+def without_jumps(loop):
+    """`loop` (a for or while statement whose body breaks or continues) as statements that
+    do the same with two flags: `break` sets both, `continue` the second; each iteration
+    starts with `stop = broken` and the statements after one that may jump run under
+    `if stop: pass else: ...`. With a break decided by data the flags are traced booleans
+    and the skipped iterations are branches that change nothing; decided at compile time,
+    they are Python bools and the statements vanish. The `else:` clause runs unless broken."""
+
+    def name(id_, ctx=ast.Load):
+        return ast.Name(id=id_, ctx=ctx())
+
+    def assign(id_, value):
+        return ast.Assign(targets=[name(id_, ast.Store)], value=value)
+
+    def unless_stopped(stmts):
+        return ast.If(test=name(STOPPED), body=[ast.Pass()], orelse=stmts)
+
+    def guard(stmts):
+        out = []
+        for k, s in enumerate(stmts):
+            if isinstance(s, ast.Break):
+                out += [assign(BROKEN, ast.Constant(True)), assign(STOPPED, ast.Constant(True))]
+                return out  # statements after a break never run
+            if isinstance(s, ast.Continue):
+                out.append(assign(STOPPED, ast.Constant(True)))
+                return out
+            jumps = jumps_in([s])
+            if isinstance(s, ast.If) and jumps:
+                body, orelse = guard(s.body), guard(s.orelse)
+                if body is None or orelse is None:
+                    return None
+                s = ast.If(test=s.test, body=body or [ast.Pass()], orelse=orelse)
+            elif jumps:
+                return None  # a jump inside with/try/match: not rewritten
+            out.append(s)
+            if jumps and k + 1 < len(stmts):
+                rest = guard(stmts[k + 1:])
+                if rest is None:
+                    return None
+                out.append(unless_stopped(rest))
+                return out
+        return out
+
+    body = guard(loop.body)
+    if body is None:
+        return None
+    body = [assign(STOPPED, name(BROKEN)), unless_stopped(body)]
+    if isinstance(loop, ast.For):
+        new = ast.For(target=loop.target, iter=loop.iter, body=body, orelse=[], type_comment=None)
+    else:
+        new = ast.While(test=loop.test, body=body, orelse=[])
+    stmts = [assign(BROKEN, ast.Constant(False)), new]
+    if loop.orelse:
+        stmts.append(ast.If(test=name(BROKEN), body=[ast.Pass()], orelse=loop.orelse))
+    for s in stmts:
+        for n in ast.walk(s):
+            if not hasattr(n, "lineno") or n.lineno is None:
+                ast.copy_location(n, loop)
+    return stmts
