@@ -133,7 +133,7 @@ class Naming:
     user name can shadow them and no generated name can clobber a user's."""
 
     def __init__(self, program: Program, style: str = "python", consts: dict | None = None,
-                 entry: "Entry | None" = None, helpers: dict | None = None):
+                 entry: "Entry | None" = None, helpers: dict | None = None, reserved=()):
         self.style = style
         self.entry = entry
         self.numbers = program.numbering()
@@ -144,7 +144,8 @@ class Naming:
         self.space = None
         if style == "python":
             used = helpers_used(program)
-            reads = {"np", *used, *(self.helpers.get(h, h) for h in used), *self.const_names.values()}
+            reads = {"np", *used, *(self.helpers.get(h, h) for h in used), *self.const_names.values(),
+                     *reserved}
             self.space = Namespace(reads)
             self._claim_inputs(program)
 
@@ -758,7 +759,7 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
     With an Entry, the function takes the user's arguments as the user passes them and
     unpacks the leaves of parameter trees first (`params_W1 = params['W1']`)."""
     assert is_identifier(fname) or fname == "FNAME", fname
-    naming = naming or Naming(program, "python", consts, entry, helpers)
+    naming = naming or Naming(program, "python", consts, entry, helpers, reserved=(checker,) if checker else ())
     stmts = statements(program, naming)
     if entry is not None:
         params = entry.signature_parts()

@@ -368,3 +368,78 @@ def flat_view(spec):
     except AttributeError:
         pass
     return view
+
+
+# ---------------------------------------------------------------------------
+# Branches for the displays: trace tables follow the branch taken, graphs draw both
+
+
+def inline_branches(program: Program, inputs=None) -> Program:
+    """`program` without cond ops, for the displays that draw one row or node per value.
+
+    With `inputs` (values for the program's inputs) each cond is replaced by the ops of the
+    branch its predicate takes at those inputs (a trace table shows what ran); without, by
+    the ops of both branches and one `where(pred, a, b)` per result (a graph shows both).
+    A branch's adjoint recomputes forward values of its branch: those are the same ops, and
+    are drawn (traced) once."""
+    if not any(is_cond(op) for op in all_ops(program)):
+        return program
+    from .interpret import evaluate
+
+    env = dict(zip(program.inputs, inputs)) if inputs is not None else None
+    builder = Builder()
+    made: dict = {}  # (id(op), ids of its operands) -> the value already made for it
+    kept: set = set()
+
+    def read(v):
+        return v.value if isinstance(v, Const) else env[v]
+
+    def emit(op, inputs) -> Value:
+        key = (id(op), tuple(id(v) for v in inputs))
+        if key in made:
+            return made[key]
+        if all(a is b for a, b in zip(inputs, op.inputs)) and op not in kept:
+            kept.add(op)  # outside any branch: the same op (a trace's values label the graph)
+            builder.add_op(op)
+            out = op.out
+        else:
+            out = _copy_op(op, inputs, builder)
+        made[key] = out
+        if env is not None:
+            env[out] = op.prim.evaluate(*(read(v) for v in inputs), **op.params)
+        return out
+
+    def walk(ops, subst: dict, handles: dict):
+        for op in ops:
+            inputs = [subst.get(v, v) for v in op.inputs]
+            builder.loc, builder.sweep, builder.step = op.loc, op.sweep, op.step
+            if is_cond(op):
+                pred, operands = inputs[0], inputs[1:]
+                taken = None if env is None else (0 if bool(read(pred)) else 1)
+                outs = []
+                for k, body in enumerate(op.params["branches"]):
+                    if taken is not None and k != taken:
+                        continue
+                    inner = dict(zip(body.inputs, operands))
+                    walk(body.ops, inner, {})
+                    outs.append([inner.get(v, v) for v in body.outputs])
+                if taken is not None:
+                    handles[op.out] = outs[0]
+                else:
+                    builder.loc, builder.sweep, builder.step = op.loc, op.sweep, op.step
+                    handles[op.out] = [a if a is b else builder.bind("where", pred, a, b)
+                                       for a, b in zip(*outs)]
+            elif op.prim is LOOP_RESULT and is_cond(op.inputs[0].producer):
+                subst[op.out] = handles[op.inputs[0]][op.params["index"]]
+            else:
+                subst[op.out] = emit(op, inputs)
+        for op_ in builder.ops:  # adjoint and tangent names follow the values they now belong to
+            if op_.out.adjoint_of in subst:
+                op_.out.adjoint_of = subst[op_.out.adjoint_of]
+            if op_.out.tangent_of in subst:
+                op_.out.tangent_of = subst[op_.out.tangent_of]
+
+    subst: dict = {}
+    with builder:
+        walk(program.ops, subst, {})
+    return program.with_ops(builder.ops, [subst.get(v, v) for v in program.outputs])

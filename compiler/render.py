@@ -108,8 +108,11 @@ def build_graph(spec, kind: str | None = "forward", values=None, derived: str | 
         raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, not {kind!r}")
     from .regions import flat_view
 
+    from .regions import inline_branches
+
     spec = flat_view(spec)  # loops are drawn unrolled
     program: Program = spec.ir if kind == "forward" and not derived else spec.adjoint_ir
+    program = inline_branches(program)  # both branches of an if on data, and a select
     marks = checkpointing(spec, program) if not derived else None
     g = _Graph(program, _values(program, values), marks)
     what = {"forward": "primal" if derived else "forward", "adjoint": "derivative" if derived else "adjoint",

@@ -286,8 +286,10 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
     """The trace of `spec.adjoint_ir` at `inputs` (values for its inputs, in order)."""
     from .regions import flat_view
 
+    from .regions import inline_branches
+
     spec = flat_view(spec)  # loops are traced iteration by iteration
-    program: Program = spec.adjoint_ir
+    program: Program = inline_branches(spec.adjoint_ir, inputs)  # the branches taken at `inputs`
     env = evaluate(program, *inputs)
     consts = {c: c.name or f"c{i}" for i, c in enumerate(program.consts(), 1)}
     naming = Naming(program, "math", consts)

@@ -172,7 +172,7 @@ def list_equality_with_traced(w):
 
 @pytest.mark.parametrize("fn,words", [
     (max_of_arrays, ["max", "np.maximum"]), (max_over_array, ["max", "np.max"]),
-    (sorted_losses, ["sorted"]), (any_of_traced, ["any"]), (and_of_traced, ["and", "&"]),
+    (sorted_losses, ["sorted"]), (any_of_traced, ["any"]), (and_of_traced, ["and", "dtypes"]),
     (bool_of_traced, ["bool"]),
     (float_of_traced, ["float"]), (int_of_traced, ["int"]), (range_of_traced, ["range"]),
     (index_with_traced, ["index"]), (in_with_traced, ["in"]), (list_equality_with_traced, ["compar"]),

@@ -72,15 +72,19 @@ def _sweep(program: Program, live, adjoint: dict, plans: dict, builder: Builder)
             if op.out not in pending or (is_loop(op) and op.out not in plans):
                 continue
             builder.loc, builder.step = op.loc, op.step
-            parts = (plans[op.out].adjoint(op, pending[op.out], builder) if is_loop(op)
-                     else _cond_adjoint(op, pending[op.out], live, builder))
-            for x, c in zip(op.inputs, parts):
+            if is_loop(op):
+                parts = plans[op.out].adjoint(op, pending[op.out], builder)
+                part_masks = [None] * len(parts)
+            else:
+                parts, part_masks = _cond_adjoint(op, pending[op.out], live, builder)
+            for x, c, m in zip(op.inputs, parts, part_masks):
                 if c is None or x not in live:
                     continue
                 if c.shape != x.shape:
                     c = builder.bind("sum_to", c, shape=x.shape)
-                m = None
+                m = masks.fit(m, x.shape)
                 if x in adjoint:
+                    m = masks.disj(mask.get(x), m)
                     c = builder.bind("add", adjoint[x], c)
                 _name(c, x)
                 adjoint[x] = c
@@ -120,7 +124,7 @@ def _cond_adjoint(op: Op, cots: dict, live, builder: Builder) -> list:
     wrt = [j for j, x in enumerate(operands) if x in live and floating(x)]
     outs = [k for k in sorted(cots) if cots[k] is not None and floating(branches[0].outputs[k])]
     if not wrt or not outs:
-        return []
+        return [], []
     seeds = []
     for k in outs:
         g, want = cots[k], branches[0].outputs[k].aval
@@ -134,9 +138,20 @@ def _cond_adjoint(op: Op, cots: dict, live, builder: Builder) -> list:
     adjoints = [_branch_adjoint(b, wrt, outs) for b in branches]
     results = emit_cond(builder, pred, adjoints, list(operands) + seeds)
     contributions: list = [None] * len(op.inputs)
+    part_masks: list = [None] * len(op.inputs)
     for j, r in zip(wrt, results):
         contributions[1 + j] = r
-    return contributions
+        # an operand only one branch reads has a zero adjoint when the other runs: a mask,
+        # so that a local derivative upstream (sqrt at a negative s the taken branch never
+        # used) is not multiplied in (0 · inf = NaN; ad/masks.py)
+        reads = [_reads(b, b.inputs[j]) for b in branches]
+        if reads[0] != reads[1]:
+            part_masks[1 + j] = (pred, reads[0])
+    return contributions, part_masks
+
+
+def _reads(body: Program, v: Value) -> bool:
+    return v in body.outputs or any(v in op.inputs for op in body.ops)
 
 
 def _branch_adjoint(body: Program, wrt: list[int], outs: list[int]) -> Program:

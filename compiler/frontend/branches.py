@@ -128,13 +128,15 @@ def _lists(env: dict) -> dict:
 class Branches:
     """Lowering of data-dependent conditionals (mixed into frontend.python.Lowering)."""
 
-    def predicate(self, c: Value, node) -> Value:
+    def predicate(self, c: Value, node, what: str = "") -> Value:
         """Python's truth value of a traced value as a 0-d bool (nonzero is true, nan too)."""
         if c.ndim:
             if c.aval.size != 1:
-                self.fail(f"the truth value of an array with {c.aval.size} elements is ambiguous "
-                          "(NumPy raises ValueError): use np.any(...) or np.all(...), or np.where to "
-                          "select elementwise", UnsupportedSyntax, node)
+                instead = ("use & and | (np.logical_and / np.logical_or) for elementwise logic"
+                           if what else "use np.any(...) or np.all(...)")
+                self.fail(f"{what or 'the truth value'} of an array with {c.aval.size} elements is "
+                          f"ambiguous (NumPy raises ValueError): {instead}, or np.where to select "
+                          "elementwise", UnsupportedSyntax, node)
             c = self.bind("reshape", c, shape=())
         if c.dtype != np.bool_:
             c = self.bind("not_equal", c, 0)
@@ -164,7 +166,8 @@ class Branches:
         self._join_names(s, pred, states, later)
 
     def lower_ifexp(self, node: ast.IfExp, c: Value):
-        pred = self.predicate(c, node.test)
+        what = getattr(node, "gradc_what", "")  # set where `and`/`or` were rewritten as this
+        pred = self.predicate(c, node.test, what)
 
         def run(branch):
             def go():
@@ -174,7 +177,8 @@ class Branches:
 
         states = self._run_branches([run(node.body), run(node.orelse)])
         value, memory = self._join_values(node, pred, states, [st.value[0] for st in states],
-                                          [st.value[1] for st in states], "the conditional expression")
+                                          [st.value[1] for st in states],
+                                          f"the result of {what}" if what else "the conditional expression")
         self._set_memory(node, memory)
         return value
 
@@ -233,7 +237,9 @@ class Branches:
         st.env = dict(self.env)
         st.changed = [n for n, v in self.env.items() if pre_env.get(n, _MISSING) is not v]
         st.removed = [n for n in pre_env if n not in self.env]
-        st.buffers = {n: self._buffers(self.prov.get(n), self.env[n]) for n in st.changed}
+        # what each rebound name's array may share; None: an immutable scalar (`s = s * 2`)
+        st.buffers = {n: None if n in self.prov and self.prov[n] is None else
+                      self._buffers(self.prov.get(n), self.env[n]) for n in st.changed}
         return st
 
     # -- joining the branches ----------------------------------------------
@@ -315,15 +321,23 @@ class Branches:
                     continue
                 v = results[slot[1]]
                 v.pytype = slot[2]
-                if isinstance(name, str) and name.isidentifier():
-                    v.name = name
+                if isinstance(name, str) and value_name(name).isidentifier():
+                    v.name = value_name(name)
                 if slot[3]:
                     self.mixed_floats.add(v)
                 leaves.append(v)
             value, _ = _unflatten(tree, leaves)
             values.append(value)
-            memories.append(frozenset().union(*(st.buffers.get(name, frozenset()) or frozenset()
-                                                for st in states)) if quote else None)
+            if not quote:
+                memories.append(None)
+                continue
+            before = (None if name in self.prov and self.prov[name] is None else
+                      self._buffers(self.prov.get(name), self.env.get(name)))  # unchanged in a branch
+            parts = [st.buffers[name] if name in st.buffers else before for st in states]
+            if all(p is None for p in parts):
+                memories.append(None)  # a scalar in both branches: still immutable
+            else:
+                memories.append(frozenset().union(*(p for p in parts if p is not None)))
         return values, memories
 
     def _as_output(self, x, other, label, node) -> Value:
@@ -398,7 +412,22 @@ class Branches:
 # ---------------------------------------------------------------------------
 # break and continue: flags, so a loop whose break depends on data stays one loop
 
-BROKEN, STOPPED = "<break>", "<skip rest of iteration>"  # not identifiers: no user name can clash
+def flags_of(loop) -> tuple[str, str]:
+    """The break flag and the skip flag of one loop: not identifiers (no user name can
+    clash), and per loop (an inner loop's break leaves the outer loop's flags alone)."""
+    where = f"{loop.lineno}:{loop.col_offset}"
+    return f"<break {where}>", f"<skip {where}>"
+
+
+def value_name(name: str) -> str:
+    """The name a value bound to `name` is printed with (the flags get readable ones)."""
+    if name.startswith("<break "):
+        return "broken"
+    if name.startswith("<skip "):
+        return "skipping"
+    if name.startswith("<item "):
+        return "item"
+    return name
 
 
 def jumps_in(body) -> bool:
@@ -418,28 +447,32 @@ def jumps_in(body) -> bool:
 def without_jumps(loop):
     """`loop` (a for or while statement whose body breaks or continues) as statements that
     do the same with two flags: `break` sets both, `continue` the second; each iteration
-    starts with `stop = broken` and the statements after one that may jump run under
-    `if stop: pass else: ...`. With a break decided by data the flags are traced booleans
+    starts with `skip = broken` and the statements after one that may jump run under
+    `if skip: pass else: ...`. With a break decided by data the flags are traced booleans
     and the skipped iterations are branches that change nothing; decided at compile time,
-    they are Python bools and the statements vanish. The `else:` clause runs unless broken."""
+    they are Python bools and the statements vanish. A for loop's target is assigned only
+    in iterations that run (after a break it keeps the value it broke with, as in Python),
+    and the `else:` clause runs unless the loop broke. Returns (statements, break flag)."""
+    broken, skip = flags_of(loop)
 
     def name(id_, ctx=ast.Load):
         return ast.Name(id=id_, ctx=ctx())
 
-    def assign(id_, value):
-        return ast.Assign(targets=[name(id_, ast.Store)], value=value)
+    def assign(target, value):
+        return ast.Assign(targets=[name(target, ast.Store) if isinstance(target, str) else target],
+                          value=value)
 
-    def unless_stopped(stmts):
-        return ast.If(test=name(STOPPED), body=[ast.Pass()], orelse=stmts)
+    def unless_skipped(stmts):
+        return ast.If(test=name(skip), body=[ast.Pass()], orelse=stmts)
 
     def guard(stmts):
         out = []
         for k, s in enumerate(stmts):
             if isinstance(s, ast.Break):
-                out += [assign(BROKEN, ast.Constant(True)), assign(STOPPED, ast.Constant(True))]
+                out += [assign(broken, ast.Constant(True)), assign(skip, ast.Constant(True))]
                 return out  # statements after a break never run
             if isinstance(s, ast.Continue):
-                out.append(assign(STOPPED, ast.Constant(True)))
+                out.append(assign(skip, ast.Constant(True)))
                 return out
             jumps = jumps_in([s])
             if isinstance(s, ast.If) and jumps:
@@ -454,23 +487,26 @@ def without_jumps(loop):
                 rest = guard(stmts[k + 1:])
                 if rest is None:
                     return None
-                out.append(unless_stopped(rest))
+                out.append(unless_skipped(rest))
                 return out
         return out
 
     body = guard(loop.body)
     if body is None:
         return None
-    body = [assign(STOPPED, name(BROKEN)), unless_stopped(body)]
     if isinstance(loop, ast.For):
-        new = ast.For(target=loop.target, iter=loop.iter, body=body, orelse=[], type_comment=None)
+        item = f"<item {loop.lineno}:{loop.col_offset}>"
+        body = [assign(skip, name(broken)), unless_skipped([assign(loop.target, name(item))] + body)]
+        new = ast.For(target=name(item, ast.Store), iter=loop.iter, body=body, orelse=[], type_comment=None)
     else:
+        body = [assign(skip, name(broken)), unless_skipped(body)]
         new = ast.While(test=loop.test, body=body, orelse=[])
-    stmts = [assign(BROKEN, ast.Constant(False)), new]
+        new.break_flag = broken  # stmt_While stops once it is a compile-time True
+    stmts = [assign(broken, ast.Constant(np.False_)), new]  # NumPy's bool: a loop region can carry it
     if loop.orelse:
-        stmts.append(ast.If(test=name(BROKEN), body=[ast.Pass()], orelse=loop.orelse))
+        stmts.append(ast.If(test=name(broken), body=[ast.Pass()], orelse=loop.orelse))
     for s in stmts:
         for n in ast.walk(s):
             if not hasattr(n, "lineno") or n.lineno is None:
                 ast.copy_location(n, loop)
-    return stmts
+    return stmts, (broken, skip) + ((item,) if isinstance(loop, ast.For) else ())

@@ -31,7 +31,7 @@ from ..passes import optimize
 from ..syntax import normal
 from ..passes.simplify import rewrite
 from . import captured, marks, numpy_indexing, numpy_math, numpy_table
-from .branches import BROKEN, LOOP_BARRIER, STOPPED, Branches, jumps_in, without_jumps
+from .branches import LOOP_BARRIER, Branches, jumps_in, value_name, without_jumps
 
 BINOPS = {ast.Add: ("add", operator.add), ast.Sub: ("sub", operator.sub),
           ast.Mult: ("mul", operator.mul), ast.Div: ("div", operator.truediv),
@@ -611,11 +611,12 @@ class Lowering(Branches):
         if isinstance(s, (ast.For, ast.While)) and jumps_in(s.body):
             rewritten = without_jumps(s)  # break/continue as flags (frontend/branches.py)
             if rewritten is not None:
-                self.rewritten[id(s)] = rewritten
-                for t in rewritten:
+                stmts, hidden = rewritten
+                self.rewritten[id(s)] = stmts
+                for t in stmts:
                     self.node = t
                     self.stmt(t)
-                for flag in (BROKEN, STOPPED):
+                for flag in hidden:
                     self.env.pop(flag, None)
                     self.prov.pop(flag, None)
                 return
@@ -895,7 +896,9 @@ class Lowering(Branches):
                           "break on data compiles to one loop)", DataDependentControlFlow, s)
             if not self.truth(c, s.test):
                 break
-            broken = self.env.get(BROKEN)
+            broken = self.env.get(getattr(s, "break_flag", None))
+            if broken is True or broken is np.True_:
+                break  # a break decided at compile time (the flags of without_jumps)
             on_data = isinstance(broken, Value) and not isinstance(broken, Const)
             if n >= self.MAX_WHILE_ITERATIONS or (on_data and isinstance(s.test, ast.Constant)):
                 why = " (its break depends on data: write a for loop over a maximum count)" if on_data else ""
@@ -997,7 +1000,7 @@ class Lowering(Branches):
         if UNROLL_LOOPS.get() or len(rng) < 2 or not isinstance(s.target, ast.Name):
             return False
         stored = _stored_names(s.body)
-        later = _loads_outside(self.src.tree, s)
+        later = _loads_outside(self.src.tree, s, self.rewritten)
         if s.target.id in later:
             return False
         carried = [n for n in stored if n in self.env and n != s.target.id]
@@ -1132,7 +1135,7 @@ class Lowering(Branches):
         body_builder.loc = self.b.loc
         ctx = _Region(index, list(rng), body_builder, getattr(self.b, "region", None))
         body_builder.region = ctx
-        names = [f"{n}{k}" if len(_leaves(t)) > 1 else n for n, t in zip(carried, trees)
+        names = [f"{value_name(n)}{k}" if len(_leaves(t)) > 1 else value_name(n) for n, t in zip(carried, trees)
                  for k in range(len(_leaves(t)))]
         ctx.carry_inputs = [Value(a, nm) for a, nm in zip(avals, names)]
         if inits is not None:  # a Python float carried in is weak in the body (NEP 50)
@@ -1562,6 +1565,18 @@ class Lowering(Branches):
             if all(self.is_static(v) and not isinstance(v, Const) and not _traced_inside(v) for v in values):
                 return all(COMPARES[type(o)][1](a, b) if type(o) in COMPARES else
                            _MEMBERSHIP[type(o)](a, b) for o, a, b in zip(node.ops, values, values[1:]))
+            if all(type(o) in COMPARES for o in node.ops):
+                # Python's `a < b < c` is `a < b and b < c` with b evaluated once: an `and`
+                # on traced truth values (a cond region; arrays of several elements are
+                # refused as NumPy refuses their truth value)
+                names = [f"<operand {node.lineno}:{node.col_offset}:{k}>" for k in range(len(values))]
+                load = [ast.copy_location(ast.Name(id=n, ctx=ast.Load()), node) for n in names]
+                pairs = [ast.copy_location(ast.Compare(left=a, ops=[o], comparators=[b]), node)
+                         for o, a, b in zip(node.ops, load, load[1:])]
+                both = ast.copy_location(ast.BoolOp(op=ast.And(), values=pairs), node)
+                both.gradc_what = "a chained comparison"
+                with self._hidden(dict(zip(names, values))):
+                    return self.expr(both)
             self.fail("chained comparisons of arrays are not supported; combine with &",
                       UnsupportedSyntax, node)
         left, right = self.expr(node.left), self.expr(node.comparators[0])
@@ -1581,6 +1596,19 @@ class Lowering(Branches):
         self.node = node
         return self.bind(prim, left, right)
 
+    @contextlib.contextmanager
+    def _hidden(self, values: dict):
+        """Bind values to names no user code can spell, for the duration of a rewrite."""
+        for n, v in values.items():
+            self.env[n] = v
+            self.prov[n] = _UNKNOWN
+        try:
+            yield
+        finally:
+            for n in values:
+                self.env.pop(n, None)
+                self.prov.pop(n, None)
+
     def expr_BoolOp(self, node):
         op = "and" if isinstance(node.op, ast.And) else "or"
         for i, v in enumerate(node.values):
@@ -1589,10 +1617,17 @@ class Lowering(Branches):
                 self._set_memory(node, self._memory(v))
                 return x
             if not self.is_static(x):
-                self.fail(f"'and'/'or' needs the truth value of an array computed from the arguments "
-                          f"({op!r} here), which is not known at compile time: use & and | on "
-                          "comparisons (np.logical_and / np.logical_or), or np.where",
-                          UnsupportedSyntax, node)
+                # Python's `x and rest` is `rest if x else x` (x evaluated once): a cond region
+                # on x's truth value (an array of several elements is refused, as by NumPy)
+                rest = node.values[i + 1:]
+                rest = rest[0] if len(rest) == 1 else ast.copy_location(ast.BoolOp(op=node.op, values=rest), node)
+                name = f"<{op} {node.lineno}:{node.col_offset}:{i}>"
+                test = ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+                body, orelse = (rest, test) if op == "and" else (test, rest)
+                ifexp = ast.copy_location(ast.IfExp(test=test, body=body, orelse=orelse), node)
+                ifexp.gradc_what = f"'{op}'" if not getattr(node, "gradc_what", "") else node.gradc_what
+                with self._hidden({name: x}):
+                    return self.expr(ifexp)
             truth = self.truth(x, v)
             if (op == "and" and not truth) or (op == "or" and truth):
                 self._set_memory(node, self._memory(v))
@@ -2219,6 +2254,9 @@ def _flatten(x, leaves: list):
             and np.asarray(x).dtype.kind in "fiu":
         leaves.append(Const(x))
         return "leaf"
+    if isinstance(x, np.bool_):  # a NumPy bool flag (a break flag): strong, carried as bool[]
+        leaves.append(Const(x))
+        return "leaf"
     if isinstance(x, (tuple, list)):
         subs = [_flatten(e, leaves) for e in x]
         return None if any(t is None for t in subs) else (type(x), tuple(subs))
@@ -2286,12 +2324,18 @@ class _Ordered(set):
         return iter(self.order)
 
 
-def _loads_outside(tree, loop) -> set:
-    """Names read outside `loop`, except reads of another loop's own target inside it."""
+def _loads_outside(tree, loop, rewritten=None) -> set:
+    """Names read outside `loop`, except reads of another loop's own target inside it
+    (`rewritten`: id(loop node) -> the statements it is lowered as, read instead)."""
     out: set = set()
+    rewritten = rewritten or {}
 
     def visit(node, bound):
         if node is loop:
+            return
+        if id(node) in rewritten:
+            for child in rewritten[id(node)]:
+                visit(child, bound)
             return
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound:
             out.add(node.id)

@@ -96,7 +96,9 @@ def cut_layers(program: Program, period: int | None = None) -> Program:
     step, last_cut, tags = 1, 0, []
     for b, op in enumerate(ops):
         starts_layer = not repeats or names[b:b + period] == names[b - period:b]
-        if b > 0 and b - last_cut >= period and live[b] <= fewest and n - b >= period and starts_layer:
+        results = names[b] == "loop_result"  # a region op and its results stay in one step
+        if b > 0 and b - last_cut >= period and live[b] <= fewest and n - b >= period and starts_layer \
+                and not results:
             step, last_cut = step + 1, b
         tags.append((op, step))
     return with_steps(program, tags)
