@@ -91,7 +91,7 @@ CASES = {
     "unknown_name": (_w3, NameResolutionError, ["undefined_scale"], "undefined_scale", None),
     "unknown_numpy_attr": (_w3, (NameResolutionError, UnsupportedFunction), ["not_a_function"],
                            "np.not_a_function", None),
-    "linalg_inv": (lambda: (np.eye(3) * 2.0,), UnsupportedFunction, ["linalg.eig"], "np.linalg.eig(A)", None),
+    "linalg_inv": (lambda: (np.eye(3) * 2.0,), UnsupportedFunction, ["linalg.qr"], "np.linalg.qr(A)", None),
     "unique": (_w3, UnsupportedFunction, ["unique"], "np.unique(w)", None),
     "interp": (_w3, UnsupportedFunction, ["interp"], "np.interp(w, [0.0, 1.0], [1.0, 2.0])", None),
     "array_method_unknown": (_w3, UnsupportedFunction, ["ptp"], "w.ptp", None),

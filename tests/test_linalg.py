@@ -643,6 +643,115 @@ def test_det_of_a_singular_matrix_raises_numpys_error():
 
 
 # ---------------------------------------------------------------------------------------------
+# np.linalg.pinv and np.linalg.eig (real eigenvalues): random well-conditioned matrices
+
+
+def l_pinv(A, c):
+    return np.sum(np.linalg.pinv(A) * c)
+
+
+def l_pinv_gram(X, c):
+    """The pseudo-inverse of a rank-deficient Gram matrix (rank min(n, m) < m when n < m)."""
+    return np.sum(np.linalg.pinv(np.swapaxes(X, -1, -2) @ X) * c)
+
+
+def l_pinv_rcond(A, c):
+    return np.sum(np.linalg.pinv(A, rcond=1e-8) * c) + np.sum(np.linalg.pinv(A, rtol=1e-9) * c)
+
+
+def l_eig(A, c, d):
+    w, V = np.linalg.eig(A)
+    return np.sum(w * c) + np.sum(V ** 2 * d)  # V ** 2: independent of each column's sign
+
+
+def l_eig_result(A, c, d):
+    res = np.linalg.eig(A)
+    return np.sum(res.eigenvalues * c) + np.sum(res.eigenvectors * d) * 0.0 + np.sum(np.linalg.eigvals(A) ** 2)
+
+
+def l_eigvals(A, c):
+    return np.sum(np.linalg.eigvals(A) * c)
+
+
+def l_eig_hvp_loss(A):
+    w, V = np.linalg.eig(A)
+    return np.sum(w ** 3) + np.sum(V[0] ** 2)
+
+
+def real_eig(n, batch=()):
+    """Q diag(w) Q^-1 with Q well conditioned and real, distinct eigenvalues (not symmetric)."""
+    out = np.empty(batch + (n, n))
+    for idx in np.ndindex(*batch):
+        q = _n(n, n) / np.sqrt(n) + 2.0 * np.eye(n)
+        w = np.arange(n) * 0.8 - 1.2 + RNG.uniform(-0.1, 0.1, n)
+        out[idx] = (q * w) @ np.linalg.inv(q)
+    return out
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (5, 2), (2, 5), (4, 6), (2, 4, 3), (3, 3, 5)])
+def test_pinv(shape):
+    A = _n(*shape)
+    check(l_pinv, (A, _n(*shape[:-2], shape[-1], shape[-2])), 0, rtol=1e-5, atol=1e-6)
+    check(l_pinv_rcond, (A, _n(*shape[:-2], shape[-1], shape[-2])), 0, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (3, 5), (2, 4, 6)])
+def test_pinv_of_a_rank_deficient_gram_matrix(shape):
+    """X^T X has rank min(n, m): constant under perturbations of X, so the derivative of the
+    fixed-rank pseudo-inverse is the derivative of the function."""
+    X = _n(*shape)
+    m = shape[-1]
+    check(l_pinv_gram, (X, _n(*shape[:-2], m, m)), 0, rtol=1e-5, atol=1e-6)
+    check_hvp(l_pinv_gram, (X, _n(*shape[:-2], m, m)), 0, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("n,batch", [(1, ()), (2, ()), (4, ()), (6, ()), (3, (2,))])
+def test_eig_with_real_eigenvalues(n, batch):
+    A = real_eig(n, batch)
+    assert not np.iscomplexobj(np.linalg.eigvals(A))
+    check(l_eig, (A, _n(*batch, n), _n(*A.shape)), 0, rtol=1e-5, atol=1e-6)
+    check(l_eig_result, (A, _n(*batch, n), _n(*A.shape)), 0, rtol=1e-5, atol=1e-6)
+
+
+def test_eig_hessian_vector_product():
+    check_hvp(l_eig_hvp_loss, (real_eig(4),), 0, rtol=1e-4, atol=1e-5)
+
+
+def test_eig_values_and_vectors_are_numpys():
+    A = real_eig(5)
+    c = gradc.compile(l_eig, wrt=0, args=(A, _n(5), _n(5, 5)))
+    w, V = np.linalg.eig(A)
+    assert c.value(A, np.ones(5), np.zeros((5, 5))) == np.sum(w)
+    assert "eig_real" in c.source and "np.linalg.eig(a)" in c.source
+
+
+def test_eig_of_a_matrix_with_complex_eigenvalues_raises_at_run_time():
+    """gradc's arrays are real: where NumPy's eig would return complex numbers, the compiled code
+    raises LinAlgError (value and gradient alike), never a real part silently."""
+    rotation = np.array([[0.0, -1.0], [1.0, 0.0]])
+    for fn in (gradc.compile(l_eig, wrt=0, args=(np.eye(2), _n(2), _n(2, 2))).value, gradc.grad(l_eig)):
+        with pytest.raises(np.linalg.LinAlgError, match="complex eigenvalues"):
+            fn(rotation, _n(2), _n(2, 2))
+
+
+def test_eig_degenerate_eigenvalues_give_nan_vector_gradients():
+    A = np.diag([1.0, 1.0, 2.0])
+    g = gradc.grad(l_eig)(A, np.zeros(3), np.ones((3, 3)))
+    assert np.any(np.isnan(g))
+    g = gradc.grad(l_eigvals)(A, np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_allclose(g, np.diag([1.0, 2.0, 3.0]))  # the values' gradient is fine
+
+
+def l_norm_of_list(x):
+    return np.linalg.norm([x, x + 2]) + np.linalg.norm((x, 2 * x, 1.0), ord=1)
+
+
+def test_norm_of_a_list_of_traced_values():
+    check(l_norm_of_list, (0.3,), 0, jvp=False)
+    check(l_norm_of_list, (-1.7,), 0, jvp=False)
+
+
+# ---------------------------------------------------------------------------------------------
 # Refusals
 
 
@@ -683,8 +792,18 @@ def r_power_float(A):
     return np.sum(np.linalg.matrix_power(A, 2.0))
 
 
+def r_pinv_hermitian(A):
+    return np.sum(np.linalg.pinv(A, hermitian=True))
+
+
+def r_pinv_traced_rcond(A, r):
+    return np.sum(np.linalg.pinv(A, rcond=r))
+
+
 @pytest.mark.parametrize("fn,args,match", [
     (r_svd_hermitian, (np.eye(3),), "hermitian"),
+    (r_pinv_hermitian, (np.eye(3),), "hermitian"),
+    (r_pinv_traced_rcond, (np.eye(3), 1e-3), "rcond"),
     (r_einsum_out, (np.eye(3),), "dtype"),
     (r_trace_out, (np.eye(3),), "out"),
     (r_svd_full, (np.ones((4, 3)) + np.eye(4, 3),), "full_matrices"),
@@ -713,13 +832,15 @@ LINALG_CANDIDATES = {
     "offset": ["1", "-1", "7"], "axis1": ["1", "-1"], "axis2": ["0", "1"], "k": ["1", "-2"],
     "axes": ["1", "0", "([1], [0])", "([0, 1], [1, 0])"], "axisa": ["0"], "axisb": ["0"], "axisc": ["0"],
     "out": ["OUT"], "optimize": ["True", "'greedy'"], "dtype": ["np.float32", "np.float64"],
+    "rcond": ["1e-3", "None", "0.9"], "rtol": ["1e-3", "0.9"],
 }
 LINALG_BASE = {
     "solve": ["Y, V", "Y, Y23.T"], "tensordot": ["Y, Y"], "inner": ["X, Y23"], "kron": ["V, X"],
     "cross": ["Y, Y"], "einsum": ["'ij,jk->ik', X, Y"], "dot": ["X, Y", "T, V"], "multi_dot": ["[V, Y, Y]"],
     "diag": ["V", "X"], "matrix_power": ["Y, 2"], "cholesky": ["S"], "eigh": ["S"], "eigvalsh": ["S"],
+    "eig": ["S"], "eigvals": ["S"], "pinv": ["X", "Y", "T"],
 }
-RESULTS = {"slogdet": 2, "eigh": 2, "svd": 3}
+RESULTS = {"slogdet": 2, "eigh": 2, "svd": 3, "eig": 2}
 
 
 def _linalg_cases():

@@ -1,5 +1,5 @@
-"""Linear algebra: np.linalg (norm, inv, solve, det, slogdet, cholesky, eigh, eigvalsh, svd,
-matrix_power, multi_dot), contractions (einsum, dot above 2-D, tensordot, inner, kron, cross)
+"""Linear algebra: np.linalg (norm, inv, pinv, solve, det, slogdet, cholesky, eigh, eigvalsh,
+eig and eigvals (real eigenvalues), svd, matrix_power, multi_dot), contractions (einsum, dot above 2-D, tensordot, inner, kron, cross)
 and the matrix helpers trace, diag, diagonal, tril, triu, with the methods .dot, .trace and
 .diagonal.
 
@@ -16,12 +16,12 @@ import numpy as np
 from ..errors import SignatureError, UnsupportedFunction
 from ..ir import Const, Value
 from ..primitives.linalg import _LETTERS
-from .numpy_table import _check_dtype_param, _get, bind_params, signature, METHOD_SIGNATURES as _BASE_SIGS
+from .numpy_table import _check_dtype_param, _get, _operand, bind_params, signature, METHOD_SIGNATURES as _BASE_SIGS
 
 try:  # NumPy >= 2: the named result tuples of np.linalg
-    from numpy.linalg._linalg import EighResult, SlogdetResult, SVDResult
+    from numpy.linalg._linalg import EigResult, EighResult, SlogdetResult, SVDResult
 except ImportError:  # pragma: no cover - NumPy 1.x returns plain tuples
-    EighResult = SlogdetResult = SVDResult = None
+    EigResult = EighResult = SlogdetResult = SVDResult = None
 
 
 def _tuple(cls, *items):
@@ -43,7 +43,10 @@ def _axis(lw, v, ndim, fname, what="axis"):
 
 
 def _as_float(lw, x):
-    """NumPy's linalg functions compute in floating point: integer arrays become float64."""
+    """NumPy's linalg functions compute in floating point: integer arrays become float64
+    (and lists of arrays or numbers an array, as np.asarray makes it)."""
+    if not isinstance(x, Value):
+        x = _operand(lw, x)
     if lw.dtype(x).kind not in "f":
         if lw.dtype(x).kind == "c":
             lw.fail("complex arrays are not supported", UnsupportedFunction)
@@ -77,6 +80,7 @@ def _simple(fn, prim, fname):
         g = bind_params(lw, fn, fname, args, kw, ("a",))
         x = _as_float(lw, g["a"])
         _need_2d(lw, x, fname)
+        _at_compile_time(lw, x, fname, fn)
         return lw.bind(prim, x)
     return lower
 
@@ -87,6 +91,8 @@ def _solve(lw, args, kw):
     if isinstance(b, Value):
         b = _as_float(lw, b)
     _need_2d(lw, a, "np.linalg.solve")
+    if isinstance(b, Const) or not isinstance(b, Value):
+        _at_compile_time(lw, a, "np.linalg.solve", lambda m: np.linalg.solve(m, lw.value(b)))
     return lw.bind("solve", a, b)
 
 
@@ -128,6 +134,62 @@ def _eigvalsh(lw, args, kw):
     x = _as_float(lw, g["a"])
     _need_2d(lw, x, "np.linalg.eigvalsh")
     return lw.bind("eigh_values", x, UPLO=_uplo(lw, g, "np.linalg.eigvalsh"))
+
+
+def _eig(lw, args, kw):
+    """np.linalg.eig of a matrix whose eigenvalues are all real (the generated code raises
+    LinAlgError where they are not: gradc's arrays are real)."""
+    g = bind_params(lw, np.linalg.eig, "np.linalg.eig", args, kw, ("a",))
+    x = _real_eig_operand(lw, g["a"], "np.linalg.eig")
+    return _tuple(EigResult, lw.bind("eig_values", x), lw.bind("eig_vectors", x))
+
+
+def _eigvals(lw, args, kw):
+    g = bind_params(lw, np.linalg.eigvals, "np.linalg.eigvals", args, kw, ("a",))
+    return lw.bind("eig_values", _real_eig_operand(lw, g["a"], "np.linalg.eigvals"))
+
+
+def _real_eig_operand(lw, a, fname):
+    x = _as_float(lw, a)
+    _need_2d(lw, x, fname)
+    if np.iscomplexobj(_at_compile_time(lw, x, fname, np.linalg.eigvals)):
+        lw.fail(f"{fname}() of this compile-time matrix has complex eigenvalues; gradc's arrays are "
+                "real, so it computes eig only where every eigenvalue is real", UnsupportedFunction)
+    return x
+
+
+def _at_compile_time(lw, x, fname, fn):
+    """fn(x) for a compile-time x (the builder folds it), with NumPy's error (a singular or
+    non-finite matrix) as a CompileError at the user's line; None for a traced x."""
+    if not isinstance(x, Const):
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            return fn(x.value)
+    except (np.linalg.LinAlgError, ValueError) as e:
+        lw.fail(f"{fname}(): NumPy raises {type(e).__name__} on this compile-time matrix: {e}", SignatureError)
+
+
+def _pinv(lw, args, kw):
+    g = bind_params(lw, np.linalg.pinv, "np.linalg.pinv", args, kw, ("a", "rcond", "rtol", "hermitian"))
+    x = _as_float(lw, g["a"])
+    _need_2d(lw, x, "np.linalg.pinv")
+    if lw.static(_get(g, "hermitian", False), "hermitian"):
+        lw.fail("np.linalg.pinv(): hermitian=True is not supported (it finds the cutoff from "
+                "eigenvalues); use the default", UnsupportedFunction)
+    cut = {}
+    for name in ("rcond", "rtol"):
+        v = lw.static(_get(g, name), name)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            lw.fail(f"np.linalg.pinv(): {name} must be a number known at compile time, not {v!r}",
+                    UnsupportedFunction)
+        cut[name] = float(v)
+    if len(cut) == 2:
+        lw.fail("np.linalg.pinv(): `rtol` and `rcond` can't be both set.", SignatureError)
+    _at_compile_time(lw, x, "np.linalg.pinv", lambda a: np.linalg.pinv(a, **cut))
+    return lw.bind("pinv", x, **cut)
 
 
 def _svd(lw, args, kw):
@@ -561,6 +623,7 @@ TABLE = {
     np.linalg.det: _simple(np.linalg.det, "det", "np.linalg.det"),
     np.linalg.solve: _solve, np.linalg.slogdet: _slogdet, np.linalg.cholesky: _cholesky,
     np.linalg.eigh: _eigh, np.linalg.eigvalsh: _eigvalsh, np.linalg.svd: _svd,
+    np.linalg.eig: _eig, np.linalg.eigvals: _eigvals, np.linalg.pinv: _pinv,
     np.linalg.matrix_power: _matrix_power, np.linalg.multi_dot: _multi_dot,
     np.einsum: _einsum, np.dot: _dot, np.tensordot: _tensordot, np.inner: _inner, np.kron: _kron,
     np.cross: _cross, np.trace: _trace, np.diag: _diag, np.diagonal: _diagonal,

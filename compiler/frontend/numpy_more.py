@@ -103,8 +103,12 @@ def _ufunc_lower(fn, prim, names):
 # -- variance and standard deviation ----------------------------------------------------
 
 
-def variance(lw, x, axis, ddof, keepdims, what):
-    """NumPy's _var: sum(|x - mean|^2) / max(n - ddof, 0)."""
+def variance(lw, x, axis, ddof, keepdims, what, root=False):
+    """NumPy's _var: sum(|x - mean|^2) / max(n - ddof, 0); with `root`, its square root (std).
+
+    Where each reduction sees one element (n = 1) the deviation x - mean is identically zero,
+    so std is |x - mean| / sqrt(1 - ddof): the same value as NumPy's (0, or NaN where x is not
+    finite) with the true derivative 0, where sqrt'(0) * 0 would give NaN."""
     x = _as_float(lw, x)
     ndim = lw.ndim(x)
     axes = tuple(range(ndim)) if axis is None else _normalize(lw, what, axis, ndim)
@@ -115,8 +119,12 @@ def variance(lw, x, axis, ddof, keepdims, what):
     else:
         mean = lw.bind("mean", x, axis=axes, keepdims=True)
     d = lw.bind("sub", x, mean)
+    if root and n == 1 and n - ddof > 0:
+        dev = lw.bind("sum", lw.bind("abs", d), axis=axes, keepdims=bool(keepdims))
+        return dev if ddof == 0 else lw.bind("div", dev, float(np.sqrt(n - ddof)))
     ss = lw.bind("sum", lw.bind("mul", d, d), axis=axes, keepdims=bool(keepdims))
-    return lw.bind("div", ss, max(n - ddof, 0))
+    v = lw.bind("div", ss, max(n - ddof, 0))
+    return lw.bind("sqrt", v) if root else v
 
 
 def _ddof(lw, what, given):
@@ -137,9 +145,8 @@ def _var_like(fn, root):
     def lower(lw, args, kw):
         g = bind_params(lw, fn, what, args, kw, ("a", "axis", "dtype", "ddof", "keepdims", "correction"))
         _check_dtype_param(lw, what, g["a"], g)
-        v = variance(lw, g["a"], _axis(lw, g), _ddof(lw, what, g),
-                     lw.static(_get(g, "keepdims", False), "keepdims"), what)
-        return lw.bind("sqrt", v) if root else v
+        return variance(lw, g["a"], _axis(lw, g), _ddof(lw, what, g),
+                        lw.static(_get(g, "keepdims", False), "keepdims"), what, root)
     return lower
 
 
@@ -152,9 +159,8 @@ def _method_var_like(name, root):
         g = bind_params(lw, None, f".{name}", args, kw, ("axis", "dtype", "ddof", "keepdims", "correction"),
                         sig=signature(_m_var))
         _check_dtype_param(lw, f".{name}", x, g)
-        v = variance(lw, x, _axis(lw, g), _ddof(lw, f".{name}", g),
-                     lw.static(_get(g, "keepdims", False), "keepdims"), f".{name}")
-        return lw.bind("sqrt", v) if root else v
+        return variance(lw, x, _axis(lw, g), _ddof(lw, f".{name}", g),
+                        lw.static(_get(g, "keepdims", False), "keepdims"), f".{name}", root)
     return lower
 
 
@@ -384,6 +390,35 @@ def _sort(lw, args, kw):
     if lw.ndim(x) == 0:
         lw.fail("np.sort(): axis -1 is out of bounds for array of dimension 0", SignatureError)
     return lw.bind("sort", x, axis=_index(lw, "np.sort", axis, lw.ndim(x)))
+
+
+def _partition(lw, args, kw):
+    g = bind_params(lw, np.partition, "np.partition", args, kw, ("a", "kth", "axis", "kind"))
+    if lw.static(_get(g, "kind", "introselect"), "kind") != "introselect":
+        lw.fail("np.partition(): kind must be 'introselect'", SignatureError)
+    x = _arr(lw, g["a"])
+    axis = _axis(lw, g, default=-1)
+    if axis is None:
+        x, axis = _flatten(lw, x), 0
+    if lw.ndim(x) == 0:
+        lw.fail("np.partition(): axis -1 is out of bounds for array of dimension 0", SignatureError)
+    axis = _index(lw, "np.partition", axis, lw.ndim(x))
+    kth = lw.static(g["kth"], "kth")
+    if isinstance(kth, np.ndarray):
+        kth = tuple(kth.tolist())
+    n = lw.shape(x)[axis]
+    ks = kth if isinstance(kth, tuple) else (kth,)
+    if not ks or any(isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) for k in ks):
+        lw.fail(f"np.partition(): kth must be an integer or a sequence of integers, not {kth!r}", SignatureError)
+    if any(not -n <= k < n for k in ks):
+        lw.fail(f"np.partition(): kth(={kth!r}) out of bounds ({n})", SignatureError)
+    kth = tuple(int(k) for k in kth) if isinstance(kth, tuple) else int(kth)
+    return lw.bind("partition", x, kth=kth, axis=axis)
+
+
+def _ravel(lw, args, kw):
+    g = bind_params(lw, np.ravel, "np.ravel", args, kw, ("a", "order"))
+    return reshape(lw, _arr(lw, g["a"]), (-1,), _get(g, "order", "C"), "np.ravel")
 
 
 def _arg(fn):
@@ -1175,6 +1210,9 @@ TABLE = {
     np.max: _np_extreme(np.max, "max"), np.amax: _np_extreme(np.amax, "max"),
     np.min: _np_extreme(np.min, "min"), np.amin: _np_extreme(np.amin, "min"),
     np.float64: _scalar_type(np.float64), np.float32: _scalar_type(np.float32),
+    np.float16: _scalar_type(np.float16), np.int64: _scalar_type(np.int64), np.int32: _scalar_type(np.int32),
+    np.int16: _scalar_type(np.int16), np.int8: _scalar_type(np.int8), np.bool_: _scalar_type(np.bool_),
+    np.ravel: _ravel, np.partition: _partition,
     np.var: _var_like(np.var, False), np.std: _var_like(np.std, True),
     np.prod: _np_prod, np.nansum: _nansum, np.nanmean: _nanmean, np.average: _average,
     np.median: _median,
@@ -1206,10 +1244,8 @@ TABLE = {
     np.nanmedian: _refuse("np.nanmedian", "use np.median (NaN-free data) or np.sort and index"),
     np.interp: _refuse("np.interp", "write the interpolation with np.clip, np.floor and indexing, or as "
                                     "a custom @gradc.primitive"),
-    np.gradient: _refuse("np.gradient", "use np.diff (forward differences) or slices: (x[2:] - x[:-2]) / 2"),
     np.unique: _refuse("np.unique", "its length depends on the data; gradc needs shapes known at compile time"),
     np.searchsorted: _refuse("np.searchsorted", "compare with np.sum(x[:, None] > edges, axis=1) instead"),
-    np.partition: _refuse("np.partition", "use np.sort (it differentiates through the permutation)"),
     np.nanmax: _refuse("np.nanmax", "use np.max(np.where(np.isnan(x), -np.inf, x))"),
     np.nanmin: _refuse("np.nanmin", "use np.min(np.where(np.isnan(x), np.inf, x))"),
     np.ptp: _refuse("np.ptp", "use np.max(x, axis) - np.min(x, axis)"),
@@ -1241,7 +1277,7 @@ for _fn, _prim in [(np.arctan2, "arctan2"), (np.hypot, "hypot"), (np.logaddexp2,
     TABLE[_fn] = _ufunc_lower(_fn, _prim, ("x1", "x2"))
 # np.remainder is np.mod; np.asin, np.atan2, ... are the same objects as np.arcsin, np.arctan2, ...
 
-KIND = {np.squeeze: "view", np.swapaxes: "view", np.moveaxis: "view", np.rollaxis: "view",
+KIND = {np.ravel: "view", np.squeeze: "view", np.swapaxes: "view", np.moveaxis: "view", np.rollaxis: "view",
         np.atleast_1d: "view", np.atleast_2d: "view", np.atleast_3d: "view", np.flip: "view",
         np.flipud: "view", np.fliplr: "view", np.rot90: "view"}
 

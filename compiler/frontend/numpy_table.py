@@ -325,10 +325,13 @@ def stack(lw, parts, axis):
 
 
 def _sequence(lw, what, arrays):
+    """The pieces of np.stack-like functions: a list or tuple of array_likes, or one array,
+    which NumPy iterates over (its rows)."""
     from ..ir import Value
     if isinstance(arrays, Value):
-        lw.fail(f"{what}() of one array computed from the arguments (iterating over it) is not "
-                "supported; pass a list or tuple of arrays", UnsupportedFunction)
+        if arrays.ndim == 0:
+            lw.fail(f"{what}(): iteration over a 0-d array", SignatureError)
+        arrays = [lw.bind("getitem", arrays, index=(i,)) for i in range(arrays.shape[0])]
     if not isinstance(arrays, (list, tuple)) or not arrays:
         lw.fail(f"{what}() needs a non-empty list or tuple of arrays", SignatureError)
     return [_operand(lw, a) for a in arrays]

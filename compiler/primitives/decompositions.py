@@ -423,3 +423,115 @@ for _name, _field, _shape, _which, _rule in [("svd_u", ".U", _u_shape, "u_bar", 
                  defaults={"full_matrices": False},
                  doc=f"np.linalg.svd's {_field[1:]} (batched); derivative for the thin factors only")
     _p.canonical_params = _full_params
+
+
+# --- pinv -------------------------------------------------------------------------------------
+
+
+def _pinv_shape(avals, **params):
+    shape = _svd_shape(avals, "pinv")
+    return shape[:-2] + (shape[-1], shape[-2])
+
+
+def _eye(n, like):
+    return Const(np.eye(n, dtype=like.dtype))
+
+
+def _pinv_vjp(g, out, a, **params):
+    # A+ = out (n x m): A_bar = -A+^T G A+^T + (I - A A+) G^T A+ A+^T + A+^T A+ G^T (I - A+ A)
+    p, pt, gt = out, mT(out), mT(g)
+    m, n = a.shape[-2:]
+    left, right = _eye(m, a) - a @ p, _eye(n, a) - p @ a
+    return [-(pt @ g @ pt) + left @ gt @ (p @ pt) + (pt @ p) @ gt @ right]
+
+
+def _pinv_jvp(t, out, a, **params):
+    # d(A+) = -A+ dA A+ + A+ A+^T dA^T (I - A A+) + (I - A+ A) dA^T A+^T A+  (Golub & Pereyra 1973)
+    da, p = t[0], out
+    m, n = a.shape[-2:]
+    dat = mT(da)
+    return -(p @ da @ p) + (p @ mT(p)) @ dat @ (_eye(m, a) - a @ p) + (_eye(n, a) - p @ a) @ dat @ (mT(p) @ p)
+
+
+def _pinv_impl(a, rcond=None, rtol=None):
+    return np.linalg.pinv(a) if rcond is None and rtol is None else (
+        np.linalg.pinv(a, rcond=rcond) if rtol is None else np.linalg.pinv(a, rtol=rtol))
+
+
+def _pinv_emit(a, rcond=None, rtol=None):
+    return call("np.linalg.pinv", a, **{k: float(v) for k, v in (("rcond", rcond), ("rtol", rtol))
+                                        if v is not None})
+
+
+_define("pinv", _pinv_impl, _pinv_emit, shape_rule=_pinv_shape, vjp=_pinv_vjp, jvp=_pinv_jvp,
+        defaults={"rcond": None, "rtol": None},
+        doc="Moore-Penrose pseudo-inverse (batched), by SVD with NumPy's cutoff; the derivative is "
+            "that of the pseudo-inverse of fixed rank (it jumps where the rank changes)")
+
+
+# --- eig (real eigenvalues only) -----------------------------------------------------------------
+# NumPy's eig returns complex arrays where any eigenvalue is complex; gradc's IR has real
+# dtypes fixed at compile time, so the generated code calls these helpers, which return eig's
+# (real) results or raise where the eigenvalues of the matrix are not all real.
+
+EIG_SOURCE = '''def eig_real(a):
+    """np.linalg.eig(a) where every eigenvalue is real (gradc computes only that case)."""
+    w, v = np.linalg.eig(a)
+    if np.iscomplexobj(w):
+        raise np.linalg.LinAlgError(
+            "np.linalg.eig: this matrix has complex eigenvalues; gradc differentiates eig only "
+            "where all eigenvalues are real (for a symmetric matrix use np.linalg.eigh)")
+    return w, v
+'''
+_EIG_NS = {"np": np}
+exec(compile(EIG_SOURCE, "<gradc eig_real>", "exec"), _EIG_NS)  # noqa: S102 - our own constant text
+eig_real = _EIG_NS["eig_real"]
+
+
+def _register_helper():
+    from .user import SOURCES
+    SOURCES["eig_real"] = EIG_SOURCE
+
+
+_register_helper()
+
+
+def _eig_w_v(a):
+    return ops.eig_values(a), ops.eig_vectors(a)
+
+
+def _eig_a_bar(a, w_bar=None, v_bar=None):
+    """A_bar = V^-T (diag(w_bar) + F o V^T (V_bar - V diag(diag(V^T V_bar)))) V^T, F[i, j] = 1/(w_j - w_i)."""
+    w, v = _eig_w_v(a)
+    inner = None
+    if w_bar is not None:
+        inner = ops.where(_mask(w.shape[-1], "eye"), _col(w_bar), _zero(w_bar))
+    if v_bar is not None:
+        s = _diag_of(mT(v) @ v_bar)
+        m = _gap_inverse(w) * (mT(v) @ (v_bar - v * _row(s)))
+        inner = m if inner is None else inner + m
+    return ops.solve(mT(v), inner @ mT(v))
+
+
+def _eig_values_jvp(t, out, a):
+    v = ops.eig_vectors(a)
+    return _diag_of(ops.solve(v, t[0] @ v))
+
+
+def _eig_vectors_jvp(t, out, a):
+    w, v = _eig_w_v(a)
+    dv = v @ (_gap_inverse(w) * ops.solve(v, t[0] @ v))
+    return dv - v * _row(ops.einsum(v, dv, subscripts="...ji,...ji->...i"))  # keep unit columns
+
+
+for _name, _k, _shape, _vjp, _jvp in [
+        ("eig_values", 0, lambda avals: _square(avals, "eig")[:-1],
+         lambda g, out, a: [_eig_a_bar(a, w_bar=g)], _eig_values_jvp),
+        ("eig_vectors", 1, lambda avals: _square(avals, "eig"),
+         lambda g, out, a: [_eig_a_bar(a, v_bar=g)], _eig_vectors_jvp)]:
+    _define(_name, (lambda k: lambda a: eig_real(a)[k])(_k),
+            (lambda k: lambda a, **_: method(call("eig_real", a), f"[{k}]"))(_k),
+            vjp=_vjp, jvp=_jvp, shape_rule=_shape, helper="eig_real",
+            doc="np.linalg.eig's " + ("eigenvalues" if _k == 0 else "eigenvectors (unit columns)")
+                + " where all eigenvalues are real (a LinAlgError at run time otherwise); the "
+                  "eigenvector derivative is NaN at repeated eigenvalues")

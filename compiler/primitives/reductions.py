@@ -316,6 +316,73 @@ for _name, _impl, _emit, _inverse in [
     _p.canonical_params = _pair_params
 
 
+# --- partition: the gradient follows argpartition's permutation ----------------------------
+# np.partition(x, kth) puts the kth smallest values in their sorted places and the others,
+# in an order NumPy's introselect leaves as it is, on either side. The value is NumPy's own
+# output; the derivative permutes with np.argpartition, which takes the same steps on the
+# indices (x[argpartition(x, kth)] == partition(x, kth), tested), so each element of x
+# receives the cotangent of the slot its value went to.
+
+
+def _kth_params(values, params):
+    out = _scan_params(values[-1:], params)
+    n = values[-1].shape[out["axis"]]
+    kth = params["kth"]
+    ks = (kth,) if isinstance(kth, (int, np.integer)) and not isinstance(kth, bool) else tuple(kth)
+    if not ks or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not -n <= k < n
+                     for k in ks):
+        raise ValueError(f"kth {kth!r} is out of bounds for an axis of length {n}")
+    out["kth"] = int(ks[0]) if len(ks) == 1 and not isinstance(kth, (tuple, list)) else tuple(int(k) for k in ks)
+    return out
+
+
+def _pair_kth_params(values, params):
+    if values[0].shape != values[1].shape:
+        raise ValueError(f"shapes {values[0].shape} and {values[1].shape} differ")
+    return _kth_params(values, params)
+
+
+def _argpartition_text(x, kth, axis):
+    return f"np.argpartition({x}, {literal(kth).text}, axis={axis})"
+
+
+def _partition_apply_impl(h, x, kth, axis):
+    return np.take_along_axis(np.asarray(h), np.argpartition(x, kth, axis=axis), axis=axis)
+
+
+def _partition_unapply_impl(g, x, kth, axis):
+    back = np.argsort(np.argpartition(x, kth, axis=axis), axis=axis)  # the inverse permutation
+    return np.take_along_axis(np.asarray(g), back, axis=axis)
+
+
+_p = registry.define(
+    "partition", impl=lambda x, kth, axis: np.partition(x, kth, axis=axis), family="reductions",
+    emit=lambda a, kth, axis: call("np.partition", a, literal(kth).text, axis=axis),
+    shape_rule=lambda avals, kth, axis: avals[0].shape, dtype_rule=same_dtype,
+    vjp=lambda g, out, x, kth, axis: [ops.partition_unapply(g, x, kth=kth, axis=axis)],
+    jvp=lambda t, out, x, kth, axis: ops.partition_apply(t[0], x, kth=kth, axis=axis),
+    doc="np.partition along axis (NumPy's own order); the derivative follows np.argpartition")
+_p.canonical_params = _kth_params
+
+for _name, _impl, _emit, _inverse in [
+    ("partition_apply", _partition_apply_impl,
+     lambda h, x, kth, axis: Expr(f"np.take_along_axis({h}, {_argpartition_text(x, kth, axis)}, axis={axis})"),
+     "partition_unapply"),
+    ("partition_unapply", _partition_unapply_impl,
+     lambda g, x, kth, axis: Expr(f"np.take_along_axis({g}, np.argsort({_argpartition_text(x, kth, axis)}, "
+                                  f"axis={axis}), axis={axis})"),
+     "partition_apply"),
+]:
+    _p = registry.define(
+        _name, impl=_impl, family="reductions", arity=2, emit=_emit, dtype_rule=same_dtype,
+        shape_rule=lambda avals, kth, axis: avals[0].shape,
+        vjp=lambda g, out, h, x, kth, axis, _inv=_inverse: [getattr(ops, _inv)(g, x, kth=kth, axis=axis), None],
+        jvp=lambda t, out, h, x, kth, axis, _self=_name: (
+            None if t[0] is None else getattr(ops, _self)(t[0], x, kth=kth, axis=axis)),
+        doc="the first operand permuted as partitioning the second along axis does (apply), or back (unapply)")
+    _p.canonical_params = _pair_kth_params
+
+
 # --- argmax / argmin: integer results, no derivative ------------------------------------
 
 

@@ -1,6 +1,6 @@
 """Registry-test cases for the linear-algebra primitives: einsum and vector_norm
 (primitives/linalg.py), inv, solve, det, logabsdet, slogdet_sign, cholesky, eigh_values,
-eigh_vectors, svd_s, svd_u, svd_vh (primitives/decompositions.py).
+eigh_vectors, svd_s, svd_u, svd_vh, pinv, eig_values, eig_vectors (primitives/decompositions.py).
 
 Matrix functions need matrices where they are smooth: well-conditioned, positive definite,
 or with well-separated eigenvalues / singular values. Those inputs are `In` specifications
@@ -51,6 +51,18 @@ def distinct_sv(rng, shape):
     return out
 
 
+def real_eig(rng, shape):
+    """Non-symmetric, with real eigenvalues spread at least 0.5 apart: Q diag(w) Q^-1, Q well
+    conditioned (eigenvectors differentiable, eig's results real)."""
+    n = shape[-1]
+    out = np.empty(shape)
+    for idx in np.ndindex(*shape[:-2]):
+        q = rng.standard_normal((n, n)) / np.sqrt(n) + 2.0 * np.eye(n)
+        w = np.arange(n) * 0.8 - 1.2 + rng.uniform(-0.1, 0.1, n)
+        out[idx] = (q * w) @ np.linalg.inv(q)
+    return out
+
+
 def _vector_norm_ref(x, ord=2.0, axis=None, keepdims=False):
     x = np.asarray(x, dtype=np.float64)
     if isinstance(axis, int):
@@ -73,6 +85,12 @@ NUMPY_REF = {
     "svd_s": lambda a: np.linalg.svd(a)[1],
     "svd_u": lambda a, full_matrices=False: np.linalg.svd(a, full_matrices=full_matrices)[0],
     "svd_vh": lambda a, full_matrices=False: np.linalg.svd(a, full_matrices=full_matrices)[2],
+    # the Moore-Penrose conditions' solution through the normal equations (full rank)
+    "pinv": lambda a, rcond=None, rtol=None: np.linalg.solve(np.swapaxes(a, -1, -2) @ a, np.swapaxes(a, -1, -2))
+    if a.shape[-2] >= a.shape[-1] else np.swapaxes(np.linalg.solve(
+        a @ np.swapaxes(a, -1, -2), a), -1, -2),
+    "eig_values": lambda a: np.linalg.eig(a)[0],
+    "eig_vectors": lambda a: np.linalg.eig(a)[1],
 }
 
 
@@ -87,6 +105,7 @@ def cases(Case, I, K, Fixed, Same):
         return lambda *shape: Spec(tuple(shape), "normal")
 
     W, P, S, D = sampled(wellcond), sampled(spd), sampled(sym_distinct), sampled(distinct_sv)
+    E = sampled(real_eig)
     N = lambda *shape: I(*shape, s="normal")  # noqa: E731
     loose = dict(rtol=1e-5, atol=1e-6)
     out = {}
@@ -140,4 +159,9 @@ def cases(Case, I, K, Fixed, Same):
     for name in ("svd_u", "svd_vh"):
         out[name] = [Case([D(3, 3)], **loose), Case([D(4, 2)], **loose), Case([D(2, 4)], **loose),
                      Case([D(2, 3, 2)], **loose), Case([D(3, 3)], {"full_matrices": True}, **loose)]
+    out["pinv"] = [Case([D(4, 2)]), Case([D(2, 5)], **loose), Case([W(3, 3)]), Case([D(2, 3, 2)], **loose),
+                   Case([D(3, 2)], {"rcond": 1e-10}), Case([D(2, 3)], {"rtol": 1e-8})]
+    for name in ("eig_values", "eig_vectors"):
+        out[name] = [Case([E(3, 3)], **loose), Case([E(4, 4)], **loose), Case([E(2, 3, 3)], **loose),
+                     Case([E(1, 1)])]
     return out

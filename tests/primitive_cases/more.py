@@ -1,5 +1,5 @@
 """Registry-test cases for the primitives of the "more NumPy" family: more ufuncs (elementwise.py),
-products, scans, sorting and argmax (reductions.py)."""
+products, scans, sorting, partitioning and argmax (reductions.py)."""
 import numpy as np
 
 UNARY_SHAPES = [(), (4,), (2, 3)]
@@ -8,6 +8,12 @@ UNARY_SHAPES = [(), (4,), (2, 3)]
 def _sort_unapply_ref(g, x, axis):
     out = np.empty_like(np.asarray(g))
     np.put_along_axis(out, np.argsort(x, axis=axis), np.asarray(g), axis=axis)
+    return out
+
+
+def _partition_unapply_ref(g, x, kth, axis):
+    out = np.empty_like(np.asarray(g))
+    np.put_along_axis(out, np.argpartition(x, kth, axis=axis), np.asarray(g), axis=axis)
     return out
 
 
@@ -27,6 +33,10 @@ NUMPY_REF = {
     "sort": lambda x, axis: np.sort(x, axis=axis),
     "sort_apply": lambda h, x, axis: np.take_along_axis(np.asarray(h), np.argsort(x, axis=axis), axis=axis),
     "sort_unapply": _sort_unapply_ref,
+    "partition": lambda x, kth, axis: np.partition(x, kth, axis=axis),
+    "partition_apply": lambda h, x, kth, axis: np.take_along_axis(np.asarray(h), np.argpartition(x, kth, axis=axis),
+                                                                  axis=axis),
+    "partition_unapply": _partition_unapply_ref,
     "argmax": lambda x, axis=None, keepdims=False: np.argmax(x, axis=axis, keepdims=keepdims),
     "argmin": lambda x, axis=None, keepdims=False: np.argmin(x, axis=axis, keepdims=keepdims),
 }
@@ -67,6 +77,11 @@ def cases(Case, I, K, Fixed, Same):
     for name in ["sort_apply", "sort_unapply"]:
         out[name] = [Case([I(*shape, s="normal"), I(*shape, s="distinct")], {"axis": axis})
                      for shape, axis in [((5,), 0), ((3, 4), 1), ((3, 4), 0)]]
+    out["partition"] = [Case([I(*shape, s="distinct")], {"kth": kth, "axis": axis}) for shape, kth, axis in [
+        ((7,), 3, 0), ((7,), 0, 0), ((7,), (1, 5), 0), ((3, 6), 2, 1), ((5, 4), -1, 0), ((2, 3, 5), (0, 4), 2)]]
+    for name in ["partition_apply", "partition_unapply"]:
+        out[name] = [Case([I(*shape, s="normal"), I(*shape, s="distinct")], {"kth": kth, "axis": axis})
+                     for shape, kth, axis in [((7,), 3, 0), ((3, 6), (1, 4), 1), ((5, 4), 2, 0)]]
     for name in ["argmax", "argmin"]:
         out[name] = [Case([I(3, 4, s="distinct")], {"axis": axis, "keepdims": keep}) for axis, keep in [
             (None, False), (1, False), (0, True), (-1, True)]]
