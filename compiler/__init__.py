@@ -7,7 +7,7 @@
 """
 from . import nn
 from .api import (Compiled, compile, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad,
-                  vjp)
+                  vjp, vmap)
 from .errors import CompileError
 from .frontend.marks import checkpoint
 from gradc.runtime.checkpoint import Revolve, Segments
@@ -18,5 +18,5 @@ _registry.all()  # load every primitive family now: a broken rule fails at impor
 
 __version__ = "0.1.0"
 __all__ = ["grad", "value_and_grad", "compile", "Compiled", "CompileError", "nn", "primitive",
-           "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hvp", "hessian", "checkpoint", "Segments",
-           "Revolve"]
+           "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hvp", "hessian", "vmap", "checkpoint",
+           "Segments", "Revolve"]

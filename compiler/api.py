@@ -34,7 +34,6 @@ from .passes import optimize
 from .regions import unroll
 from .passes.steps import count_steps, cut_layers, has_steps, number_steps
 from gradc.runtime import loader
-from gradc.runtime.progress import progress
 
 _VERIFY = os.environ.get("GRADC_VERIFY", "") not in ("", "0")
 
@@ -577,8 +576,8 @@ class Compiled:
     def jacobian(self, *args, mode: str = "auto"):
         """The Jacobian of the output with respect to wrt: shape out.shape + x.shape (a
         tuple of blocks when wrt is a tuple). mode "forward" costs one tangent sweep per
-        input entry, "reverse" one adjoint sweep per output entry; "auto" picks the
-        cheaper, and `.jacobian_mode` says which it picked."""
+        input entry, "reverse" one adjoint sweep per output entry (each run as one batched
+        program); "auto" picks the cheaper, and `.jacobian_mode` says which it picked."""
         bound = self._arguments(args, {}, in_order=True)
         self._no_tree_wrt(bound, "jacobian")
         spec = self._specialization(bound)
@@ -590,22 +589,9 @@ class Compiled:
         if mode not in ("forward", "reverse"):
             raise ValueError("mode is 'auto', 'forward' or 'reverse'")
         self.jacobian_mode = mode
-        blocks = [np.zeros(out.shape + x.shape) for x in xs]
-        if mode == "forward":
-            columns = [(j, idx) for j, x in enumerate(xs) for idx in np.ndindex(x.shape)]
-            for j, idx in progress(columns, len(columns), f"jacobian of {self.name} (forward)"):
-                tangents = [np.zeros(x2.shape) for x2 in xs]
-                tangents[j][idx] = 1.0
-                _, column = self.jvp(bound, tuple(tangents) if self.wrt_tuple else tangents[0])
-                blocks[j][(Ellipsis,) + idx] = column
-        else:
-            _, pull = self.vjp(*bound)
-            for idx in progress(np.ndindex(out.shape), out.size, f"jacobian of {self.name} (reverse)"):
-                ct = np.zeros(out.shape)
-                ct[idx] = 1.0
-                rows = pull(ct)
-                for j, row in enumerate(rows if self.wrt_tuple else (rows,)):
-                    blocks[j][idx] = row
+        from . import vectorized  # every direction at once: the derived program, batched
+
+        blocks = vectorized.jacobian(self, bound, mode)
         return tuple(blocks) if self.wrt_tuple else blocks[0]
 
     @api_boundary
@@ -636,21 +622,18 @@ class Compiled:
 
     @api_boundary
     def hessian(self, *args, mode: str = "forward-over-reverse"):
-        """The Hessian, column by column from Hessian-vector products. For one wrt argument
-        x it has shape x.shape + x.shape; for a tuple, a tuple of tuples of blocks."""
+        """The Hessian: the Hessian-vector-product program batched over every basis direction
+        (compiler/vectorized.py). For one wrt argument x it has shape x.shape + x.shape; for a
+        tuple, a tuple of tuples of blocks."""
         bound = self._arguments(args, {}, in_order=True)
         self._no_tree_wrt(bound, "hessian")
         self._need_scalar(self._specialization(bound), "hessian")
-        xs = [np.asarray(bound[i], dtype=np.float64) for i in self.wrt]
-        blocks = [[np.zeros(a.shape + b.shape) for b in xs] for a in xs]
-        columns = [(j, idx) for j, xj in enumerate(xs) for idx in np.ndindex(xj.shape)]
-        for j, idx in progress(columns, len(columns), f"hessian of {self.name}"):
-            direction = [np.zeros(x.shape) for x in xs]
-            direction[j][idx] = 1.0
-            col = self._hvp((*bound, tuple(direction) if self.wrt_tuple else direction[0]), mode, "hessian")
-            col = col if self.wrt_tuple else (col,)
-            for i in range(len(xs)):
-                blocks[i][j][(Ellipsis,) + idx] = col[i]
+        if mode not in ("forward-over-reverse", "reverse-over-reverse"):
+            raise SignatureError(f"hessian: mode is 'forward-over-reverse' or 'reverse-over-reverse', "
+                                 f"not {mode!r}", self._loc)
+        from . import vectorized  # every column at once: the Hessian-vector product, batched
+
+        blocks = vectorized.hessian(self, bound, mode)
         if not self.wrt_tuple:
             h = blocks[0][0]
             return float(h) if h.ndim == 0 and isinstance(bound[self.wrt[0]], float) else h
@@ -1058,7 +1041,8 @@ def hvp(fn, wrt=0, *, mode: str = "forward-over-reverse", variables=None):
 
 @api_boundary
 def hessian(fn, wrt=0, *, mode: str = "forward-over-reverse", variables=None):
-    """`hessian_fn(*args) -> H` (from Hessian-vector products, one per input entry)."""
+    """`hessian_fn(*args) -> H`: the Hessian-vector-product program run on every basis
+    direction at once (a batched program; a large Hessian a block of columns at a time)."""
     return _entry_point(fn, wrt, variables, "hessian", "Hessian", mode=mode)
 
 
@@ -1066,6 +1050,18 @@ def hessian(fn, wrt=0, *, mode: str = "forward-over-reverse", variables=None):
 def vjp(fn, *args, wrt=0, variables=None):
     """(value, vjp_fn) at args; vjp_fn(cotangent) pulls the cotangent back to wrt."""
     return compile(fn, wrt, variables=variables).vjp(*args)
+
+
+@api_boundary
+def vmap(fn, in_axes=0, out_axes=0):
+    """`fn` over a batch: `in_axes` gives, per positional argument, the axis its examples are
+    stacked along (None: shared by every example; one int: every argument); each result gets
+    the batch as axis `out_axes`. `fn` is a function, a compiled function, or gradc.grad /
+    gradc.value_and_grad of one: `vmap(grad(loss), in_axes=(None, 0, 0))` gives per-example
+    gradients, from one generated program (`.program`, `.source`)."""
+    from .vectorized import VMapped
+
+    return VMapped(fn, in_axes, out_axes)
 
 
 @api_boundary
@@ -1078,11 +1074,11 @@ def jacobian(fn, wrt=0, *, variables=None):
 
 @api_boundary
 def jacfwd(fn, wrt=0, *, variables=None):
-    """The Jacobian by forward mode: one tangent sweep per input entry."""
+    """The Jacobian by forward mode: the tangent program run on every input direction at once."""
     return _entry_point(fn, wrt, variables, "jacobian", "Jacobian (forward mode)", mode="forward")
 
 
 @api_boundary
 def jacrev(fn, wrt=0, *, variables=None):
-    """The Jacobian by reverse mode: one adjoint sweep per output entry."""
+    """The Jacobian by reverse mode: the adjoint program run on every output entry at once."""
     return _entry_point(fn, wrt, variables, "jacobian", "Jacobian (reverse mode)", mode="reverse")

@@ -19,16 +19,17 @@ def _quadratic(x):
 
 def test_bar_on_a_terminal_for_long_work_only(monkeypatch):
     monkeypatch.delenv("GRADC_PROGRESS", raising=False)
+    monkeypatch.setenv("GRADC_BATCH_BYTES", "1")  # one Hessian column at a time: 70 blocks
     tty = Terminal()
     monkeypatch.setattr(sys, "stderr", tty)
     x = np.linspace(-1, 1, 70)
     H = gradc.hessian(_quadratic, wrt="x")(x)
     np.testing.assert_allclose(H, np.diag(6 * x))
-    assert "hessian of _quadratic" in tty.getvalue()  # 70 columns: a bar
+    assert "hessian of _quadratic" in tty.getvalue()  # 70 blocks of columns: a bar
     short = Terminal()
     monkeypatch.setattr(sys, "stderr", short)
     gradc.hessian(_quadratic, wrt="x")(x[:5])
-    assert short.getvalue() == ""  # 5 columns: no bar
+    assert short.getvalue() == ""  # 5 blocks: no bar
 
 
 def test_quiet_when_not_a_terminal_or_switched_off(monkeypatch):
