@@ -352,7 +352,12 @@ class Builder:
             if replaced is not None:
                 return replaced
         if prim.foldable and values and all(isinstance(v, Const) for v in values):
-            result = prim.evaluate(*(v.value for v in values), **params)
+            try:
+                result = prim.evaluate(*(v.value for v in values), **params)
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as e:
+                # NumPy refuses these constants (cholesky of a matrix that is not positive
+                # definite, ...): the same error the function would raise, at the user's line
+                raise ShapeError(f"{prim.name}: NumPy raises {type(e).__name__} here: {e}", self.loc) from None
             if all(v.weak for v in values) and np.ndim(result) == 0:
                 result = np.asarray(result).item()  # Python in, Python out: stays weakly typed
             return Const(result)

@@ -581,3 +581,22 @@ def test_trace_follows_the_branch_taken_and_the_graph_draws_both(tmp_path):
     dot = c.graph("forward").source if hasattr(c.graph("forward"), "source") else str(c.graph("forward"))
     assert "sqrt(v" in dot and "where" in dot  # both branches, joined by a select
     c.render(tmp_path / "branches.svg")
+
+
+def test_per_example_gradients_take_each_examples_branch():
+    x = np.array([1.0, 2.0, 3.0])
+    W = np.array([[0.5, -0.2, 0.1], [-0.5, 0.2, 0.1], [0.1, 0.1, 0.1]])
+    per_example = gradc.vmap(gradc.grad(sqrt_if_large, wrt="w"), in_axes=(None, 0))(x, W)
+    for w, g in zip(W, per_example):
+        assert_close(g, fd_grad(sqrt_if_large, [x, w], 1))
+
+
+def cholesky_of_constant(x):
+    A = np.array([[1.0, 2.0], [2.0, 1.0]])
+    return np.sum(np.linalg.cholesky(A) @ x)
+
+
+def test_numpy_error_on_constants_is_a_compile_error_at_the_line():
+    with pytest.raises(CompileError) as e:
+        gradc.value_and_grad(cholesky_of_constant, wrt=0)(np.ones(2))
+    assert "LinAlgError" in str(e.value) and e.value.loc is not None

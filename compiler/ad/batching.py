@@ -23,7 +23,7 @@ from ..ir import Aval, Builder, Const, Op, Program, Value
 from ..passes import optimize
 from ..passes.simplify import rewrite
 from ..primitives import ops
-from ..regions import LOOP_RESULT, emit_loop, is_fresh, is_loop, substitute
+from ..regions import LOOP_RESULT, emit_loop, is_cond, is_fresh, is_loop, substitute
 from .batching_rules import Declined, move_axis, rule_for
 
 # What a rule that does not apply raises (a rule building an ill-shaped op raises ShapeError).
@@ -113,6 +113,9 @@ class Batcher:
             if is_loop(op):
                 done[op.out] = self._loop(op, results.get(op.out, []))
                 continue
+            if is_cond(op):
+                done[op.out] = self._cond(op, results.get(op.out, []))
+                continue
             out = self._apply(op)
             self._copy_meta(op.out, out)
             self.bind(op.out, out)
@@ -163,6 +166,17 @@ class Batcher:
         body = Program("per example", [k] + row_inputs + shared_inputs, body_ops, body_outs, group[0].loc)
         return emit_loop(self.builder, body, self.size, [], [self.env[v] for v in rows],
                          [self.read(v) for v in shared], index_name="k")
+
+    def _cond(self, op: Op, result_ops: list[Op]) -> list:
+        """A cond with batched operands runs per example (each example takes its own branch;
+        running both and selecting could raise or warn in the branch an example does not take)."""
+        self.fallbacks.append("cond")
+        outs = self._per_example([op] + result_ops, [r.out for r in result_ops])
+        done: list = [(None, False)] * len(op.params["branches"][0].outputs)
+        for r, v in zip(result_ops, outs):
+            self._copy_meta(r.out, v)
+            done[r.params["index"]] = (v, True)
+        return done
 
     def _loop(self, op: Op, result_ops: list[Op]) -> list:
         """A loop region with batched operands: the loop over its batched body, carrying a

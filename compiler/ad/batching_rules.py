@@ -135,12 +135,12 @@ def _arg(b, op, args, batched):
     return ops.reshape(out, shape=(b.size,) + (1,) * x.ndim) if keepdims else out
 
 
-@rule("cumsum", "cumprod", "sort")
+@rule("cumsum", "cumprod", "sort", "partition")
 def _scan(b, op, args, batched):
     return bind_like(op, args[0], axis=op.params["axis"] + 1)
 
 
-@rule("sort_apply", "sort_unapply")
+@rule("sort_apply", "sort_unapply", "partition_apply", "partition_unapply")
 def _sort_pair(b, op, args, batched):
     h, x = (full(b, a, f) for a, f in zip(args, batched))
     return bind_like(op, h, x, axis=op.params["axis"] + 1)
@@ -249,7 +249,7 @@ def _einsum(b, op, args, batched):
 
 
 @rule("inv", "det", "logabsdet", "slogdet_sign", "cholesky", "eigh_values", "eigh_vectors",
-      "svd_s", "svd_u", "svd_vh")
+      "svd_s", "svd_u", "svd_vh", "pinv", "eig_values", "eig_vectors")
 def _stacked(b, op, args, batched):
     return bind_like(op, args[0])
 
