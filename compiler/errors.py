@@ -108,6 +108,10 @@ class SourceUnavailable(CompileError):
     """The function's source cannot be read (builtins, lambdas in a REPL, exec-defined code)."""
 
 
+class CompileWarning(UserWarning):
+    """A construct gradc compiles with a caveat the user should know (a dropped `print`)."""
+
+
 class InternalError(CompileError):
     """gradc failed on code it should have handled or rejected: a bug to report."""
 

@@ -142,7 +142,7 @@ def bool_of_traced(w):
 
 
 def float_of_traced(w):
-    return float(np.sum(w)) * 2.0  # ERR
+    return float(w) * 2.0  # ERR (float() of a 0-d value is supported; of a vector it is refused)
 
 
 def int_of_traced(w):

@@ -214,6 +214,7 @@ class Branches:
         return states
 
     def _run_branch(self, run, pre_env: dict):
+        from .constructs import Break, Continue
         from .python import _Return
 
         outer = self.b
@@ -231,6 +232,9 @@ class Branches:
                 except _Return as r:
                     st.returned, st.value = True, r.value
                     st.return_buffers = self._buffers(self.return_memory, r.value)
+                except (Break, Continue):  # a jump the flags could not rewrite (inside with/try)
+                    self.fail("unsupported construct 'break or continue under an if on data inside a "
+                              "with or try block': move it out of the block", DataDependentControlFlow)
         finally:
             self.b, self.tails = outer, tails
         outer.step_count = builder.step_count
@@ -498,6 +502,7 @@ def without_jumps(loop):
         item = f"<item {loop.lineno}:{loop.col_offset}>"
         body = [assign(skip, name(broken)), unless_skipped([assign(loop.target, name(item))] + body)]
         new = ast.For(target=name(item, ast.Store), iter=loop.iter, body=body, orelse=[], type_comment=None)
+        new.break_flag = broken  # an unrolled loop stops once it is a compile-time True
     else:
         body = [assign(skip, name(broken)), unless_skipped(body)]
         new = ast.While(test=loop.test, body=body, orelse=[])

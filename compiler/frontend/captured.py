@@ -19,7 +19,9 @@ them alive, so an id is never reused).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import sys
 import types
 
 import numpy as np
@@ -64,6 +66,42 @@ class CellSlot:
 
     def __repr__(self) -> str:
         return f"closure variable {self.name}"
+
+
+class ModuleSlot:
+    """A module an import statement inside the function names: `sys.modules[name]`."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def current(self):
+        return sys.modules.get(self.name, MISSING)
+
+    def __repr__(self) -> str:
+        return f"module {self.name}"
+
+
+class ModuleAttributeSlot:
+    """A name `from module import name` inside the function reads."""
+
+    __slots__ = ("module", "name")
+
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
+
+    def current(self):
+        m = sys.modules.get(self.module)
+        if m is None:
+            return MISSING
+        value = m.__dict__.get(self.name, MISSING)
+        if value is MISSING:  # a module __getattr__ name, or a submodule
+            value = getattr(m, self.name, MISSING)
+        return sys.modules.get(f"{self.module}.{self.name}", MISSING) if value is MISSING else value
+
+    def __repr__(self) -> str:
+        return f"{self.module}.{self.name}"
 
 
 class FunctionSelf:
@@ -206,6 +244,11 @@ def _checker(obj, attrs, seen, depth):
     if isinstance(obj, types.SimpleNamespace):
         vc = _dict_checker(vars(obj), sub)
         return lambda ns: vc(vars(ns))
+    if isinstance(obj, functools.partial):  # its function, arguments and keywords
+        fn, args, kwargs = obj.func, obj.args, obj.keywords
+        fc, ac, kc = sub(fn), sub(args), sub(kwargs)
+        return lambda p: (p.func is fn and p.args is args and p.keywords is kwargs
+                          and all(c is None or c(v) for c, v in ((fc, fn), (ac, args), (kc, kwargs))))
     if isinstance(obj, marks.Checkpointed):  # gradc.checkpoint(helper): the helper
         fn, fc = obj.fn, sub(obj.fn)
         return lambda cp: cp.fn is fn and (fc is None or fc(fn))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections.abc
 import contextlib
 import contextvars
 import inspect
@@ -32,6 +33,8 @@ from ..syntax import normal
 from ..passes.simplify import rewrite
 from . import captured, marks, numpy_indexing, numpy_math, numpy_table
 from .branches import LOOP_BARRIER, Branches, jumps_in, value_name, without_jumps
+from .constructs import (Break, Closure, Continue, ContainerMethod, Partial, PythonConstructs, held,
+                         seq_items)
 
 BINOPS = {ast.Add: ("add", operator.add), ast.Sub: ("sub", operator.sub),
           ast.Mult: ("mul", operator.mul), ast.Div: ("div", operator.truediv),
@@ -47,7 +50,8 @@ COMPARES = {ast.Gt: ("greater", operator.gt), ast.Lt: ("less", operator.lt),
             ast.Eq: ("equal", operator.eq), ast.NotEq: ("not_equal", operator.ne)}
 SAFE_BUILTINS = {"range", "len", "abs", "min", "max", "float", "int", "bool", "tuple", "list",
                  "sorted", "any", "all",
-                 "zip", "enumerate", "reversed", "sum", "round", "pow", "divmod"}
+                 "zip", "enumerate", "reversed", "sum", "round", "pow", "divmod", "print",
+                 "slice", "dict"}
 CONSTRUCT_NAMES = {
     ast.While: "while loop", ast.Lambda: "lambda", ast.ListComp: "list comprehension",
     ast.DictComp: "dict comprehension", ast.SetComp: "set comprehension",
@@ -286,6 +290,72 @@ def source_lines(text: str) -> list[str]:
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
+def parse_lambda(fn) -> Source:
+    """The source of a `lambda` function object a compiled function calls (a module-level
+    `relu = lambda z: ...`, a helper's default `act=lambda z: ...`): its node in the parsed
+    file, checked to be the code Python runs, as a function whose body returns it."""
+    code = fn.__code__
+    key = (code, code.co_filename)
+    cached = _source_cache.pop(key, None)
+    if cached is None:
+        cached = _read_lambda(fn, code)
+    _source_cache[key] = cached
+    while len(_source_cache) > SOURCE_CACHE_SIZE:
+        del _source_cache[next(iter(_source_cache))]
+    tree, lines, filename, offset = cached
+    return Source(fn, tree, lines, filename, offset)
+
+
+def _read_lambda(fn, code) -> tuple:
+    try:
+        file_lines = inspect.findsource(code)[0]
+        filename = inspect.getsourcefile(fn) or code.co_filename
+    except (OSError, TypeError, IndexError):
+        raise SourceUnavailable(f"cannot read the source of the lambda defined at line {code.co_firstlineno} "
+                                f"of {code.co_filename}; define it with `def`") from None
+    text = "".join(file_lines)
+    try:
+        module = ast.parse(text)
+    except SyntaxError:
+        raise _source_changed(code, filename) from None
+    found = [n for n in ast.walk(module) if isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno
+             and _lambda_matches(n, code)]
+    if len(found) > 1:  # several lambdas on the line: the one whose span holds the code's positions
+        spots = [(line, col) for line, _, col, end in code.co_positions()
+                 if line is not None and col is not None and end is not None and end > col]
+        found = [n for n in found if all((n.lineno, n.col_offset) <= spot <= (n.end_lineno, n.end_col_offset)
+                                         for spot in spots)]
+    if len(found) != 1:
+        if not found:
+            raise _source_changed(code, filename)
+        raise SourceUnavailable(f"cannot tell which of the lambdas on line {code.co_firstlineno} of "
+                                f"{os.path.basename(filename)} is called; define it with `def`")
+    node = found[0]
+    body = ast.copy_location(ast.Return(value=node.body), node.body)
+    tree = ast.copy_location(ast.FunctionDef(name="<lambda>", args=node.args, body=[body], decorator_list=[],
+                                             returns=None, type_comment=None), node)
+    return tree, source_lines(text), filename, 0
+
+
+def _lambda_matches(node: ast.Lambda, code) -> bool:
+    """Whether the lambda `node` is the one `code` was compiled from: its parameters and
+    the names it spells (a file edited after import is refused, not read)."""
+    a = node.args
+    params = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs]
+    params += [p.arg for p in (a.vararg, a.kwarg) if p is not None]
+    n = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)
+    if [normal(p) for p in params] != list(code.co_varnames[:n]):
+        return False
+    used, stack = set(), [code]
+    while stack:
+        c = stack.pop()
+        used.update(c.co_names, c.co_varnames, c.co_freevars, c.co_cellvars)
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    used = {x for x in used if x and not x.startswith(".")}
+    spelled = _spelled_names([node.body]) | {normal(p) for p in params}
+    return used <= spelled and not (_spelled_names([node.body]) - used)
+
+
 def _read_source(fn, code) -> tuple:
     try:
         text = inspect.getsource(code)
@@ -454,7 +524,7 @@ _WEAK_PRIMS = frozenset(["add", "sub", "mul", "div", "pow", "neg", "mod", "floor
 _PYTHON_OPS = frozenset(["add", "sub", "mul", "div", "pow", "neg", "mod", "floor_divide"])
 
 
-class Lowering(Branches):
+class Lowering(Branches, PythonConstructs):
     """The walk over one function body (helpers called from it get their own)."""
 
     def __init__(self, src, builder: Builder, scope: dict, *, module_globals: dict | None = None,
@@ -486,6 +556,15 @@ class Lowering(Branches):
         self.tails: list = []  # per enclosing block, the statements after the current one
         self.mixed_floats: set = set()  # values that are Python floats in one branch only
         self.rewritten: dict = {}  # id(loop node) -> the statements it was lowered as (break flags)
+        self.enclosing = None  # a nested function's or comprehension's enclosing lowering
+        self.is_comprehension = False  # a comprehension's scope (`:=` binds in the enclosing function)
+        self.made_in: dict = {}  # id(list or dict made here) -> the loop region it was made in
+        self.mutated: dict = {}  # id -> list changed in place (its _Seq memory is stale)
+        # id -> (iterator or list, buffers): it holds rows read from traced arrays with those
+        # buffers; while a loop iterates over one, updates of the buffers are refused
+        self.row_sources: dict = {}
+        self.live_rows: list = []  # buffers whose rows loops are iterating over now
+        self.warned: set = set()  # (file, line) of dropped prints already warned about
 
     @classmethod
     def for_function(cls, src: Source, builder: Builder, stack=(), consts=None) -> "Lowering":
@@ -582,7 +661,10 @@ class Lowering(Branches):
 
     # -- statements -------------------------------------------------------
 
-    def run(self, args: dict[str, object]):
+    def run(self, args: dict[str, object], implicit_none: bool = False):
+        """Lower the body with `args` bound; the returned value. A helper or nested function
+        that ends without `return` returns None, as in Python (`implicit_none`); the
+        compiled function itself must return a value."""
         self.env.update(args)
         for name, v in args.items():  # a helper's parameters arrive with the caller's memory
             if name not in self.prov:
@@ -592,6 +674,9 @@ class Lowering(Branches):
             self.block(self.src.tree.body)
         except _Return as r:
             return r.value
+        if implicit_none:
+            self.return_memory = None
+            return None
         self.node = self.src.tree
         self.fail(f"{self.src.name} does not return a value", SignatureError)
 
@@ -687,6 +772,7 @@ class Lowering(Branches):
             inplace = {ast.Add: operator.iadd, ast.Mult: operator.imul}.get(type(s.op))
             if inplace is None:
                 self.fail(f"unsupported operator '{type(s.op).__name__}=' on a list", UnsupportedSyntax, s)
+            self.mutable(current, s, f"{name} {'+' if isinstance(s.op, ast.Add) else '*'}= ...")
             try:
                 result = inplace(current, self.value(rhs))
             except TypeError as e:
@@ -746,6 +832,10 @@ class Lowering(Branches):
                     why = (f"memory shared with {other!r} (a view, an alias, or a container holding it), "
                            "which NumPy's in-place update would change too")
                     break
+        if why is None and any(live & buffers or any(b.kind == "unknown" for b in live)
+                               for live in self.live_rows):
+            why = ("an array whose rows a loop is still iterating over (NumPy's rows are views: "
+                   "the rows still to come would see the update)")
         if why is None and buffers & self.outer_buffers:
             why = "an array the calling function still holds (NumPy would modify the caller's array)"
         if why:
@@ -763,9 +853,12 @@ class Lowering(Branches):
             self.prov[target.id] = memory
             self._remember(value, memory)
         elif isinstance(target, (ast.Tuple, ast.List)):
+            if any(isinstance(e, ast.Starred) for e in target.elts):
+                return self.assign_starred(target, value, memory)
             items = self.unpack(value, len(target.elts), target)
-            if isinstance(memory, _Seq) and len(memory.items) == len(items):
-                memories = list(memory.items)
+            seq = seq_items(self, memory, value)
+            if seq is not None and len(seq) == len(items):
+                memories = list(seq)
             elif isinstance(value, Value):  # rows of an array are views; elements of a vector, scalars
                 memories = [memory if isinstance(memory, frozenset) and item.ndim else None for item in items]
             else:
@@ -786,6 +879,8 @@ class Lowering(Branches):
         (_check_in_place). The value is evaluated first, as in Python."""
         node = aug or target
         base = target.value
+        if isinstance(base, ast.Name) and isinstance(self.env.get(base.id), (list, dict)):
+            return self.container_setitem(target, value, aug)  # a list or dict made here (else refused)
         if not isinstance(base, ast.Name):
             self.fail("unsupported construct 'assignment to an item of an expression': assign through "
                       "one name and one subscript, e.g. `z[i, j] = v` (not `z[i][j] = v`, which writes "
@@ -812,6 +907,10 @@ class Lowering(Branches):
         name = base.id
         if name not in self.env:
             current = self.lookup(name, base)  # a NameError if it does not exist at all
+            if self.owner_of(name) is not None:
+                self.fail(f"unsupported construct 'assignment to an item of {name!r}': it is a variable of "
+                          "the enclosing function (Python would change its array); return a new array "
+                          "instead", UnsupportedSyntax, target)
             self.fail(f"unsupported construct 'assignment to an item of {name!r}': it is a module-level "
                       f"{'array' if isinstance(current, (Value, np.ndarray)) else 'value'} (NumPy would "
                       f"change it for every later call); make a local copy: `z = {name}.copy()`",
@@ -878,6 +977,11 @@ class Lowering(Branches):
                 self.fail(f"cannot unpack an array of length {value.shape[0]} into {n} names",
                           SignatureError, node)
             return [self.bind("getitem", value, index=(i,)) for i in range(n)]
+        if self.is_static(value) and not isinstance(value, (Const, np.ndarray)) and hasattr(value, "__iter__"):
+            items = [item for item, _ in self.iterate(value, _UNKNOWN, node)]  # a generator, zip, dict, ...
+            if len(items) != n:
+                self.fail(f"cannot unpack {len(items)} values into {n} names", SignatureError, node)
+            return items
         self.fail(f"cannot unpack {_describe(value)}", UnsupportedSyntax, node)
 
     MAX_WHILE_ITERATIONS = 10_000
@@ -933,60 +1037,73 @@ class Lowering(Branches):
         return bool(c)
 
     def stmt_For(self, s):
-        if s.orelse:
-            self.fail("unsupported construct 'for ... else'", UnsupportedSyntax, s)
+        # a loop with `else` is unrolled (a region has no `else` to run after it)
+        region = not s.orelse
         call = s.iter
-        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "reversed" \
-                and len(call.args) == 1 and not call.keywords \
+        if region and isinstance(call, ast.Call) and isinstance(call.func, ast.Name) \
+                and call.func.id == "reversed" and len(call.args) == 1 and not call.keywords \
                 and self.lookup("reversed", call.func) is builtins.reversed:
             inner = self.expr(call.args[0])
             if isinstance(inner, range) and self._loop_region(s, inner[::-1]):
                 return  # `for t in reversed(range(...))`: a loop region over the reversed range
         it = self.expr(s.iter)
-        if isinstance(it, Value) and not isinstance(it, Const) and it.ndim >= 1 \
+        if isinstance(it, Value) and not isinstance(it, Const) and it.ndim >= 1 and region \
                 and self._loop_region(s, range(it.shape[0]), over=it):
             return  # `for x in xs` over an array's first axis: a loop region reading xs[k]
-        if isinstance(it, Value) and not isinstance(it, Const) and it.ndim >= 1 \
-                and isinstance(s.target, ast.Name) and not _writes_in_place(s.body):
-            # `for x in xs` the region cannot hold (0 or 1 rows, a weak-float carry):
-            # unrolled over the rows xs[k] (the body writes into no array: rows are values)
-            total = it.shape[0]
-            each = None
-            for k in range(total):
-                before = len(self.b.ops)
-                with self.step():
-                    self.assign(s.target, self.bind("getitem", it, index=(k,)), _UNKNOWN)
-                    self.block(s.body)
-                each = len(self.b.ops) - before if each is None else min(each, len(self.b.ops) - before)
-                if k >= 1:
-                    self.b.expect_iterations(each, total - k - 1, self.src.loc(s))
+        if isinstance(it, Value) and not isinstance(it, Const) and it.ndim >= 1:
+            # `for x in xs` the region cannot hold (0 or 1 rows, a weak-float carry, `else`):
+            # unrolled over the rows xs[k] (read as the loop goes; xs cannot change meanwhile)
+            memory = self._memory(s.iter)
+            self._unrolled(s, self.iterate(it, memory, s.iter), it.shape[0], self._buffers(memory, it))
             return
         if not self.is_static(it) or isinstance(it, Const):
             self.fail("unsupported construct 'for loop over an array': loop over "
                       "range(len(x)) or range(x.shape[k]) and index instead",
                       DataDependentControlFlow, s.iter)
-        if not isinstance(it, (range, tuple, list, zip, enumerate, types.GeneratorType)) \
-                and not hasattr(it, "__iter__"):
-            self.fail(f"cannot loop over {_describe(it)}", UnsupportedSyntax, s.iter)
         if isinstance(it, np.ndarray):
             self.fail("unsupported construct 'for loop over an array': loop over "
                       "range(len(x)) or range(x.shape[k]) and index instead", UnsupportedSyntax, s.iter)
-        if isinstance(it, range) and self._loop_region(s, it):
+        if isinstance(it, range) and region and self._loop_region(s, it):
             return  # the loop stays a loop: one region op (see _loop_region)
-        memory = self._memory(s.iter)
-        items = memory.items if isinstance(memory, _Seq) and isinstance(it, (list, tuple)) \
-            and len(memory.items) == len(it) else None
         total = len(it) if isinstance(it, (range, tuple, list)) else None
+        rows = self.row_sources.get(id(it))
+        self._unrolled(s, self.iterate(it, self._memory(s.iter), s.iter), total,
+                       rows[1] if rows is not None and rows[0] is it else None)
+
+    def _unrolled(self, s, items, total, rows=None):
+        """The loop body once per item, as Python runs it: `continue` and `break` decided at
+        compile time, the `else` block when no `break` ended the loop. `rows`: the buffers of
+        the arrays whose rows the items are (not updated in place while the loop runs)."""
+        if rows is not None:
+            self.live_rows.append(rows)
+        try:
+            self._unrolled_items(s, items, total)
+        finally:
+            if rows is not None:
+                self.live_rows.pop()
+
+    def _unrolled_items(self, s, items, total):
         each = None  # the fewest ops an iteration has made (loops are unrolled: a budget)
-        for k, item in enumerate(it):
+        flag = getattr(s, "break_flag", None)  # the break flag of without_jumps (frontend/branches.py)
+        stops = _breaks(s.body) or flag is not None  # it may end early: no prediction from the total
+        for k, (item, m) in enumerate(items):
             before = len(self.b.ops)
-            with self.step():
-                m = items[k] if items is not None else _UNKNOWN
-                self.assign(s.target, item, m)
-                self.block(s.body)
-            each = len(self.b.ops) - before if each is None else min(each, len(self.b.ops) - before)
-            if total is not None and k >= 1:
+            try:
+                with self.step():
+                    self.assign(s.target, item, m)
+                    self.block(s.body)
+            except Continue:
+                pass
+            except Break:
+                break
+            finally:
+                each = len(self.b.ops) - before if each is None else min(each, len(self.b.ops) - before)
+            if flag is not None and self.env.get(flag) is True:
+                break  # a break decided at compile time: the remaining iterations would do nothing
+            if total is not None and k >= 1 and not stops:
                 self.b.expect_iterations(each, total - k - 1, self.src.loc(s))
+        else:
+            self.block(s.orelse)
 
     # -- loop regions: `for i in range(T)` as one loop op -------------------------
 
@@ -1220,11 +1337,13 @@ class Lowering(Branches):
             self.b.step = None
 
     def stmt_Expr(self, s):
+        """An expression evaluated for its effects (`xs.append(h)`, a helper that appends),
+        its value dropped as Python drops it; `print(...)` is dropped with a warning."""
         if numpy_indexing.is_ufunc_at(s.value) and self._ufunc_at(s.value, s):
             return
-        self.fail("unsupported construct 'expression statement': a statement that only calls a "
-                  "function (print, list.append, ...) has no effect gradc can differentiate",
-                  UnsupportedSyntax, s)
+        if self._dropped_print(s):
+            return
+        self.expr(s.value)
 
     def stmt_Assert(self, s):
         if not self.condition(s.test, "assert"):
@@ -1250,8 +1369,8 @@ class Lowering(Branches):
             raise type(e)(e.message, self.src.loc(node), hint=e.hint) from None
         if isinstance(result, np.ndarray) and type(result) is not np.ndarray:
             self._no_subclass(result, node, "this value")
-        if isinstance(result, list) and isinstance(node, (ast.List, ast.BinOp)):
-            self.made_lists[id(result)] = result  # a new list
+        if isinstance(result, list) and isinstance(node, (ast.List, ast.BinOp, ast.ListComp)):
+            self.made(result)  # a new list
         memory = self._explicit.pop(id(node), _DEFAULT)
         if memory is _DEFAULT:
             memory = self._default_memory(node, result)
@@ -1272,6 +1391,9 @@ class Lowering(Branches):
         if isinstance(node, ast.Name):
             if node.id in self.env:
                 return self.prov.get(node.id, _UNKNOWN)
+            owner = self.owner_of(node.id)
+            if owner is not None:  # a free variable of a nested function or comprehension
+                return owner.prov.get(node.id, _UNKNOWN)
             if isinstance(result, Const) and isinstance(self.scope.get(node.id), np.ndarray):
                 return frozenset({_Buffer("constant", node.id)})  # a module-level array, 0-d ones too
             return _UNKNOWN  # other module-level names: resolve by value
@@ -1302,9 +1424,10 @@ class Lowering(Branches):
             return frozenset()
         if isinstance(memory, frozenset):
             return memory
-        if isinstance(memory, _Seq) and isinstance(value, (list, tuple)) and len(value) == len(memory.items):
+        seq = seq_items(self, memory, value)
+        if seq is not None:
             out = frozenset()
-            for m, v in zip(memory.items, value):
+            for m, v in zip(seq, value):
                 out |= self._buffers(m, v, depth + 1)
             return out
         return self._value_buffers(value, depth)
@@ -1327,6 +1450,12 @@ class Lowering(Branches):
             return out
         if isinstance(value, dict):
             return self._value_buffers(list(value.values()), depth + 1)
+        if isinstance(value, (Closure, Partial, ContainerMethod)):
+            return self._value_buffers(held(value), depth + 1)
+        if isinstance(value, (collections.abc.KeysView, collections.abc.ValuesView, collections.abc.ItemsView)):
+            return self._value_buffers(list(value), depth + 1)
+        if isinstance(value, collections.abc.Iterator):
+            return _UNTRACED  # a live iterator (zip, a generator, ...): what it will give is unknown
         return frozenset()
 
     def _all_buffers(self):
@@ -1354,6 +1483,8 @@ class Lowering(Branches):
     def lookup(self, name, node):
         if name in self.env:
             return self.env[name]
+        if name not in getattr(self, "local_names", ()) and self.enclosing is not None:
+            return self.enclosing.lookup(name, node)  # a free variable: its value now, as Python reads it
         if name in getattr(self, "local_names", ()):
             self.fail(f"local variable {name!r} is read before it is assigned (Python raises "
                       f"UnboundLocalError: {name!r} is assigned somewhere in {self.src.name}, so it is "
@@ -1373,17 +1504,7 @@ class Lowering(Branches):
             elif globs is not None and name in globs:
                 self.referenced[(id(globs), name)] = captured.Read(captured.GlobalSlot(globs, name), obj)
             if isinstance(obj, np.ndarray):
-                self._no_subclass(obj, node, f"module-level array {name!r}")
-                if obj.dtype.kind not in "fiub":
-                    self.fail(f"module-level array {name!r} has unsupported dtype {obj.dtype}",
-                              UnsupportedFunction, node)
-                key = (id(obj), name)
-                if key not in self.named_consts:
-                    # a snapshot: what the program computes with cannot change under it later
-                    snapshot = obj.copy()
-                    snapshot.flags.writeable = False
-                    self.named_consts[key] = Const(snapshot, name)
-                return self.named_consts[key]
+                return self.captured_array(name, obj, node)
             return obj
         if name in SAFE_BUILTINS:
             if globs is not None:  # a module-level `sum = ...` defined later must not be missed
@@ -1395,11 +1516,25 @@ class Lowering(Branches):
         self.fail(f"name {name!r} is not defined (gradc resolves arguments, local variables and "
                   "module-level constants and functions)", NameResolutionError, node)
 
+    def captured_array(self, name, obj, node):
+        """A module-level array as a named constant: a read-only snapshot per compilation."""
+        self._no_subclass(obj, node, f"module-level array {name!r}")
+        if obj.dtype.kind not in "fiub":
+            self.fail(f"module-level array {name!r} has unsupported dtype {obj.dtype}",
+                      UnsupportedFunction, node)
+        key = (id(obj), name)
+        if key not in self.named_consts:
+            # a snapshot: what the program computes with cannot change under it later
+            snapshot = obj.copy()
+            snapshot.flags.writeable = False
+            self.named_consts[key] = Const(snapshot, name)
+        return self.named_consts[key]
+
     def expr_Tuple(self, node):
-        return tuple(self.expr(e) for e in node.elts)
+        return tuple(self.display_items(node))
 
     def expr_List(self, node):
-        return [self.expr(e) for e in node.elts]
+        return self.display_items(node)
 
     def expr_Slice(self, node):
         parts = [None if p is None else self.static(self.expr(p), "slice bound")
@@ -1421,7 +1556,9 @@ class Lowering(Branches):
                 self._set_memory(node, None)
                 return _Method(obj, attr, self._memory(node.value))
             self.fail(f"array attribute or method '.{attr}' is not supported", UnsupportedFunction, node)
-        if isinstance(obj, types.ModuleType) or isinstance(obj, (np.ndarray, np.generic, int, float, tuple)):
+        if isinstance(obj, (list, dict)):
+            return self.container_attribute(obj, attr, node)
+        if isinstance(obj, types.ModuleType) or isinstance(obj, (np.ndarray, np.generic, int, float, tuple, str)):
             try:
                 result = getattr(obj, attr)
             except AttributeError:
@@ -1476,7 +1613,7 @@ class Lowering(Branches):
         except (TypeError, IndexError, KeyError) as e:
             self.fail(f"cannot index {_describe(obj)}: {e}", UnsupportedSyntax, node)
         if isinstance(obj, list) and isinstance(index, slice):
-            self.made_lists[id(result)] = result  # a new list
+            self.made(result)  # a new list
         memory = self._memory(node.value)
         if isinstance(obj, np.ndarray):
             if isinstance(result, np.ndarray):
@@ -1484,11 +1621,12 @@ class Lowering(Branches):
                                  else _fresh(result))
             else:
                 self._set_memory(node, None)
-        elif isinstance(obj, (list, tuple)) and isinstance(memory, _Seq) and len(memory.items) == len(obj):
+        elif isinstance(obj, (list, tuple)) and seq_items(self, memory, obj) is not None:
+            items = seq_items(self, memory, obj)
             if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
-                self._set_memory(node, memory.items[index])
+                self._set_memory(node, items[index])
             elif isinstance(index, slice):
-                self._set_memory(node, _Seq(memory.items[index]))
+                self._set_memory(node, _Seq(items[index]))
         return result
 
     def expr_BinOp(self, node):
@@ -1560,31 +1698,51 @@ class Lowering(Branches):
                   UnsupportedSyntax, node)
 
     def expr_Compare(self, node):
-        if len(node.ops) != 1:
-            values = [self.expr(node.left)] + [self.expr(c) for c in node.comparators]
-            if all(self.is_static(v) and not isinstance(v, Const) and not _traced_inside(v) for v in values):
-                return all(COMPARES[type(o)][1](a, b) if type(o) in COMPARES else
-                           _MEMBERSHIP[type(o)](a, b) for o, a, b in zip(node.ops, values, values[1:]))
-            if all(type(o) in COMPARES for o in node.ops):
-                # Python's `a < b < c` is `a < b and b < c` with b evaluated once: an `and`
-                # on traced truth values (a cond region; arrays of several elements are
-                # refused as NumPy refuses their truth value)
-                names = [f"<operand {node.lineno}:{node.col_offset}:{k}>" for k in range(len(values))]
-                load = [ast.copy_location(ast.Name(id=n, ctx=ast.Load()), node) for n in names]
-                pairs = [ast.copy_location(ast.Compare(left=a, ops=[o], comparators=[b]), node)
-                         for o, a, b in zip(node.ops, load, load[1:])]
-                both = ast.copy_location(ast.BoolOp(op=ast.And(), values=pairs), node)
-                both.gradc_what = "a chained comparison"
-                with self._hidden(dict(zip(names, values))):
-                    return self.expr(both)
-            self.fail("chained comparisons of arrays are not supported; combine with &",
-                      UnsupportedSyntax, node)
+        if len(node.ops) != 1:  # a < b < c is (a < b) and (b < c), b evaluated once, c only if needed
+            left = self.expr(node.left)
+            for k, (op, comparator) in enumerate(zip(node.ops, node.comparators)):
+                right = self.expr(comparator)
+                result = self.compare(op, left, right, node)
+                if not self.is_static(result) and k + 1 < len(node.ops):
+                    # traced: `result and (right <rest of the chain>)`, the rest evaluated only
+                    # where result is true (a cond region; arrays of several elements are refused,
+                    # as NumPy refuses their truth value)
+                    names = [f"<comparison {node.lineno}:{node.col_offset}:{k}>",
+                             f"<operand {node.lineno}:{node.col_offset}:{k}>"]
+                    first, middle = (ast.copy_location(ast.Name(id=n, ctx=ast.Load()), node) for n in names)
+                    rest = ast.copy_location(ast.Compare(left=middle, ops=node.ops[k + 1:],
+                                                         comparators=node.comparators[k + 1:]), node)
+                    both = ast.copy_location(ast.BoolOp(op=ast.And(), values=[first, rest]), node)
+                    both.gradc_what = "a chained comparison"
+                    with self._hidden(dict(zip(names, (result, right)))):
+                        return self.expr(both)
+                if not self.is_static(result):
+                    return result
+                if isinstance(result, Const) or _traced_inside(result):
+                    self.fail("chained comparisons of arrays are not supported (Python asks for the truth "
+                              "value of each comparison); combine with &: (a < x) & (x < b)",
+                              UnsupportedSyntax, node)
+                if not self.static_truth(result, node):
+                    return result
+                left = right
+            return result
         left, right = self.expr(node.left), self.expr(node.comparators[0])
-        op = node.ops[0]
+        return self.compare(node.ops[0], left, right, node)
+
+    def compare(self, op, left, right, node):
+        """One comparison `left op right`: Python's on compile-time values, NumPy's on arrays."""
         if isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)):
+            if isinstance(right, collections.abc.Iterator):
+                self.consumable(right, node)  # `x in it` consumes it
+            keys = isinstance(op, (ast.In, ast.NotIn)) and isinstance(
+                right, (dict, set, frozenset, collections.abc.KeysView))  # tests keys, which are static
             if self.is_static(left) and self.is_static(right) and not (
-                    isinstance(op, (ast.In, ast.NotIn)) and (_traced_inside(left) or _traced_inside(right))):
-                return _MEMBERSHIP[type(op)](left, right)
+                    isinstance(op, (ast.In, ast.NotIn)) and (_traced_inside(left) or (
+                        _traced_inside(right) and not keys) or keys and isinstance(left, Const))):
+                try:
+                    return _MEMBERSHIP[type(op)](left, right)
+                except TypeError as e:
+                    self.fail(f"'{type(op).__name__}' failed at compile time: {e}", SignatureError, node)
             self.fail(f"'{type(op).__name__}' on arrays is not supported", UnsupportedSyntax, node)
         prim, pyop = COMPARES[type(op)]
         if self.is_static(left) and self.is_static(right) and not (
@@ -1644,23 +1802,14 @@ class Lowering(Branches):
 
     def expr_Call(self, node):
         fn = self.expr(node.func)
-        for a in node.args:
-            if isinstance(a, ast.Starred):
-                self.unsupported(a)
-        args = [self.expr(a) for a in node.args]
-        kwargs = {}
-        for k in node.keywords:
-            if k.arg is None:
-                self.fail("unsupported construct '**kwargs in a call'", UnsupportedSyntax, node)
-            kwargs[k.arg] = self.expr(k.value)
+        args, kwargs, pos_memory, kw_memory = self.call_arguments(node)
         self.node = node
-        self._call_memory = ([self._memory(a) for a in node.args],
-                             {k.arg: self._memory(k.value) for k in node.keywords})
+        self._call_memory = (pos_memory, kw_memory)
         arg_memory = self._call_memory
         self._call_result_memory = _DEFAULT
         result = self.call(fn, args, kwargs, node)
         if fn in (list, sorted) and isinstance(result, list):
-            self.made_lists[id(result)] = result  # a new list
+            self.made(result)  # a new list
         memory = self._call_result_memory
         if memory is _DEFAULT:
             memory = self._result_memory(fn, args, kwargs, arg_memory, result)
@@ -1733,6 +1882,9 @@ class Lowering(Branches):
                 return self.inline(fn.fn, args, kwargs, node)
         if isinstance(fn, _Method):
             return numpy_table.METHODS[fn.name](self, fn.obj, args, kwargs)
+        special = self.call_python(fn, args, kwargs, node)  # closures, partials, list methods, ...
+        if special is not NotImplemented:
+            return special
         lower = numpy_table.lookup(fn)
         operands = (*args, *kwargs.values())
         traced = _traced_inside(operands)  # computed from the arguments, however nested
@@ -1769,7 +1921,10 @@ class Lowering(Branches):
                 if x.ndim == 0:
                     self.fail("len() of a 0-d array", SignatureError, node)
                 return x.shape[0]
-            return len(x)
+            try:
+                return len(x)
+            except TypeError as e:  # a generator, zip, ...: Python raises too
+                self.fail(f"len() failed at compile time: {e}", SignatureError, node)
         if fn is abs:
             x = args[0]
             if isinstance(x, Value):
@@ -1777,12 +1932,18 @@ class Lowering(Branches):
             if _traced_inside(x):
                 self.fail("abs() of a container holding arrays", UnsupportedFunction, node)
             return abs(_unwrap(x))
+        if fn is sum and args and (traced or not isinstance(args[0], (list, tuple))):
+            return self.builtin_sum(args, kwargs, node)
         if fn is sum and args and isinstance(args[0], (list, tuple)) and not kwargs:
             total = args[1] if len(args) > 1 else 0
             for item in args[0]:
                 total = self.binop(ast.Add(), total, item, node)
             return total
         if fn in (max, min):
+            if len(args) == 1 and not isinstance(args[0], (list, tuple, Value)) \
+                    and isinstance(args[0], collections.abc.Iterator):
+                args = [[item for item, _ in self.iterate(args[0], _UNKNOWN, node)]]  # max consumes it all
+                traced = _traced_inside((*args, *kwargs.values()))
             items = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
             return self._weak(self._min_max(fn, args, kwargs, node), list(items))
         if fn in (sorted, any, all, sum) and traced:
@@ -1793,17 +1954,15 @@ class Lowering(Branches):
             self.fail(f"builtin {fn.__name__}() of arrays computed from the arguments is not "
                       f"supported: it needs their values at compile time; {hint}",
                       UnsupportedFunction, node)
+        if fn is float and traced and len(args) == 1 and not kwargs and isinstance(args[0], Value):
+            return self.python_float(args[0], node)
         if fn in (float, complex) and traced:
             hint = {float: " (an array already is one: use it as it is, or x.astype(np.float64))"}.get(fn, "")
             self.fail(f"builtin {fn.__name__}() of an array computed from the arguments is not "
                       f"supported: its value is not known at compile time{hint}", UnsupportedFunction, node)
-        if fn in (tuple, list, zip, enumerate, reversed) and any(
-                isinstance(a, Value) and not isinstance(a, Const) for a in operands):
-            self.fail(f"builtin {fn.__name__}() of an array computed from the arguments is not "
-                      "supported: iterate over range(len(x)) and index instead", UnsupportedFunction, node)
         if fn in (tuple, list, zip, enumerate, reversed):
-            return self._static_call(fn, args, kwargs, node, unwrap=False)
-        if fn in (range, float, int, bool, round, sorted, any, all, sum, pow, divmod):
+            return self.iterating_builtin(fn, args, kwargs, node)
+        if fn in (range, float, int, bool, round, sorted, any, all, sum, pow, divmod, slice):
             if traced:
                 self.fail(f"unsupported construct '{fn.__name__}() of an array': values computed from "
                           "the function's array arguments cannot decide loop bounds or other compile-time "
@@ -1938,14 +2097,15 @@ class Lowering(Branches):
             self.fail(f"{_qualname(fn)}(...) failed at compile time: {type(e).__name__}: {e}",
                       SignatureError, node)
 
-    def _share_memory_with(self, inner, fn):
+    def _share_memory_with(self, inner, fn, signature=None):
         """The helper's parameters hold the caller's arrays; the caller's names stay live."""
         pos, kw = self._call_memory
+        signature = signature or inspect.signature(fn)
         try:
-            given = inspect.signature(fn).bind(*pos, **kw).arguments
+            given = signature.bind(*pos, **kw).arguments
         except TypeError:
             given = {}
-        for name, p in inspect.signature(fn).parameters.items():
+        for name, p in signature.parameters.items():
             m = given.get(name, _UNKNOWN)
             if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
                 m = _UNKNOWN
@@ -1953,14 +2113,15 @@ class Lowering(Branches):
         inner.value_buffers = self.value_buffers
         inner.static_buffers = self.static_buffers
         inner.made_lists = self.made_lists
+        inner.made_in, inner.mutated, inner.row_sources = self.made_in, self.mutated, self.row_sources
+        inner.live_rows, inner.warned = self.live_rows, self.warned
         inner.outer_buffers = self.outer_buffers | self._all_buffers()
 
     def inline(self, fn, args, kwargs, node):
         """A call to a module-level helper: lower its body in place."""
-        if fn.__code__ in self.stack:
-            self.fail(f"recursive call to {fn.__name__}() is not supported", UnsupportedSyntax, node)
+        self.check_recursion(fn.__code__, fn.__name__, node)
         try:
-            src = parse_function(fn)
+            src = parse_lambda(fn) if fn.__code__.co_name == "<lambda>" else parse_function(fn)
         except CompileError as e:  # say where the helper is called, not only what it is
             raise type(e)(e.message, e.loc or self.src.loc(node), hint=e.hint) from None
         try:
@@ -1971,9 +2132,10 @@ class Lowering(Branches):
         inner = Lowering.for_function(src, self.b, self.stack, self.named_consts)
         check_body(src)
         self._share_memory_with(inner, fn)
-        result = inner.run(dict(bound.arguments))
-        self._call_result_memory = inner.return_memory
         self.referenced.update(inner.referenced)
+        inner.referenced = self.referenced  # (closures it returns record their reads here too)
+        result = inner.run(dict(bound.arguments), implicit_none=True)
+        self._call_result_memory = inner.return_memory
         return result
 
 
@@ -2284,6 +2446,22 @@ def _writes_in_place(body) -> bool:
     return False
 
 
+def _breaks(body) -> bool:
+    """Whether a `break` may end this loop (not one of a loop or function nested in it)."""
+    stack = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Break):
+            return True
+        if isinstance(node, (ast.For, ast.While)):
+            stack.extend(node.orelse)  # a break in an inner loop's `else` ends this loop
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return False
+
+
 def _stored_names(body) -> set:
     """Names the statements bind or write into (`z[i] = v` writes into z)."""
     names = {}
@@ -2310,6 +2488,8 @@ def _holds(x, values: set, depth=0) -> bool:
         return any(_holds(e, values, depth + 1) for e in x)
     if isinstance(x, dict):
         return any(_holds(e, values, depth + 1) for e in x.values())
+    if isinstance(x, (Closure, Partial, ContainerMethod)):  # default values, bound arguments
+        return _holds(held(x), values, depth + 1)
     return False
 
 
@@ -2365,9 +2545,10 @@ def check_body(src: Source):
     for node in ast.walk(src.tree):
         if node is src.tree:
             continue
-        if isinstance(node, (ast.Lambda, ast.ListComp, ast.DictComp, ast.SetComp, ast.GeneratorExp,
-                             ast.Yield, ast.YieldFrom, ast.Await, ast.Global, ast.Nonlocal,
-                             ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.NamedExpr)):
+        if isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await, ast.Global, ast.Nonlocal,
+                             ast.AsyncFunctionDef, ast.ClassDef)) or isinstance(
+                node, (ast.ListComp, ast.DictComp, ast.SetComp, ast.GeneratorExp)) and any(
+                g.is_async for g in node.generators):
             name = CONSTRUCT_NAMES.get(type(node), type(node).__name__)
             raise UnsupportedSyntax(f"unsupported construct '{name}'", src.loc(node))
 

@@ -534,3 +534,41 @@ def outer_product_accumulation(W, xs):
 
 case(outer_product_accumulation, wrt="W", args=lambda r: (0.5 * _n(r, 3, 3), _n(r, 4, 3)),
      note="a sum over iterations of outer products: the kind of accumulation the loop passes hoist")
+
+
+def truncated_depth_break(Ws, x, depth=2):
+    h = x
+    for i, W in enumerate(Ws):
+        if i >= depth:
+            break
+        h = np.tanh(W @ h)
+    else:
+        h = h * 0.5  # not run: the loop ends with break
+    return np.sum(h ** 2)
+
+
+case(truncated_depth_break, wrt="Ws", tags=("real_numpy",),
+     args=lambda r: ([0.5 * _n(r, 3, 3) for _ in range(4)], _n(r, 3)))
+
+
+def residual_every_other_layer_continue(Ws, x):
+    h = x
+    for i, W in enumerate(Ws):
+        if i % 2 == 1:
+            h = h + np.tanh(W @ h)  # a residual block
+            continue
+        h = np.tanh(W @ h)
+    return np.sum(h ** 2)
+
+
+case(residual_every_other_layer_continue, wrt="Ws", tags=("real_numpy",),
+     args=lambda r: ([0.5 * _n(r, 3, 3) for _ in range(4)], _n(r, 3)))
+
+
+def walrus_in_comprehension_rnn(W, xs):
+    h = np.zeros(W.shape[0])
+    hs = [h := np.tanh(W @ h + x) for x in xs]
+    return np.sum(np.stack(hs) ** 2) + np.sum(h)
+
+
+case(walrus_in_comprehension_rnn, wrt="W", args=lambda r: (0.5 * _n(r, 3, 3), _n(r, 4, 3)))

@@ -577,3 +577,158 @@ def list_of_equal_shape_params(ws, x):
 
 case(list_of_equal_shape_params, wrt="ws", tags=("real_numpy",), args=lambda r: ([_n(r, 3), _n(r, 3)], _n(r, 3)),
      note="a parameter list whose arrays happen to share a shape: the gradient is a list like the argument (JAX's pytree rule)")
+
+
+# -- ordinary Python lowered at compile time: comprehensions, appends, closures, recursion --
+
+def conv1d_two_channels_comprehension(x, w, b):
+    k = w.shape[1]
+    out = np.stack([np.stack([np.dot(x[c, i:i + k], w[c]) for i in range(x.shape[1] - k + 1)])
+                    for c in range(x.shape[0])])
+    return np.sum(np.tanh(out.sum(axis=0) + b) ** 2)
+
+
+case(conv1d_two_channels_comprehension, wrt=("x", "w", "b"), args=lambda r: (_n(r, 2, 7), _n(r, 2, 3), 0.1))
+
+
+def mlp_activation_penalty_append(params, X):
+    acts = []
+    h = X
+    for W, b in params:
+        h = np.tanh(h @ W + b)
+        acts.append(h)
+    penalty = sum(np.mean(a ** 2) for a in acts[:-1])
+    return np.sum(acts[-1]) + 0.1 * penalty + 0.01 * np.sum(np.concatenate([a.ravel() for a in acts]))
+
+
+case(mlp_activation_penalty_append, wrt="params", tags=("real_numpy",),
+     args=lambda r: ([(_n(r, 3, 4), _n(r, 4)), (_n(r, 4, 4), _n(r, 4)), (_n(r, 4, 2), _n(r, 2))], _n(r, 5, 3)))
+
+
+def _dense(x, W, b, act=np.tanh):
+    return act(x @ W + b)
+
+
+def lambda_activation_argument(W1, b1, W2, X, y):
+    leaky = lambda z: np.where(z > 0, z, 0.05 * z)  # noqa: E731
+    h = _dense(X, W1, b1, act=leaky)
+    out = _dense(h, W2, 0.0, act=lambda z: z)
+    return np.mean((out[:, 0] - y) ** 2)
+
+
+case(lambda_activation_argument, wrt=("W1", "b1", "W2"),
+     args=lambda r: (_n(r, 3, 4), _n(r, 4), _n(r, 4, 1), _n(r, 6, 3), _n(r, 6)))
+
+
+def l2_over_dict_values_generator(params, X, y):
+    pred = X @ params["w"] + params["b"]
+    reg = sum(np.sum(p ** 2) for name, p in params.items() if name != "b")
+    return np.mean((pred - y) ** 2) + 1e-2 * reg
+
+
+case(l2_over_dict_values_generator, wrt="params", tags=("real_numpy",),
+     args=lambda r: ({"w": _n(r, 3), "b": _n(r, 1), "u": _n(r, 2, 2)}, _n(r, 5, 3), _n(r, 5)))
+
+
+def _pairwise_sum(xs):
+    if len(xs) == 1:
+        return xs[0]
+    mid = len(xs) // 2
+    return _pairwise_sum(xs[:mid]) + _pairwise_sum(xs[mid:])
+
+
+def recursive_tree_sum_of_losses(W, X, Y):
+    losses = [np.sum((x @ W - y) ** 2) for x, y in zip(X, Y)]
+    return _pairwise_sum(losses) / len(losses)
+
+
+case(recursive_tree_sum_of_losses, wrt="W", args=lambda r: (_n(r, 3, 2), _n(r, 6, 3), _n(r, 6, 2)))
+
+
+def nested_def_reads_config(logits, y, temperature=2.0):
+    def log_softmax_t(z):
+        z = z / temperature
+        return z - np.log(np.sum(np.exp(z - np.max(z, axis=1, keepdims=True)), axis=1, keepdims=True)) \
+            - np.max(z, axis=1, keepdims=True)
+    temperature = temperature * 1.5  # the nested function reads it at call time
+    return -np.mean(np.sum(y * log_softmax_t(logits), axis=1))
+
+
+case(nested_def_reads_config, wrt="logits",
+     args=lambda r: (_n(r, 4, 3), np.eye(3)[r.integers(0, 3, 4)]))
+
+
+def weighted_dict_of_losses(w, X, y):
+    losses = {"mse": np.mean((X @ w - y) ** 2), "l1": np.sum(np.abs(w)), "l2": np.sum(w ** 2)}
+    weights = {"mse": 1.0, "l1": 0.01, "l2": 0.1}
+    return sum(weights[k] * v for k, v in losses.items() if k in weights)
+
+
+case(weighted_dict_of_losses, wrt="w", args=lambda r: (_n(r, 3), _n(r, 5, 3), _n(r, 5)))
+
+
+def multihead_attention_comprehension(Q, K, V):
+    heads = 2
+    d = Q.shape[1] // heads
+    outs = []
+    for s in [slice(h * d, (h + 1) * d) for h in range(heads)]:
+        scores = Q[:, s] @ K[:, s].T / np.sqrt(d)
+        outs.append(nn.softmax(scores, axis=1) @ V[:, s])
+    return np.sum(np.concatenate(outs, axis=1) ** 2)
+
+
+case(multihead_attention_comprehension, wrt=("Q", "K", "V"), args=lambda r: (_n(r, 3, 4), _n(r, 5, 4), _n(r, 5, 4)))
+
+
+def star_unpack_layers(layers, x):
+    *hidden, (W_out, b_out) = layers
+    h = x
+    for W, b in hidden:
+        h = np.maximum(h @ W + b, 0.0)
+    return np.sum((h @ W_out + b_out) ** 2)
+
+
+case(star_unpack_layers, wrt="layers", tags=("real_numpy",),
+     args=lambda r: ([(_n(r, 3, 4), _n(r, 4)), (_n(r, 4, 4), _n(r, 4)), (_n(r, 4, 2), _n(r, 2))], _n(r, 3)))
+
+
+def _huber(r, delta=1.0):
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r ** 2, delta * (a - 0.5 * delta))
+
+
+def partial_huber_and_float(w, X, y):
+    import functools
+    loss_fn = functools.partial(_huber, delta=0.5)
+    loss = np.mean(loss_fn(X @ w - y))
+    print("loss", loss)
+    return float(loss) + 0.01 * np.sum(w ** 2)
+
+
+def jax_partial_huber_and_float(w, X, y):
+    r = X @ w - y
+    a = jnp.abs(r)
+    return jnp.mean(jnp.where(a <= 0.5, 0.5 * r ** 2, 0.5 * (a - 0.25))) + 0.01 * jnp.sum(w ** 2)
+
+
+case(partial_huber_and_float, wrt="w", twin=jax_partial_huber_and_float,
+     args=lambda r: (_n(r, 3), _n(r, 6, 3), _n(r, 6)),
+     note="functools.partial of a helper; float() of the loss is a Python float with its derivative; print is dropped")
+
+
+gelu_tanh = lambda z: 0.5 * z * (1.0 + np.tanh(0.7978845608 * (z + 0.044715 * z ** 3)))  # noqa: E731
+
+
+def module_lambda_gelu(W, X):
+    return np.mean(gelu_tanh(X @ W) ** 2)
+
+
+case(module_lambda_gelu, wrt="W", args=lambda r: (_n(r, 3, 4), _n(r, 5, 3)))
+
+
+def rows_zip_sum_of_squares(W, X, Y):
+    return sum(np.sum((x @ W - y) ** 2) for x, y in zip(X, Y)) / len(X) + sum(sum(W ** 2))
+
+
+case(rows_zip_sum_of_squares, wrt="W", args=lambda r: (_n(r, 3, 2), _n(r, 4, 3), _n(r, 4, 2)),
+     note="zip over the rows of two arrays; the builtin sum of a matrix adds its rows")
