@@ -659,8 +659,9 @@ class Compiled:
     @api_boundary
     def save(self, path, *, overwrite: bool = False) -> Path:
         """Write a standalone module (imports only NumPy). Constants too large to
-        write inline go to `<stem>_consts.npz` beside it. With a checkpoint policy the
-        module still stores everything (the schedule needs gradc's runtime); a warning says so.
+        write inline go to `<stem>_consts.npz` beside it. With a checkpoint policy the module
+        runs the same schedule: it holds the step functions, the schedule as data and a copy of
+        gradc's checkpointing executor.
         Existing files (the module or its .npz) are replaced only with `overwrite=True`, and
         the function's own source file never (OverwriteRefused, a FileExistsError)."""
         path = Path(path)
@@ -672,10 +673,21 @@ class Compiled:
                       for v in codegen.constants(spec.ir, spec.adjoint_ir, avoid=avoid).values())
         if has_big:
             check_output(npz_path, overwrite=overwrite, protected=self.source_files())
+        npz = f"{path.stem}_consts.npz"
         if spec.checkpointed is not None:
+            from .codegen_steps import saved_module
+
+            saved = saved_module(spec, origin=self._origin(), policy=repr(self.checkpoint), npz=npz)
+            if saved is not None:  # the step functions, the schedule and the executor
+                text, big = saved
+                if big:
+                    check_output(path.with_name(npz), overwrite=overwrite, protected=self.source_files())
+                path.write_text(text)
+                if big:
+                    np.savez(path.with_name(npz), **big)
+                return path
             warnings.warn(f"{path.name}: the saved module stores every intermediate; checkpointing "
                           f"({self.checkpoint!r}) runs only inside gradc", stacklevel=2)
-        npz = f"{path.stem}_consts.npz"
         text = codegen.module_source(spec.ir, spec.adjoint_ir, origin=self._origin(),
                                      grouped=self.wrt_tuple or bool(spec.leaf_sources),
                                      external_consts=npz, entry=spec.entry)
@@ -697,10 +709,10 @@ class Compiled:
     # -- compiling ------------------------------------------------------------
 
     def _build(self, args) -> Specialization:
-        # the generated functions take the user's arguments (and check what they were made for),
-        # except with a checkpoint policy on plain arguments (its steps take the program's inputs)
-        structured = self.python and (not self._plain or any(pytree.is_container(a) for a in args)
-                                      or self.checkpoint is None)
+        # the generated functions take the user's arguments (and check what they were made for);
+        # with a checkpoint policy the step functions take the program's inputs, which the
+        # entry's leaves give (a saved module's entry function passes them to its executor)
+        structured = self.python
         if not structured:
             return self._build_flat(args)
         specs, sources, leaf_specs, trees, checks = [], [], [], {}, []
@@ -738,7 +750,13 @@ class Compiled:
             if is_wrt:
                 trees[i] = tree
         wrt = tuple(k for w in self.wrt for k, (i, _) in enumerate(sources) if i == w)
-        program, referenced = self.frontend.lower(specs, wrt)
+        # checkpointing acts on a flat program whose steps are loop iterations: unroll loops
+        token = UNROLL_LOOPS.set(True) if self.checkpoint is not None else None
+        try:
+            program, referenced = self.frontend.lower(specs, wrt)
+        finally:
+            if token is not None:
+                UNROLL_LOOPS.reset(token)
         out = program.outputs[0]
         counter = iter(range(len(wrt)))
         grads = [pytree.map_leaves(trees[w], lambda _, s: codegen.GradLeaf(

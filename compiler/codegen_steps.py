@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .ad.checkpoint import StepPlan
 from .codegen import (INLINE_ARRAY_LIMIT, Naming, array_literal, const_names, constants,
                       entry_names, function_source, helper_source, helpers_used)
-from .syntax import docstring_text
+from .syntax import docstring_text, key_text
 from .ir import Program, Value
 
 
@@ -27,6 +27,7 @@ class StepModule:
     forward: list[str]  # per step; the last step has none (it is only ever reversed)
     reverse: list[str]
     finish: str | None
+    functions: str = ""  # the step functions alone (a saved module writes its own header)
 
 
 class StepNaming(Naming):
@@ -92,9 +93,12 @@ DOCS = {
 }
 
 
-def step_module(plan: StepPlan, name: str, origin: str) -> StepModule:
+def step_module(plan: StepPlan, name: str, origin: str, consts: dict | None = None,
+                avoid=()) -> StepModule:
+    """`consts`: the module's constant names (a saved module names them with its other
+    functions'); `avoid`: module-level names the step functions must not take."""
     groups = [plan.prologue, *plan.forward, *plan.reverse, plan.finish]
-    consts = const_names(*groups)
+    consts = const_names(*groups) if consts is None else consts
     order: dict[str, tuple[str, list[int]]] = {}  # function text -> (kind, steps using it)
 
     def function(program: Program, kind: str, step: int | None) -> str:
@@ -107,7 +111,7 @@ def step_module(plan: StepPlan, name: str, origin: str) -> StepModule:
     reverse = [function(plan.reverse[i], "reverse", i) for i in reversed(range(plan.steps))][::-1]
     finish = function(plan.finish, "finish", None) if plan.finish.ops else None
     wanted = {text: _function_name(kind, steps) for text, (kind, steps) in order.items()}
-    entries = entry_names(list(wanted.values()), groups, consts)
+    entries = entry_names(list(wanted.values()), groups, consts, extra=avoid)
     names = {text: entries[w] for text, w in wanted.items()}
     wrt = ", ".join(plan.adjoint.inputs[i].name for i in plan.adjoint.wrt)
 
@@ -133,12 +137,13 @@ def step_module(plan: StepPlan, name: str, origin: str) -> StepModule:
             lines.append(f"{k} = {array_literal(v)}" if v.size <= INLINE_ARRAY_LIMIT
                          else f"# {k}: {v.dtype.name}{list(v.shape)}, bound by the gradc runtime")
         parts.append("\n".join(lines))
+    functions = []
     for text, (kind, steps) in order.items():
         comment = f"# {'adjoint of ' if kind == 'reverse' else ''}{_ranges(steps)}\n" if kind in STEPPED else ""
-        parts.append(comment + text.replace("def FNAME(", f"def {names[text]}(", 1).rstrip())
+        functions.append(comment + text.replace("def FNAME(", f"def {names[text]}(", 1).rstrip())
     name_of = lambda text: names[text] if text else None  # noqa: E731
-    return StepModule("\n\n\n".join(parts) + "\n", name_of(prologue), [names[t] for t in forward],
-                      [names[t] for t in reverse], name_of(finish))
+    return StepModule("\n\n\n".join(parts + functions) + "\n", name_of(prologue), [names[t] for t in forward],
+                      [names[t] for t in reverse], name_of(finish), "\n\n\n".join(functions))
 
 
 STEPPED = ("forward", "reverse")
@@ -160,3 +165,170 @@ def _ranges(steps: list[int]) -> str:
             runs.append(f"{start}" if start == a else f"{start}-{a}")
             start = b
     return ("step " if len(steps) == 1 else "steps ") + ", ".join(runs)
+
+
+# ---------------------------------------------------------------------------
+# A checkpointed gradient as one standalone module (Compiled.save)
+
+
+def saved_module(spec, *, origin: str, policy: str, npz: str) -> tuple[str, dict] | None:
+    """The module `Compiled.save` writes for a checkpointed gradient: the value function, the
+    step functions, the chain and the schedule as data, and a copy of the runtime's executor
+    (`run_steps`), so it runs the same schedule with NumPy alone. Returns (source, large
+    constants for the .npz), or None where it cannot (no user signature, a helper whose
+    name is taken, a constant output it cannot write)."""
+    import inspect
+
+    import numpy as np
+
+    from gradc.runtime import checkpoint as rt
+
+    from .codegen import function_source, module_names, scalar_literal
+    from .syntax import Namespace
+
+    entry, checkpointed, forward = spec.entry, spec.checkpointed, spec.ir
+    if entry is None:
+        return None
+    plan, chain_obj = checkpointed.plan, checkpointed.chain
+    groups = [plan.prologue, *plan.forward, *plan.reverse, plan.finish]
+    name = forward.name
+    names = const_names(forward, *groups, avoid=entry.param_names())
+    values = {n: np.asarray(c.value) for c, n in names.items()}
+    big = {k: v for k, v in values.items() if v.size > INLINE_ARRAY_LIMIT}
+    entries, renamed = module_names([name, f"{name}_value_and_grad"], (forward, *groups), names,
+                                    extra=("os", "_consts") if big else ())
+    if any(new != old for old, new in renamed.items()):
+        return None  # a helper yields its name to an entry point: the step functions call it by its own
+    fname, gname = entries[name], entries[f"{name}_value_and_grad"]
+    space = Namespace({"np", "os", "_consts", *entries.values(), *names.values(), *renamed.values(),
+                       *entry.param_names(), *(v.name for v in forward.inputs if isinstance(v.name, str))})
+    checker, runner = space.name("checker", "check_arguments"), space.name("runner", "run_steps")
+    chain_name, schedule_name = space.name("chain", "CHAIN"), space.name("schedule", "SCHEDULE")
+    module = step_module(plan, name, origin, consts=names,
+                         avoid={checker, runner, chain_name, schedule_name, fname, gname, "os", "_consts",
+                                *entry.param_names()})
+
+    # the chain as data, with the SSA ids renumbered 0, 1, 2, ... in order of appearance
+    chain = rt.plain_chain(chain_obj)
+    keys: dict = {}
+
+    def key(k):
+        return keys.setdefault(k, len(keys))
+
+    def call(step, fn_name):
+        if step is None:
+            return "None"
+        _, args, outs = step
+        return f"({fn_name}, {tuple(key(k) for k in args)!r}, {tuple(key(k) for k in outs)!r})"
+
+    inputs = tuple(key(k) for k in chain["inputs"])
+    outputs = []
+    for o in chain["outputs"]:
+        if isinstance(o, tuple):
+            v = np.asarray(o[1])
+            if v.ndim == 0:
+                outputs.append(scalar_literal(o[1]).text if isinstance(o[1], np.generic)
+                               else repr(o[1]))
+            elif v.size <= INLINE_ARRAY_LIMIT:
+                outputs.append(f'("fixed", {array_literal(v)})')
+                continue
+            elif not v.any():
+                outputs.append(f'("fixed", np.zeros({v.shape!r}, dtype=np.{v.dtype.name}))')
+                continue
+            else:
+                return None
+            outputs[-1] = f'("fixed", {outputs[-1]})'
+        else:
+            outputs.append(repr(key(o)))
+    lines = [f"{chain_name} = {{",
+             f'    "inputs": {inputs!r},',
+             f'    "prologue": {call(chain["prologue"], module.prologue)},',
+             '    "forward": [']
+    lines += [f"        {call(step, f)}," for step, f in zip(chain["forward"], module.forward)]
+    lines += ["    ],", '    "reverse": [']
+    lines += [f"        {call(step, f)}," for step, f in zip(chain["reverse"], module.reverse)]
+    lines += ["    ],", f'    "finish": {call(chain["finish"], module.finish)},',
+              f'    "states": {[tuple(key(k) for k in st) for st in chain["states"]]!r},',
+              f'    "release": {[tuple(key(k) for k in r) for r in chain["release"]]!r},',
+              f'    "outputs": [{", ".join(outputs)}],', "}"]
+    actions = [repr(rt.plain_action(a)) for a in checkpointed.schedule.actions]
+    schedule = _wrapped(f"{schedule_name} = [", actions, "]")
+
+    wrt = ", ".join(entry.wrt_names)
+    head = (f'"""{docstring_text(name)} and its gradient with respect to {docstring_text(wrt)}, '
+            f"checkpointed: {docstring_text(policy)} over {plan.steps} steps.\n\n"
+            f"{docstring_text(f'Generated by gradc from {origin}.')} Do not edit: regenerate instead.\n"
+            + textwrap.fill(f"{gname} runs the step functions below under {schedule_name} (the "
+                            f"schedule, as data) with {runner}, a copy of gradc's checkpointing "
+                            "executor: it needs nothing but NumPy.", 88) + '\n"""')
+    parts = [head + ("\nimport os\n\nimport numpy as np" if big else "\nimport numpy as np")]
+    helpers = helpers_used(forward, *groups)
+    if helpers:
+        parts.append("# Helpers from gradc's runtime.support.\n" + helper_source(helpers).rstrip())
+    if values:
+        const_lines = ["# Constants captured from the module that defines the function."]
+        for k, v in values.items():
+            if v.size <= INLINE_ARRAY_LIMIT:
+                const_lines.append(f"{k} = {array_literal(v)}")
+        if big:
+            const_lines.append(f"_consts = np.load(os.path.join(os.path.dirname(os.path.abspath(__file__)), "
+                               f"{npz!r}))")
+            const_lines += [f"{k} = _consts[{k!r}]" for k in big]
+        parts.append("\n".join(const_lines))
+    checking = entry.checking_function(checker, "this module")
+    if checking is not None:
+        parts.append(checking)
+    parts.append(function_source(forward, fname, f"Value of {name}.", consts=names, entry=entry.for_value(),
+                                 helpers=renamed, checker=checker if checking is not None else None).rstrip())
+    parts.append(module.functions)
+    executor = inspect.getsource(rt.run_steps).replace("def run_steps(", f"def {runner}(", 1)
+    parts.append("# The checkpointing executor (gradc's runtime/checkpoint.py run_steps).\n" + executor.rstrip())
+    parts.append("# Which function each step calls, and where its values live (by key).\n" + "\n".join(lines))
+    parts.append(f"# The schedule: {docstring_text(policy)} over {plan.steps} steps.\n" + schedule)
+    kinds = entry.kinds or [()] * len(entry.access)
+    leaves = []
+    for (param, path), kind in zip(entry.access, kinds):
+        source = f"{param}{''.join(f'[{key_text(k)}]' for k in path)}"
+        leaves.append(f"np.float64({source})" if kind[:1] == ("float",) else source)
+    sig = ", ".join(entry.signature_parts())
+    body = [f"def {gname}({sig}):",
+            f'    """Value of {docstring_text(name)} and its gradient with respect to {docstring_text(wrt)}."""']
+    if checking is not None:
+        body.append(f"    {checker}({', '.join(entry.call_parts())})")
+    leaf_tuple = f"({leaves[0]},)" if len(leaves) == 1 else f"({', '.join(leaves)})"
+    call = f"    value, *grads = {runner}({chain_name}, {schedule_name}, {leaf_tuple})"
+    if len(call) > 96:
+        call = "\n".join([f"    value, *grads = {runner}({chain_name}, {schedule_name}, ("]
+                         + [f"        {leaf}," for leaf in leaves] + ["    ))"])
+    body.append(call)
+    texts = [f"grads[{i}]" for i in range(_count_leaves(entry.grads))]
+    body.append(f"    return value, {entry.gradient_text(texts, split=True)}")
+    parts.append("\n".join(body))
+    return "\n\n\n".join(parts) + "\n", big
+
+
+def _count_leaves(structure) -> int:
+    from .codegen import GradLeaf
+
+    if isinstance(structure, GradLeaf):
+        return 1
+    items = structure.values() if isinstance(structure, dict) else structure
+    return sum(_count_leaves(t) for t in items)
+
+
+def _wrapped(head: str, items: list[str], tail: str, width: int = 96) -> str:
+    """`head item, item, ... tail` on one line, or as many items a line as fit in `width`."""
+    one = head + ", ".join(items) + tail
+    if len(one) <= width:
+        return one
+    lines, line = [head], "    "
+    for item in items:
+        piece = item + ", "
+        if len(line) + len(piece) > width and line.strip():
+            lines.append(line.rstrip())
+            line = "    "
+        line += piece
+    if line.strip():
+        lines.append(line.rstrip())
+    lines.append(tail)
+    return "\n".join(lines)

@@ -631,49 +631,84 @@ class Chain:
         return len(self.reverse)
 
 
-def _call(call: Call, *scopes) -> tuple:
-    args = []
-    for k in call.args:
-        for scope in scopes:
-            if k in scope:
-                args.append(scope[k])
-                break
-        else:
-            raise KeyError(f"checkpointing runtime: value {k} is not available for {call.fn.__name__}")
-    out = call.fn(*args)
-    return (out,) if len(call.outs) == 1 else out
-
-
 def run(chain: Chain, schedule: Schedule, inputs: Sequence) -> list:
     """Execute `schedule` over `chain` for these inputs; returns the program's outputs
     (the value, then the gradients), bitwise those of running it without checkpoints."""
     if schedule.steps != chain.steps:
         raise ValueError(f"the schedule is for {schedule.steps} steps, the program has {chain.steps}")
-    params = dict(zip(chain.inputs, inputs))
-    if chain.prologue is not None:
-        params.update(zip(chain.prologue.outs, _call(chain.prologue, params)))
-    current: dict = {}  # x_0 holds nothing: step 0 reads only params
-    slots: Dict[int, tuple] = {}  # slot -> (step, state)
-    adjoints: dict = {}
-    for action in progress(schedule.actions, len(schedule.actions), f"checkpointed {schedule.name}"):
-        if isinstance(action, Advance):
-            for i in range(action.start, action.stop):
-                made = dict(zip(chain.forward[i].outs, _call(chain.forward[i], current, params)))
-                current = {k: current[k] if k in current else made[k] for k in chain.states[i + 1]}
-        elif isinstance(action, Snapshot):
-            slots[action.slot] = (action.step, current)
-        elif isinstance(action, Restore):
-            current = slots[action.slot][1]
-        elif isinstance(action, _REVERSE_KINDS):
-            i = action.step
-            call = chain.reverse[i]
-            adjoints.update(zip(call.outs, _call(call, current, params, adjoints)))
-            for k in chain.release[i]:
+    actions = progress(schedule.actions, len(schedule.actions), f"checkpointed {schedule.name}")
+    return run_steps(plain_chain(chain), (plain_action(a) for a in actions), inputs)
+
+
+def plain_chain(chain: Chain) -> dict:
+    """The chain as plain data (what a saved module holds): calls as (function, arg keys,
+    result keys), outputs as keys or ("fixed", value)."""
+    def call(c):
+        return None if c is None else (c.fn, c.args, c.outs)
+    return {"inputs": chain.inputs, "prologue": call(chain.prologue),
+            "forward": [call(c) for c in chain.forward], "reverse": [call(c) for c in chain.reverse],
+            "finish": call(chain.finish), "states": chain.states, "release": chain.release,
+            "outputs": [("fixed", o.value) if isinstance(o, Fixed) else o for o in chain.outputs]}
+
+
+def plain_action(action: Action) -> tuple:
+    """An action as a tuple: ("advance", start, stop), ("snapshot", step, slot),
+    ("restore", step, slot), ("reverse", step) or ("terminate",)."""
+    if isinstance(action, Advance):
+        return ("advance", action.start, action.stop)
+    if isinstance(action, (Snapshot, Restore)):
+        return (action.kind, action.step, action.slot)
+    if isinstance(action, _REVERSE_KINDS):
+        return ("reverse", action.step)
+    return ("terminate",)
+
+
+def run_steps(chain, actions, inputs):
+    """Run the step functions of `chain` (plain data: plain_chain) under `actions` (tuples:
+    plain_action) for these inputs; returns the outputs, the value then the gradients.
+    Self-contained (only builtins): a saved checkpointed module carries a copy of it.
+    A state is a dict of the values one step hands the next; snapshots keep states in
+    slots; adjoints flowing between reverse steps are dropped after their last reader."""
+    def call(step, *scopes):
+        fn, keys, outs = step
+        args = []
+        for k in keys:
+            for scope in scopes:
+                if k in scope:
+                    args.append(scope[k])
+                    break
+            else:
+                raise KeyError(f"checkpointing: value {k} is not available for {fn.__name__}")
+        out = fn(*args)
+        return (out,) if len(outs) == 1 else out
+
+    params = dict(zip(chain["inputs"], inputs))
+    if chain["prologue"] is not None:
+        params.update(zip(chain["prologue"][2], call(chain["prologue"], params)))
+    current = {}  # x_0 holds nothing: step 0 reads only params
+    slots = {}  # slot -> (step, state)
+    adjoints = {}
+    for action in actions:
+        kind = action[0]
+        if kind == "advance":
+            for i in range(action[1], action[2]):
+                step = chain["forward"][i]
+                made = dict(zip(step[2], call(step, current, params)))
+                current = {k: current[k] if k in current else made[k] for k in chain["states"][i + 1]}
+        elif kind == "snapshot":
+            slots[action[2]] = (action[1], current)
+        elif kind == "restore":
+            current = slots[action[2]][1]
+        elif kind == "reverse":
+            i = action[1]
+            step = chain["reverse"][i]
+            adjoints.update(zip(step[2], call(step, current, params, adjoints)))
+            for k in chain["release"][i]:
                 adjoints.pop(k, None)
             # x_i and every later state can never be needed again: let them go.
             slots = {s: held for s, held in slots.items() if held[0] < i}
             current = {}
-    if chain.finish is not None:
-        adjoints.update(zip(chain.finish.outs, _call(chain.finish, params, adjoints)))
-    return [o.value if isinstance(o, Fixed) else adjoints[o] if o in adjoints else params[o]
-            for o in chain.outputs]
+    if chain["finish"] is not None:
+        adjoints.update(zip(chain["finish"][2], call(chain["finish"], params, adjoints)))
+    return [o[1] if isinstance(o, tuple) else adjoints[o] if o in adjoints else params[o]
+            for o in chain["outputs"]]

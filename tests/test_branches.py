@@ -600,3 +600,119 @@ def test_numpy_error_on_constants_is_a_compile_error_at_the_line():
     with pytest.raises(CompileError) as e:
         gradc.value_and_grad(cholesky_of_constant, wrt=0)(np.ones(2))
     assert "LinAlgError" in str(e.value) and e.value.loc is not None
+
+
+def carried_only_through_branches(h0, X):
+    h = h0
+    for t in range(X.shape[0]):
+        if np.sum(X[t]) > 0:
+            if np.sum(h) > 0:
+                h = np.tanh(h + X[t])
+            else:
+                tmp = h * 0.5  # bound and read inside the branch only
+                h = tmp + X[t]
+    return np.sum(X) * 2.0
+
+
+def state_read_only_inside_the_loop(h0, X, Y):
+    h, loss = h0, 0.0
+    for t in range(X.shape[0]):
+        h = np.tanh(h + X[t])
+        if np.linalg.norm(h) > 1.0:
+            h = h / np.linalg.norm(h)
+        loss = loss + np.sum((h - Y[t]) ** 2)
+    return loss
+
+
+def test_names_read_in_the_next_iteration_survive_the_join():
+    rng = np.random.default_rng(3)
+    X, Y, h0 = rng.normal(size=(6, 3)), rng.normal(size=(6, 3)), rng.normal(size=3)
+    for fn, args in ((state_read_only_inside_the_loop, [h0, X, Y]), (carried_only_through_branches, [h0, X])):
+        value, (g,) = gradc.value_and_grad(fn, wrt=(0,))(*args)
+        assert_close(value, fn(*args), rtol=1e-12, atol=1e-12)
+        assert_close(g, fd_grad(fn, args, 0))
+
+
+def test_rnn_clipped_example_against_differences():
+    import rnn_clipped
+
+    rng = np.random.default_rng(1)
+    args = [rng.normal(size=(4, 4)), rng.normal(size=(4, 3)), rng.normal(size=(12, 3)),
+            rng.normal(size=(12, 4)), rng.normal(size=4), 1.5]
+    fn = rnn_clipped.rnn_clipped
+    value, grads = gradc.value_and_grad(fn, wrt=(0, 1, 4))(*args)
+    assert_close(value, fn(*args), rtol=1e-12, atol=1e-12)
+    for g, i in zip(grads, (0, 1, 4)):
+        assert_close(g, fd_grad(fn, args, i))
+
+
+# -- with ordinary Python (frontend/constructs.py): the second adversarial round ---------
+
+def walrus_in_ternary(w):
+    t = w
+    a = (t := w * 2.0) if np.sum(w) > 0 else w
+    return np.sum(a) + np.sum(t)
+
+
+def walrus_in_and(w):
+    t = 0.0
+    ok = (np.sum(w) > 0) and (t := np.sum(w ** 2)) > 1
+    return t + np.sum(w)
+
+
+def list_built_in_a_branch(w):
+    if np.sum(w) > 0:
+        xs = [w, 2.0 * w]
+    else:
+        xs = [w, -w]
+    return np.sum(np.stack(xs) ** 2)
+
+
+def test_walrus_and_new_lists_in_branches():
+    for fn in (walrus_in_ternary, walrus_in_and, list_built_in_a_branch):
+        for w in (np.array([0.7, -0.4, 1.3]), np.array([-0.7, -0.4, 0.3])):
+            value, (g,) = gradc.value_and_grad(fn, wrt=(0,))(w)
+            assert_close(value, fn(w), rtol=1e-12, atol=1e-12, what=fn.__name__)
+            assert_close(g, fd_grad(fn, [w], 0), what=fn.__name__)
+
+
+def iterator_consumed_in_a_branch(w):
+    it = zip([w, 2.0 * w, 3.0 * w])
+    if np.sum(w) > 0:
+        for q in it:
+            break
+    r = 0.0
+    for (a,) in it:
+        r = r + np.sum(a)
+    return r
+
+
+def iterator_resumed_after_a_data_break(w):
+    g = (w * k for k in range(1, 5))
+    for a in g:
+        if np.sum(a) > 1:
+            break
+    return sum(np.sum(b) for b in g) + np.sum(a)
+
+
+def default_list_changed_in_a_branch(w):
+    def count(acc=[]):
+        acc.append(1)
+        return len(acc)
+    if np.sum(w) > 0:
+        count()
+    return np.sum(w) * count()
+
+
+def walrus_in_a_comprehension_branch(w):
+    t = w
+    ys = [(t := x * 2.0) if x > 0 else x for x in w]
+    return np.sum(np.stack(ys)) + np.sum(t)
+
+
+@pytest.mark.parametrize("fn", [iterator_consumed_in_a_branch, iterator_resumed_after_a_data_break,
+                                default_list_changed_in_a_branch, walrus_in_a_comprehension_branch])
+def test_state_changed_under_a_data_branch_is_refused(fn):
+    with pytest.raises(CompileError) as e:
+        gradc.value_and_grad(fn, wrt=0)(np.array([0.5, 0.1, 0.2]))
+    assert "on data" in str(e.value) and e.value.loc is not None

@@ -10,6 +10,7 @@ import gradc
 
 import deep_tanh_checkpoint
 import logistic_rss
+import rnn_clipped
 import rnn_loop
 import softmax_cross_entropy
 import sqrt_exp_cos
@@ -29,6 +30,10 @@ def _cases():
         # the time loop stays a loop in both sweeps (compiler/regions.py)
         "rnn_loop": (rnn_loop.rnn, ("W", "U", "h0"), (rng.normal(size=(3, 3)), rng.normal(size=(3, 2)),
                                                       rng.normal(size=(50, 2)), rng.normal(size=3))),
+        # a branch on data in every step and a break on data: one loop, `if` in both sweeps
+        "rnn_clipped": (rnn_clipped.rnn_clipped, ("W", "U", "h0"),
+                        (rng.normal(size=(3, 3)), rng.normal(size=(3, 2)), rng.normal(size=(40, 2)),
+                         rng.normal(size=(40, 3)), rng.normal(size=3), 1.2)),
         # seed 001's figure F.6.1: four blocks, checkpointed (the step module and its schedule)
         "deep_tanh_checkpoint": (deep_tanh_checkpoint.loss, "W",
                                  (rng.normal(size=(2, 3)), rng.normal(size=(4, 3, 3)),

@@ -47,6 +47,43 @@ def has_return(node) -> bool:
     return False
 
 
+def exposed_reads(stmts) -> set:
+    """Names the statements may read before binding them (upward-exposed uses), for a
+    statement run again by a loop. Conservative: anything in a nested scope or loop counts."""
+    exposed: set = set()
+
+    def loads(node):
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+    def stores(node):
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+
+    def block(body, bound: set) -> set:
+        """Walk body with `bound` definitely bound; returns the names definitely bound after it."""
+        bound = set(bound)
+        for st in body:
+            if isinstance(st, ast.If):
+                exposed.update(loads(st.test) - bound)
+                bound |= block(st.body, bound) & block(st.orelse, bound)
+            elif isinstance(st, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                value = st.value
+                if value is not None:
+                    exposed.update(loads(value) - bound)
+                targets = st.targets if isinstance(st, ast.Assign) else [st.target]
+                for t in targets:
+                    exposed.update(loads(t) - bound)  # x[i] = v reads x; x += v reads x
+                    if isinstance(st, ast.AugAssign):
+                        exposed.update(stores(t) - bound)
+                    bound |= stores(t)
+            else:
+                exposed.update(loads(st) - bound)
+                bound |= stores(st) if not isinstance(st, (ast.For, ast.While, ast.With, ast.Try)) else set()
+        return bound
+
+    block(stmts, set())
+    return exposed
+
+
 def _raw_flatten(x, leaves: list):
     """Tuple/list structure of x with its array and number leaves (traced or not), or None."""
     if isinstance(x, Value):
@@ -104,27 +141,6 @@ def _same_static(x, y) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
 
 
-def _lists(env: dict) -> dict:
-    """Snapshot of the lists and dicts the bindings reach (one level down), to detect a
-    branch changing one in place (`xs.append(v)` under an `if` on data)."""
-    out = {}
-
-    def visit(x, depth):
-        if isinstance(x, list):
-            out[id(x)] = (x, [id(e) for e in x])
-        elif isinstance(x, dict):
-            out[id(x)] = (x, [(k, id(e)) for k, e in x.items()])
-        else:
-            return
-        if depth < 2:
-            for e in (x if isinstance(x, list) else x.values()):
-                visit(e, depth + 1)
-
-    for v in env.values():
-        visit(v, 0)
-    return out
-
-
 class Branches:
     """Lowering of data-dependent conditionals (mixed into frontend.python.Lowering)."""
 
@@ -175,10 +191,12 @@ class Branches:
                 return value, self._buffers(self._memory(branch), value)
             return go
 
+        later = self.loads_after(self.node)  # names a walrus in a branch binds, read later
         states = self._run_branches([run(node.body), run(node.orelse)])
         value, memory = self._join_values(node, pred, states, [st.value[0] for st in states],
                                           [st.value[1] for st in states],
-                                          f"the result of {what}" if what else "the conditional expression")
+                                          f"the result of {what}" if what else "the conditional expression",
+                                          later)
         self._set_memory(node, memory)
         return value
 
@@ -198,17 +216,12 @@ class Branches:
 
     def _run_branches(self, runs) -> list:
         saved = self._save_state()
-        before = _lists(self.env)
         states = []
         try:
             for run in runs:
                 self._restore_state(saved)
                 saved = self._save_state()
                 states.append(self._run_branch(run, saved[3]))
-                if _lists(self.env) != before:
-                    self.fail("unsupported construct 'a list or dict changed in place under an if on "
-                              "data' (list.append, item assignment): build it in both branches, or "
-                              "select the values with np.where", DataDependentControlFlow)
         finally:
             self._restore_state(saved)
         return states
@@ -222,6 +235,8 @@ class Branches:
         builder.loc, builder.sweep, builder.step = outer.loc, outer.sweep, outer.step
         builder.step_count = outer.step_count
         builder.region = getattr(outer, "region", None)
+        builder.branch = object()  # containers and iterators made outside it stay as they are
+        builder.branch_owner = self  # whose bindings the branches are lowered from
         tails, self.tails = self.tails, []
         self.b = builder
         st = SimpleNamespace(builder=builder, returned=False, value=None, return_buffers=None)
@@ -248,10 +263,13 @@ class Branches:
 
     # -- joining the branches ----------------------------------------------
 
-    def _join_names(self, s, pred, states, later) -> None:
+    def _join_names(self, s, pred, states, later, extra=None):
+        """Join the names the branches rebound (those read later) and, with `extra` =
+        (label, value in the true branch, value in the false branch), one more value (a
+        conditional expression's) in the same cond; returns that joined value."""
         names = list(dict.fromkeys(states[0].changed + states[1].changed + states[0].removed
                                    + states[1].removed))
-        joined = []  # (name, tree, leaves per branch)
+        joined = []  # (name, value in the true branch, in the false branch, is a name)
         for n in names:
             a, b = (st.env.get(n, _MISSING) for st in states)
             if n not in later:  # nothing reads it after the if: it needs no value there
@@ -266,27 +284,31 @@ class Branches:
             if a is b:
                 self.env[n] = a
                 continue
-            joined.append((n, a, b))
+            joined.append((n, a, b, True))
+        if extra is not None:
+            joined.append((*extra, False))
         if not joined:
-            return
-        values, memories = self._join(s, pred, states, [(n, a, b) for n, a, b in joined])
-        for (n, _, _), v, mem in zip(joined, values, memories):
-            self.env[n] = v
-            self.prov[n] = mem
-            self._remember(v, mem)
+            return None
+        values, memories = self._join(s, pred, states, joined)
+        for (n, _, _, is_name), v, mem in zip(joined, values, memories):
+            if is_name:
+                self.env[n] = v
+                self.prov[n] = mem
+                self._remember(v, mem)
+        return values[-1] if extra is not None else None
 
-    def _join_values(self, node, pred, states, values, buffers, what):
-        (value,), _ = self._join(node, pred, states, [(what, values[0], values[1])], quote=False)
+    def _join_values(self, node, pred, states, values, buffers, what, later=frozenset()):
+        value = self._join_names(node, pred, states, later, extra=(what, values[0], values[1]))
         memory = (buffers[0] or frozenset()) | (buffers[1] or frozenset())
         self._remember(value, memory)
         return value, memory
 
-    def _join(self, node, pred, states, items, quote=True):
-        """Emit the cond whose results are the joined leaves of `items` [(name, a, b)];
-        returns the joined values and, per item, the buffers it may share."""
+    def _join(self, node, pred, states, items):
+        """Emit the cond whose results are the joined leaves of `items` [(name or label, a, b,
+        is a name)]; returns the joined values and, per item, the buffers it may share."""
         outs = ([], [])
         plans = []  # per item: (tree, [("static", x) | ("result", index, pytype)])
-        for name, a, b in items:
+        for name, a, b, quote in items:
             label = repr(name) if quote else name
             la, lb = [], []
             ta, tb = _raw_flatten(a, la), _raw_flatten(b, lb)
@@ -317,7 +339,7 @@ class Branches:
             plans.append((ta, slots))
         results = self._emit_cond(node, pred, states, outs) if outs[0] else []
         values, memories = [], []
-        for (name, a, b), (tree, slots) in zip(items, plans):
+        for (name, a, b, quote), (tree, slots) in zip(items, plans):
             leaves = []
             for slot in slots:
                 if slot[0] == "static":
@@ -383,8 +405,10 @@ class Branches:
         return regions.emit_cond(self.b, pred, branches, free)
 
     def loads_after(self, s) -> set:
-        """Names read anywhere outside statement s (after it, or in a later iteration)."""
-        out: set = set()
+        """Names read anywhere outside statement s (after it, or in a later iteration), and,
+        inside a loop, the names s itself reads before it binds them (its next run reads
+        the value this one leaves)."""
+        out: set = exposed_reads([s]) if self.loop_depth else set()
         todo = [self.src.tree]
         while todo:
             n = todo.pop()

@@ -242,6 +242,7 @@ class PythonConstructs:
         """`lw` records memory, made containers and outside reads where this lowering does."""
         lw.value_buffers, lw.static_buffers = self.value_buffers, self.static_buffers
         lw.made_lists, lw.made_in, lw.mutated = self.made_lists, self.made_in, self.mutated
+        lw.made_in_branch = self.made_in_branch
         lw.row_sources, lw.live_rows, lw.referenced = self.row_sources, self.live_rows, self.referenced
         lw.warned = self.warned
 
@@ -267,6 +268,13 @@ class PythonConstructs:
         """A list or dict made here: the function may change it (Python's own object)."""
         self.made_lists[id(obj)] = obj
         self.made_in[id(obj)] = getattr(self.b, "region", None)
+        self.made_in_branch[id(obj)] = getattr(self.b, "branch", None)
+
+    def _outside_branch(self, obj) -> bool:
+        """Whether obj was made outside the branch of an if on data being lowered now: changing
+        or consuming it there would happen whichever branch runs (both are lowered)."""
+        branch = getattr(self.b, "branch", None)
+        return branch is not None and self.made_in_branch.get(id(obj)) is not branch
 
     def mutable(self, obj, node, what):
         """Refuse changing a container the function did not make; inside a loop region (its
@@ -281,6 +289,11 @@ class PythonConstructs:
         region = getattr(self.b, "region", None)
         if region is not None and self.made_in.get(id(obj)) is not region:
             raise DataDependentControlFlow(f"{what} changes a {kind} made outside the loop body")
+        if self._outside_branch(obj):
+            self.fail(f"unsupported construct '{what} under an if on data': the {kind} was made before "
+                      f"the if (or in a default argument), and changing it in one branch only cannot be "
+                      f"compiled; build the {kind} in both branches, or select values with np.where",
+                      DataDependentControlFlow, node)
         self.mutated[id(obj)] = obj
 
     def consumable(self, it, node):
@@ -293,6 +306,10 @@ class PythonConstructs:
         region = getattr(self.b, "region", None)
         if region is not None and self.made_in.get(id(it)) is not region:
             raise DataDependentControlFlow("an iterator made outside a loop body is consumed in it")
+        if self._outside_branch(it):
+            self.fail("unsupported construct 'an iterator consumed under an if on data': it was made "
+                      "before the if, and using it up in one branch only cannot be compiled; iterate "
+                      "over a list instead (list(...))", DataDependentControlFlow, node)
 
     def container_attribute(self, obj, attr, node):
         allowed = (LIST_READS | LIST_CHANGES) if isinstance(obj, list) else (DICT_READS | DICT_CHANGES)
@@ -771,6 +788,11 @@ class PythonConstructs:
         scope = self
         while scope.is_comprehension:
             scope = scope.enclosing
+        owner = getattr(self.b, "branch_owner", None)
+        if scope is not self and owner is not None and owner is not scope:
+            self.fail("unsupported construct ':= inside a comprehension under an if on data': the name "
+                      "it binds in the function would depend on the branch taken for each item; "
+                      "assign it in a for loop instead", DataDependentControlFlow, node)
         scope.assign(node.target, value, memory)
         self._set_memory(node, memory)
         return value

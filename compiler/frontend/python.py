@@ -554,11 +554,13 @@ class Lowering(Branches, PythonConstructs):
         # names read from outside the arguments (by this function and inlined helpers): key → Read
         self.referenced = captured.Reads()
         self.tails: list = []  # per enclosing block, the statements after the current one
+        self.loop_depth = 0  # loops being lowered around the current statement
         self.mixed_floats: set = set()  # values that are Python floats in one branch only
         self.rewritten: dict = {}  # id(loop node) -> the statements it was lowered as (break flags)
         self.enclosing = None  # a nested function's or comprehension's enclosing lowering
         self.is_comprehension = False  # a comprehension's scope (`:=` binds in the enclosing function)
         self.made_in: dict = {}  # id(list or dict made here) -> the loop region it was made in
+        self.made_in_branch: dict = {}  # id(list, dict or iterator made here) -> the branch it was made in
         self.mutated: dict = {}  # id -> list changed in place (its _Seq memory is stale)
         # id -> (iterator or list, buffers): it holds rows read from traced arrays with those
         # buffers; while a loop iterates over one, updates of the buffers are refused
@@ -711,6 +713,7 @@ class Lowering(Branches, PythonConstructs):
         loop = isinstance(s, (ast.For, ast.While))
         if loop:
             self.tails.append(LOOP_BARRIER)
+            self.loop_depth += 1
         try:
             method(s)
         except CompileError as e:
@@ -720,6 +723,7 @@ class Lowering(Branches, PythonConstructs):
         finally:
             if loop:
                 self.tails.pop()
+                self.loop_depth -= 1
 
     def unsupported(self, node, extra=""):
         name = CONSTRUCT_NAMES.get(type(node), type(node).__name__)
@@ -1069,6 +1073,13 @@ class Lowering(Branches, PythonConstructs):
         rows = self.row_sources.get(id(it))
         self._unrolled(s, self.iterate(it, self._memory(s.iter), s.iter), total,
                        rows[1] if rows is not None and rows[0] is it else None)
+        broken = self.env.get(getattr(s, "break_flag", None))
+        if isinstance(broken, Value) and not isinstance(broken, Const) \
+                and isinstance(it, collections.abc.Iterator) \
+                and any(v is it or _holds_object(v, it) for v in self.env.values()):
+            self.fail("unsupported construct 'a break on data in a loop over a named iterator': where "
+                      "the iterator stands after the loop would depend on the data; iterate over a list "
+                      "(list(...)) or a range", DataDependentControlFlow, s)
 
     def _unrolled(self, s, items, total, rows=None):
         """The loop body once per item, as Python runs it: `continue` and `break` decided at
@@ -2114,6 +2125,7 @@ class Lowering(Branches, PythonConstructs):
         inner.static_buffers = self.static_buffers
         inner.made_lists = self.made_lists
         inner.made_in, inner.mutated, inner.row_sources = self.made_in, self.mutated, self.row_sources
+        inner.made_in_branch = self.made_in_branch
         inner.live_rows, inner.warned = self.live_rows, self.warned
         inner.outer_buffers = self.outer_buffers | self._all_buffers()
 
@@ -2476,6 +2488,21 @@ def _stored_names(body) -> set:
                 if isinstance(base, ast.Name):
                     names.setdefault(base.id)
     return _Ordered(names)
+
+
+def _holds_object(x, obj, depth=0) -> bool:
+    """Whether x holds obj (by identity) in lists, tuples, dicts or what a closure holds."""
+    if x is obj:
+        return True
+    if depth > 20:
+        return False
+    if isinstance(x, (list, tuple, set, frozenset)):
+        return any(_holds_object(e, obj, depth + 1) for e in x)
+    if isinstance(x, dict):
+        return any(_holds_object(e, obj, depth + 1) for e in x.values())
+    if isinstance(x, (Closure, Partial, ContainerMethod)):
+        return any(_holds_object(e, obj, depth + 1) for e in held(x))
+    return False
 
 
 def _holds(x, values: set, depth=0) -> bool:
