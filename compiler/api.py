@@ -21,6 +21,7 @@ import numpy as np
 from . import codegen, syntax
 from .ad import reverse
 from .ad.derived import hvp_program, jvp_program, vjp_program
+from .backends import dask as dask_backend
 from .errors import CompileError, InternalError, SignatureError
 from .frontend.captured import Guard
 from .tracebacks import api_boundary
@@ -108,6 +109,7 @@ class Specialization:
     checkpointed: "stepped.Checkpointed | None" = None  # the step functions, with a checkpoint policy
     guard: Guard | None = None  # the compile-time reads from outside the arguments, fingerprinted
     linecache_files: list = field(default_factory=list)  # generated sources this one registered
+    backend: str | None = None  # "dask": generated for Dask arguments (compiler/backends/dask.py)
 
     def __post_init__(self):
         weakref.finalize(self, _release_lines, self.linecache_files).atexit = False
@@ -490,6 +492,7 @@ class Compiled:
     def _no_tree_wrt(self, args, what: str) -> None:
         """jvp, vjp, hvp, hessian and jacobian take arrays and floats as wrt arguments (other
         arguments may be parameter trees)."""
+        dask_backend.refuse_derived(args, what, self._loc)
         for i in self.wrt:
             if self.python and pytree.is_container(args[i]):
                 raise SignatureError(
@@ -657,15 +660,24 @@ class Compiled:
         return pairs, (tuple(grads) if self.wrt_tuple else grads[0])
 
     @api_boundary
-    def save(self, path, *, overwrite: bool = False) -> Path:
+    def save(self, path, *, overwrite: bool = False, backend: str = "numpy") -> Path:
         """Write a standalone module (imports only NumPy). Constants too large to
         write inline go to `<stem>_consts.npz` beside it. With a checkpoint policy the module
         runs the same schedule: it holds the step functions, the schedule as data and a copy of
         gradc's checkpointing executor.
         Existing files (the module or its .npz) are replaced only with `overwrite=True`, and
-        the function's own source file never (OverwriteRefused, a FileExistsError)."""
+        the function's own source file never (OverwriteRefused, a FileExistsError).
+        `backend="array-api"` writes the module for the array API standard instead (CuPy, PyTorch,
+        JAX, NumPy; needs array-api-compat): see docs/backends.md."""
+        from .backends import BACKENDS
+
+        if backend not in BACKENDS:
+            raise SignatureError(f"save: backend is one of {', '.join(map(repr, BACKENDS))}, not {backend!r}",
+                                 self._loc)
         path = Path(path)
         spec = self.latest
+        if backend == "array-api":
+            return self._save_array_api(spec, path, overwrite)
         npz_path = path.with_name(f"{path.stem}_consts.npz")
         check_output(path, overwrite=overwrite, protected=self.source_files())
         avoid = spec.entry.param_names() if spec.entry is not None else ()
@@ -688,12 +700,39 @@ class Compiled:
                 return path
             warnings.warn(f"{path.name}: the saved module stores every intermediate; checkpointing "
                           f"({self.checkpoint!r}) runs only inside gradc", stacklevel=2)
-        text = codegen.module_source(spec.ir, spec.adjoint_ir, origin=self._origin(),
-                                     grouped=self.wrt_tuple or bool(spec.leaf_sources),
-                                     external_consts=npz, entry=spec.entry)
+        token = codegen.FLAVOUR.set(dask_backend.LAZY) if spec.backend == "dask" else None
+        try:
+            text = codegen.module_source(spec.ir, spec.adjoint_ir, origin=self._origin(),
+                                         grouped=self.wrt_tuple or bool(spec.leaf_sources),
+                                         external_consts=npz, entry=spec.entry)
+        finally:
+            if token is not None:
+                codegen.FLAVOUR.reset(token)
         path.write_text(text)
         big = {k: v for k, v in codegen.constants(spec.ir, spec.adjoint_ir, avoid=avoid).items()
                if v.size > codegen.INLINE_ARRAY_LIMIT}
+        if big:
+            np.savez(path.with_name(npz), **big)
+        return path
+
+    def _save_array_api(self, spec: Specialization, path: Path, overwrite: bool) -> Path:
+        """The module for the array API standard: refused (CompileError) before anything is
+        written when a primitive has no spelling there."""
+        from .backends import array_api
+
+        if spec.adjoint_ir is None:
+            self._need_scalar(spec, "save(backend='array-api')")
+        check_output(path, overwrite=overwrite, protected=self.source_files())
+        npz = f"{path.stem}_consts.npz"
+        text, big = array_api.module_source(spec.ir, spec.adjoint_ir, origin=self._origin(),
+                                            grouped=self.wrt_tuple or bool(spec.leaf_sources),
+                                            entry=spec.entry, external_consts=npz)
+        if big:
+            check_output(path.with_name(npz), overwrite=overwrite, protected=self.source_files())
+        if spec.checkpointed is not None:
+            warnings.warn(f"{path.name}: the saved module stores every intermediate; checkpointing "
+                          f"({self.checkpoint!r}) runs only inside gradc", stacklevel=3)
+        path.write_text(text)
         if big:
             np.savez(path.with_name(npz), **big)
         return path
@@ -767,6 +806,10 @@ class Compiled:
             grads=tuple(grads) if self.wrt_tuple else grads[0],
             wrt_names=tuple(self.arg_names[w] for w in self.wrt),
             checks=tuple(checks), structure=tuple(structure), kinds=tuple(kinds))
+        lazy = dask_backend.uses_dask(kinds)
+        if lazy:
+            dask_backend.refuse_checkpoint(self.checkpoint, self._loc)
+        token = codegen.FLAVOUR.set(dask_backend.LAZY) if lazy else None
         try:
             if out.shape != () or out.dtype.kind != "f":
                 spec = self._vector_valued(program, out)
@@ -777,6 +820,14 @@ class Compiled:
             raise
         except Exception as e:
             raise InternalError.wrap(e, self._loc) from None
+        finally:
+            if token is not None:
+                codegen.FLAVOUR.reset(token)
+        if lazy:  # refused unless every op on the data stays lazy and exact; results as Dask arrays
+            dask_backend.check((spec.ir, spec.adjoint_ir), kinds)
+            spec.backend = "dask"
+            spec.value_fn = dask_backend.lazily(spec.value_fn)
+            spec.value_and_grad_fn = dask_backend.lazily(spec.value_and_grad_fn)
         spec.referenced, spec.leaf_sources, spec.trees = referenced, tuple(sources), trees
         spec.grad_kinds = grad_kinds
         spec.input_positions = tuple(i for i, path in sources if not path)
@@ -786,6 +837,10 @@ class Compiled:
     def _build_flat(self, args) -> Specialization:
         """Positional array, float and compile-time arguments: the generated functions take
         the program's inputs."""
+        if any(dask_backend.is_dask(a) for a in args):
+            dask_backend.refuse_checkpoint(self.checkpoint, self._loc)
+            raise SignatureError("Dask arrays are taken by Python functions (not by formulas or SymPy "
+                                 "expressions): pass NumPy arrays", self._loc)
         specs, positions, float_grads = [], [], []
         wrt_inputs = []
         for i, (name, a) in enumerate(zip(self.arg_names, args)):
@@ -870,6 +925,8 @@ class Compiled:
                 raise SignatureError(f"argument {name} has dtype {dtype}, which gradc does not "
                                      "support (float16/32/64, integer and bool arrays are)", self._loc)
             return ArgSpec(name, "input", Aval(tuple(a.shape), dtype))
+        if dask_backend.is_dask(a):
+            return ArgSpec(name, "input", dask_backend.aval(name, a, self._loc))
         if a is None or isinstance(a, str):
             if is_wrt:
                 raise SignatureError(f"cannot differentiate with respect to {name}={a!r}: it is "
@@ -915,6 +972,8 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
 
 
 def _arg_key(a):
+    if dask_backend.is_dask(a):
+        return dask_backend.arg_key(a)
     if isinstance(a, np.ndarray) and type(a) is not np.ndarray:
         return ("other", type(a).__name__)  # an ndarray subclass: never a plain array's entry
     if isinstance(a, np.ndarray):
@@ -946,6 +1005,8 @@ def _input_kind(a):
         return ("float",)
     if isinstance(a, np.generic):
         return ("scalar", a.dtype.name)
+    if dask_backend.is_dask(a):
+        return dask_backend.input_kind(a)
     return ("array", tuple(a.shape), a.dtype.name)
 
 
@@ -1017,15 +1078,34 @@ def _wrt_key(wrt):
 
 
 @api_boundary
-def value_and_grad(fn, wrt=0, *, variables=None, checkpoint=None):
-    """`f(*args) -> (value, gradient)`; the gradient is a tuple when `wrt` is."""
-    return _entry_point(fn, wrt, variables, "value_and_grad", "Value and gradient", checkpoint=checkpoint)
+def value_and_grad(fn, wrt=0, *, variables=None, checkpoint=None, compute=False):
+    """`f(*args) -> (value, gradient)`; the gradient is a tuple when `wrt` is. With Dask
+    arguments both are lazy Dask arrays of one graph; `compute=True` computes them (one
+    dask.compute) and returns NumPy results."""
+    entry = _entry_point(fn, wrt, variables, "value_and_grad", "Value and gradient", checkpoint=checkpoint)
+    return _computing(entry, "value_and_grad") if compute else entry
 
 
 @api_boundary
-def grad(fn, wrt=0, *, variables=None, checkpoint=None):
-    """`f(*args) -> gradient` with the shape and dtype of the `wrt` argument(s)."""
-    return _entry_point(fn, wrt, variables, "grad", "Gradient", checkpoint=checkpoint)
+def grad(fn, wrt=0, *, variables=None, checkpoint=None, compute=False):
+    """`f(*args) -> gradient` with the shape and dtype of the `wrt` argument(s) (lazy Dask
+    arrays for Dask arguments, unless `compute=True`)."""
+    entry = _entry_point(fn, wrt, variables, "grad", "Gradient", checkpoint=checkpoint)
+    return _computing(entry, "grad") if compute else entry
+
+
+def _computing(entry, which: str):
+    """`entry`, whose lazy Dask results are computed in one graph (NumPy results unchanged)."""
+    compiled = entry.compiled
+
+    @api_boundary
+    def run(*args, **kwargs):
+        result = entry(*args, **kwargs)
+        spec = compiled.latest
+        return dask_backend.computed(result, spec, which) if spec.backend == "dask" else result
+
+    run.compiled, run.__name__, run.__doc__ = compiled, entry.__name__, entry.__doc__
+    return run
 
 
 def _entry_point(fn, wrt, variables, method: str, what: str, checkpoint=None, **options):

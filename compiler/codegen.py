@@ -9,6 +9,7 @@ target is an array this function allocated (never an input, a view or a constant
 """
 from __future__ import annotations
 
+import contextvars
 import inspect
 import itertools
 import textwrap
@@ -26,6 +27,11 @@ from .syntax import normal as normal_name
 
 INLINE_ARRAY_LIMIT = 16  # constant arrays up to this size are written into the source
 FREE_BYTES = 1 << 16  # intermediates this large are deleted after their last use
+
+# The array library the code is generated for: None is NumPy (this module's spellings). Another
+# backend (compiler/backends/) sets a Flavour while it generates: its own spellings of primitives,
+# scalars and loop stacks, whether `x_bar += c` is allowed, how a gradient leaf is returned.
+FLAVOUR: contextvars.ContextVar = contextvars.ContextVar("gradc_codegen_flavour", default=None)
 
 
 @dataclass
@@ -215,6 +221,9 @@ class GradLeaf:
 
     def wrap(self, text: str) -> str:
         """The gradient as its argument's type: a Python float, a NumPy scalar or a 0-d array."""
+        flavour = FLAVOUR.get()
+        if flavour is not None:
+            return flavour.wrap(self, text)
         if self.as_float:
             return f"float({text})"
         if self.kind is not None and self.kind[0] == "scalar":
@@ -333,6 +342,11 @@ class Entry:
             where = f"{param}{''.join(f'[{key_text(k)}]' for k in path)}"
             if kind[0] == "float":
                 test, want = f"type({where}) is not float", "a Python float"
+            elif kind[0] == "dask":  # ("dask", shape, dtype name, chunks): compiler/backends/dask.py
+                shape, chunks = repr(tuple(kind[1])), repr(tuple(kind[3]))
+                test = (f"not hasattr({where}, 'chunks') or {where}.shape != {shape} "
+                        f"or {where}.dtype != np.{kind[2]} or {where}.chunks != {chunks}")
+                want = f"a Dask array of shape {shape}, dtype {kind[2]} and chunks {chunks}"
             elif kind[0] == "scalar":
                 test, want = f"type({where}) is not np.{kind[1]}", f"a NumPy {kind[1]} scalar"
             else:
@@ -547,8 +561,12 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
         exprs[v] = Expr(name)
         hold(name, v)
 
+    flavour = FLAVOUR.get()
+
     def operand(v: Value) -> Expr:
         if isinstance(v, Const):
+            if v.is_scalar and flavour is not None:
+                return flavour.scalar(v)
             return Expr(naming.const_names[v]) if not v.is_scalar else scalar_literal(v.value)
         return exprs[v]
 
@@ -569,7 +587,10 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
             out.append(st)
             release(i)
             continue
-        expr = op.prim.emit(*[operand(v) for v in op.inputs], **op.params)
+        if flavour is not None:
+            expr = flavour.emit(op, [operand(v) for v in op.inputs])
+        else:
+            expr = op.prim.emit(*[operand(v) for v in op.inputs], **op.params)
         helper = op.prim.helper
         if helper and naming.helpers.get(helper, helper) != helper:  # the helper yielded its name here
             assert expr.text.startswith(f"{helper}("), (helper, expr.text)
@@ -634,7 +655,8 @@ def _loop_block(program: Program, op: Op, naming, operand, live_names=frozenset(
         bound[body.inputs[1 + k]] = names[k]
     operands = [operand(v).text for v in op.inputs]
     for j in range(nx):
-        bound[body.inputs[1 + nc + j]] = f"{operands[nc + j]}[{index}]"
+        row = FLAVOUR.get().row if FLAVOUR.get() is not None else None  # X[t] (NumPy), X[t, ...]
+        bound[body.inputs[1 + nc + j]] = row(operands[nc + j], index) if row else f"{operands[nc + j]}[{index}]"
     for b, text in zip(body.inputs[1 + nc + nx:], operands[nc + nx:]):
         bound[b] = text
     inner = BodyNaming(naming, body, bound, ("body", id(op)))
@@ -716,6 +738,8 @@ def _accumulates(op: Op, name: str, holder, uses, outputs, made) -> bool:
     allocated by this function (so no caller's array or view is modified)."""
     if op.prim.name != "add" or op.out.adjoint_of is None:
         return False
+    if FLAVOUR.get() is not None and not FLAVOUR.get().inplace:
+        return False  # a lazy or foreign array added into a NumPy one: `x_bar = x_bar + c`
     a = op.inputs[0]
     return (holder.get(name) is a and uses.get(a, 0) == 1 and a not in outputs
             and a in made and is_fresh(a)
@@ -904,12 +928,15 @@ def _loop_lines(s: Statement, indent: str) -> list[str]:
         lines.append(f"{indent}{', '.join(n for n, _ in inits)} = {', '.join(e for _, e in inits)}")
     for name, shape, dtype in block.stacks:
         kind = "" if dtype == np.float64 else f", dtype=np.{dtype.name}"
-        lines.append(f"{indent}{name} = np.empty({shape!r}{kind})")
+        flavour = FLAVOUR.get()
+        empty = flavour.empty(shape, dtype) if flavour is not None else f"np.empty({shape!r}{kind})"
+        lines.append(f"{indent}{name} = {empty}")
     lines.append(f"{indent}for {block.index} in {block.header}:")
     inner = indent + "    "
     lines += _block_lines(block.body, inner)
     for name, expr in block.writes:
-        lines.append(f"{inner}{name}[{block.index}] = {expr}")
+        row = FLAVOUR.get().row(name, block.index) if FLAVOUR.get() is not None else f"{name}[{block.index}]"
+        lines.append(f"{inner}{row} = {expr}")
     changed = [(n, e) for n, e in block.carries if n != e]
     if len(changed) == 1:
         lines.append(f"{inner}{changed[0][0]} = {changed[0][1]}")

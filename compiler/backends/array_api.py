@@ -1,0 +1,311 @@
+"""Modules generated for the array API standard (`c.save(path, backend="array-api")`).
+
+The functions take their namespace from their array arguments (`xp = array_namespace(...)`,
+array-api-compat), so one module runs on NumPy, CuPy, PyTorch and JAX arrays. Each primitive
+needs a spelling in the standard (`SPELLINGS`, a table); a program using one without (np.linalg
+extras, the scatter helpers, sorting, user primitives, ...) is refused at save time with a
+CompileError naming it at the user's line, never written with a NumPy call inside. As a last
+guard the written functions are scanned: any `np.` in them refuses the save.
+
+Differences from the NumPy module, all deliberate: no in-place `+=` (a JAX array cannot be
+updated, a PyTorch one may be aliased), constants are converted to the arguments' namespace and
+device at the start of each function, and masked derivative contributions are not wrapped in
+np.errstate (the values are the same; only NumPy's warnings differ). Loop regions write their
+per-iteration stacks by item assignment, which JAX arrays do not support.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import re
+
+import numpy as np
+
+from .. import codegen
+from ..errors import CompileError, UnsupportedFunction
+from ..ir import Const
+from ..syntax import Expr, call, comment_text, docstring_text, key_text, literal
+from . import Flavour
+
+
+def _rename(new):
+    return lambda op, *xs: call(f"xp.{new}", *xs)
+
+
+def _reduce(name):
+    def spell(op, a):
+        from ..primitives.reductions import reduce_call
+
+        if op.inputs[0].dtype != op.out.dtype:  # NumPy's sum of bools is an int, a mean of ints a float
+            a = call("xp.astype", a, f"xp.{op.out.dtype.name}")
+        return reduce_call(f"xp.{name}", a, op.params["axis"], op.params["keepdims"])
+    return spell
+
+
+def _sum_to(op, a):
+    from ..primitives.reductions import reduce_call
+
+    shape, lead, stretched = op.params["shape"], op.params["lead"], op.params["stretched"]
+    if lead and stretched:
+        return call("xp.reshape", reduce_call("xp.sum", a, lead + stretched, False), literal(shape).text)
+    if stretched:
+        return reduce_call("xp.sum", a, stretched, True)
+    if lead:
+        return reduce_call("xp.sum", a, None if not shape else lead, False)
+    return a
+
+
+def _cast(op, a):
+    dtype = f"xp.{np.dtype(op.params['dtype']).name}"
+    return call("xp.asarray", a, f"dtype={dtype}") if op.params.get("scalar") else call("xp.astype", a, dtype)
+
+
+def _getitem(op, a):
+    """A basic index; one naming fewer axes than the array has ends with `...` (the standard
+    does not fill in the trailing axes as NumPy does)."""
+    from ..syntax import ATOM, index_text, method, paren  # noqa: F401
+
+    index = op.params["index"]
+    if not isinstance(index, tuple):
+        index = (index,)
+    named = sum(1 for i in index if i is not None and i is not Ellipsis)
+    if Ellipsis not in index and named < op.inputs[0].ndim:
+        index = index + (Ellipsis,)
+    text = index_text(index)
+    if "np." in text:  # an index array: not a basic index
+        raise _refusal(op)
+    return method(a, f"[{text}]")
+
+
+def _same(op, *xs):
+    """Operators, indexing and helper calls: NumPy's spelling is the standard's."""
+    expr = op.prim.emit(*xs, **op.params)
+    if "np." in expr.text:
+        raise _refusal(op)
+    return expr
+
+
+SAME_NAME = """exp log log1p expm1 sqrt square sin cos tan tanh abs sign sinh cosh floor ceil trunc
+    isnan isinf isfinite signbit log2 log10 logaddexp maximum minimum hypot where
+    logical_and logical_or logical_not logical_xor bitwise_and bitwise_or bitwise_xor""".split()
+RENAMED = {"arctan": "atan", "arcsin": "asin", "arccos": "acos", "arcsinh": "asinh", "arccosh": "acosh",
+           "arctanh": "atanh", "arctan2": "atan2", "invert": "bitwise_invert", "rint": "round"}
+OPERATORS = """add sub mul div pow neg greater less greater_equal less_equal equal not_equal matmul
+    floor_divide mod sigmoid softplus relu logsumexp softmax log_softmax""".split()
+
+# primitive name -> spell(op, *operand Exprs) -> Expr, in the array API standard (2023.12 and later)
+SPELLINGS = {
+    **{n: _rename(n) for n in SAME_NAME},
+    **{n: _rename(new) for n, new in RENAMED.items()},
+    **{n: _same for n in OPERATORS},
+    "cast": _cast,
+    "getitem": _getitem,
+    "clip": lambda op, a: call("xp.clip", a, literal(op.params["lo"]).text, literal(op.params["hi"]).text),
+    "zeros_like": lambda op, a: call("xp.zeros_like", a),
+    "copy": lambda op, a: call("xp.asarray", a, "copy=True"),
+    **{n: _reduce(n) for n in ("sum", "mean", "max", "min", "prod")},
+    "sum_to": _sum_to,
+    "outer": lambda op, a, b: Expr(f"{call('xp.reshape', a, '(-1, 1)')} * {call('xp.reshape', b, '(1, -1)')}",
+                                   codegen_mul_prec()),
+    "transpose": lambda op, a: call("xp.permute_dims", a, literal(op.params["axes"]).text),
+    "reshape": lambda op, a: call("xp.reshape", a, literal(op.params["shape"]).text),
+    "expand_dims": lambda op, a: call("xp.reshape", a, literal(op.out.shape).text),
+    "broadcast_to": lambda op, a: call("xp.broadcast_to", a, literal(op.params["shape"]).text),
+    "concatenate": lambda op, *xs: call("xp.concat", f"[{', '.join(str(x) for x in xs)}]",
+                                        axis=op.params["axis"]),
+}
+ARITHMETIC = {"add", "sub", "mul", "div", "pow", "neg", "maximum", "minimum", "matmul", "logaddexp", "hypot"}
+HELPERS = ("sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax")
+
+
+def codegen_mul_prec():
+    from ..syntax import MUL
+
+    return MUL
+
+
+def _refusal(op) -> CompileError:
+    return UnsupportedFunction(
+        f"backend='array-api': {op.prim.name!r} has no spelling in the array API standard that gradc "
+        "knows; save with the default backend (NumPy) for this function", op.loc)
+
+
+class ArrayAPI(Flavour):
+    def emit(self, op, operands) -> Expr:
+        spell = SPELLINGS.get(op.prim.name)
+        if spell is None or op.prim.family == "user":
+            raise _refusal(op)
+        if op.prim.name in ARITHMETIC:  # NumPy promotes bools and ints with floats; the standard does not
+            operands = [call("xp.astype", x, f"xp.{op.out.dtype.name}")
+                        if not isinstance(v, Const) and v.dtype.kind != op.out.dtype.kind else x
+                        for v, x in zip(op.inputs, operands)]
+        return spell(op, *operands)
+
+    def scalar(self, const) -> Expr:
+        value = const.value
+        if isinstance(value, np.generic):  # a NumPy scalar keeps its dtype (NEP 50 strong)
+            item = value.item()
+            text = _python_number(item)
+            return Expr(f"xp.asarray({text}, dtype=xp.{value.dtype.name}, device=_device)")
+        return Expr(_python_number(value)) if isinstance(value, float) and not math.isfinite(value) \
+            else literal(value)
+
+    def empty(self, shape, dtype) -> str:
+        return f"xp.empty({shape!r}, dtype=xp.{np.dtype(dtype).name}, device=_device)"
+
+    def wrap(self, leaf, text: str) -> str:
+        return f"float({text})" if leaf.as_float else text
+
+    def row(self, array: str, index: str) -> str:
+        return f"{array}[{index}, ...]"  # the standard indexes every axis (or says `...`)
+
+
+def _python_number(x) -> str:
+    if isinstance(x, float) and not math.isfinite(x):
+        return f"float({str(x)!r})"
+    return literal(x).text
+
+
+FLAVOUR = ArrayAPI(inplace=False)
+NUMPY_CALL = re.compile(r"(?<![\w.])np\.[\w.]*")
+RESERVED = ("xp", "_device", "_namespace", "array_namespace", "device", "np", "os", "_consts")
+
+NAMESPACE = '''def _namespace(*args):
+    """The array namespace and device of the array arguments (Python floats have none: with
+    no array argument, NumPy's, through array-api-compat)."""
+    arrays = [a for a in args if not isinstance(a, (bool, int, float))]
+    if not arrays:
+        import array_api_compat.numpy as xp
+
+        return xp, "cpu"
+    return array_namespace(*arrays), device(arrays[0])'''
+
+
+def module_source(forward, adjoint, *, origin: str, grouped: bool, entry=None, external_consts: str) -> tuple:
+    """(module text, large constants by name) for the array API standard; a CompileError
+    when something in the programs has no spelling there."""
+    name = forward.name
+    params = entry.param_names() if entry is not None else [v.name for v in forward.inputs]
+    clash = [p for p in params if p in RESERVED or p in HELPERS or p.startswith("_c_")]
+    if clash:
+        raise CompileError(f"backend='array-api': the parameter name {clash[0]!r} is one the generated "
+                           "module uses itself; rename it")
+    names = codegen.const_names(forward, adjoint, avoid=params)
+    consts = {n: np.asarray(c.value) for c, n in names.items()}
+    big = {f"_c_{k}": v for k, v in consts.items() if v.size > codegen.INLINE_ARRAY_LIMIT}
+    wrt_names = ", ".join(entry.wrt_names if entry is not None else (adjoint.inputs[i].name for i in adjoint.wrt))
+    token = codegen.FLAVOUR.set(FLAVOUR)
+    try:
+        checker = "check_arguments" if entry is not None else None
+        value_fn = _function(forward, name, f"Value of {name}.", False, names,
+                             entry.for_value() if entry is not None else None, checker)
+        grad_fn = _function(adjoint, f"{name}_value_and_grad",
+                            f"Value of {name} and its gradient with respect to {wrt_names}.",
+                            grouped, names, entry, checker)
+    finally:
+        codegen.FLAVOUR.reset(token)
+    for text in (value_fn, grad_fn):
+        code = "\n".join(line for line in text.splitlines()
+                         if not line.strip().startswith(("#", '"""')))  # not comments and docstrings
+        found = NUMPY_CALL.search(code)
+        if found:  # the last guard: nothing NumPy-only inside a function
+            raise CompileError("backend='array-api': the generated code would call NumPy directly "
+                               f"({found.group(0)}); save with the default backend")
+    helpers = codegen.helpers_used(forward, adjoint)
+    header = [codegen._docstring(
+        docstring_text(f"{name} and its gradient with respect to {wrt_names}, for the array API standard."),
+        docstring_text(f"Generated by gradc from {origin}.") + " Runs on NumPy, CuPy, PyTorch and JAX "
+        "arrays (array-api-compat). Do not edit: regenerate instead.")]
+    imports = ["import os", ""] if big else []
+    imports += ["import numpy as np", "from array_api_compat import array_namespace, device"]
+    parts = ["\n".join(header + imports)]
+    parts.append(NAMESPACE)
+    if helpers:
+        from gradc.runtime import array_api_support
+
+        parts.append("# Helpers from gradc's runtime.array_api_support.\n" + "\n\n".join(
+            inspect.getsource(getattr(array_api_support, h)).rstrip() + "\n" for h in helpers).rstrip())
+    if consts:
+        lines = ["# Constants captured from the module that defines the function (NumPy arrays, "
+                 "converted to the arguments' namespace and device by each function)."]
+        for k, v in consts.items():
+            if v.size <= codegen.INLINE_ARRAY_LIMIT:
+                lines.append(f"_c_{k} = {codegen.array_literal(v)}")
+        if big:
+            lines.append(f"_consts = np.load(os.path.join(os.path.dirname(os.path.abspath(__file__)), "
+                         f"{external_consts!r}))")
+            lines += [f"{k} = _consts[{k!r}]" for k in big]
+        parts.append("\n".join(lines))
+    if entry is not None:
+        parts.append(_checker(entry))
+    parts += [value_fn.rstrip(), grad_fn.rstrip()]
+    return "\n\n\n".join(parts) + "\n", big
+
+
+def _checker(entry) -> str:
+    """The arguments the module was generated for: containers and compile-time values as in the
+    NumPy module, arrays by shape and dtype in their own namespace."""
+    lines = entry.structure_lines("this module") + entry.check_lines("this module")
+    for (param, path), kind in zip(entry.access, entry.kinds):
+        where = f"{param}{''.join(f'[{key_text(k)}]' for k in path)}"
+        if kind[0] == "float":
+            test = f"type({where}) is not float and tuple(getattr({where}, 'shape', (0,))) != ()"
+            want = "a Python float (or a 0-d array)"
+        else:
+            shape = tuple(int(n) for n in kind[1]) if kind[0] == "array" else ()
+            dtype = kind[2] if kind[0] == "array" else kind[1]
+            test = (f"not hasattr({where}, 'shape') or tuple({where}.shape) != {shape!r} "
+                    f"or {where}.dtype != array_namespace({where}).{dtype}")
+            want = f"an array of shape {shape!r} and dtype {dtype}"
+        message = key_text(f"this module was generated for {where}: {want}")
+        lines += [f"    if {test}:", f"        raise ValueError({message})"]
+    head = f"def check_arguments({entry.signature_text()}):"
+    doc = '    """The arguments this module was generated for (it is specialised to them)."""'
+    return "\n".join([head, doc] + (lines or ["    pass"]))
+
+
+def _function(program, fname, doc, grouped, names, entry, checker) -> str:
+    """One function: namespace and device from the array arguments, floats and constants
+    converted into them, then codegen's statements under the array-API flavour."""
+    local = {c: n for c, n in names.items()}
+    naming = codegen.Naming(program, "python", local, entry, {}, reserved=RESERVED + (checker or "",))
+    stmts = codegen.statements(program, naming)
+    used = {c for op in program.ops for c in op.inputs if c in names}
+    for op in program.ops:  # constants read inside loop and branch bodies
+        for body in list(op.params.get("branches", ())) + ([op.params["body"]] if "body" in op.params else []):
+            from ..regions import all_ops
+
+            used |= {c for o in all_ops(body) for c in o.inputs if c in names}
+    if entry is not None:
+        head = f"def {fname}({entry.signature_text()}):"
+        sources = [(v, f"{param}{''.join(f'[{key_text(k)}]' for k in path)}", kind)
+                   for v, (param, path), kind in zip(program.inputs, entry.access, entry.kinds)]
+    else:
+        head = f"def {fname}({', '.join(naming.base(v) for v in program.inputs)}):"
+        sources = [(v, naming.base(v), ("float",) if getattr(v, "pytype", None) is float else ("array",))
+                   for v in program.inputs]
+    lines = [head, f'    """{docstring_text(doc)}"""']
+    if entry is not None and checker:
+        lines.append(f"    {checker}({', '.join(entry.call_parts())})")
+    lines.append(f"    xp, _device = _namespace({', '.join(s for _, s, _ in sources)})")
+    for v, source, kind in sources:
+        target = naming.base(v)
+        if kind[0] == "float":  # a Python float (or a 0-d array standing for one)
+            lines.append(f"    {target} = xp.asarray({source}, dtype=xp.float64, device=_device)")
+        elif kind[0] == "scalar":
+            lines.append(f"    {target} = xp.asarray({source}, dtype=xp.{kind[1]}, device=_device)")
+        elif source != target:
+            lines.append(f"    {target} = {source}")
+    for c in sorted(used, key=lambda c: names[c]):
+        lines.append(f"    {names[c]} = xp.asarray(_c_{names[c]}, device=_device)")
+    last = None
+    for st in stmts:
+        loc = st.op.loc
+        if loc is not None and loc.line and (st.op.sweep, loc.lineno) != last:
+            prefix = "adjoint of " if st.op.sweep == "reverse" else ""
+            lines.append(f"    # {prefix}line {loc.lineno}: {comment_text(loc.line.strip())}")
+            last = (st.op.sweep, loc.lineno)
+        lines += codegen._block_lines([st], "    ")
+    returned = codegen.output_text(program, naming, stmts, grouped, entry) if program.outputs else "()"
+    lines.append(f"    return {returned}")
+    return "\n".join(lines) + "\n"
