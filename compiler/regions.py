@@ -30,6 +30,8 @@ displays, forward mode and checkpointing that work on flat programs).
 """
 from __future__ import annotations
 
+import contextvars
+
 import numpy as np
 
 from .ir import Aval, Builder, Const, Op, Program, Value
@@ -264,10 +266,11 @@ def unroll(program: Program) -> Program:
     return program.with_ops(builder.ops, outputs)
 
 
-def _copy_op(op: Op, inputs, builder: Builder, params=None) -> Value:
+def _copy_op(op: Op, inputs, builder: Builder, params=None, step=None) -> Value:
     out = Value(op.out.aval, op.out.name)
     out.adjoint_of, out.tangent_of, out.pytype = op.out.adjoint_of, op.out.tangent_of, op.out.pytype
-    new = Op(op.prim, tuple(inputs), op.params if params is None else params, out, op.loc, op.sweep, op.step)
+    new = Op(op.prim, tuple(inputs), op.params if params is None else params, out, op.loc, op.sweep,
+             op.step if step is None else step)
     out.producer = new
     builder.add_op(new)
     return out
@@ -279,18 +282,26 @@ def _unroll_loop(op: Op, inputs, builder: Builder) -> list[Value]:
     carries = list(inputs[:nc])
     xs, invariants = inputs[nc:nc + nx], inputs[nc + nx:]
     ys: list[list] = [[None] * length for _ in body.outputs[nc:]]
+    tags = _ITERATIONS.get()  # the displays: each iteration's ops tagged (Op.step) with its number
+    outer_step = builder.step
     for k in (range(length - 1, -1, -1) if p["reverse"] else range(length)):
+        tag = None
+        if tags is not None:
+            tag = _TAG_BASE + len(tags)
+            tags[tag] = (op.loc, k, length)
+            builder.step = tag
         env: dict[Value, Value] = {body.inputs[0]: Const(np.int64(k))}
         env.update(zip(body.inputs[1:1 + nc], carries))
         for b, x in zip(body.inputs[1 + nc:1 + nc + nx], xs):
             env[b] = builder.bind("getitem", x, index=(k,))
         env.update(zip(body.inputs[1 + nc + nx:], invariants))
         for inner in body.ops:
-            env[inner.out] = _copy_op(inner, [env.get(v, v) for v in inner.inputs], builder)
+            env[inner.out] = _copy_op(inner, [env.get(v, v) for v in inner.inputs], builder, step=tag)
         outs = [env.get(v, v) for v in body.outputs]
         carries = outs[:nc]
         for stack, y in zip(ys, outs[nc:]):
             stack[k] = y
+    builder.step = outer_step
     results = list(carries)
     for v, stack in zip(body.outputs[nc:], ys):
         if length == 0:
@@ -342,6 +353,12 @@ def close_body(name: str, inputs, ops, outputs, loc=None) -> tuple[Program, list
     return Program(name, list(inputs) + fresh, list(ops), list(outputs), loc), free
 
 
+# Set by flat_view while it unrolls: the display tags each iteration's ops (Op.step, which the
+# reverse pass copies to the adjoint ops it derives) so a trace can elide long loops.
+_ITERATIONS: "contextvars.ContextVar[dict | None]" = contextvars.ContextVar("gradc_iterations", default=None)
+_TAG_BASE = 1 << 40  # above any checkpointing step number
+
+
 def flat_view(spec):
     """`spec` with loop-free programs, for the displays that draw one row or node per value
     (trace tables, graphs): the forward program unrolled and, for a compiled gradient, its
@@ -357,12 +374,18 @@ def flat_view(spec):
     from .ad.reverse import reverse
     from .passes import optimize
 
-    flat_ir = optimize(unroll(ir)) if ir is not None else None
-    if adjoint is not None and getattr(spec, "value_and_grad_fn", None) is not None and flat_ir is not None:
-        flat_adjoint = reverse(flat_ir, ir.wrt)
-    else:
-        flat_adjoint = unroll(adjoint) if adjoint is not None else None
-    view = SimpleNamespace(ir=flat_ir, adjoint_ir=flat_adjoint, checkpointed=getattr(spec, "checkpointed", None))
+    iterations: dict = {}  # Op.step tag -> (the loop's source location, iteration, trip count)
+    token = _ITERATIONS.set(iterations)
+    try:
+        flat_ir = optimize(unroll(ir)) if ir is not None else None
+        if adjoint is not None and getattr(spec, "value_and_grad_fn", None) is not None and flat_ir is not None:
+            flat_adjoint = reverse(flat_ir, ir.wrt)
+        else:
+            flat_adjoint = unroll(adjoint) if adjoint is not None else None
+    finally:
+        _ITERATIONS.reset(token)
+    view = SimpleNamespace(ir=flat_ir, adjoint_ir=flat_adjoint, checkpointed=getattr(spec, "checkpointed", None),
+                           iterations=iterations)
     try:
         spec._flat_view = (ir, adjoint, view)
     except AttributeError:

@@ -105,9 +105,10 @@ class TraceRow:
     line: int | None = None  # source line the statement comes from
     step: int | None = None  # checkpointed forward rows: Op.step (see step_label)
     kept: str | None = None  # checkpointed forward rows: a KEPT key
+    iteration: tuple | None = field(default=None, repr=False, compare=False)  # (loop loc, k, trip count)
 
     def value_text(self, precision: int = 4) -> str:
-        return format_value(self.value, precision)
+        return "" if self.kind == "elided" else format_value(self.value, precision)
 
 
 @dataclass
@@ -149,7 +150,8 @@ class TraceTable:
 
     def _cells(self, rows, precision):
         return [(r.name, f"{r.op} {r.equation}" + (f"  ({r.kind})" if r.kind in ("seed", "derived") else ""),
-                 "= " + r.value_text(precision)) for r in rows]
+                 "= " + r.value_text(precision)) if r.kind != "elided" else (r.name, r.equation, None)
+                for r in rows]
 
     def __str__(self) -> str:
         return self.to_text()
@@ -158,11 +160,13 @@ class TraceTable:
         """Aligned plain text: the forward trace, then the reverse trace."""
         p = self.precision if precision is None else precision
         fwd, rev = self._cells(self.forward, p), self._cells(self.reverse, p)
-        cells = fwd + rev
+        cells = [c for c in fwd + rev if c[2] is not None]
         w0 = max((display_width(c[0]) for c in cells), default=0)
         w1 = max((display_width(c[1]) for c in cells), default=0)
 
         def line(c, mark=""):
+            if c[2] is None:  # elided iterations: one unaligned line
+                return f"  {mark}{pad(c[0], w0)} {c[1]}"
             return f"  {mark}{pad(c[0], w0)} {pad(c[1], w1)}   {c[2]}"
 
         if self.checkpointing is None:
@@ -199,6 +203,8 @@ class TraceTable:
     def _side(self, r: TraceRow | None):
         if r is None:
             return "", ""
+        if r.kind == "elided":
+            return f"{r.name} {r.equation}", ""
         eq = f"{r.name} {r.op} {r.equation}"
         if r.kind in ("seed", "derived"):
             eq += f" ({r.kind})"
@@ -288,7 +294,8 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
 
     from .regions import inline_branches
 
-    spec = flat_view(spec)  # loops are traced iteration by iteration
+    spec = flat_view(spec)  # loops are traced iteration by iteration (long ones elided below)
+    iterations = getattr(spec, "iterations", None) or {}
     program: Program = inline_branches(spec.adjoint_ir, inputs)  # the branches taken at `inputs`
     env = evaluate(program, *inputs)
     consts = {c: c.name or f"c{i}" for i, c in enumerate(program.consts(), 1)}
@@ -316,14 +323,16 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
         target_of[v] = s.target
         line = s.op.loc.lineno if s.op.loc is not None else None
         if s.op.sweep == "forward":
-            forward.append(marked(TraceRow("forward", s.target, _clip(s.expr), env[v], nums.get(v),
-                                           line=line), v))
+            row = marked(TraceRow("forward", s.target, _clip(s.expr), env[v], nums.get(v), line=line), v)
+            row.iteration = iterations.get(s.op.step)
+            forward.append(row)
             continue
         of = v.adjoint_of
         reverse.append(TraceRow("reverse", s.lhs, _clip(s.expr), env[v],
                                 nums.get(of) if of is not None else None,
                                 "+=" if s.augmented else "=",
-                                "adjoint" if of is not None else "temporary", line))
+                                "adjoint" if of is not None else "temporary", line,
+                                iteration=iterations.get(s.op.step)))
 
     primal = {k: env[v] for v, k in nums.items() if v in env}
     adjoint: dict[int, object] = {}
@@ -332,7 +341,7 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
         if of is not None and of in nums:
             adjoint[nums[of]] = env[op.out]
 
-    _add_derived(program, env, nums, naming, reverse, adjoint)
+    _add_derived(program, env, nums, naming, reverse, adjoint, iterations)
 
     gradients = []
     for out, i in zip(program.outputs[1:], program.wrt):
@@ -344,8 +353,43 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
 
     out = program.outputs[0]
     value = out.value if isinstance(out, Const) else env[out]
-    return TraceTable(program.name, forward, reverse, value, gradients, primal, adjoint, precision, env,
-                      checkpointing=marks)
+    return TraceTable(program.name, elide(forward), elide(reverse), value, gradients, primal, adjoint,
+                      precision, env, checkpointing=marks)
+
+
+SHOWN_ITERATIONS = (2, 1)  # a loop of more than 5 iterations shows its first 2 and its last 1
+
+
+def elide(rows: list[TraceRow]) -> list[TraceRow]:
+    """The rows with the middle iterations of long loops replaced by one row saying how
+    many iterations and rows are not shown (`c.trace(...)` of a 1000-step RNN stays short);
+    primal/adjoint (by v-index) and env still hold every value."""
+    first, last = SHOWN_ITERATIONS
+    out: list[TraceRow] = []
+    hidden: list[TraceRow] = []
+
+    def flush():
+        if not hidden:
+            return
+        loc, _, n = hidden[0].iteration
+        ks = sorted({r.iteration[1] for r in hidden})
+        where = f" of the loop at line {loc.lineno}" if loc is not None and loc.lineno else ""
+        span = f"{ks[0]}" if len(ks) == 1 else f"{ks[0]}–{ks[-1]}"
+        out.append(TraceRow(hidden[0].sweep, "⋮", f"{len(ks)} of {n} iterations ({span}){where}, "
+                            f"{len(hidden)} rows", None, kind="elided"))
+        hidden.clear()
+
+    for r in rows:
+        it = r.iteration
+        if it is not None and it[2] > first + last + 2 and first <= it[1] < it[2] - last:
+            if hidden and hidden[0].iteration[0] is not it[0]:
+                flush()
+            hidden.append(r)
+            continue
+        flush()
+        out.append(r)
+    flush()
+    return out
 
 
 def folded_adjoints(program: Program, naming, env: dict | None = None):
@@ -415,7 +459,7 @@ def folded_adjoints(program: Program, naming, env: dict | None = None):
     return walk_env[seed], [(x, y, eq, value(acc), first) for x, y, eq, acc, first in events]
 
 
-def _add_derived(program, env, nums, naming, reverse, adjoint) -> None:
+def _add_derived(program, env, nums, naming, reverse, adjoint, iterations=None) -> None:
     """Rows for the folded adjoints (see folded_adjoints): the seed, then each derived one."""
     seed, events = folded_adjoints(program, naming, env)
     if seed is None:
@@ -440,6 +484,8 @@ def _add_derived(program, env, nums, naming, reverse, adjoint) -> None:
         k = nums.get(x)
         if k is None or k in present or value is None:
             continue
+        step = x.producer.step if x.producer is not None else None
         insert_after(nums.get(y), TraceRow("reverse", bar(x), _clip(eq), value, k,
-                                           "=" if first else "+=", "derived"))
+                                           "=" if first else "+=", "derived",
+                                           iteration=(iterations or {}).get(step)))
         adjoint[k] = value

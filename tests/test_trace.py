@@ -222,3 +222,21 @@ def test_derived_rows_are_honest():
     # Every active value has an adjoint row.
     assert set(t.adjoint) == set(range(0, out + 1))
     assert {r.index for r in t.reverse if r.index is not None} == set(range(0, out + 1))
+
+
+def test_a_long_loop_is_elided_in_the_trace_but_its_values_are_kept():
+    import rnn_loop
+
+    rng = np.random.default_rng(0)
+    args = (rng.normal(size=(3, 3)), rng.normal(size=(3, 2)), rng.normal(size=(50, 2)), rng.normal(size=3))
+    c = gradc.compile(rnn_loop.rnn, wrt=("W", "U", "h0"), args=args)
+    table = c.trace(*args)
+    text = str(table)
+    assert text.count("47 of 50 iterations (2–48) of the loop at line") == 2  # forward and reverse
+    assert len(text.splitlines()) < 80
+    value, (W_bar, U_bar, h0_bar) = c.value_and_grad(*args)
+    assert table.value == value and np.allclose(table.gradient[0], W_bar, rtol=1e-12, atol=1e-14)
+    assert len(table.primal) > 200  # every value is still there, by v-index
+    short = gradc.compile(rnn_loop.rnn, wrt="W", args=(args[0], args[1], args[2][:5], args[3]))
+    assert "⋮" not in str(short.trace(args[0], args[1], args[2][:5], args[3]))  # 5 iterations: all shown
+    assert "⋮" in table.to_markdown() and "⋮" in table.to_html()
