@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+BENCH  := $(VENV)/.bench-installed
 
 .PHONY: demo test bench setup graphviz clean
 
@@ -13,7 +14,9 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
-bench: setup
+# The peers (JAX, PyTorch, autograd) and matplotlib for the plot: the `bench` extra.
+# bench_value_and_grad writes its table and plot to benchmarks/out/value_and_grad.{md,png,json}.
+bench: setup $(BENCH)
 	$(PY) benchmarks/bench_value_and_grad.py
 	$(PY) benchmarks/bench_hvp.py
 	$(PY) benchmarks/bench_checkpoint.py
@@ -25,6 +28,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+$(BENCH): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $(BENCH)
 
 graphviz:
 	@command -v dot >/dev/null 2>&1 || { \

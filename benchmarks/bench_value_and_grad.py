@@ -1,16 +1,17 @@
 """Benchmark gradc's value_and_grad against hand-written NumPy (and JAX, PyTorch,
-HIPS autograd when they are importable).
+HIPS autograd and, for the scalar formula, SymPy's lambdify when they are importable).
 
     .venv/bin/python benchmarks/bench_value_and_grad.py            # full run (`make bench`)
     .venv/bin/python benchmarks/bench_value_and_grad.py --quick    # smoke run, a few seconds
-    .venv/bin/python benchmarks/bench_value_and_grad.py --json out/bench.json
+    .venv/bin/python benchmarks/bench_value_and_grad.py --out out/bench
 
 For every workload in benchmarks/workloads.py it first checks that gradc's value
 and gradients match the hand-written NumPy ones (and that those pass a
 finite-difference check), aborting with a non-zero exit status if not; then it
-times one value-and-gradient evaluation of each implementation, all in the same
-process, same data, same BLAS threads, with repeats interleaved so that drift on
-the machine affects every column alike. See benchmarks/README.md.
+times one value-and-gradient evaluation of each implementation. Each workload runs in
+a fresh interpreter pinned to one core (single-threaded BLAS), the implementations
+interleaved round-robin, and the table gives the median of >= 21 samples with their
+spread, next to the peak memory of one call (tracemalloc). See benchmarks/README.md.
 """
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ import inspect  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import time  # noqa: E402
 import timeit  # noqa: E402
+import tracemalloc  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -42,6 +45,12 @@ ATOL = 1e-12  # relative to the largest |entry| of the reference, so all-tiny gr
 FD_TOL = 1e-4  # finite-difference sanity check of the hand-written gradients
 LOAD_WARN = 0.05  # warn when other processes took more than this share of the CPUs
 FRAMEWORKS = ("jax", "torch", "autograd")
+SAMPLES = 21  # timing samples per implementation (the median and quartiles come from these)
+# gradc / hand ratios the issue asks for (gradc issue #13): the table's last column
+GOALS = {"seed000": 1.05, "seed002": 0.4, "softmax_reg": 1.02, "mlp": 1.02, "logreg_200k": 1.0}
+# peak memory means something only where the allocations go through Python's allocator or
+# NumPy's (tracemalloc sees them): not JAX's or PyTorch's own
+TRACED = ("hand", "gradc", "gradc_fn", "gradc_formula", "autograd", "lambdify")
 
 
 class VerificationError(AssertionError):
@@ -242,24 +251,48 @@ def _minor_faults() -> int | None:
         return None
 
 
-def time_interleaved(fns: dict, repeats: int, min_time: float) -> dict:
-    """Seconds per call for each fn: min and median over `repeats`, taken round-robin.
-    Also minor page faults per call (fresh memory the kernel had to map in), which
-    shows allocation churn that a timing alone does not explain."""
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def time_interleaved(fns: dict, samples: int, min_time: float, clock: str = "cpu") -> dict:
+    """Seconds per call for each fn: `samples` samples each, taken round-robin (hand, gradc,
+    peers, hand, ...) so that a slow spell on the machine hits every column alike. A sample
+    is the mean over a loop calibrated to last about min_time, by the process's CPU time
+    (`clock="cpu"`: time other processes take on the core is not counted) or wall time. Median,
+    quartiles and minimum,
+    and the minor page faults per call (fresh memory the kernel had to map in: allocation
+    churn that a time alone does not explain)."""
     numbers = {name: calibrate(fn, min_time) for name, fn in fns.items()}
-    samples = {name: [] for name in fns}
+    times = {name: [] for name in fns}
     faults = {name: 0 for name in fns}
-    timers = {name: timeit.Timer(fn) for name, fn in fns.items()}
-    for _ in range(repeats):
+    timers = {name: timeit.Timer(fn, timer=CLOCKS[clock]) for name, fn in fns.items()}
+    for _ in range(samples):
         for name, timer in timers.items():
             f0 = _minor_faults()
-            samples[name].append(timer.timeit(numbers[name]) / numbers[name])
+            times[name].append(timer.timeit(numbers[name]) / numbers[name])
             if f0 is not None:
                 faults[name] += _minor_faults() - f0
-    return {name: {"min_s": min(s), "median_s": statistics.median(s), "number": numbers[name],
-                   "repeats": repeats, "samples_s": s,
-                   "minor_faults_per_call": faults[name] / (numbers[name] * repeats)}
-            for name, s in samples.items()}
+    out = {}
+    for name, t in times.items():
+        q = statistics.quantiles(t, n=4, method="inclusive") if len(t) > 1 else [t[0]] * 3
+        out[name] = {"median_s": statistics.median(t), "p25_s": q[0], "p75_s": q[2], "min_s": min(t),
+                     "number": numbers[name], "samples": samples, "samples_s": t,
+                     "minor_faults_per_call": faults[name] / (numbers[name] * samples)}
+    return out
+
+
+def peak_memory(fn) -> int:
+    """Bytes above what was allocated before, at the peak of one call (after a warm-up
+    call), as tracemalloc sees them: NumPy's arrays and Python's objects."""
+    fn()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        fn()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
 
 
 # -- other frameworks ----------------------------------------------------------------
@@ -322,7 +355,8 @@ def load_frameworks(threads) -> dict:
             positions = [arg_names(w).index(n) for n in w.wrt]
             targs = [torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args]
             for p in positions:
-                targs[p] = targs[p].clone().requires_grad_(True)
+                t = targs[p] if isinstance(targs[p], torch.Tensor) else torch.tensor(targs[p], dtype=torch.float64)
+                targs[p] = t.clone().requires_grad_(True)
             params = [targs[p] for p in positions]
             f = torch_fns[w.name]
 
@@ -377,7 +411,24 @@ def load_frameworks(threads) -> dict:
 
 # -- the benchmark ---------------------------------------------------------------------
 
-def bench_workload(w, args, frameworks, repeats, min_time, rng, wait_idle=0.0) -> dict:
+def extra_peers(w) -> dict:
+    """Implementations timed for one workload only: for the scalar formula, gradc's formula
+    frontend (the CLI's) and SymPy's lambdify with the math module, value and derivative."""
+    if w.name != "seed002":
+        return {}
+    from workloads import SEED002_FORMULA
+    peers = {"gradc_formula": gradc.value_and_grad(SEED002_FORMULA, wrt=("x",))}  # (value, (grad,)) as hand
+    try:
+        import sympy as sp
+        x = sp.Symbol("x")
+        e = sp.sqrt(x**2 + sp.exp(x**2)) + sp.cos(x**2 + sp.exp(x**2))
+        peers["lambdify"] = sp.lambdify(x, (e, (sp.diff(e, x),)), modules="math", cse=True)
+    except ImportError:
+        pass
+    return peers
+
+
+def bench_workload(w, args, frameworks, samples, min_time, rng, wait_idle=0.0, clock="cpu") -> dict:
     res = {"name": w.name, "description": w.description, "wrt": list(w.wrt),
            "shapes": {n: list(np.shape(a)) for n, a in zip(arg_names(w), args)}}
 
@@ -389,12 +440,12 @@ def bench_workload(w, args, frameworks, repeats, min_time, rng, wait_idle=0.0) -
         raise VerificationError(f"{w.name}: hand-written gradient fails the finite-difference check "
                                 f"(relative error {fd_err:.2e})")
 
-    # gradc: time a fresh compile, then check it.
+    # gradc as users call it, `gradc.value_and_grad(loss, wrt=...)(*args)`: the first call compiles.
     t0 = time.perf_counter()
-    compiled = gradc.Compiled(w.loss, wrt=w.wrt)
-    compiled.specialize(*args)
+    vg = gradc.value_and_grad(w.loss, wrt=w.wrt)
+    value, grads = vg(*args)
     res["gradc_compile_s"] = time.perf_counter() - t0
-    value, grads = compiled.value_and_grad(*args)
+    compiled = vg.compiled
     ok, errs = compare(value, grads, ref_value, ref_grads, w.wrt)
     res["gradc_max_abs_err"] = errs
     if not ok:
@@ -402,13 +453,13 @@ def bench_workload(w, args, frameworks, repeats, min_time, rng, wait_idle=0.0) -
             f"{w.name}: gradc's value/gradients do not match the hand-written NumPy ones "
             f"(np.allclose rtol={RTOL}); max abs errors: {errs}\n\ngenerated source:\n{compiled.source}")
 
-    fns = {"hand": lambda: w.hand(*args), "gradc": lambda: compiled.value_and_grad(*args)}
-    # The generated function on its own, without Compiled's argument checks and cache
-    # lookup: separates dispatch overhead from the generated code (internal API, so optional).
+    fns = {"hand": lambda: w.hand(*args), "gradc": lambda: vg(*args)}
+    # The generated function on its own, without gradc's dispatch (its argument match and
+    # cache lookup): the gap between the two is gradc's call overhead (internal API, so optional).
     try:
-        spec = compiled.specialize(*args)
-        inputs = [args[i] for i in spec.input_positions]
-        gen = spec.value_and_grad_fn
+        spec = compiled.latest
+        gen = spec.fast_value_and_grad_fn or spec.value_and_grad_fn
+        inputs = args if spec.entry is not None else [args[i] for i in spec.input_positions]
         ok_gen, _ = compare(*gen(*inputs), ref_value, ref_grads, w.wrt)
         if ok_gen:
             fns["gradc_fn"] = lambda: gen(*inputs)
@@ -416,7 +467,10 @@ def bench_workload(w, args, frameworks, repeats, min_time, rng, wait_idle=0.0) -
         pass
 
     res["frameworks"] = {}
-    for fw, adapter in frameworks.items():
+    peers = {fw: adapter for fw, adapter in frameworks.items()}
+    for name, fn in extra_peers(w).items():
+        peers[name] = (lambda fn: lambda w, args: (lambda: fn(*args), lambda: fn(*args)))(fn)
+    for fw, adapter in peers.items():
         if isinstance(adapter, str):
             res["frameworks"][fw] = {"status": adapter}
             continue
@@ -435,31 +489,67 @@ def bench_workload(w, args, frameworks, repeats, min_time, rng, wait_idle=0.0) -
 
     if wait_idle:
         res["waited_for_idle_s"] = wait_for_idle(wait_idle)
+    res["load_before"] = os.getloadavg()
     with CpuLoad() as load:
-        timings = time_interleaved(fns, repeats, min_time)
+        timings = time_interleaved(fns, samples, min_time, clock)
+    res["load_after"] = os.getloadavg()
     res["timings"] = timings
     res["background_cpu_load"] = load.fraction
-    hand = timings["hand"]["min_s"]
-    res["ratio_to_hand"] = {k: t["min_s"] / hand for k, t in timings.items() if k != "hand"}
-    res["ratio_to_hand_median"] = {k: t["median_s"] / timings["hand"]["median_s"]
-                                   for k, t in timings.items() if k != "hand"}
+    res["peak_bytes"] = {k: peak_memory(fn) for k, fn in fns.items() if k in TRACED}
+    hand = timings["hand"]
+    res["ratio_to_hand"] = {k: t["median_s"] / hand["median_s"] for k, t in timings.items() if k != "hand"}
+    res["ratio_to_hand_min"] = {k: t["min_s"] / hand["min_s"] for k, t in timings.items() if k != "hand"}
     res["source"] = compiled.source
     return res
 
 
-def format_table(results, frameworks) -> str:
-    header = ["workload", "hand NumPy (ms)", "gradc (ms)", "gradc/hand", "gradc fn/hand",
-              *(f"{fw}/hand" for fw in frameworks), "other load"]
+COLUMNS = [("gradc", "gradc"), ("jax", "JAX jit"), ("torch", "PyTorch"), ("autograd", "autograd"),
+           ("lambdify", "SymPy lambdify(math)"), ("gradc_formula", "gradc formula"), ("gradc_fn", "gradc fn")]
+
+
+def _time_text(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def _bytes_text(n: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def _spread(t: dict) -> str:
+    """Half the interquartile range, relative to the median: how much the samples scatter."""
+    return f"±{(t['p75_s'] - t['p25_s']) / (2 * t['median_s']):.0%}"
+
+
+def format_table(results) -> str:
+    """Markdown: hand's median time, then each implementation's median as a multiple of hand's
+    (± half its interquartile range), the goal, and peak memory of one call against hand's."""
+    shown = [(k, title) for k, title in COLUMNS
+             if any(k in r["timings"] for r in results) or k in ("gradc", "jax", "torch", "autograd")]
+    header = ["workload", "hand", *(title for _, title in shown), "goal", "peak memory gradc / hand"]
     rows = []
     for r in results:
-        t, ratio = r["timings"], r["ratio_to_hand"]
-        row = [r["name"], f"{t['hand']['min_s'] * 1e3:.4g}", f"{t['gradc']['min_s'] * 1e3:.4g}",
-               f"{ratio['gradc']:.2f}", f"{ratio['gradc_fn']:.2f}" if "gradc_fn" in ratio else "n/a"]
-        for fw in frameworks:
-            status = r["frameworks"][fw]["status"]  # in full above the table and in the JSON
-            row.append(f"{ratio[fw]:.2f}" if fw in ratio else status if len(status) <= 24 else status[:21] + "...")
-        load = r.get("background_cpu_load")
-        row.append("?" if load is None else f"{load:.0%}")
+        t = r["timings"]
+        row = [r["name"], f"{_time_text(t['hand']['median_s'])} {_spread(t['hand'])}"]
+        for k, _ in shown:
+            if k in t:
+                row.append(f"{r['ratio_to_hand'][k]:.2f}× {_spread(t[k])}")
+            else:
+                status = r["frameworks"].get(k, {}).get("status", "")
+                row.append("–" if not status or status == "ok" else status if len(status) <= 16 else status[:13] + "...")
+        goal = GOALS.get(r["name"])
+        row.append(f"≤ {goal:g}×" if goal else "")
+        peaks = r.get("peak_bytes", {})
+        if peaks.get("hand") and "gradc" in peaks:
+            row.append(f"{_bytes_text(peaks['gradc'])} / {_bytes_text(peaks['hand'])} "
+                       f"({peaks['gradc'] / peaks['hand']:.2f}×)")
+        else:
+            row.append("–")
         rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
     line = lambda cells: "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
@@ -468,59 +558,149 @@ def format_table(results, frameworks) -> str:
     return "\n".join([line(header), sep, *(line(row) for row in rows)])
 
 
+def plot(results, path: Path) -> bool:
+    """Each implementation's time as a multiple of hand NumPy's, per workload (log scale,
+    quartiles as error bars, the goal as a mark). False when matplotlib is not installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    keys = [k for k, _ in COLUMNS if any(k in r["timings"] for r in results)]
+    titles = dict(COLUMNS)
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.9 * len(results)))
+    height = 0.8 / max(len(keys), 1)
+    for j, k in enumerate(keys):
+        ys, xs, lo, hi = [], [], [], []
+        for i, r in enumerate(results):
+            if k in r["timings"]:
+                t, hand = r["timings"][k], r["timings"]["hand"]["median_s"]
+                ys.append(i + (j - (len(keys) - 1) / 2) * height)
+                xs.append(t["median_s"] / hand)
+                lo.append((t["median_s"] - t["p25_s"]) / hand)
+                hi.append((t["p75_s"] - t["median_s"]) / hand)
+        ax.barh(ys, xs, height=height * 0.9, xerr=[lo, hi], label=titles[k], capsize=2)
+    for i, r in enumerate(results):
+        if r["name"] in GOALS:
+            ax.plot([GOALS[r["name"]]] * 2, [i - 0.45, i + 0.45], color="black", lw=1.5, ls="--")
+    ax.axvline(1.0, color="grey", lw=1)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(results)), [r["name"] for r in results])
+    ax.invert_yaxis()
+    ax.set_xlabel("time per value-and-gradient call / hand-written NumPy's (median; bars: quartiles; dashed: goal)")
+    ax.legend(fontsize="small", loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+# -- running: one fresh, pinned interpreter per workload ---------------------------------
+
+def worker(opts) -> int:
+    """`--worker NAME`: bench one workload in this process, print its result as JSON."""
+    if opts.cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {opts.cpu})
+    w = next(w for w in WORKLOADS if w.name == opts.worker)
+    frameworks = load_frameworks(opts.threads)
+    index = [x.name for x in WORKLOADS].index(w.name)
+    args = w.make(np.random.default_rng([opts.seed, index]))
+    try:
+        r = bench_workload(w, args, frameworks, opts.samples, opts.min_time, np.random.default_rng(opts.seed),
+                           opts.wait_idle, opts.clock)
+    except VerificationError as e:
+        print(json.dumps({"name": w.name, "verification_error": str(e)}))
+        return 1
+    r["pinned_cpu"] = opts.cpu
+    r["blas"] = blas_info()
+    print(json.dumps(r, default=str))
+    return 0
+
+
+def run_worker(name: str, opts, cpu) -> dict:
+    env = dict(os.environ)
+    threads = opts.threads or (1 if cpu is not None else None)
+    if threads:
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(threads)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--samples", str(opts.samples),
+           "--min-time", str(opts.min_time), "--seed", str(opts.seed), "--wait-idle", str(opts.wait_idle),
+           "--clock", opts.clock]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    if cpu is not None:
+        cmd += ["--cpu", str(cpu)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        raise RuntimeError(f"{name}: the worker printed nothing (exit {done.returncode}):\n{done.stderr}")
+    return json.loads(lines[-1])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="fast smoke run (3 short repeats)")
-    ap.add_argument("--repeats", type=int, help="timing repeats per implementation (default 10; 3 with --quick)")
+    ap.add_argument("--quick", action="store_true", help="fast smoke run (5 short samples)")
+    ap.add_argument("--samples", type=int,
+                    help=f"timing samples per implementation (default {SAMPLES}; 5 with --quick)")
     ap.add_argument("--min-time", type=float,
-                    help="seconds per repeat; loop counts are chosen to reach it (default 0.1; 0.02 with --quick)")
+                    help="seconds per sample; loop counts are chosen to reach it (default 0.05; 0.01 with --quick)")
     ap.add_argument("--threads", type=int,
-                    help="set OPENBLAS/OMP/MKL_NUM_THREADS (and torch threads) for every side; "
-                         "default: leave the BLAS default")
+                    help="set OPENBLAS/OMP/MKL_NUM_THREADS (and torch threads) for every side "
+                         "(default: 1 when pinned, else the BLAS default)")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin each workload's interpreter to one core")
+    ap.add_argument("--clock", choices=tuple(CLOCKS), default="cpu",
+                    help="time samples by the process's CPU time (default: what other processes take "
+                         "on the core is not counted) or by wall time")
+    ap.add_argument("--cpu", type=int, help="the core to pin to (default: the last one this process may use)")
     ap.add_argument("--only", nargs="+", metavar="NAME", choices=[w.name for w in WORKLOADS],
                     help="run only these workloads")
     ap.add_argument("--show-source", action="store_true", help="print gradc's generated source per workload")
     ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                     help="before timing each workload, wait up to SECONDS for a quiet second on the "
                          "machine (other processes < 5%% of the CPUs); default: don't wait")
+    ap.add_argument("--out", default=str(HERE / "out"), metavar="DIR",
+                    help="where value_and_grad.md, .json and .png go (default benchmarks/out)")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
     opts = ap.parse_args(argv)
-    repeats = opts.repeats or (3 if opts.quick else 10)
-    min_time = opts.min_time or (0.02 if opts.quick else 0.1)
+    opts.samples = opts.samples or (5 if opts.quick else SAMPLES)
+    opts.min_time = opts.min_time or (0.01 if opts.quick else 0.05)
+    if opts.worker:
+        return worker(opts)
 
+    cpu = None
+    if not opts.no_pin and hasattr(os, "sched_getaffinity"):
+        cpu = opts.cpu if opts.cpu is not None else max(os.sched_getaffinity(0))
     info = machine_info()
-    blas = info["blas"]
-    print(f"gradc {info['gradc']} ({info['gradc_revision']}) | Python {info['python']} | NumPy {info['numpy']} | "
-          f"BLAS {blas['name']}, {blas['threads'] if blas['threads'] is not None else '?'} threads "
-          f"({'--threads ' + str(opts.threads) if opts.threads else 'library default'})")
-    print(f"CPU: {info['cpu']}, {info['cpu_count']} logical CPUs ({info['cpus_usable']} usable) | "
-          f"{info['platform']}")
-    print(f"timing: min of {repeats} interleaved repeats, each >= {min_time:g} s of calls"
-          f"{' (--quick)' if opts.quick else ''}")
+    frameworks = load_frameworks(None)
+    header = [
+        f"gradc {info['gradc']} ({info['gradc_revision']}) | Python {info['python']} | NumPy {info['numpy']} | "
+        f"BLAS {info['blas']['name']}, {opts.threads or (1 if cpu is not None else 'default')} thread(s)",
+        f"CPU: {info['cpu']}, {info['cpu_count']} logical CPUs ({info['cpus_usable']} usable) | {info['platform']}",
+        f"each workload in a fresh interpreter{f' pinned to CPU {cpu}' if cpu is not None else ''}; "
+        f"median of {opts.samples} interleaved samples of >= {opts.min_time:g} s each ({opts.clock} time)",
+        "peers: " + ", ".join(f"{fw} {'available' if not isinstance(a, str) else a}" for fw, a in frameworks.items()),
+        "load average at start (uptime): " + " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    ]
+    print("\n".join(header) + "\n")
 
-    frameworks = load_frameworks(opts.threads)
-    for fw, a in frameworks.items():
-        print(f"  {fw}: {a if isinstance(a, str) else 'available'}")
-    print()
-
-    rng = np.random.default_rng(opts.seed)
     results = []
     t_start = time.perf_counter()
     for w in WORKLOADS:
         if opts.only and w.name not in opts.only:
             continue
-        args = w.make(np.random.default_rng([opts.seed, len(results)]))
         print(f"{w.name}: {w.description} ...", end=" ", flush=True)
-        try:
-            r = bench_workload(w, args, frameworks, repeats, min_time, rng, opts.wait_idle)
-        except VerificationError as e:
-            print("\n\n*** VERIFICATION FAILED ***\n" + str(e), file=sys.stderr)
+        r = run_worker(w.name, opts, cpu)
+        if "verification_error" in r:
+            print("\n\n*** VERIFICATION FAILED ***\n" + r["verification_error"], file=sys.stderr)
             return 1
         errs = max(v for v in r["gradc_max_abs_err"].values())
         print(f"verified (max abs err {errs:.1e}, hand FD rel err {r['hand_fd_rel_err']:.1e}, "
-              f"compile {r['gradc_compile_s'] * 1e3:.0f} ms)")
+              f"compile {r['gradc_compile_s'] * 1e3:.0f} ms, load {r['load_before'][0]:.2f})")
         for fw, st in r["frameworks"].items():
             if st["status"] not in ("ok", "not installed"):
                 print(f"  {fw}: {st['status']} {st.get('max_abs_err', '')}")
@@ -529,35 +709,43 @@ def main(argv=None) -> int:
         results.append(r)
     elapsed = time.perf_counter() - t_start
 
-    print()
-    print(format_table(results, FRAMEWORKS))
-    print()
-    print("ms: minimum over repeats of the mean time per value-and-gradient call. Ratios are "
-          "time / hand NumPy time, same run (< 1 is faster than hand-written).")
-    print("gradc = Compiled.value_and_grad (what users call); gradc fn = the generated function "
-          "called directly, without gradc's per-call argument checks and cache lookup.")
-    print("other load: CPU time other processes took during the timing, as a share of all cores.")
-    print("median ratios / minor page faults per call (hand, gradc):  " + ";  ".join(
-        f"{r['name']} {r['ratio_to_hand_median']['gradc']:.2f} / "
-        f"{r['timings']['hand']['minor_faults_per_call']:.0f}, "
-        f"{r['timings']['gradc']['minor_faults_per_call']:.0f}" for r in results))
+    table = format_table(results)
     loads = [r["background_cpu_load"] for r in results if r.get("background_cpu_load") is not None]
+    notes = [
+        "Times: median per value-and-gradient call; hand is hand-written NumPy, the other columns are "
+        "multiples of it (< 1 is faster), ± half the interquartile range of the samples.",
+        "gradc = `gradc.value_and_grad(loss, wrt=...)(*args)`; gradc fn = the generated function alone; "
+        "gradc formula = the same loss as a formula string (the CLI's frontend).",
+        "Peak memory: tracemalloc's peak during one call above what existed before it (NumPy's and Python's "
+        "allocations; JAX's and PyTorch's own allocators are not seen).",
+        f"Load average (uptime) at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; CPU time other "
+        f"processes took while timing: up to {max(loads):.0%} of all cores." if loads else "",
+    ]
+    print()
+    print(table)
+    print()
+    print("\n".join(n for n in notes if n))
     if loads and max(loads) > LOAD_WARN:
         print(f"WARNING: other processes used up to {max(loads):.0%} of the CPUs while timing; "
-              "timings (multi-threaded BLAS calls most) may be distorted. Rerun on an idle machine"
-              + (", with --wait-idle 60, or with --threads 1." if opts.threads != 1 else
-                 " or with --wait-idle 60."))
+              "rerun on an idle machine or with --wait-idle 60 for steadier numbers.")
     print(f"total {elapsed:.1f} s")
 
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "value_and_grad.md").write_text("\n".join(["```", *header, "```", "", table, "",
+                                                       *(n for n in notes if n)]) + "\n")
+    payload = {"machine": info, "settings": {"samples": opts.samples, "min_time_s": opts.min_time,
+                                             "threads": opts.threads, "pinned_cpu": cpu, "seed": opts.seed,
+                                             "clock": opts.clock,
+                                             "rtol": RTOL}, "results": results, "elapsed_s": elapsed}
+    (out / "value_and_grad.json").write_text(json.dumps(payload, indent=2, default=str))
+    drawn = plot(results, out / "value_and_grad.png")
+    print(f"wrote {out / 'value_and_grad.md'}, {out / 'value_and_grad.json'}"
+          + (f", {out / 'value_and_grad.png'}" if drawn else " (no plot: pip install -e '.[bench]' for matplotlib)"))
     if opts.json:
-        out = {"machine": info, "settings": {"repeats": repeats, "min_time_s": min_time,
-                                             "quick": opts.quick, "threads": opts.threads,
-                                             "seed": opts.seed, "rtol": RTOL},
-               "results": results, "elapsed_s": elapsed}
         path = Path(opts.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(out, indent=2, default=str))
-        print(f"wrote {path}")
+        path.write_text(json.dumps(payload, indent=2, default=str))
     return 0
 
 

@@ -149,6 +149,28 @@ def logreg_make(rng):
     return (w, X, y)
 
 
+# -- 5. seed002: the lecture's scalar formula on one Python float -----------------
+
+def seed002_loss(x):
+    return np.sqrt(x**2 + np.exp(x**2)) + np.cos(x**2 + np.exp(x**2))
+
+
+SEED002_FORMULA = "sqrt(x**2 + exp(x**2)) + cos(x**2 + exp(x**2))"  # the same, as gradc's CLI takes it
+
+
+def seed002_hand(x):
+    a = x * x
+    b = np.exp(a)
+    c = a + b
+    d = np.sqrt(c)
+    c_bar = 0.5 / d - np.sin(c)                        # d/dc (sqrt(c) + cos(c))
+    return d + np.cos(c), (float(c_bar * (1.0 + b) * 2.0 * x),)
+
+
+def seed002_make(rng):
+    return (0.5,)
+
+
 # -- the same losses for other frameworks ---------------------------------------
 # Used only when JAX, PyTorch or HIPS autograd is importable. Each returns a dict
 # workload name -> loss with the gradc loss's signature.
@@ -174,7 +196,10 @@ def xp_losses(xp, sigmoid, softplus, log_softmax):
         z = X @ w
         return xp.mean(softplus(z) - y * z)
 
-    return {"seed000": rss, "softmax_reg": softmax_reg, "mlp": mlp, "logreg_200k": logreg}
+    def seed002(x):
+        return xp.sqrt(x**2 + xp.exp(x**2)) + xp.cos(x**2 + xp.exp(x**2))
+
+    return {"seed000": rss, "softmax_reg": softmax_reg, "mlp": mlp, "logreg_200k": logreg, "seed002": seed002}
 
 
 def torch_losses(torch):
@@ -199,7 +224,10 @@ def torch_losses(torch):
         z = X @ w
         return (F.softplus(z) - y * z).mean()
 
-    return {"seed000": rss, "softmax_reg": softmax_reg, "mlp": mlp, "logreg_200k": logreg}
+    def seed002(x):
+        return torch.sqrt(x**2 + torch.exp(x**2)) + torch.cos(x**2 + torch.exp(x**2))
+
+    return {"seed000": rss, "softmax_reg": softmax_reg, "mlp": mlp, "logreg_200k": logreg, "seed002": seed002}
 
 
 # -- registry --------------------------------------------------------------------
@@ -217,6 +245,8 @@ class Workload:
 WORKLOADS = [
     Workload("seed000", "lecture logistic RSS, 2 points, d=3",
              rss_loss, rss_hand, rss_make, ("w",)),
+    Workload("seed002", "lecture scalar formula on a Python float",
+             seed002_loss, seed002_hand, seed002_make, ("x",)),
     Workload("softmax_reg", "softmax regression d=3072 C=10 n=100, L2",
              softmax_regression_loss, softmax_regression_hand, softmax_regression_make, ("W", "b")),
     Workload("mlp", "MLP 784-256-256-10 tanh/relu, CE, batch 128",

@@ -11,10 +11,19 @@ from .api import (Compiled, compile, grad, hessian, hvp, jacfwd, jacobian, jacre
 from .errors import CompileError
 from .frontend.marks import checkpoint
 from gradc.runtime.checkpoint import Revolve, Segments
-from .primitives.user import primitive
 from .primitives import registry as _registry
 
 _registry.all()  # load every primitive family now: a broken rule fails at import, not mid-compile
+
+
+def __getattr__(name):
+    # `gradc.primitive` brings SymPy (its derivative formulas): loaded when first named
+    if name == "primitive":
+        from .primitives.user import primitive
+
+        globals()["primitive"] = primitive
+        return primitive
+    raise AttributeError(f"module 'gradc' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 __all__ = ["grad", "value_and_grad", "compile", "Compiled", "CompileError", "nn", "primitive",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import warnings
 import weakref
 from collections import Counter, OrderedDict
@@ -18,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import codegen, syntax
+from . import codegen, codegen_scalar, dispatch, syntax
 from .ad import reverse
 from .ad.derived import hvp_program, jvp_program, vjp_program
 from .backends import dask as dask_backend
 from .errors import CompileError, InternalError, SignatureError
 from .frontend.captured import Guard
-from .tracebacks import api_boundary
+from .tracebacks import api_boundary, full_tracebacks, user_frames
 from .frontend.python import ArgSpec
 from .frontend.sources import PythonFunction, frontend_for
 from . import pytree
@@ -110,6 +111,11 @@ class Specialization:
     guard: Guard | None = None  # the compile-time reads from outside the arguments, fingerprinted
     linecache_files: list = field(default_factory=list)  # generated sources this one registered
     backend: str | None = None  # "dask": generated for Dask arguments (compiler/backends/dask.py)
+    # the entry functions without their argument check (dispatch.unchecked): the fast path's
+    fast_value_fn: object = None
+    fast_value_and_grad_fn: object = None
+    hot: "dispatch.Hot | None" = None  # how the fast path calls this one (made on its first call)
+    scalar: bool = False  # Python floats and math (codegen_scalar.py): its functions take Python floats
 
     def __post_init__(self):
         weakref.finalize(self, _release_lines, self.linecache_files).atexit = False
@@ -178,16 +184,19 @@ class Compiled:
         self.wrt = tuple(self._position(w) for w in (wrt if self.wrt_tuple else (wrt,)))
         if len(set(self.wrt)) != len(self.wrt):
             raise SignatureError(f"wrt={wrt!r} names an argument twice", self._loc)
-        self._specs: OrderedDict = OrderedDict()  # least recently used first
+        self._specs = dispatch.SpecCache()  # least recently used first; .hot for the fast path
         self.max_specializations = MAX_SPECIALIZATIONS
         self._latest: Specialization | None = None
+        self._lock = threading.RLock()  # compiling, and the cache's order: one thread at a time
+        self._nargs = len(params) if self._plain else -1  # positional calls the fast path takes
+        self._state = ((fn, *self.frontend.state) if self.python else None)
 
     def _reread(self):
         """The function got a new __code__ or new default values: read its source and
         signature again (every specialisation is dropped: they were compiled from the old)."""
-        max_specializations = self.max_specializations
+        max_specializations, lock = self.max_specializations, self._lock
         self.__init__(*self._made_with)
-        self.max_specializations = max_specializations
+        self.max_specializations, self._lock = max_specializations, lock
 
     def _position(self, w) -> int:
         if not isinstance(w, (str, int, np.integer)) and hasattr(w, "name"):
@@ -261,21 +270,61 @@ class Compiled:
         outside the arguments (global, closure variable, container, array) has changed."""
         key = tuple(self._tree_key(name, a) if isinstance(a, (dict, list, tuple)) else _arg_key(a)
                     for name, a in zip(self.arg_names, args))
-        specs = self._specs
-        spec = specs.get(key)
-        if spec is not None and (spec.guard is None or spec.guard.valid()):
-            specs.move_to_end(key)
-        else:
-            specs.pop(key, None)
-            spec = self._build(args)
-            specs[key] = spec
-            while len(specs) > max(self.max_specializations, 1):
-                specs.popitem(last=False)
-        self._latest = spec
+        with self._lock:  # one compile per signature, however many threads call
+            specs = self._specs
+            spec = specs.get(key)
+            if spec is None or not (spec.guard is None or spec.guard.valid()):
+                specs.pop(key, None)
+                spec = self._build(args)
+                specs[key] = spec
+                while len(specs) > max(self.max_specializations, 1):
+                    specs.popitem(last=False)
+            if spec.hot is None and len(args) == self._nargs:
+                spec.hot = self._hot_entry(spec, args, key)
+            specs.promote(key)
+            self._latest = spec
         return spec
+
+    def _hot_entry(self, spec: Specialization, args, key):
+        """How the fast path calls `spec` (dispatch.Hot), or False when it cannot: arguments
+        of a kind only the general path handles (trees with sets, lists for a formula, ...)."""
+        if spec.entry is not None and spec.fast_value_and_grad_fn is not None and spec.checkpointed is None:
+            value, vg = spec.fast_value_fn, spec.fast_value_and_grad_fn
+        elif spec.entry is None and not spec.leaf_sources and spec.checkpointed is None:
+            value, vg = self._flat_calls(spec, args)
+        else:
+            value, vg = (lambda *a: self._finish(spec, a, "value")), \
+                (lambda *a: self._finish(spec, a, "value_and_grad"))
+        return dispatch.hot_entry(args, self._state, spec.guard, value, vg, key) or False
 
     def _still_valid(self, spec: Specialization) -> bool:
         return spec.still_valid()
+
+    def _flat_calls(self, spec: Specialization, args):
+        """(value, value_and_grad) taking the arguments as called, for functions that take
+        the program's inputs (formulas, expressions): `_finish` for arguments of these kinds,
+        with what it decides per call decided here."""
+        positions, value_fn, vg_fn = spec.input_positions, spec.value_fn, spec.value_and_grad_fn
+        if spec.scalar and positions == tuple(range(len(args))):  # Python floats in, Python floats out
+            return value_fn, vg_fn
+        floats = [] if spec.scalar else [i for i in positions if type(args[i]) is float]
+        direct = positions == tuple(range(len(args))) and not floats
+
+        def inputs(a):
+            return a if direct else [np.float64(a[i]) if i in floats else a[i] for i in positions]
+
+        kinds = spec.grad_kinds if spec.grad_kinds and any(spec.grad_kinds) else None
+        float_grads, grouped = spec.float_grads, self.wrt_tuple
+
+        def value_and_grad(*a):
+            value, grads = vg_fn(*inputs(a))
+            grads = _fix_floats(grads, float_grads, grouped)
+            if kinds is not None:
+                grads = tuple(_as_grad_type(g, k) for g, k in zip(grads, kinds)) if grouped \
+                    else _as_grad_type(grads, kinds[0])
+            return value, grads
+
+        return (lambda *a: value_fn(*inputs(a))), value_and_grad
 
     def _tree_key(self, name, a):
         """A parameter tree's part of the cache key: its structure, each leaf's shape and
@@ -286,8 +335,9 @@ class Compiled:
             raise SignatureError(e.message, self._loc) from None
 
     @staticmethod
-    def _inputs(spec: Specialization, args) -> list:
-        # Python floats enter as float64 scalars, the dtype the program was compiled for.
+    def _inputs(spec: Specialization, args, scalar_code: bool = False) -> list:
+        # Python floats enter as float64 scalars, the dtype the program was compiled for
+        # (`scalar_code`: as they are, to the math code of a scalar module, which does that itself).
         if spec.leaf_sources:
             values = []
             for i, path in spec.leaf_sources:
@@ -297,6 +347,8 @@ class Compiled:
                 values.append(a)
         else:
             values = [args[i] for i in spec.input_positions]
+        if scalar_code and spec.scalar:
+            return values
         return [np.float64(a) if type(a) is float else a for a in values]
 
     def _call_entry(self, fn, args):
@@ -324,14 +376,31 @@ class Compiled:
         return tuple(out) if self.wrt_tuple else out[0]
 
     def _run(self, args, kwargs, which):
+        """The fast path (dispatch.py): positional arguments of the kinds a recent
+        specialisation was compiled for, nothing it read changed: its functions, called
+        directly. Anything else: bound as Python binds it, looked up, compiled if new."""
+        if not kwargs and len(args) == self._nargs:
+            specs = self._specs
+            for k, hot in enumerate(specs.hot):
+                out = getattr(hot, which)(*args)
+                if out is not dispatch.MISS:
+                    if k:  # another recent signature: most recently used now
+                        with self._lock:
+                            if hot.key in specs:
+                                specs.promote(hot.key)
+                                self._latest = specs[hot.key]
+                    return out
         args = self._arguments(args, kwargs)
-        spec = self._specialization(args)
+        return self._finish(self._specialization(args), args, which)
+
+    def _finish(self, spec: Specialization, args, which):
+        """Run `spec` on bound arguments (one per parameter)."""
         if spec.entry is not None and (which == "value" or spec.checkpointed is None):
             if which == "value":
                 return self._call_entry(spec.value_fn, args)
             value, grads = self._call_entry(spec.value_and_grad_fn, args)
             return grads if which == "grad" else (value, grads)
-        inputs = self._inputs(spec, args)
+        inputs = self._inputs(spec, args, scalar_code=True)
         if which == "value":
             return spec.value_fn(*inputs)
         value, grads = spec.value_and_grad_fn(*inputs)
@@ -924,6 +993,10 @@ class Compiled:
             if dtype.kind not in "fiub" or (dtype.kind == "f" and dtype.itemsize > 8):
                 raise SignatureError(f"argument {name} has dtype {dtype}, which gradc does not "
                                      "support (float16/32/64, integer and bool arrays are)", self._loc)
+            if not dtype.isnative:
+                raise SignatureError(f"argument {name} has dtype {dtype.str}, in the other byte order "
+                                     "than this machine's; gradc takes native arrays: pass "
+                                     f"{name}.astype({name}.dtype.newbyteorder('='))", self._loc)
             return ArgSpec(name, "input", Aval(tuple(a.shape), dtype))
         if dask_backend.is_dask(a):
             return ArgSpec(name, "input", dask_backend.aval(name, a, self._loc))
@@ -962,6 +1035,10 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
     namespace = loader.load(source, program.name, codegen.constants(program, adjoint, avoid=avoid))
     spec = Specialization(program, adjoint, source, namespace[program.name],
                           namespace[f"{program.name}_value_and_grad"], entry=entry)
+    spec.scalar = policy is None and codegen_scalar.applies(program, adjoint, entry)  # (steps take float64)
+    if entry is not None:
+        spec.fast_value_fn = dispatch.unchecked(spec.value_fn)
+        spec.fast_value_and_grad_fn = dispatch.unchecked(spec.value_and_grad_fn)
     _hold_lines(spec, namespace)
     if policy is not None:
         spec.checkpointed = stepped.build(adjoint, count_steps(program), policy, grouped=grouped,
@@ -1111,16 +1188,76 @@ def _computing(entry, which: str):
 def _entry_point(fn, wrt, variables, method: str, what: str, checkpoint=None, **options):
     """A plain function calling `Compiled.<method>(*args, **options)`; `.compiled` is kept."""
     compiled = compile(fn, wrt, variables=variables, checkpoint=checkpoint)
-    run = getattr(compiled, method)
+    if method in ("value", "grad", "value_and_grad") and not options:
+        entry = _fast_entry(compiled, method)
+    else:
+        run = getattr(compiled, method)
 
-    @api_boundary
-    def entry(*args, **kwargs):
-        return run(*args, **kwargs, **options)
+        @api_boundary
+        def entry(*args, **kwargs):
+            return run(*args, **kwargs, **options)
 
     entry.compiled = compiled
     entry.__name__ = f"{method}_{compiled.name}"
     entry.__doc__ = f"{what} of {compiled.name}, compiled by gradc."
     return entry
+
+
+def _fast_entry(compiled: Compiled, which: str):
+    """`entry(*args, **kwargs)` for value, grad or value_and_grad: a call whose positional
+    arguments match the most recent specialisation runs its generated function at once
+    (dispatch.py); every other call goes through `Compiled._run`. The entry is its own
+    api_boundary (a try statement costs nothing until something raises)."""
+    run, MISS = compiled._run, dispatch.MISS
+    if which == "value_and_grad":
+        def entry(*args, **kwargs):
+            try:
+                if not kwargs and len(args) == compiled._nargs:
+                    hot = compiled._specs.hot
+                    if hot:
+                        out = hot[0].value_and_grad(*args)
+                        if out is not MISS:
+                            return out
+                return run(args, kwargs, which)
+            except CompileError as e:
+                _at_user_frames(e)
+                raise  # bare: this frame is not added again
+    elif which == "grad":
+        def entry(*args, **kwargs):
+            try:
+                if not kwargs and len(args) == compiled._nargs:
+                    hot = compiled._specs.hot
+                    if hot:
+                        out = hot[0].grad(*args)
+                        if out is not MISS:
+                            return out
+                return run(args, kwargs, which)
+            except CompileError as e:
+                _at_user_frames(e)
+                raise  # bare: this frame is not added again
+    else:
+        def entry(*args, **kwargs):
+            try:
+                if not kwargs and len(args) == compiled._nargs:
+                    hot = compiled._specs.hot
+                    if hot:
+                        out = hot[0].value(*args)
+                        if out is not MISS:
+                            return out
+                return run(args, kwargs, which)
+            except CompileError as e:
+                _at_user_frames(e)
+                raise  # bare: this frame is not added again
+    return entry
+
+
+def _at_user_frames(e: CompileError) -> None:
+    """What api_boundary does to a CompileError leaving gradc: its traceback without gradc's
+    own frames (GRADC_TRACEBACK=full keeps them)."""
+    if not full_tracebacks():
+        e.with_traceback(user_frames(e.__traceback__))
+        if e.__cause__ is None:
+            e.__suppress_context__ = True
 
 
 @api_boundary

@@ -26,7 +26,10 @@ from .syntax import (Expr, Namespace, comment_text, docstring_text, float_text, 
 from .syntax import normal as normal_name
 
 INLINE_ARRAY_LIMIT = 16  # constant arrays up to this size are written into the source
-FREE_BYTES = 1 << 16  # intermediates this large are deleted after their last use
+# Every array a function makes is deleted after its last read, so memory follows the sweep;
+# only 0-d values (a NumPy scalar: not worth a statement) and arrays read last by the
+# function's final statement (its return frees them) are left to the return.
+FREE_BYTES = 1  # arrays at least this large (with at least one dimension) are freed
 
 # The array library the code is generated for: None is NumPy (this module's spellings). Another
 # backend (compiler/backends/) sets a Flavour while it generates: its own spellings of primitives,
@@ -482,9 +485,10 @@ HELPERS = ("sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax",
            "gather_last", "index_set", "index_add")
 
 
-def statements(program: Program, naming: Naming) -> list[Statement]:
+def statements(program: Program, naming: Naming, emit=None) -> list[Statement]:
     """Straight-line statements for `program`, with adjoint temporaries inlined and
-    large intermediates released (`del`) as soon as nothing reads them any more."""
+    large intermediates released (`del`) as soon as nothing reads them any more.
+    `emit(op, operands)` spells an op (default: its primitive's NumPy spelling)."""
     uses = program.use_counts()
     outputs = set(program.outputs)
     regions = ("loop", "cond", "loop_result")
@@ -531,7 +535,7 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
             stacks.add(op.out)
 
     def large(v: Value) -> bool:
-        return v.aval.size * v.dtype.itemsize >= FREE_BYTES or v in stacks
+        return (v.aval.ndim > 0 and v.aval.size * v.dtype.itemsize >= FREE_BYTES) or v in stacks
 
     holder: dict[str, Value] = {}  # which value a name currently holds
     held: dict[Value, str] = {}  # the other way round
@@ -548,8 +552,13 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
         holder[name] = v
         held[v] = name
 
+    final = len(program.ops) - 1 if not isinstance(naming, BodyNaming) else None  # (a loop body repeats)
+
     def release(i: int) -> None:
-        """`del` the large arrays this function made whose last read is statement i."""
+        """`del` the arrays this function made whose last read is statement i (not when the
+        function returns right after it: that frees them as well)."""
+        if i == final:
+            return
         frees = [held[v] for v in last_read.get(i, ()) if v in held and v in made and large(v)]
         out[-1].frees = tuple(sorted(frees, key=order.__getitem__))
         for n in out[-1].frees:
@@ -587,11 +596,14 @@ def statements(program: Program, naming: Naming) -> list[Statement]:
             out.append(st)
             release(i)
             continue
-        if flavour is not None:
-            expr = flavour.emit(op, [operand(v) for v in op.inputs])
+        operands = [operand(v) for v in op.inputs]
+        if emit is not None:  # a caller's spelling (scalar programs: codegen_scalar.py)
+            expr = emit(op, operands)
+        elif flavour is not None:  # a backend's spelling (Dask, the array API: compiler/backends)
+            expr = flavour.emit(op, operands)
         else:
-            expr = op.prim.emit(*[operand(v) for v in op.inputs], **op.params)
-        helper = op.prim.helper
+            expr = op.prim.emit(*operands, **op.params)
+        helper = op.prim.helper if emit is None else None
         if helper and naming.helpers.get(helper, helper) != helper:  # the helper yielded its name here
             assert expr.text.startswith(f"{helper}("), (helper, expr.text)
             expr = Expr(naming.helpers[helper] + expr.text[len(helper):], expr.prec)
@@ -1036,7 +1048,7 @@ def helpers_used(*programs: Program) -> list[str]:
 
 def helper_source(names, renamed: dict | None = None) -> str:
     """The helpers' definitions; `renamed`: helper → the name it has in this module."""
-    from .primitives.user import SOURCES
+    from .primitives.helper_sources import SOURCES
 
     def source(name):
         text = SOURCES[name] if name in SOURCES else inspect.getsource(getattr(support, name))
@@ -1090,6 +1102,10 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
     file name of an .npz written beside a saved module. User text (the origin, names)
     enters only escaped (docstrings, comments) or as allocated identifiers.
     """
+    from . import codegen_scalar
+
+    if codegen_scalar.applies(forward, adjoint, entry):  # Python floats and math (codegen_scalar.py)
+        return codegen_scalar.module_source(forward, adjoint, origin=origin, grouped=grouped, entry=entry)
     name = forward.name
     wrt_names = ", ".join(entry.wrt_names if entry is not None else
                           (adjoint.inputs[i].name for i in adjoint.wrt))

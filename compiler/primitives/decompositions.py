@@ -489,7 +489,7 @@ eig_real = _EIG_NS["eig_real"]
 
 
 def _register_helper():
-    from .user import SOURCES
+    from .helper_sources import SOURCES
     SOURCES["eig_real"] = EIG_SOURCE
 
 

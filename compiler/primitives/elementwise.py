@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-import sympy as sp
+from ..lazy_sympy import sympy as sp  # loaded when a formula is first used
 
 from ..syntax import ADD, COMPARE, MUL, POW, call, infix, literal, method, prefix
 from ..ir import Const

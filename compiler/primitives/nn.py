@@ -5,7 +5,7 @@ so user code calling them runs as plain NumPy, and generated code calls the same
 """
 from __future__ import annotations
 
-import sympy as sp
+from ..lazy_sympy import sympy as sp  # loaded when a formula is first used
 
 from gradc.runtime import support
 

@@ -25,7 +25,7 @@ from ..syntax import call
 from ..tracebacks import api_boundary
 from . import ops, registry
 
-SOURCES: dict[str, str] = {}  # helper name → its source, for generated modules
+from .helper_sources import SOURCES  # noqa: E402  helper name → its source, for generated modules
 ALLOWED_GLOBALS = {"np", "numpy"}
 
 

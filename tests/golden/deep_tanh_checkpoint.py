@@ -47,15 +47,19 @@ def step_3_adjoint(h, W_i, T):
     # line 41: h = np.tanh(h @ W[i])
     v1 = h @ W_i
     v2 = np.tanh(v1)
+    del v1
     # line 42: return np.mean((h - T) ** 2)
     v3 = v2 - T
     v4 = v3 ** 2
     v5 = np.mean(v4)
+    del v4
     # reverse sweep
     # adjoint of line 42: return np.mean((h - T) ** 2)
     v3_bar = 0.3333333333333333 * v3
+    del v3
     # adjoint of line 41: h = np.tanh(h @ W[i])
     v1_bar = v3_bar * (1 - v2 ** 2)
+    del v2, v3_bar
     h_bar = v1_bar @ W_i.T
     W_i_bar = h.T @ v1_bar
     return v5, h_bar, W_i_bar
@@ -67,9 +71,11 @@ def step_1_adjoint(h, W_i, v2_bar):
     # line 41: h = np.tanh(h @ W[i])
     v1 = h @ W_i
     v2 = np.tanh(v1)
+    del v1
     # reverse sweep
     # adjoint of line 41: h = np.tanh(h @ W[i])
     v1_bar = v2_bar * (1 - v2 ** 2)
+    del v2
     h_bar = v1_bar @ W_i.T
     W_i_bar = h.T @ v1_bar
     return h_bar, W_i_bar
@@ -81,9 +87,11 @@ def step_0_adjoint(x, W_i, v2_bar):
     # line 41: h = np.tanh(h @ W[i])
     v1 = x @ W_i
     v2 = np.tanh(v1)
+    del v1
     # reverse sweep
     # adjoint of line 41: h = np.tanh(h @ W[i])
     v1_bar = v2_bar * (1 - v2 ** 2)
+    del v2
     W_i_bar = x.T @ v1_bar
     return W_i_bar
 

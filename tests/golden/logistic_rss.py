@@ -7,7 +7,11 @@ import numpy as np
 
 # Helpers from gradc's runtime.support.
 def sigmoid(x):
-    """1 / (1 + e^-x), without overflow warnings for large negative x."""
+    """1 / (1 + e^-x), without overflow warnings for large negative x (e^-x is inf there:
+    the result is 0). A number that cannot overflow skips np.errstate, which costs more
+    than the arithmetic on one number."""
+    if isinstance(x, float) and x >= -709.0:  # a Python float or a NumPy float64 scalar
+        return 1.0 / (1.0 + np.exp(-x))
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-x))
 

@@ -39,7 +39,9 @@ def rnn_clipped(W, U, X, Y, h0, max_norm):
             v1 = W @ h
             v2 = U @ X[i]
             v3 = v1 + v2
+            del v1, v2
             v4 = np.tanh(v3)
+            del v3
             v5 = np.linalg.norm(v4, axis=0)
             v6 = v5 > max_norm
             if v6:
@@ -48,12 +50,16 @@ def rnn_clipped(W, U, X, Y, h0, max_norm):
                 h_3 = v8
             else:
                 h_3 = v4
+            del v4
             v10 = h_3 - Y[i]
             v11 = v10 ** 2
+            del v10
             v12 = np.sum(v11)
+            del v11
             v13 = loss + v12
             v14 = np.abs(h_3)
             v15 = np.min(v14)
+            del v14
             v16 = v15 > 0.99
             if v16:
                 broken_3, skipping = np.bool(True), np.bool(True)
@@ -82,7 +88,9 @@ def rnn_clipped_value_and_grad(W, U, X, Y, h0, max_norm):
             v1 = W @ h
             v2 = U @ X[i]
             v3 = v1 + v2
+            del v1, v2
             v4 = np.tanh(v3)
+            del v3
             v5 = np.linalg.norm(v4, axis=0)
             v6 = v5 > max_norm
             if v6:
@@ -91,12 +99,16 @@ def rnn_clipped_value_and_grad(W, U, X, Y, h0, max_norm):
                 h_3 = v8
             else:
                 h_3 = v4
+            del v4
             v10 = h_3 - Y[i]
             v11 = v10 ** 2
+            del v10
             v12 = np.sum(v11)
+            del v11
             v13 = loss + v12
             v14 = np.abs(h_3)
             v15 = np.min(v14)
+            del v14
             v16 = v15 > 0.99
             if v16:
                 broken_3, skipping = np.bool(True), np.bool(True)
@@ -127,7 +139,9 @@ def rnn_clipped_value_and_grad(W, U, X, Y, h0, max_norm):
             v1 = W @ t3[i_2]
             v2 = U @ X[i_2]
             v3 = v1 + v2
+            del v1, v2
             v4 = np.tanh(v3)
+            del v3
             v5 = np.linalg.norm(v4, axis=0)
             v6 = v5 > max_norm
             if v6:
@@ -137,8 +151,11 @@ def rnn_clipped_value_and_grad(W, U, X, Y, h0, max_norm):
             else:
                 h_3 = v4
             v10 = h_3 - Y[i_2]
+            del h_3
             v10_bar = loss_3 * 2 * v10
+            del v10
             h_3_bar = h0_bar + v10_bar
+            del v10_bar
             if v6:
                 v7 = max_norm / v5
                 v4_bar_2 = h_3_bar * v7
@@ -148,16 +165,20 @@ def rnn_clipped_value_and_grad(W, U, X, Y, h0, max_norm):
             else:
                 t7 = np.zeros_like(v5)
                 v5_bar, v4_bar = t7, h_3_bar
+            del h_3_bar
             t8 = np.expand_dims(v5, 0)
             v4_bar = v4_bar + np.expand_dims(v5_bar, 0) * (v4 / np.where(t8 == 0, 1.0, t8))
+            del t8
             v3_bar = v4_bar * (1 - v4 ** 2)
+            del v4, v4_bar
             U_bar_3 = np.outer(v3_bar, X[i_2])
             W_bar_3 = np.outer(v3_bar, t3[i_2])
             h_bar_2 = v3_bar @ W
+            del v3_bar
             h_bar, loss_bar, W_bar_2, U_bar_2 = h_bar_2, loss_3, W_bar_3, U_bar_3
         W_bar_2 = W_bar + W_bar_2
         U_bar_2 = U_bar + U_bar_2
         h0_bar, loss_3, W_bar, U_bar = h_bar, loss_bar, W_bar_2, U_bar_2
-    del tape, tape_2, tape_3, t2, t3, t4
+    del tape, tape_2, tape_3, t1, t2, t3, t4
     h0_bar = np.copy(h0_bar)
     return v26, (W_bar, U_bar, h0_bar)

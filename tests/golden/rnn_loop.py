@@ -26,10 +26,13 @@ def rnn(W, U, X, h0):
         v1 = W @ h
         v2 = U @ X[t]
         v3 = v1 + v2
+        del v1, v2
         v4 = np.tanh(v3)
+        del v3
         h = v4
     # line 18: return np.sum(h * h)
     v6 = h * h
+    del h
     v7 = np.sum(v6)
     return v7
 
@@ -44,15 +47,19 @@ def rnn_value_and_grad(W, U, X, h0):
         v1 = W @ h
         v2 = U @ X[t]
         v3 = v1 + v2
+        del v1, v2
         v4 = np.tanh(v3)
+        del v3
         tape[t] = v4
         h = v4
     # line 18: return np.sum(h * h)
     v7 = h * h
     v8 = np.sum(v7)
+    del v7
     # reverse sweep
     # adjoint of line 18: return np.sum(h * h)
     h_bar = h + h
+    del h
     # adjoint of line 16: for t in range(X.shape[0]):
     t1 = np.concatenate([np.expand_dims(h0, 0), tape[:-1]], axis=0)
     h0_bar = h_bar
@@ -62,11 +69,10 @@ def rnn_value_and_grad(W, U, X, h0):
         h_bar_2 = v3_bar @ W
         tape_2[t_2] = v3_bar
         h0_bar = h_bar_2
-    del tape
+    del tape, h_bar
     t2 = tape_2.T
     del tape_2
     W_bar = t2 @ t1
     del t1
     U_bar = t2 @ X
-    del t2
     return v8, (W_bar, U_bar, h0_bar)

@@ -32,13 +32,17 @@ def cross_entropy_l2(W, b, x, y, lam):
     # line 17: p = softmax(W @ x + b)
     v1 = W @ x
     v2 = v1 + b
+    del v1
     v3 = softmax(v2, axis=0)
+    del v2
     # line 18: return -np.log(y @ p) + lam * np.sum(W**2)
     v4 = y @ v3
+    del v3
     v5 = np.log(v4)
     v6 = -v5
     v7 = W ** 2
     v8 = np.sum(v7)
+    del v7
     v9 = lam * v8
     v10 = v6 + v9
     return v10
@@ -51,13 +55,16 @@ def cross_entropy_l2_value_and_grad(W, b, x, y, lam):
     # line 17: p = softmax(W @ x + b)
     v1 = W @ x
     v2 = v1 + b
+    del v1
     v3 = softmax(v2, axis=0)
+    del v2
     # line 18: return -np.log(y @ p) + lam * np.sum(W**2)
     v4 = y @ v3
     v5 = np.log(v4)
     v6 = -v5
     v7 = W ** 2
     v8 = np.sum(v7)
+    del v7
     v9 = lam * v8
     v10 = v6 + v9
     # reverse sweep
@@ -67,5 +74,6 @@ def cross_entropy_l2_value_and_grad(W, b, x, y, lam):
     v3_bar = v4_bar * y
     # adjoint of line 17: p = softmax(W @ x + b)
     v2_bar = v3 * (v3_bar - np.sum(v3_bar * v3, axis=0, keepdims=True))
+    del v3, v3_bar
     W_bar += np.outer(v2_bar, x)
     return v10, (W_bar, v2_bar)

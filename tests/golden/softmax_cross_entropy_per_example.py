@@ -16,16 +16,22 @@ def cross_entropy_l2_grad_vmap(W, b, x, y, lam):
     # line 17: p = softmax(W @ x + b)
     v1 = W.T
     v2 = x @ v1
+    del v1
     v3 = v2 + b
+    del v2
     v4 = softmax(v3, axis=1)
+    del v3
     # line 18: return -np.log(y @ p) + lam * np.sum(W**2)
     v5 = np.einsum('ij,ij->i', y, v4)
     # reverse sweep
     # adjoint of line 18: return -np.log(y @ p) + lam * np.sum(W**2)
     W_bar = lam * 2 * W
     v5_bar = -1.0 / v5
+    del v5
     v4_bar = np.expand_dims(v5_bar, 1) * y
+    del v5_bar
     # adjoint of line 17: p = softmax(W @ x + b)
     v3_bar = v4 * (v4_bar - np.sum(v4_bar * v4, axis=1, keepdims=True))
+    del v4, v4_bar
     W_bar = W_bar + v3_bar.reshape((3, 4, 1)) * x.reshape((3, 1, 5))
     return W_bar, v3_bar
