@@ -117,6 +117,7 @@ def test_codegen_is_linear_in_the_program():
         return time.perf_counter() - start
 
     chain(500)
-    small = min(chain(2000) for _ in range(2))
-    large = min(chain(16000) for _ in range(2))
-    assert large < 8 * small * 3, (small, large)  # 8x the ops: linear, with slack (not 64x)
+    small = min(chain(2000) for _ in range(3))
+    large = min(chain(16000) for _ in range(3))
+    # 8x the ops: linear is 8x, quadratic 64x; the slack absorbs a loaded machine's noise
+    assert large < 8 * small * 5, (small, large)
