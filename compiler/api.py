@@ -795,7 +795,7 @@ class Compiled:
         npz = f"{path.stem}_consts.npz"
         text, big = array_api.module_source(spec.ir, spec.adjoint_ir, origin=self._origin(),
                                             grouped=self.wrt_tuple or bool(spec.leaf_sources),
-                                            entry=spec.entry, external_consts=npz)
+                                            entry=spec.entry, external_consts=npz, loc=self._loc)
         if big:
             check_output(path.with_name(npz), overwrite=overwrite, protected=self.source_files())
         if spec.checkpointed is not None:
@@ -893,7 +893,7 @@ class Compiled:
             if token is not None:
                 codegen.FLAVOUR.reset(token)
         if lazy:  # refused unless every op on the data stays lazy and exact; results as Dask arrays
-            dask_backend.check((spec.ir, spec.adjoint_ir), kinds)
+            dask_backend.check((spec.ir, spec.adjoint_ir), kinds, self._loc)
             spec.backend = "dask"
             spec.value_fn = dask_backend.lazily(spec.value_fn)
             spec.value_and_grad_fn = dask_backend.lazily(spec.value_and_grad_fn)

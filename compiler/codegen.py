@@ -348,8 +348,9 @@ class Entry:
             elif kind[0] == "dask":  # ("dask", shape, dtype name, chunks): compiler/backends/dask.py
                 shape, chunks = repr(tuple(kind[1])), repr(tuple(kind[3]))
                 test = (f"not hasattr({where}, 'chunks') or {where}.shape != {shape} "
-                        f"or {where}.dtype != np.{kind[2]} or {where}.chunks != {chunks}")
-                want = f"a Dask array of shape {shape}, dtype {kind[2]} and chunks {chunks}"
+                        f"or {where}.dtype != np.{kind[2]} or {where}.chunks != {chunks} "
+                        f"or type({where}._meta) is not np.ndarray")
+                want = f"a Dask array of NumPy chunks, shape {shape}, dtype {kind[2]} and chunks {chunks}"
             elif kind[0] == "scalar":
                 test, want = f"type({where}) is not np.{kind[1]}", f"a NumPy {kind[1]} scalar"
             else:

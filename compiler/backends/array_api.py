@@ -3,7 +3,7 @@
 The functions take their namespace from their array arguments (`xp = array_namespace(...)`,
 array-api-compat), so one module runs on NumPy, CuPy, PyTorch and JAX arrays. Each primitive
 needs a spelling in the standard (`SPELLINGS`, a table); a program using one without (np.linalg
-extras, the scatter helpers, sorting, user primitives, ...) is refused at save time with a
+extras, gathers, sorting, user primitives, float16, ...) is refused at save time with a
 CompileError naming it at the user's line, never written with a NumPy call inside. As a last
 guard the written functions are scanned: any `np.` in them refuses the save.
 
@@ -25,7 +25,7 @@ from .. import codegen
 from ..errors import CompileError, UnsupportedFunction
 from ..ir import Const
 from ..syntax import Expr, call, comment_text, docstring_text, key_text, literal
-from . import Flavour
+from . import Flavour, scatter
 
 
 def _rename(new):
@@ -71,10 +71,31 @@ def _getitem(op, a):
     named = sum(1 for i in index if i is not None and i is not Ellipsis)
     if Ellipsis not in index and named < op.inputs[0].ndim:
         index = index + (Ellipsis,)
+    index = _in_bounds(index, op.inputs[0].shape)
     text = index_text(index)
     if "np." in text:  # an index array: not a basic index
         raise _refusal(op)
     return method(a, f"[{text}]")
+
+
+def _in_bounds(index, shape) -> tuple:
+    """Slices whose start or stop lies outside the axis (x[7:2] of 6 elements: NumPy clips,
+    the standard leaves it unspecified) as the same elements named within it."""
+    out, axis = [], 0
+    for item in index:
+        if item is Ellipsis:
+            axis += len(shape) - sum(1 for i in index if i is not None and i is not Ellipsis)
+        elif item is not None:
+            n = shape[axis]
+            outside = isinstance(item, slice) and any(e is not None and not -n <= e <= n
+                                                      for e in (item.start, item.stop))
+            if outside:
+                r = range(*item.indices(n))
+                stop = r[-1] + r.step if len(r) else 0
+                item = slice(r[0] if len(r) else 0, None if stop < 0 else stop, None if r.step == 1 else r.step)
+            axis += 1
+        out.append(item)
+    return tuple(out)
 
 
 def _same(op, *xs):
@@ -100,7 +121,7 @@ SPELLINGS = {
     **{n: _same for n in OPERATORS},
     "cast": _cast,
     "getitem": _getitem,
-    "clip": lambda op, a: call("xp.clip", a, literal(op.params["lo"]).text, literal(op.params["hi"]).text),
+    "clip": lambda op, a: call("xp.clip", a, _python_number(op.params["lo"]), _python_number(op.params["hi"])),
     "zeros_like": lambda op, a: call("xp.zeros_like", a),
     "copy": lambda op, a: call("xp.asarray", a, "copy=True"),
     **{n: _reduce(n) for n in ("sum", "mean", "max", "min", "prod")},
@@ -113,9 +134,36 @@ SPELLINGS = {
     "broadcast_to": lambda op, a: call("xp.broadcast_to", a, literal(op.params["shape"]).text),
     "concatenate": lambda op, *xs: call("xp.concat", f"[{', '.join(str(x) for x in xs)}]",
                                         axis=op.params["axis"]),
+    "cumsum": lambda op, a: call("xp.cumulative_sum", a, axis=op.params["axis"]),  # 2023.12
+    "cumprod": lambda op, a: call("xp.cumulative_prod", a, axis=op.params["axis"]),  # 2024.12 (np.prod's adjoint)
+    "vector_norm": lambda op, a: _vector_norm(op, a),
+    "scatter": lambda op, a: scatter.spell(op, a, **SCATTER),
 }
-ARITHMETIC = {"add", "sub", "mul", "div", "pow", "neg", "maximum", "minimum", "matmul", "logaddexp", "hypot"}
+
+
+SCATTER = dict(  # the adjoint of basic indexing, without item assignment (JAX arrays have none)
+    reshape=lambda a, shape: f"xp.reshape({a}, {shape})",
+    flip=lambda a, axis: f"xp.flip({a}, axis={axis})",
+    zeros=lambda shape, dtype: f"xp.zeros({shape}, dtype=xp.{dtype}, device=_device)",
+    concat=lambda parts, axis: f"xp.concat([{parts}], axis={axis})",
+    copy=lambda a: f"xp.asarray({a}, copy=True)")
+
+
+def _vector_norm(op, a):
+    """np.linalg.norm: xp.linalg.vector_norm (the linalg extension), |x| over no axes."""
+    axis, kw = op.params["axis"], {"keepdims": True} if op.params["keepdims"] else {}
+    if not axis:
+        return call("xp.abs", a)
+    return call("xp.linalg.vector_norm", a, axis=tuple(axis), ord=float(op.params["ord"]), **kw)
 HELPERS = ("sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax")
+# NumPy promotes bool and int operands to the float result (np.exp(k), k / 2, np.maximum(b, 0.5));
+# the standard computes in its operands' dtype, so they are cast to the result's dtype first.
+AS_RESULT = (set(SAME_NAME) | set(RENAMED) | {"add", "sub", "mul", "div", "pow", "neg", "matmul", "floor_divide",
+             "mod", "clip", *HELPERS}) - {"where", "isnan", "isinf", "isfinite", "signbit", "logical_and",
+                                         "logical_or", "logical_not", "logical_xor"}
+COMPARISONS = {"greater", "less", "greater_equal", "less_equal", "equal", "not_equal"}
+# Spelled as Python operators: a Python scalar operand is allowed there (of the array's kind).
+SCALAR_OPERANDS = {"add", "sub", "mul", "div", "pow", "neg", "matmul", "floor_divide", "mod", *COMPARISONS}
 
 
 def codegen_mul_prec():
@@ -130,16 +178,50 @@ def _refusal(op) -> CompileError:
         "knows; save with the default backend (NumPy) for this function", op.loc)
 
 
+def _targets(op) -> list:
+    """The dtype NumPy computes each operand in, where the standard would not promote to it
+    (None: the operand as it is)."""
+    name, n = op.prim.name, len(op.inputs)
+    if name in AS_RESULT:
+        return [op.out.dtype] * n
+    if name in COMPARISONS:  # y > 0.5 with int y: NumPy compares in float64
+        return [np.result_type(*(v.value if isinstance(v, Const) and v.weak else v.dtype for v in op.inputs))] * n
+    if name == "where":
+        return [np.dtype(bool), op.out.dtype, op.out.dtype]
+    return [None] * n
+
+
+def _array_scalar(const, dtype) -> Expr:
+    """A constant scalar as a 0-d array of the arguments' namespace and device: function
+    arguments of the standard (xp.where, xp.maximum, xp.broadcast_to, ...) take arrays."""
+    value = const.value.item() if isinstance(const.value, np.generic) else const.value
+    return Expr(f"xp.asarray({_python_number(value)}, dtype=xp.{np.dtype(dtype).name}, device=_device)")
+
+
 class ArrayAPI(Flavour):
     def emit(self, op, operands) -> Expr:
         spell = SPELLINGS.get(op.prim.name)
         if spell is None or op.prim.family == "user":
             raise _refusal(op)
-        if op.prim.name in ARITHMETIC:  # NumPy promotes bools and ints with floats; the standard does not
-            operands = [call("xp.astype", x, f"xp.{op.out.dtype.name}")
-                        if not isinstance(v, Const) and v.dtype.kind != op.out.dtype.kind else x
-                        for v, x in zip(op.inputs, operands)]
-        return spell(op, *operands)
+        targets = _targets(op)
+        if any(getattr(d, "name", None) == "float16" for d in [op.out.dtype, *targets]):
+            raise UnsupportedFunction(  # np.tanh(bool_array) is float16 in NumPy
+                f"backend='array-api': {op.prim.name!r} computes in float16, which the array API "
+                "standard does not have; cast to float32 or float64 first, or save with the default "
+                "backend (NumPy)", op.loc)
+        operands = list(operands)
+        for i, (v, target) in enumerate(zip(op.inputs, targets)):
+            if isinstance(v, Const) and v.is_scalar:
+                if op.prim.name not in SCALAR_OPERANDS:  # a Python scalar takes the array's dtype
+                    weak = v.weak and op.out.dtype.kind == v.dtype.kind
+                    operands[i] = _array_scalar(v, target or (op.out.dtype if weak else v.dtype))
+            elif target is not None and v.dtype.kind != target.kind:
+                operands[i] = call("xp.astype", operands[i], f"xp.{target.name}")
+        expr = spell(op, *operands)
+        found = NUMPY_CALL.search(expr.text)
+        if found:  # a NumPy spelling inside (an index array, a NumPy constant): refused at its line
+            raise _refusal(op)
+        return expr
 
     def scalar(self, const) -> Expr:
         value = const.value
@@ -154,7 +236,11 @@ class ArrayAPI(Flavour):
         return f"xp.empty({shape!r}, dtype=xp.{np.dtype(dtype).name}, device=_device)"
 
     def wrap(self, leaf, text: str) -> str:
-        return f"float({text})" if leaf.as_float else text
+        if leaf.as_float:
+            return f"float({text})"
+        if leaf.kind is not None and leaf.kind[0] == "array0":  # not a NumPy scalar from a reduction
+            return f"xp.asarray({text})"
+        return text
 
     def row(self, array: str, index: str) -> str:
         return f"{array}[{index}, ...]"  # the standard indexes every axis (or says `...`)
@@ -181,15 +267,17 @@ NAMESPACE = '''def _namespace(*args):
     return array_namespace(*arrays), device(arrays[0])'''
 
 
-def module_source(forward, adjoint, *, origin: str, grouped: bool, entry=None, external_consts: str) -> tuple:
+def module_source(forward, adjoint, *, origin: str, grouped: bool, entry=None, external_consts: str,
+                  loc=None) -> tuple:
     """(module text, large constants by name) for the array API standard; a CompileError
-    when something in the programs has no spelling there."""
+    when something in the programs has no spelling there (at the op's line, else at `loc`,
+    the function's)."""
     name = forward.name
     params = entry.param_names() if entry is not None else [v.name for v in forward.inputs]
     clash = [p for p in params if p in RESERVED or p in HELPERS or p.startswith("_c_")]
     if clash:
         raise CompileError(f"backend='array-api': the parameter name {clash[0]!r} is one the generated "
-                           "module uses itself; rename it")
+                           "module uses itself; rename it", loc)
     names = codegen.const_names(forward, adjoint, avoid=params)
     consts = {n: np.asarray(c.value) for c, n in names.items()}
     big = {f"_c_{k}": v for k, v in consts.items() if v.size > codegen.INLINE_ARRAY_LIMIT}
@@ -210,8 +298,8 @@ def module_source(forward, adjoint, *, origin: str, grouped: bool, entry=None, e
         found = NUMPY_CALL.search(code)
         if found:  # the last guard: nothing NumPy-only inside a function
             raise CompileError("backend='array-api': the generated code would call NumPy directly "
-                               f"({found.group(0)}); save with the default backend")
-    helpers = codegen.helpers_used(forward, adjoint)
+                               f"({found.group(0)}); save with the default backend", loc)
+    helpers = [h for h in codegen.helpers_used(forward, adjoint) if h in HELPERS]  # scatter: inline
     header = [codegen._docstring(
         docstring_text(f"{name} and its gradient with respect to {wrt_names}, for the array API standard."),
         docstring_text(f"Generated by gradc from {origin}.") + " Runs on NumPy, CuPy, PyTorch and JAX "
@@ -252,8 +340,9 @@ def _checker(entry) -> str:
             test = f"type({where}) is not float and tuple(getattr({where}, 'shape', (0,))) != ()"
             want = "a Python float (or a 0-d array)"
         else:
-            shape = tuple(int(n) for n in kind[1]) if kind[0] == "array" else ()
-            dtype = kind[2] if kind[0] == "array" else kind[1]
+            array = kind[0] in ("array", "dask")  # a Dask specialisation's module takes any array
+            shape = tuple(int(n) for n in kind[1]) if array else ()
+            dtype = kind[2] if array else kind[1]
             test = (f"not hasattr({where}, 'shape') or tuple({where}.shape) != {shape!r} "
                     f"or {where}.dtype != array_namespace({where}).{dtype}")
             want = f"an array of shape {shape!r} and dtype {dtype}"

@@ -31,6 +31,7 @@ from ..ir import Aval, Builder, Const, Program, Value, max_ops
 from ..passes import optimize
 from ..syntax import normal
 from ..passes.simplify import rewrite
+from ..backends import dask as dask_backend
 from . import captured, marks, numpy_indexing, numpy_math, numpy_table
 from .branches import LOOP_BARRIER, Branches, jumps_in, value_name, without_jumps
 from .constructs import (Break, Closure, Continue, ContainerMethod, Partial, PythonConstructs, held,
@@ -1516,6 +1517,10 @@ class Lowering(Branches, PythonConstructs):
                 self.referenced[(id(globs), name)] = captured.Read(captured.GlobalSlot(globs, name), obj)
             if isinstance(obj, np.ndarray):
                 return self.captured_array(name, obj, node)
+            if dask_backend.is_dask(obj):  # data is an argument: a constant would be computed
+                self.fail(f"{name!r} is a Dask array read from outside the function (a global or closure "
+                          "variable), which gradc does not capture: pass it as an argument",
+                          UnsupportedFunction, node)
             return obj
         if name in SAFE_BUILTINS:
             if globs is not None:  # a module-level `sum = ...` defined later must not be missed
