@@ -343,16 +343,17 @@ class Entry:
         lines = []
         for (param, path), kind in zip(self.access, self.kinds):
             where = f"{param}{''.join(f'[{key_text(k)}]' for k in path)}"
-            if kind[0] == "float":
-                test, want = f"type({where}) is not float", "a Python float"
+            if kind[0] == "float":  # as the cache tells them apart: a float subclass is one too
+                test, want = f"not isinstance({where}, float) or isinstance({where}, np.generic)", "a Python float"
             elif kind[0] == "dask":  # ("dask", shape, dtype name, chunks): compiler/backends/dask.py
                 shape, chunks = repr(tuple(kind[1])), repr(tuple(kind[3]))
                 test = (f"not hasattr({where}, 'chunks') or {where}.shape != {shape} "
                         f"or {where}.dtype != np.{kind[2]} or {where}.chunks != {chunks} "
                         f"or type({where}._meta) is not np.ndarray")
                 want = f"a Dask array of NumPy chunks, shape {shape}, dtype {kind[2]} and chunks {chunks}"
-            elif kind[0] == "scalar":
-                test, want = f"type({where}) is not np.{kind[1]}", f"a NumPy {kind[1]} scalar"
+            elif kind[0] == "scalar":  # by dtype (np.longlong is an int64 scalar of another type)
+                test = f"not isinstance({where}, np.generic) or {where}.dtype != np.{kind[1]}"
+                want = f"a NumPy {kind[1]} scalar"
             else:
                 shape = repr(tuple(int(n) for n in kind[1]))
                 test = (f"type({where}) is not np.ndarray or {where}.shape != {shape} "

@@ -13,8 +13,8 @@ __all__ = ["sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax",
 def sigmoid(x):
     """1 / (1 + e^-x), without overflow warnings for large negative x (e^-x is inf there:
     the result is 0). A number that cannot overflow skips np.errstate, which costs more
-    than the arithmetic on one number."""
-    if isinstance(x, float) and x >= -709.0:  # a Python float or a NumPy float64 scalar
+    than the arithmetic on one number (a Python float or a NumPy float64 scalar)."""
+    if isinstance(x, float) and x >= -709.0:
         return 1.0 / (1.0 + np.exp(-x))
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-x))
@@ -92,3 +92,23 @@ def gather_last(g, index):
     k = np.arange(order[index].size).reshape(np.shape(order[index]))
     order[index] = k
     return np.where(order[index] == k, g[index], 0)
+
+
+def numpy_errors_default(_cache=[None, None, False]):
+    """Whether NumPy's floating-point error handling is its default (no np.errstate or
+    np.seterr in effect). Scalar code on Python floats stands in for NumPy's only then: an
+    overflow in an intermediate that NumPy would raise on (np.errstate(over="raise")) is
+    silent on Python floats. The check is one context-variable read while the state stays
+    the same object (`_cache`, a default argument on purpose: the state seen last)."""
+    default = {"divide": "warn", "over": "warn", "under": "ignore", "invalid": "warn"}
+    var = _cache[0]
+    if var is None:
+        # NumPy 2's context variable for the error state; with another NumPy: ask every time
+        config = getattr(getattr(np, "_core", None), "_ufunc_config", None)
+        var = _cache[0] = getattr(config, "_extobj_contextvar", False)
+    if var is False:
+        return np.geterr() == default and np.geterrcall() is None
+    state = var.get()
+    if state is not _cache[1]:
+        _cache[1], _cache[2] = state, np.geterr() == default and np.geterrcall() is None
+    return _cache[2]

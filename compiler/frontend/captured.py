@@ -19,6 +19,9 @@ them alive, so an id is never reused).
 """
 from __future__ import annotations
 
+import array
+import collections
+import collections.abc
 import functools
 import hashlib
 import sys
@@ -201,8 +204,10 @@ class Guard:
 def _checker(obj, attrs, seen, depth):
     """None when `obj` cannot change without being replaced (identity suffices), else a
     function telling whether `obj` still holds what it holds now."""
-    if isinstance(obj, _ATOMS) or obj is MISSING or depth > _MAX_DEPTH or id(obj) in seen:
+    if isinstance(obj, _ATOMS) or obj is MISSING or id(obj) in seen:
         return None
+    if depth > _MAX_DEPTH:  # too deep to fingerprint: a container there counts as changed
+        return None if isinstance(obj, (types.FunctionType, types.ModuleType, type)) else _NEVER_SAME
     if isinstance(obj, np.ndarray):
         shape, dtype = obj.shape, obj.dtype
         if obj.nbytes <= SMALL_ARRAY_BYTES and not dtype.hasobject:  # a copy of the bytes: exact, and fastest
@@ -252,7 +257,27 @@ def _checker(obj, attrs, seen, depth):
     if isinstance(obj, marks.Checkpointed):  # gradc.checkpoint(helper): the helper
         fn, fc = obj.fn, sub(obj.fn)
         return lambda cp: cp.fn is fn and (fc is None or fc(fn))
+    # other containers that can change in place: their contents now
+    if isinstance(obj, (bytearray, memoryview, array.array)):
+        data = bytes(obj)
+        return lambda b: bytes(b) == data
+    if isinstance(obj, collections.abc.Mapping):  # UserDict, ChainMap, MappingProxyType, ...
+        vc = _dict_checker(dict(obj), sub)
+        return lambda m: vc(dict(m))
+    if isinstance(obj, (collections.abc.Sequence, collections.abc.Set, collections.deque)):
+        lc = _checker(list(obj), attrs, seen, depth)
+        return lambda q: lc(list(q))
+    if isinstance(obj, (type, types.BuiltinFunctionType, np.ufunc)) or callable(obj) and not (
+            hasattr(obj, "__getitem__") or hasattr(obj, "__array__") or hasattr(obj, "__iter__")):
+        return None  # classes, builtins, ufuncs, NumPy's functions: replaced, not changed
+    if hasattr(obj, "__getitem__") or hasattr(obj, "__array__") or hasattr(obj, "__iter__") \
+            or hasattr(obj, "__dict__"):
+        return _NEVER_SAME  # an object whose contents gradc cannot fingerprint: recompile every call
     return None  # other objects: by identity
+
+
+def _NEVER_SAME(_):
+    return False
 
 
 def _dict_checker(obj: dict, sub):

@@ -13,6 +13,7 @@ import ast
 import builtins
 import collections.abc
 import contextlib
+import copy
 import contextvars
 import inspect
 import operator
@@ -386,7 +387,7 @@ def _read_source(fn, code) -> tuple:
         if start != code.co_firstlineno or tree is None:
             raise changed
         raise SourceUnavailable(f"the source of {fn.__name__!r} is not a `def` statement")
-    if start != code.co_firstlineno or not _source_matches(tree, code):
+    if start != code.co_firstlineno or not _source_matches(tree, code) or _bytecode_matches(tree, code) is False:
         raise changed
     return tree, source_lines(dedented), filename, code.co_firstlineno - 1
 
@@ -396,6 +397,58 @@ def _source_changed(code, filename) -> SourceUnavailable:
         f"the source of {code.co_name} in {os.path.basename(filename)} changed since it was imported "
         f"(the file no longer holds the code Python runs); re-import the module "
         f"(importlib.reload) or restart, so that gradc compiles the code that is called")
+
+
+_FUTURE_FLAGS = 0x1000000  # CO_FUTURE_ANNOTATIONS: `from __future__ import annotations`
+
+
+def _bytecode_matches(tree: ast.FunctionDef, code) -> bool | None:
+    """Whether `tree`, compiled as Python would, gives `code`'s constants
+    (a file edited after import, `x ** 2` now `x ** 3` or a coefficient tweaked, keeps the
+    names and lines _source_matches looks at). None when it cannot tell (the compile fails,
+    or the function is not found): then the other checks decide."""
+    fn = copy.deepcopy(tree)
+    fn.decorator_list = []  # decorators run at definition time; the code is the function's own
+    body: list = [fn]
+    if code.co_freevars:  # a closure: its free names are cells of an enclosing function
+        cells = [ast.Assign(targets=[ast.Name(id=v, ctx=ast.Store())], value=ast.Constant(None))
+                 for v in code.co_freevars]
+        outer = ast.FunctionDef(name="__gradc_enclosing", args=ast.arguments(
+            posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
+            body=cells + [fn, ast.Return(value=ast.Name(id=fn.name, ctx=ast.Load()))], decorator_list=[],
+            returns=None, type_comment=None)
+        body = [outer]
+    module = ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))
+    try:
+        compiled = compile(module, code.co_filename, "exec", flags=code.co_flags & _FUTURE_FLAGS,
+                           dont_inherit=True)
+    except Exception:  # noqa: BLE001 - cannot tell
+        return None
+    found = [c for c in _code_objects(compiled) if c.co_name == code.co_name
+             and c.co_argcount == code.co_argcount and c.co_varnames == code.co_varnames]
+    if len(found) != 1:
+        return None
+    return _same_code(found[0], code)
+
+
+def _code_objects(code):
+    for k in code.co_consts:
+        if isinstance(k, types.CodeType):
+            yield k
+            yield from _code_objects(k)
+
+
+def _same_code(a, b) -> bool:
+    """The same constants, nested functions (comprehensions, lambdas) included. (Instructions
+    are not compared: the same source can compile to different specialised opcodes.)"""
+    consts_a = [k for k in a.co_consts if not isinstance(k, types.CodeType)]
+    consts_b = [k for k in b.co_consts if not isinstance(k, types.CodeType)]
+    if len(consts_a) != len(consts_b) or any(type(x) is not type(y) or x != y and not (x != x and y != y)
+                                            for x, y in zip(consts_a, consts_b)):
+        return False
+    nested_a = [k for k in a.co_consts if isinstance(k, types.CodeType)]
+    nested_b = [k for k in b.co_consts if isinstance(k, types.CodeType)]
+    return len(nested_a) == len(nested_b) and all(_same_code(x, y) for x, y in zip(nested_a, nested_b))
 
 
 def _source_matches(tree: ast.FunctionDef, code) -> bool:

@@ -9,8 +9,8 @@ import numpy as np
 def sigmoid(x):
     """1 / (1 + e^-x), without overflow warnings for large negative x (e^-x is inf there:
     the result is 0). A number that cannot overflow skips np.errstate, which costs more
-    than the arithmetic on one number."""
-    if isinstance(x, float) and x >= -709.0:  # a Python float or a NumPy float64 scalar
+    than the arithmetic on one number (a Python float or a NumPy float64 scalar)."""
+    if isinstance(x, float) and x >= -709.0:
         return 1.0 / (1.0 + np.exp(-x))
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-x))

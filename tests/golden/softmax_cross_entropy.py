@@ -21,7 +21,7 @@ def check_arguments(W, b, x, y, lam):
         raise ValueError('this module was generated for x: an array of shape (5,) and dtype float64')
     if type(y) is not np.ndarray or y.shape != (4,) or y.dtype != np.float64:
         raise ValueError('this module was generated for y: an array of shape (4,) and dtype float64')
-    if type(lam) is not float:
+    if not isinstance(lam, float) or isinstance(lam, np.generic):
         raise ValueError('this module was generated for lam: a Python float')
 
 
