@@ -288,7 +288,9 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
 
     from .regions import inline_branches
 
-    spec = flat_view(spec)  # loops are traced iteration by iteration
+    from .regions import while_view
+
+    spec = while_view(flat_view(spec), inputs)  # loops are traced iteration by iteration
     program: Program = inline_branches(spec.adjoint_ir, inputs)  # the branches taken at `inputs`
     env = evaluate(program, *inputs)
     consts = {c: c.name or f"c{i}" for i, c in enumerate(program.consts(), 1)}
