@@ -47,6 +47,7 @@ class Statement:
     subscript: str = ""  # `target[index] += expr`: a scattered contribution added in place
     loop: "LoopBlock | None" = None  # a loop op: written as a for statement (see LoopBlock)
     cond: "CondBlock | None" = None  # a cond op: written as an if statement (see CondBlock)
+    wloop: "WhileBlock | None" = None  # a while or unwind op (see WhileBlock)
 
     @property
     def lhs(self) -> str:
@@ -55,7 +56,7 @@ class Statement:
     @property
     def results(self) -> dict | None:
         """Names a loop or if statement binds for its results (None for an assignment)."""
-        block = self.loop or self.cond
+        block = self.loop or self.cond or self.wloop
         return block.results if block is not None else None
 
 
@@ -81,6 +82,26 @@ class CondBlock:
     test: str
     branches: list  # per branch (true, then false): (Statements, [(result name, expr)])
     results: dict  # result Value -> name
+
+
+@dataclass
+class WhileBlock:
+    """A while op as statements: the carries bound, an iteration counter and a tape list
+    when something reads them, then `while True:` over the condition's statements,
+    `if not test: break`, the body, the tape row appended, the carries rebound and the
+    counter advanced (`while test:` when the condition is one expression). An unwind op:
+    `for k in range(n - 1, -1, -1):` reading row k of the tape, over the body."""
+    inits: list  # (name, expr)
+    count: str | None  # the trip count's name (forward) or expression (unwind)
+    tape: str | None  # the tape list's name
+    cond: list  # Statements of the condition (forward)
+    test: str  # the condition's value (forward)
+    body: list  # Statements of the body
+    appends: list  # exprs appended to the tape per iteration (forward)
+    carries: list  # (name, expr)
+    results: dict  # result Value -> name
+    index: str | None = None  # unwind: the iteration number
+    rows: list | None = None  # unwind: names of the tape row's items
 
 
 class BodyNaming:
@@ -493,7 +514,7 @@ def statements(program: Program, naming: Naming, emit=None) -> list[Statement]:
     `emit(op, operands)` spells an op (default: its primitive's NumPy spelling)."""
     uses = program.use_counts()
     outputs = set(program.outputs)
-    regions = ("loop", "cond", "loop_result")
+    regions = ("loop", "cond", "loop_result", "while", "unwind")
     loop_reads = {v for op in program.ops if op.prim.name in regions for v in op.inputs}
 
     def inlined(op: Op) -> bool:
@@ -536,8 +557,9 @@ def statements(program: Program, naming: Naming, emit=None) -> list[Statement]:
         elif op.prim.name in ("getitem", "transpose", "concatenate") and any(v in stacks for v in op.inputs):
             stacks.add(op.out)
 
-    def large(v: Value) -> bool:
-        return (v.aval.ndim > 0 and v.aval.size * v.dtype.itemsize >= FREE_BYTES) or v in stacks
+    def large(v: Value) -> bool:  # (a while loop's tape, a list, is released after its last read)
+        return ((v.aval.ndim > 0 and v.aval.size * v.dtype.itemsize >= FREE_BYTES) or v in stacks
+                or v.dtype == object)
 
     holder: dict[str, Value] = {}  # which value a name currently holds
     held: dict[Value, str] = {}  # the other way round
@@ -584,9 +606,12 @@ def statements(program: Program, naming: Naming, emit=None) -> list[Statement]:
     for i, op in enumerate(program.ops):
         if op.prim.name == "loop_result":
             continue  # named by its loop
-        if op.prim.name in ("loop", "cond"):
+        if op.prim.name in ("loop", "cond", "while", "unwind"):
             live_names = {n for n, v in holder.items() if last_use.get(v, -1) > i}
-            if op.prim.name == "loop":
+            if op.prim.name in ("while", "unwind"):
+                block = _while_block(program, op, naming, operand, live_names)
+                st = Statement(op, "", "", wloop=block)
+            elif op.prim.name == "loop":
                 block = _loop_block(program, op, naming, operand, live_names)
                 st = Statement(op, "", "", loop=block)
             else:
@@ -689,6 +714,94 @@ def _loop_block(program: Program, op: Op, naming, operand, live_names=frozenset(
     carries = [(names[k], text(body.outputs[k])) for k in range(nc)]
     return LoopBlock(inits, stacks, header, index, stmts, writes, carries,
                      {v: names[k] for k, v in enumerate(results) if v is not None})
+
+
+def _result_names(program: Program, op: Op, preferred: list, naming, live_names) -> tuple[list, list]:
+    """(result Values or None, their names) of region op `op`: named as the values they are,
+    never as a name still read after the region nor as another of its results."""
+    results = [None] * len(preferred)
+    for r in program.ops:
+        if r.prim.name == "loop_result" and r.inputs[0] is op.out:
+            results[r.params["index"]] = r.out
+    names: list[str] = []
+    for k, v in enumerate(results):
+        if naming.space is None:
+            name = naming.base(v) if v is not None else preferred[k]
+        elif v is not None and naming.space.get(("value", v)) is None and (
+                v.adjoint_of is None and v.tangent_of is None):
+            name = naming.space.name(("value", v), v.name or preferred[k], "v")
+        elif v is not None:
+            name = naming.base(v)
+        else:
+            name = naming.space.name(("result", op, k), preferred[k], "v")
+        if name in live_names or name in names:
+            name = naming.fresh(name, set(live_names) | set(names))
+        names.append(name)
+    return results, names
+
+
+def _while_block(program: Program, op: Op, naming, operand, live_names=frozenset()) -> WhileBlock:
+    """The while statement of a while op, or the reversed for statement of an unwind op."""
+    p = op.params
+    nc, body = p["n_carry"], p["body"]
+    operands = [operand(v) for v in op.inputs]
+
+    def bind(prog: Program, texts: dict, tag) -> tuple[list, dict, "callable"]:
+        stmts = statements(prog, BodyNaming(naming, prog, texts, (tag, id(op))))
+        final = _final_names(stmts)
+
+        def text(v: Value) -> str:
+            if isinstance(v, Const):
+                return naming.const_names[v] if not v.is_scalar else literal(v.value).text
+            return final.get(v) or texts[v]
+        return stmts, final, text
+
+    if op.prim.name == "while":
+        preferred = [b.name or f"c{k}" for k, b in enumerate(body.inputs[:nc])] + ["iterations", "tape"]
+        results, names = _result_names(program, op, preferred[:nc + 1 + (1 if p["n_tape"] else 0)], naming,
+                                       live_names)
+        count = names[nc] if results[nc] is not None else None
+        tape = names[nc + 1] if p["n_tape"] and results[nc + 1] is not None else None
+        invs = [o.text for o in operands[nc:]]
+        cstmts, _, ctext = bind(p["cond"], dict(zip(p["cond"].inputs, names[:nc] + invs)), "cond")
+        bstmts, _, btext = bind(body, dict(zip(body.inputs, names[:nc] + invs)), "body")
+        appends = [btext(v) for v in body.outputs[nc:]] if tape is not None else []
+        return WhileBlock([(names[k], operands[k].text) for k in range(nc)], count, tape, cstmts,
+                          ctext(p["cond"].outputs[0]), bstmts, appends,
+                          [(names[k], btext(body.outputs[k])) for k in range(nc)],
+                          {v: names[k] for k, v in enumerate(results) if v is not None})
+    # unwind: (count, carries, [tape], invariants); body (carries, rows, invariants). Its
+    # results are named after what they carry (x_bar for x's adjoint), not after the operands
+    # they flow to (a loop's carried adjoint and an invariant's may flow to the same one).
+    results = [None] * nc
+    for r in program.ops:
+        if r.prim.name == "loop_result" and r.inputs[0] is op.out:
+            results[r.params["index"]] = r.out
+    names = []
+    for k, b in enumerate(body.inputs[:nc]):
+        want = f"{b.name or 'c'}_bar"
+        if naming.space is not None:
+            want = naming.space.name(("result", op, k), want, "v")
+        if want in live_names or want in names:
+            want = naming.fresh(want, set(live_names) | set(names))
+        names.append(want)
+    nr = p["n_rows"]
+    index = naming.space.name(("index", op), "k", "i") if naming.space is not None else "k"
+    rows = []
+    for j, b in enumerate(body.inputs[nc:nc + nr]):
+        want = b.name or "t"
+        if naming.space is not None:
+            want = naming.space.name(("row", op, j), want, "v")
+        if want in names or want in rows or want in live_names:
+            want = naming.fresh(want, set(live_names) | set(names) | set(rows))
+        rows.append(want)
+    invs = [o.text for o in operands[1 + nc + (1 if nr else 0):]]
+    texts = dict(zip(body.inputs, names + rows + invs))
+    bstmts, _, btext = bind(body, texts, "body")
+    return WhileBlock([(names[k], operands[1 + k].text) for k in range(nc)], operands[0].text,
+                      operands[1 + nc].text if nr else None, [], "", bstmts, [],
+                      [(names[k], btext(body.outputs[k])) for k in range(nc)],
+                      {v: names[k] for k, v in enumerate(results) if v is not None}, index, rows)
 
 
 def _cond_block(program: Program, op: Op, naming, operand, live_names=frozenset()) -> CondBlock:
@@ -837,7 +950,7 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
             lines.append(f"    # {prefix}line {loc.lineno}: {comment_text(loc.line.strip())}")
             in_errstate = False
         last_sweep, last_line = sweep, loc.lineno if loc is not None else None
-        if s.loop is not None or s.cond is not None:
+        if s.loop is not None or s.cond is not None or s.wloop is not None:
             lines += _block_lines([s], "    ")
             continue
         if rows:
@@ -941,7 +1054,7 @@ def _loop_lines(s: Statement, indent: str) -> list[str]:
     elif inits:  # all at once: a carry's name may be another carry's initial value
         lines.append(f"{indent}{', '.join(n for n, _ in inits)} = {', '.join(e for _, e in inits)}")
     for name, shape, dtype in block.stacks:
-        kind = "" if dtype == np.float64 else f", dtype=np.{dtype.name}"
+        kind = "" if dtype == np.float64 else ", dtype=object" if dtype == object else f", dtype=np.{dtype.name}"
         flavour = FLAVOUR.get()
         empty = flavour.empty(shape, dtype) if flavour is not None else f"np.empty({shape!r}{kind})"
         lines.append(f"{indent}{name} = {empty}")
@@ -958,6 +1071,52 @@ def _loop_lines(s: Statement, indent: str) -> list[str]:
         lines.append(f"{inner}{', '.join(n for n, _ in changed)} = {', '.join(e for _, e in changed)}")
     if not block.body and not block.writes and not changed:
         lines.append(f"{inner}pass")
+    if s.frees:
+        lines.append(f"{indent}del {', '.join(s.frees)}")
+    return lines
+
+
+def _assign_all(indent: str, pairs: list) -> list[str]:
+    """`a = x` or, for several, `a, b = x, y` (all at once: one may read another's old value)."""
+    changed = [(n, e) for n, e in pairs if n != e]
+    if len(changed) == 1:
+        return [f"{indent}{changed[0][0]} = {changed[0][1]}"]
+    if changed:
+        return [f"{indent}{', '.join(n for n, _ in changed)} = {', '.join(e for _, e in changed)}"]
+    return []
+
+
+def _while_lines(s: Statement, indent: str) -> list[str]:
+    """The while statement of a while op (or the reversed for statement of an unwind op)."""
+    block, inner = s.wloop, indent + "    "
+    lines = _assign_all(indent, block.inits)
+    if block.index is None:
+        if block.count is not None:
+            lines.append(f"{indent}{block.count} = 0")
+        if block.tape is not None:
+            lines.append(f"{indent}{block.tape} = []")
+        if block.cond:
+            lines.append(f"{indent}while True:")
+            lines += _block_lines(block.cond, inner)
+            lines.append(f"{inner}if not {block.test}:")
+            lines.append(f"{inner}    break")
+        else:
+            lines.append(f"{indent}while {block.test}:")
+        lines += _block_lines(block.body, inner)
+        if block.tape is not None:
+            item = block.appends[0] if len(block.appends) == 1 else f"({', '.join(block.appends)})"
+            lines.append(f"{inner}{block.tape}.append({item})")
+        lines += _assign_all(inner, block.carries)
+        if block.count is not None:
+            lines.append(f"{inner}{block.count} += 1")
+        elif not block.body and not block.carries and block.tape is None:
+            lines.append(f"{inner}pass")
+    else:
+        lines.append(f"{indent}for {block.index} in range({block.count} - 1, -1, -1):")
+        if block.rows:
+            lines.append(f"{inner}{', '.join(block.rows)} = {block.tape}[{block.index}]")
+        body = _block_lines(block.body, inner) + _assign_all(inner, block.carries)
+        lines += body or ([] if block.rows else [f"{inner}pass"])
     if s.frees:
         lines.append(f"{indent}del {', '.join(s.frees)}")
     return lines
@@ -990,6 +1149,8 @@ def _block_lines(stmts: list[Statement], indent: str) -> list[str]:
             lines += _loop_lines(st, indent)
         elif st.cond is not None:
             lines += _cond_lines(st, indent)
+        elif st.wloop is not None:
+            lines += _while_lines(st, indent)
         else:
             lines.append(f"{indent}{st.lhs} {'+=' if st.augmented else '='} {st.expr}")
             if st.frees:

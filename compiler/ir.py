@@ -228,6 +228,8 @@ class Program:
                 values += op.params["body"].outputs
             elif op.prim.name == "cond":  # so may a branch
                 values += [v for b in op.params["branches"] for v in b.outputs]
+            elif op.prim.name in ("while", "unwind"):  # and a while body
+                values += op.params["body"].outputs
             for v in values:
                 if isinstance(v, Const) and not v.is_scalar:
                     seen.setdefault(v.uid, v)
@@ -257,7 +259,7 @@ class Program:
         nums = {v: -i for i, v in enumerate(self.inputs)}
         k = 0
         for op in _nested_ops(self, forward_only=True):
-            if op.prim.name not in ("loop", "cond"):
+            if op.prim.name not in ("loop", "cond", "while", "unwind"):
                 k += 1
                 nums[op.out] = k
         return nums
@@ -426,6 +428,9 @@ def verify(program: Program) -> Program:
         elif op.prim.name == "cond":
             from .regions import verify_cond
             verify_cond(op, verify)
+        elif op.prim.name in ("while", "unwind"):
+            from .regions import verify_while
+            verify_while(op, verify)
         if arity is not None and len(op.inputs) != arity:
             raise VerifyError(f"op {i} ({op.prim.name}) has {len(op.inputs)} operands, expected {arity}")
         for v in op.inputs:
@@ -455,6 +460,11 @@ def _nested_ops(program: Program, forward_only: bool = False):
         elif op.prim.name == "cond":
             for body in op.params["branches"]:
                 yield from _nested_ops(body, forward_only)
+        elif op.prim.name == "while":
+            yield from _nested_ops(op.params["cond"], forward_only)
+            yield from _nested_ops(op.params["body"], forward_only)
+        elif op.prim.name == "unwind":
+            yield from _nested_ops(op.params["body"], forward_only)
         yield op
 
 

@@ -33,7 +33,7 @@ def listing(program: Program) -> str:
         if s.op.sweep != last_sweep:
             rows.append(("", s.op.sweep))
             last_sweep = s.op.sweep
-        if s.loop is not None or s.cond is not None:
+        if s.loop is not None or s.cond is not None or s.wloop is not None:
             rows += _block_rows([s], "")
             continue
         op = "+=" if s.augmented else "="
@@ -75,6 +75,36 @@ def _loop_rows(s, indent: str) -> list[tuple]:
     return rows
 
 
+def _while_rows(s, indent: str) -> list[tuple]:
+    """A while op in the listing: carries, `while test:` with the condition's and the body's
+    statements once; an unwind op: `for k in range(n - 1, -1, -1):` reading tape row k."""
+    block, rows, inner = s.wloop, [], indent + "    "
+    inits = [(n, e) for n, e in block.inits if n != e]
+    if inits:
+        rows.append((indent + ", ".join(n for n, _ in inits),
+                     f"= {', '.join(math_text(e) for _, e in inits)}", "carried"))
+    if block.index is None:
+        if block.tape is not None:
+            rows.append((indent + block.tape, "= []", "tape: a row per iteration"))
+        rows.append((f"{indent}while {'True' if block.cond else math_text(block.test)}:",))
+        if block.cond:
+            rows += _block_rows(block.cond, inner)
+            rows.append((f"{inner}if not {math_text(block.test)}: break",))
+        rows += _block_rows(block.body, inner)
+        if block.tape is not None:
+            rows.append((f"{inner}{block.tape}.append({', '.join(math_text(e) for e in block.appends)})",))
+    else:
+        rows.append((f"{indent}for {block.index} in range({block.count} - 1, -1, -1):",))
+        if block.rows:
+            rows.append((inner + ", ".join(block.rows), f"= {block.tape}[{block.index}]", "tape row"))
+        rows += _block_rows(block.body, inner)
+    changed = [(n, e) for n, e in block.carries if n != e]
+    if changed:
+        rows.append((inner + ", ".join(n for n, _ in changed),
+                     f"= {', '.join(math_text(e) for _, e in changed)}", "next iteration"))
+    return rows
+
+
 def _cond_rows(s, indent: str) -> list[tuple]:
     """A cond op in the listing: `if v3:`, each branch once, its results bound."""
     rows = [(f"{indent}if {math_text(s.cond.test)}:",)]
@@ -97,6 +127,8 @@ def _block_rows(stmts, indent: str) -> list[tuple]:
             rows += _loop_rows(st, indent)
         elif st.cond is not None:
             rows += _cond_rows(st, indent)
+        elif st.wloop is not None:
+            rows += _while_rows(st, indent)
         else:
             rows.append((indent + st.lhs, f"{'+=' if st.augmented else '='} {math_text(st.expr)}",
                          str(st.op.out.aval)))

@@ -79,6 +79,50 @@ COND = Primitive(name="cond", impl=_run_cond, emit=_no_emit, family="control", a
                  shape_rule=lambda avals, **p: (), dtype_rule=lambda avals, values, **p: HANDLE.dtype,
                  foldable=False, shareable=False, fresh=False,
                  doc="a conditional region (if/else on a traced predicate): see compiler/regions.py")
+def _run_while(*args, cond, body, n_carry, n_tape=0):
+    from .interpret import evaluate
+
+    carries, invariants = list(args[:n_carry]), args[n_carry:]
+    tape, count = [], 0
+
+    def read(env, v):
+        return v.value if isinstance(v, Const) else env[v]
+
+    while True:
+        env = evaluate(cond, *carries, *invariants)
+        if not bool(read(env, cond.outputs[0])):
+            break
+        env = evaluate(body, *carries, *invariants)
+        outs = [read(env, v) for v in body.outputs]
+        carries = outs[:n_carry]
+        if n_tape:
+            tape.append(tuple(outs[n_carry:]))
+        count += 1
+    return tuple(carries) + (np.int64(count),) + ((tape,) if n_tape else ())
+
+
+WHILE = Primitive(name="while", impl=_run_while, emit=_no_emit, family="control", arity=None,
+                  shape_rule=lambda avals, **p: (), dtype_rule=lambda avals, values, **p: HANDLE.dtype,
+                  foldable=False, shareable=False, fresh=False,
+                  doc="a while loop region (condition on data): see compiler/regions.py")
+
+
+def _run_unwind(count, *args, body, n_carry, n_rows):
+    from .interpret import evaluate
+
+    carries = list(args[:n_carry])
+    tape = args[n_carry] if n_rows else None
+    invariants = args[n_carry + (1 if n_rows else 0):]
+    for k in range(int(count) - 1, -1, -1):
+        env = evaluate(body, *carries, *(tape[k] if n_rows else ()), *invariants)
+        carries = [v.value if isinstance(v, Const) else env[v] for v in body.outputs]
+    return tuple(carries)
+
+
+UNWIND = Primitive(name="unwind", impl=_run_unwind, emit=_no_emit, family="control", arity=None,
+                   shape_rule=lambda avals, **p: (), dtype_rule=lambda avals, values, **p: HANDLE.dtype,
+                   foldable=False, shareable=False, fresh=False,
+                   doc="a while loop's adjoint: its recorded iterations, last first (compiler/regions.py)")
 LOOP_RESULT = Primitive(name="loop_result", impl=lambda handle, index, shape, dtype: handle[index],
                         emit=_no_emit, family="control", arity=1, foldable=False, fresh=False,
                         shape_rule=lambda avals, index, shape, dtype: shape,
@@ -94,7 +138,7 @@ def is_fresh(v: Value) -> bool:
     if op.prim is not LOOP_RESULT:
         return op.prim.fresh
     loop = op.inputs[0].producer
-    if loop.prim is COND:  # a branch may return one of its operands (an outside array)
+    if loop.prim in (COND, WHILE, UNWIND):  # may run no iteration: an operand comes back
         return False
     p, k = loop.params, op.params["index"]
     if k >= p["n_carry"]:
@@ -113,13 +157,31 @@ def is_cond(op: Op) -> bool:
     return op.prim is COND
 
 
+def is_while(op: Op) -> bool:
+    """A while region or its adjoint (both run a number of iterations known at run time)."""
+    return op.prim is WHILE or op.prim is UNWIND
+
+
 def bodies(op: Op) -> tuple:
     """The region bodies of a loop or cond op (empty for any other op)."""
     if op.prim is LOOP:
         return (op.params["body"],)
     if op.prim is COND:
         return tuple(op.params["branches"])
+    if op.prim is WHILE:
+        return (op.params["cond"], op.params["body"])
+    if op.prim is UNWIND:
+        return (op.params["body"],)
     return ()
+
+
+def n_results(op: Op) -> int:
+    """How many loop_result values a region op has."""
+    if op.prim is WHILE:
+        return op.params["n_carry"] + 1 + (1 if op.params["n_tape"] else 0)
+    if op.prim is UNWIND:
+        return op.params["n_carry"]
+    return len(bodies(op)[-1].outputs) if op.prim is not COND else len(op.params["branches"][0].outputs)
 
 
 def result_avals(body: Program, n_carry: int, length: int) -> list[Aval]:
@@ -147,6 +209,43 @@ def emit_loop(builder: Builder, body: Program, length: int, carries, xs, invaria
         builder.add_op(r)
         results.append(out)
     return results
+
+
+def _emit_region(builder: Builder, prim, operands, params, avals) -> list[Value]:
+    handle = Value(HANDLE)
+    op = Op(prim, tuple(operands), params, handle, builder.loc, builder.sweep, builder.step)
+    handle.producer = op
+    builder.add_op(op)
+    results = []
+    for k, aval in enumerate(avals):
+        out = Value(aval)
+        r = Op(LOOP_RESULT, (handle,), dict(index=k, shape=aval.shape, dtype=aval.dtype), out,
+               builder.loc, builder.sweep, builder.step)
+        out.producer = r
+        builder.add_op(r)
+        results.append(out)
+    return results
+
+
+COUNT = Aval((), np.dtype(np.int64))
+
+
+def emit_while(builder: Builder, cond: Program, body: Program, carries, invariants,
+               n_tape: int = 0) -> list[Value]:
+    """Append a while op and its results: the final carries, the trip count (int64) and,
+    with n_tape, the tape (a list of the body's last n_tape outputs per iteration)."""
+    nc = len(carries)
+    avals = [v.aval for v in body.outputs[:nc]] + [COUNT] + ([HANDLE] if n_tape else [])
+    return _emit_region(builder, WHILE, list(carries) + list(invariants),
+                        dict(cond=cond, body=body, n_carry=nc, n_tape=int(n_tape)), avals)
+
+
+def emit_unwind(builder: Builder, body: Program, count: Value, carries, tape, invariants,
+                n_rows: int) -> list[Value]:
+    """Append an unwind op (iterations count-1 .. 0 of `body`, reading row k of `tape`)."""
+    operands = [count] + list(carries) + ([tape] if n_rows else []) + list(invariants)
+    return _emit_region(builder, UNWIND, operands, dict(body=body, n_carry=len(carries), n_rows=int(n_rows)),
+                        [v.aval for v in body.outputs])
 
 
 def emit_cond(builder: Builder, pred: Value, branches, operands) -> list[Value]:
@@ -177,7 +276,7 @@ def all_ops(program: Program):
 
 def has_loops(program: Program) -> bool:
     """Whether any loop op is left to unroll (at the top level or inside a branch)."""
-    return any(is_loop(op) or (is_cond(op) and any(has_loops(b) for b in bodies(op)))
+    return any(is_loop(op) or ((is_cond(op) or is_while(op)) and any(has_loops(b) for b in bodies(op)))
                for op in program.ops)
 
 
@@ -186,7 +285,7 @@ def results_of(program: Program) -> dict[Value, list]:
     out: dict[Value, list] = {}
     for op in program.ops:
         if bodies(op):
-            out[op.out] = [None] * len(bodies(op)[0].outputs)
+            out[op.out] = [None] * n_results(op)
         elif op.prim is LOOP_RESULT:
             out[op.inputs[0]][op.params["index"]] = op.out
     return out
@@ -213,6 +312,41 @@ def verify_loop(op: Op, verify) -> None:
         if body.outputs[k].aval != body.inputs[1 + k].aval:
             raise VerifyError(f"loop carry {k} changes aval: {body.inputs[1 + k].aval} -> "
                               f"{body.outputs[k].aval}")
+
+
+def verify_while(op: Op, verify) -> None:
+    """A while's condition and body take (carries, invariants); the body keeps the carries'
+    avals; an unwind's body takes (carries, tape rows, invariants) and keeps the carries'."""
+    from .ir import VerifyError
+
+    p = op.params
+    nc = p["n_carry"]
+    for body in bodies(op):
+        verify(body)
+    if op.prim is WHILE:
+        cond, body = p["cond"], p["body"]
+        operands = [v.aval for v in op.inputs]
+        for prog in (cond, body):
+            if [b.aval for b in prog.inputs] != operands:
+                raise VerifyError(f"while {prog.name} inputs do not match the operands")
+        if len(cond.outputs) != 1 or cond.outputs[0].aval != Aval((), np.dtype(bool)):
+            raise VerifyError("while condition must return one bool[]")
+        if len(body.outputs) != nc + p["n_tape"]:
+            raise VerifyError("while body returns a wrong number of values")
+    else:
+        body = p["body"]
+        if op.inputs[0].aval != COUNT:
+            raise VerifyError("unwind count must be int64[]")
+        carries = op.inputs[1:1 + nc]
+        invs = op.inputs[1 + nc + (1 if p["n_rows"] else 0):]
+        ins = [b.aval for b in body.inputs]
+        if ins[:nc] != [v.aval for v in carries] or ins[nc + p["n_rows"]:] != [v.aval for v in invs]:
+            raise VerifyError("unwind body inputs do not match its operands")
+        if len(body.outputs) != nc:
+            raise VerifyError("unwind body returns a wrong number of values")
+    for k in range(nc):
+        if body.outputs[k].aval != body.inputs[k].aval:
+            raise VerifyError(f"while carry {k} changes aval: {body.inputs[k].aval} -> {body.outputs[k].aval}")
 
 
 def verify_cond(op: Op, verify) -> None:
@@ -253,6 +387,12 @@ def unroll(program: Program) -> Program:
             elif is_cond(op):  # stays a cond (its branch is decided at run time), bodies flat
                 branches = tuple(unroll(b) for b in op.params["branches"])
                 subst[op.out] = _copy_op(op, inputs, builder, dict(branches=branches))
+            elif is_while(op):  # stays a while (its trip count is decided at run time), bodies flat
+                params = dict(op.params)
+                for key in ("cond", "body"):
+                    if key in params:
+                        params[key] = unroll(params[key])
+                subst[op.out] = _copy_op(op, inputs, builder, params)
             elif op.prim is LOOP_RESULT and op.inputs[0].producer.prim is LOOP:
                 subst[op.out] = handles[op.inputs[0]][op.params["index"]]
             else:
@@ -351,6 +491,24 @@ def close_body(name: str, inputs, ops, outputs, loc=None) -> tuple[Program, list
         fresh.append(b)
     ops, outputs = substitute(ops, outputs, dict(zip(free, fresh)))
     return Program(name, list(inputs) + fresh, list(ops), list(outputs), loc), free
+
+
+def close_while(cond_inputs, cond_ops, cond_outputs, body_inputs, body_ops, body_outputs, loc=None):
+    """The closed condition and body of a while region, both over (carries..., invariants...):
+    the values either reads from outside become the invariants. Returns (cond, body, invariants)."""
+    free = free_values(cond_ops, cond_outputs, cond_inputs)
+    free += [v for v in free_values(body_ops, body_outputs, body_inputs) if v not in free]
+    programs = []
+    for name, inputs, ops, outputs in (("while condition", cond_inputs, cond_ops, cond_outputs),
+                                       ("while body", body_inputs, body_ops, body_outputs)):
+        fresh = []
+        for v in free:
+            b = Value(v.aval, v.name)
+            b.pytype = v.pytype
+            fresh.append(b)
+        new_ops, new_outputs = substitute(ops, outputs, dict(zip(free, fresh)))
+        programs.append(Program(name, list(inputs) + fresh, list(new_ops), list(new_outputs), loc))
+    return programs[0], programs[1], free
 
 
 # Set by flat_view while it unrolls: the display tags each iteration's ops (Op.step, which the
@@ -466,3 +624,89 @@ def inline_branches(program: Program, inputs=None) -> Program:
     with builder:
         walk(program.ops, subst, {})
     return program.with_ops(builder.ops, [subst.get(v, v) for v in program.outputs])
+
+
+# ---------------------------------------------------------------------------
+# While loops for the trace table: the iterations that ran at given inputs
+
+TRACE_ITERATIONS = 200  # a trace table lists at most this many iterations of one while loop
+
+
+def has_whiles(program: Program) -> bool:
+    return any(op.prim is WHILE or op.prim is UNWIND for op in all_ops(program))
+
+
+def unroll_whiles(program: Program, inputs) -> Program:
+    """`program` (loop-free at its top level) with each while op replaced by the iterations
+    it runs at `inputs`: the program the trace table of those inputs shows. Valid only at
+    inputs taking the same trip counts (a display, never compiled)."""
+    from .errors import UnsupportedSyntax
+
+    env = dict(zip(program.inputs, inputs))
+    builder = Builder()
+
+    def read(v):
+        return v.value if isinstance(v, Const) else env[v]
+
+    def copy(op, ins) -> Value:
+        out = _copy_op(op, ins, builder)
+        env[out] = op.prim.evaluate(*(read(v) for v in ins), **op.params)
+        return out
+
+    def walk(ops, subst: dict) -> None:
+        handles: dict = {}
+        for op in ops:
+            ins = [subst.get(v, v) for v in op.inputs]
+            builder.loc, builder.sweep, builder.step = op.loc, op.sweep, op.step
+            if op.prim is WHILE:
+                p = op.params
+                carries, invs = ins[:p["n_carry"]], ins[p["n_carry"]:]
+                n = 0
+                while True:
+                    cond_env = dict(zip(p["cond"].inputs, [read(v) for v in carries + invs]))
+                    from .interpret import evaluate
+                    got = evaluate(p["cond"], *(cond_env[b] for b in p["cond"].inputs))
+                    pred = p["cond"].outputs[0]
+                    if not bool(pred.value if isinstance(pred, Const) else got[pred]):
+                        break
+                    if n >= TRACE_ITERATIONS:
+                        raise UnsupportedSyntax(f"trace: this while loop runs more than {TRACE_ITERATIONS} "
+                                                "iterations at these inputs; a trace table lists at most "
+                                                f"{TRACE_ITERATIONS}", op.loc)
+                    inner = dict(zip(p["body"].inputs, carries + invs))
+                    walk(p["body"].ops, inner)
+                    carries = [inner.get(v, v) for v in p["body"].outputs[:p["n_carry"]]]
+                    n += 1
+                handles[op.out] = carries + [Const(np.int64(n))]
+            elif op.prim is UNWIND:
+                raise UnsupportedSyntax("trace: a while loop's adjoint is traced from the forward program "
+                                        "(give the trace the function, not its adjoint program)", op.loc)
+            elif op.prim is LOOP_RESULT and op.inputs[0] in handles:
+                subst[op.out] = handles[op.inputs[0]][op.params["index"]]
+            else:
+                subst[op.out] = copy(op, ins)
+
+    subst: dict = {}
+    with builder:
+        walk(program.ops, subst)
+    return program.with_ops(builder.ops, [subst.get(v, v) for v in program.outputs])
+
+
+def while_view(spec, inputs):
+    """`spec` with its while loops written out as the iterations they run at `inputs` (the
+    trace table's view; the adjoint derived from that), or spec if it has none."""
+    from types import SimpleNamespace
+
+    ir, adjoint = getattr(spec, "ir", None), getattr(spec, "adjoint_ir", None)
+    if not any(p is not None and has_whiles(p) for p in (ir, adjoint)):
+        return spec
+    from .ad.reverse import reverse
+    from .errors import UnsupportedSyntax
+    from .passes import optimize
+
+    if ir is None or adjoint is None or has_loops(ir):
+        raise UnsupportedSyntax("trace: a while loop on data is traced for a compiled gradient only",
+                                getattr(ir or adjoint, "loc", None))
+    flat = optimize(unroll_whiles(ir, list(inputs)[:len(ir.inputs)]))
+    flat = Program(flat.name, flat.inputs, flat.ops, flat.outputs, flat.loc, ir.wrt, ir.static_args)
+    return SimpleNamespace(ir=flat, adjoint_ir=reverse(flat, ir.wrt), checkpointed=getattr(spec, "checkpointed", None))

@@ -111,6 +111,13 @@ def build_graph(spec, kind: str | None = "forward", values=None, derived: str | 
     from .regions import inline_branches
 
     spec = flat_view(spec)  # loops are drawn unrolled
+    from .regions import has_whiles
+
+    if any(p is not None and has_whiles(p) for p in (getattr(spec, "ir", None), getattr(spec, "adjoint_ir", None))):
+        from .errors import UnsupportedSyntax
+        raise UnsupportedSyntax("graph: a while loop on data has no fixed number of iterations to draw; "
+                                "use the trace table at given inputs (gradc trace) or the listing",
+                                getattr(getattr(spec, "ir", None), "loc", None))
     program: Program = spec.ir if kind == "forward" and not derived else spec.adjoint_ir
     program = inline_branches(program)  # both branches of an if on data, and a select
     marks = checkpointing(spec, program) if not derived else None

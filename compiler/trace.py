@@ -294,8 +294,11 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
 
     from .regions import inline_branches
 
-    spec = flat_view(spec)  # loops are traced iteration by iteration (long ones elided below)
-    iterations = getattr(spec, "iterations", None) or {}
+    from .regions import while_view
+
+    flat = flat_view(spec)  # loops are traced iteration by iteration (long ones elided below)
+    iterations = getattr(flat, "iterations", None) or {}
+    spec = while_view(flat, inputs)  # while loops: the iterations that ran at `inputs`
     program: Program = inline_branches(spec.adjoint_ir, inputs)  # the branches taken at `inputs`
     env = evaluate(program, *inputs)
     consts = {c: c.name or f"c{i}" for i, c in enumerate(program.consts(), 1)}

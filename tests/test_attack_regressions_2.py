@@ -128,7 +128,7 @@ def test_unicode_line_separators_keep_line_numbers(module_dir):
         '    """Loss.\u2028See\u2029the\x85note\x0cbelow.\x1c\x1d\x1e(c) 2024"""\n'
         '    y = x * 2.0  # a \u2028 comment\n'
         '    while np.sum(y) > 0:\n'
-        '        y = y - 1.0\n'
+        '        y = np.concatenate([y, y])  # refused: a carried value changing shape\n'
         '    return np.sum(y)\n'
         'def g(x):\n'
         '    """Loss.\u2028See the note below.\u2028(c) 2024"""\n'

@@ -306,13 +306,13 @@ def test_check_compares_with_the_python_function_not_gradcs_own_value(capsys, tm
 
 def while_loop(w):
     while np.sum(w) > 0:
-        w = w - 1.0
+        w = np.concatenate([w, w])  # refused: a carried value changing shape
     return np.sum(w)
 
 
 def while_loop_too(w):
     while np.sum(w) > 0:
-        w = w - 2.0
+        w = np.concatenate([w, w, w])
     return np.sum(w)
 
 

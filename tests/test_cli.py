@@ -103,7 +103,7 @@ def test_graph_writes_an_image(tmp_path, flag):
 
 def test_user_errors_exit_2_with_a_caret_and_no_traceback(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("import numpy as np\n\ndef loss(w):\n    while np.sum(w) > 0:\n        w = w - 1\n"
+    bad.write_text("import numpy as np\n\ndef loss(w):\n    while np.sum(w) > 0:\n        w = np.concatenate([w, w])\n"
                    "    return np.sum(w)\n")
     r = gradc("grad", f"{bad}:loss", "--wrt", "w", "--at", "w=1,2")
     assert r.returncode == 2

@@ -50,12 +50,12 @@ def _w3():
 #        the caret must underline text containing this, function whose line is expected)
 CASES = {
     # data-dependent control flow: "not supported yet", and a later version will support it
-    "while_loop": (_w3, DataDependentControlFlow, ["while loop on data", "for it in range(max_iter)", "break"],
-                   "while", None),
+    "while_loop": (_w3, DataDependentControlFlow, ["list.append", "loop body"],
+                   "halves.append", None),
     "data_loop_bound": (_w3, DataDependentControlFlow, ["not supported yet", "later version"], "np.sum(w)", None),
     "data_loop_bound_arg": (lambda: (W3, np.array(2.0)), DataDependentControlFlow,
                             ["not supported yet", "later version"], "n", None),
-    "data_while_in_helper": (_w3, DataDependentControlFlow, ["while"], "while",
+    "data_while_in_helper": (_w3, DataDependentControlFlow, ["list.append"], "halves.append",
                              B.helper_with_while),
     "iterate_array": (_w3, DataDependentControlFlow, ["loop"], "w", None),
     "builtin_max_of_arrays": (_w3, UnsupportedFunction, ["max", "np.maximum"], "max(w, w * 2.0)", None),

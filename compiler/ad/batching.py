@@ -23,7 +23,7 @@ from ..ir import Aval, Builder, Const, Op, Program, Value
 from ..passes import optimize
 from ..passes.simplify import rewrite
 from ..primitives import ops
-from ..regions import LOOP_RESULT, emit_loop, is_cond, is_fresh, is_loop, substitute
+from ..regions import LOOP_RESULT, emit_loop, is_cond, is_fresh, is_loop, is_while, substitute
 from .batching_rules import Declined, move_axis, rule_for
 
 # What a rule that does not apply raises (a rule building an ill-shaped op raises ShapeError).
@@ -113,7 +113,7 @@ class Batcher:
             if is_loop(op):
                 done[op.out] = self._loop(op, results.get(op.out, []))
                 continue
-            if is_cond(op):
+            if is_cond(op) or is_while(op):
                 done[op.out] = self._cond(op, results.get(op.out, []))
                 continue
             out = self._apply(op)
@@ -169,10 +169,14 @@ class Batcher:
 
     def _cond(self, op: Op, result_ops: list[Op]) -> list:
         """A cond with batched operands runs per example (each example takes its own branch;
-        running both and selecting could raise or warn in the branch an example does not take)."""
-        self.fallbacks.append("cond")
+        running both and selecting could raise or warn in the branch an example does not take).
+        So does a while loop (each example runs its own number of iterations; a tape of
+        recorded iterations is then one list per example) and its adjoint, the unwind."""
+        from ..regions import n_results
+
+        self.fallbacks.append(op.prim.name)
         outs = self._per_example([op] + result_ops, [r.out for r in result_ops])
-        done: list = [(None, False)] * len(op.params["branches"][0].outputs)
+        done: list = [(None, False)] * n_results(op)
         for r, v in zip(result_ops, outs):
             self._copy_meta(r.out, v)
             done[r.params["index"]] = (v, True)

@@ -23,7 +23,8 @@ from ..passes import optimize
 from ..passes.activity import varied
 from ..passes.simplify import rewrite
 from . import masks
-from ..regions import LOOP_RESULT, emit_cond, emit_loop, is_cond, is_loop
+from ..ir import Aval
+from ..regions import LOOP_RESULT, UNWIND, WHILE, emit_cond, emit_loop, emit_unwind, emit_while, is_cond, is_loop
 
 
 def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
@@ -42,6 +43,7 @@ def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
     builder = Builder(rewrite=rewrite, sweep="tangent")
     support: dict[Value, object] = {}  # v -> where v̇ can be nonzero (masks.Mask); absent: anywhere
     loops: dict[Value, list] = {}  # loop handle -> tangent of each result (None: zero)
+    layouts: dict[Value, list] = {}  # a while's tape with tangents -> which rows have a tangent row
     with builder:
         for op in program.ops:
             if op.prim is LOOP_RESULT:
@@ -57,6 +59,11 @@ def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
             if is_loop(op) or is_cond(op):
                 builder.loc = op.loc
                 loops[op.out] = (_loop_tangent if is_loop(op) else _cond_tangent)(op, tangents, builder)
+                continue
+            if op.prim is WHILE or op.prim is UNWIND:
+                builder.loc = op.loc
+                tangent_of_region = _while_tangent if op.prim is WHILE else _unwind_tangent
+                loops[op.out] = tangent_of_region(op, tangents, builder, layouts)
                 continue
             builder.loc = op.loc
             t = _tangent(op, tangents)
@@ -127,6 +134,93 @@ def _loop_tangent(op: Op, tangents: list, builder: Builder) -> list:
         out[k] = results[nc + i]
     for i, k in enumerate(ys_dot):
         out[k] = results[nc + n_c + len(ys) + i]
+    return out
+
+
+def _start_dots(init, tangents, builder) -> list:
+    out = []
+    for x, t in zip(init, tangents):
+        if t is None:
+            t = builder.bind("zeros_like", x)
+        elif t.shape != x.shape or t.dtype != x.dtype:
+            t = builder.bind("cast", builder.bind("broadcast_to", t, shape=x.shape), dtype=x.dtype)
+        out.append(t)
+    return out
+
+
+def _while_tangent(op: Op, tangents: list, builder: Builder, layouts: dict) -> list:
+    """The tangent of a while loop is a while loop on the same condition over the body's
+    tangent program, carrying (carries, their tangents). A tape it records gets each
+    floating row's tangent too (the tangent of an unwind reading it needs them)."""
+    p = op.params
+    cond, body, nc, nt = p["cond"], p["body"], p["n_carry"], p["n_tape"]
+    ni = len(op.inputs) - nc
+    if any(v.dtype == object for v in body.outputs[nc:]):
+        raise CompileError("cannot differentiate a while loop on data nested in another one's "
+                           "recorded iterations in forward mode (forward-over-reverse Hessian): "
+                           "not supported yet", op.loc)
+    floating = lambda v: v.dtype.kind == "f"  # noqa: E731
+    carries = [k for k in range(nc) if floating(body.inputs[k])]
+    invs = [j for j in range(ni) if tangents[nc + j] is not None and floating(body.inputs[nc + j])]
+    wrt = carries + [nc + j for j in invs]
+    tb = forward(body, tuple(wrt))
+    dots = dict(zip(wrt, tb.inputs[len(body.inputs):]))
+    n_out = len(body.outputs)
+    outs, out_dots = tb.outputs[:n_out], tb.outputs[n_out:]
+    tape_dot = [i for i in range(nt) if floating(body.outputs[nc + i])]
+    inputs = (tb.inputs[:nc] + [dots[k] for k in carries] + tb.inputs[nc:len(body.inputs)]
+              + [dots[nc + j] for j in invs])
+    outputs = outs[:nc] + [out_dots[k] for k in carries] + outs[nc:] + [out_dots[nc + i] for i in tape_dot]
+    tbody = Program("while body tangent", inputs, tb.ops, outputs, body.loc)
+    unused = lambda v: Value(Aval(v.shape, v.dtype), v.name)  # noqa: E731
+    cinputs = (cond.inputs[:nc] + [unused(dots[k]) for k in carries] + cond.inputs[nc:]
+               + [unused(dots[nc + j]) for j in invs])
+    tcond = Program(cond.name, cinputs, cond.ops, cond.outputs, cond.loc)
+    init = list(op.inputs[:nc])
+    starts = _start_dots([init[k] for k in carries], [tangents[k] for k in carries], builder)
+    inv_dots = _start_dots([op.inputs[nc + j] for j in invs], [tangents[nc + j] for j in invs], builder)
+    results = emit_while(builder, tcond, tbody, init + starts, list(op.inputs[nc:]) + inv_dots,
+                         n_tape=nt + len(tape_dot) if nt else 0)
+    out: list = [None] * (nc + 1 + (1 if nt else 0))
+    for i, k in enumerate(carries):
+        out[k] = results[nc + i]
+    if nt:
+        out[nc + 1] = results[nc + len(carries) + 1]
+        layouts[out[nc + 1]] = tape_dot
+    return out
+
+
+def _unwind_tangent(op: Op, tangents: list, builder: Builder, layouts: dict) -> list:
+    """The tangent of a while loop's adjoint: the same unwind over the body's tangent program,
+    carrying (carries, tangents) and reading the tape's rows with their tangent rows (the tape
+    of the tangent while loop, when the tape varies)."""
+    p = op.params
+    body, nc, nr = p["body"], p["n_carry"], p["n_rows"]
+    off = 1 + nc + (1 if nr else 0)
+    ni = len(op.inputs) - off
+    floating = lambda v: v.dtype.kind == "f"  # noqa: E731
+    tape = op.inputs[1 + nc] if nr else None
+    tape_dot = tangents[1 + nc] if nr else None
+    rows_dot = layouts.get(tape_dot, []) if tape_dot is not None else []
+    carries = [k for k in range(nc) if floating(body.inputs[k])]
+    invs = [j for j in range(ni) if tangents[off + j] is not None and floating(body.inputs[nc + nr + j])]
+    wrt = carries + [nc + i for i in rows_dot] + [nc + nr + j for j in invs]
+    tb = forward(body, tuple(wrt))
+    dots = dict(zip(wrt, tb.inputs[len(body.inputs):]))
+    inputs = (tb.inputs[:nc] + [dots[k] for k in carries] + tb.inputs[nc:nc + nr]
+              + [dots[nc + i] for i in rows_dot] + tb.inputs[nc + nr:len(body.inputs)]
+              + [dots[nc + nr + j] for j in invs])
+    outs, out_dots = tb.outputs[:nc], tb.outputs[nc:]
+    tbody = Program("while body adjoint tangent", inputs, tb.ops,
+                    outs + [out_dots[k] for k in carries], body.loc)
+    init = list(op.inputs[1:1 + nc])
+    starts = _start_dots([init[k] for k in carries], [tangents[1 + k] for k in carries], builder)
+    inv_dots = _start_dots([op.inputs[off + j] for j in invs], [tangents[off + j] for j in invs], builder)
+    results = emit_unwind(builder, tbody, op.inputs[0], init + starts, tape_dot if rows_dot else tape,
+                          list(op.inputs[off:]) + inv_dots, nr + len(rows_dot))
+    out: list = [None] * nc
+    for i, k in enumerate(carries):
+        out[k] = results[nc + i]
     return out
 
 

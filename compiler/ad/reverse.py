@@ -24,7 +24,8 @@ from . import masks
 from ..passes.activity import active
 from ..passes.simplify import rewrite
 from ..passes.rebuild import clone
-from ..regions import LOOP_RESULT, emit_cond, emit_loop, is_cond, is_fresh, is_loop, results_of, substitute
+from ..regions import (LOOP_RESULT, UNWIND, WHILE, emit_cond, emit_loop, emit_unwind, emit_while, is_cond,
+                       is_fresh, is_loop, results_of, substitute)
 
 
 def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: bool = False) -> Program:
@@ -68,11 +69,15 @@ def _sweep(program: Program, live, adjoint: dict, plans: dict, builder: Builder)
             if g is not None:
                 pending.setdefault(op.inputs[0], {})[op.params["index"]] = g
             continue
-        if is_loop(op) or is_cond(op):
-            if op.out not in pending or (is_loop(op) and op.out not in plans):
+        if op.prim is UNWIND and op.out in pending:
+            raise CompileError("cannot differentiate the adjoint of a while loop on data again in "
+                               "reverse mode (reverse-over-reverse); use forward-over-reverse "
+                               "(mode='forward-over-reverse')", op.loc)
+        if is_loop(op) or is_cond(op) or op.prim is WHILE:
+            if op.out not in pending or (not is_cond(op) and op.out not in plans):
                 continue
             builder.loc, builder.step = op.loc, op.step
-            if is_loop(op):
+            if not is_cond(op):
                 parts = plans[op.out].adjoint(op, pending[op.out], builder)
                 part_masks = [None] * len(parts)
             else:
@@ -265,7 +270,7 @@ class _LoopPlan:
 
 def _prepare_loops(program: Program, live) -> tuple[Program, dict]:
     """Replace each active loop by one that also stacks its tape; plans keyed by the new handle."""
-    if not any(is_loop(op) for op in program.ops):
+    if not any(is_loop(op) or op.prim is WHILE for op in program.ops):
         return program, {}
     results = results_of(program)
     plans: dict[Value, _LoopPlan] = {}
@@ -274,11 +279,20 @@ def _prepare_loops(program: Program, live) -> tuple[Program, dict]:
     builder = Builder()
     for op in program.ops:
         inputs = tuple(subst.get(v, v) for v in op.inputs)
-        if not is_loop(op) or not any(r is not None and r in live for r in results[op.out]):
+        if not (is_loop(op) or op.prim is WHILE) or not any(r is not None and r in live
+                                                             for r in results[op.out]):
             new = clone(op, inputs)
             ops.append(new)
             if new.out is not op.out:
                 subst[op.out] = new.out
+            continue
+        if op.prim is WHILE:
+            builder.ops, builder.loc, builder.sweep, builder.step = [], op.loc, op.sweep, op.step
+            plan = _plan_while(op, [r is not None and r in live for r in results[op.out]], live)
+            handle = plan.emit(op, inputs, builder, results[op.out], subst)
+            subst[op.out] = handle
+            plans[handle] = plan
+            ops += builder.ops
             continue
         plan = _plan_loop(op, inputs, [r is not None and r in live for r in results[op.out]], live)
         p = dict(op.params)
@@ -453,6 +467,177 @@ def _plan_loop(op: Op, inputs, cot_mask: list[bool], live) -> _LoopPlan:
     plan.tape_values = tape_values
     plan.rev_invariants = inv_read
     return plan
+# ---------------------------------------------------------------------------
+# While loops: the adjoint is the body's adjoint run over the recorded iterations, last first
+
+
+class _WhilePlan:
+    """How one while loop is differentiated. The forward loop also appends, per iteration,
+    the values the body's adjoint reads to a tape (a list: its length is the trip count);
+    the adjoint is an unwind op: the reverse sweep of the body (this pass applied to the
+    body program) run for iterations n-1 .. 0, each reading its row of the tape, carrying
+    the carries' adjoints and accumulating the invariants'. The condition only decides how
+    many iterations run (piecewise constant): it contributes no adjoint."""
+
+    def __init__(self, body: Program, rev_body: Program, carry_adj, inv_adj, tape_values, inv_read):
+        self.body, self.rev_body = body, rev_body
+        self.carry_adj, self.inv_adj, self.tape_values, self.inv_read = carry_adj, inv_adj, tape_values, inv_read
+        self.count: Value | None = None
+        self.tape: Value | None = None
+
+    def emit(self, op: Op, inputs, builder: Builder, old: list, subst: dict) -> Value:
+        """The forward while op that also records the tape; returns its handle."""
+        p = op.params
+        nc = p["n_carry"]
+        aug = Program(p["body"].name, self.body.inputs, self.body.ops, self.body.outputs + self.tape_values,
+                      self.body.loc)
+        outs = emit_while(builder, p["cond"], aug, inputs[:nc], inputs[nc:], n_tape=len(self.tape_values))
+        for k, v in enumerate(outs[:nc + 1]):
+            if old[k] is not None:
+                subst[old[k]] = v
+                v.name = old[k].name
+        self.count = outs[nc]
+        self.count.name = self.count.name or "iterations"
+        if self.tape_values:
+            self.tape = outs[nc + 1]
+            self.tape.name = "tape"
+        return builder.ops[0].out
+
+    def adjoint(self, op: Op, cots: dict, builder: Builder) -> list:
+        nc = op.params["n_carry"]
+        carry_init, invs = op.inputs[:nc], op.inputs[nc:]
+        starts = []
+        for i, k in enumerate(self.carry_adj):
+            g = cots.get(k)
+            want = self.rev_body.inputs[i].aval
+            if g is None:
+                g = builder.bind("zeros_like", carry_init[k])
+            elif isinstance(g, Const) and (g.weak or g.dtype != want.dtype):
+                g = Const(np.asarray(g.value, dtype=want.dtype))
+            elif g.dtype != want.dtype:
+                g = builder.bind("cast", g, dtype=want.dtype)
+            if g.shape != want.shape:
+                g = builder.bind("broadcast_to", g, shape=want.shape)
+            starts.append(g)
+        for j in self.inv_adj:
+            zero = builder.bind("zeros_like", invs[j])
+            _name(zero, invs[j])
+            starts.append(zero)
+        results = emit_unwind(builder, self.rev_body, self.count, starts, self.tape,
+                              [invs[j] for j in self.inv_read], len(self.tape_values))
+        contributions: list = [None] * len(op.inputs)
+        for k, r in zip(self.carry_adj, results):
+            contributions[k] = r
+        for j, r in zip(self.inv_adj, results[len(self.carry_adj):]):
+            contributions[nc + j] = r
+        return contributions
+
+
+def _needed_carries(body: Program, nc: int, wanted: set) -> set:
+    """The carries whose adjoint can be nonzero: those read after the loop, and those an
+    iteration feeds into a needed one (a carry only the condition reads needs none)."""
+    needed, made = set(wanted), set(body.ops)
+    while True:
+        todo = [body.outputs[k] for k in needed]
+        seen: set = set()
+        while todo:
+            v = todo.pop()
+            if isinstance(v, Const) or v in seen:
+                continue
+            seen.add(v)
+            if v.producer is not None and v.producer in made:
+                todo.extend(v.producer.inputs)
+        reads = {k for k in range(nc) if body.inputs[k] in seen}
+        if reads <= needed:
+            return needed
+        needed |= reads
+
+
+def _plan_while(op: Op, cot_mask: list, live) -> _WhilePlan:
+    p = op.params
+    body, nc = p["body"], p["n_carry"]
+    ni = len(op.inputs) - nc
+    floating = lambda v: v.dtype.kind == "f"  # noqa: E731
+    needed = _needed_carries(body, nc, {k for k in range(nc) if cot_mask[k]})
+    carry_adj = [k for k in range(nc) if floating(body.inputs[k]) and k in needed]
+    inv_adj = [j for j in range(ni) if op.inputs[nc + j] in live and floating(body.inputs[nc + j])]
+    wrt = carry_adj + [nc + j for j in inv_adj]
+
+    # The body's adjoint, by this pass: one cotangent per carried output, gradients for wrt.
+    body2, plans = _prepare_loops(body, active(body, wrt))
+    blive = active(body2, wrt)
+    cot_inputs = [Value(body2.outputs[k].aval, "cot") for k in carry_adj]
+    adjoint: dict[Value, Value] = {}
+    builder = Builder(rewrite=rewrite, sweep="reverse")
+    with builder:
+        for k, c in zip(carry_adj, cot_inputs):
+            v = body2.outputs[k]
+            if v in blive:
+                adjoint[v] = builder.bind("add", adjoint[v], c) if v in adjoint else c
+        _sweep(body2, blive, adjoint, plans, builder)
+        grads = []
+        for i in wrt:
+            x = body2.inputs[i]
+            g = adjoint.get(x)
+            if g is not None and g.dtype != x.dtype:
+                g = builder.bind("cast", g, dtype=x.dtype)
+            grads.append(g)
+    rev_ops = builder.ops
+
+    # What the reverse body reads from the forward body: its tape.
+    forward_made = {o.out for o in body2.ops}
+    carry_in = set(body2.inputs[:nc])
+    reads: dict[Value, None] = {}
+    for o in rev_ops:
+        for v in o.inputs:
+            reads.setdefault(v)
+    for g in grads:
+        if g is not None:
+            reads.setdefault(g)
+    tape_values = [v for v in reads if not isinstance(v, Const) and (v in forward_made or v in carry_in)]
+    inv_read = [j for j in range(ni) if body2.inputs[nc + j] in reads]
+
+    # The reverse body: (carried adjoints, invariant accumulators, tape row, invariants).
+    carry_bars = [Value(body2.inputs[k].aval, body2.inputs[k].name) for k in carry_adj]
+    accs = [Value(body2.inputs[nc + j].aval, body2.inputs[nc + j].name) for j in inv_adj]
+    subst: dict[Value, Value] = dict(zip(cot_inputs, carry_bars))
+    rows = []
+    for v in tape_values:
+        r = Value(v.aval, v.name)
+        subst[v] = r
+        rows.append(r)
+    invs = []
+    for j in inv_read:
+        b = body2.inputs[nc + j]
+        r = Value(b.aval, b.name)
+        subst[b] = r
+        invs.append(r)
+    new_ops, new_grads = substitute(rev_ops, grads, subst)
+    for o in new_ops:  # adjoint names follow the values they now belong to
+        if o.out.adjoint_of in subst:
+            o.out.adjoint_of = subst[o.out.adjoint_of]
+    new_grads = [subst.get(g, g) if g is not None else None for g in new_grads]
+    tail = Builder(rewrite=rewrite, sweep="reverse")
+    n_c = len(carry_adj)
+    with tail:
+        carry_out = [g if g is not None else tail.bind("zeros_like", b) for g, b in zip(new_grads[:n_c], carry_bars)]
+        acc_out = [acc if g is None else tail.bind("add", acc, g) for acc, g in zip(accs, new_grads[n_c:])]
+    for v, j in zip(acc_out, inv_adj):
+        x = body2.inputs[nc + j]
+        _name(v, subst.get(x, x))
+    rev_body = optimize(Program("while body adjoint", carry_bars + accs + rows + invs, new_ops + tail.ops,
+                                carry_out + acc_out, body.loc))
+    # rows the optimised adjoint no longer reads are not taped
+    read = {v for o in rev_body.ops for v in o.inputs} | set(rev_body.outputs)
+    kept = [i for i, r in enumerate(rows) if r in read]
+    if len(kept) < len(rows):
+        rows_kept = [rows[i] for i in kept]
+        tape_values = [tape_values[i] for i in kept]
+        rev_body = Program(rev_body.name, carry_bars + accs + rows_kept + invs, rev_body.ops,
+                           rev_body.outputs, rev_body.loc)
+    return _WhilePlan(body2, rev_body, carry_adj, inv_adj, tape_values, inv_read)
+
+
 def _distinct_outputs(program: Program) -> Program:
     """Each gradient is its own array, even where optimisation found two equal adjoints."""
     builder = Builder(sweep="reverse")

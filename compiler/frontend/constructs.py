@@ -290,9 +290,10 @@ class PythonConstructs:
         if region is not None and self.made_in.get(id(obj)) is not region:
             raise DataDependentControlFlow(f"{what} changes a {kind} made outside the loop body")
         if self._outside_branch(obj):
-            self.fail(f"unsupported construct '{what} under an if on data': the {kind} was made before "
-                      f"the if (or in a default argument), and changing it in one branch only cannot be "
-                      f"compiled; build the {kind} in both branches, or select values with np.where",
+            where = getattr(self.b, "branch_kind", "an if on data")
+            self.fail(f"unsupported construct '{what} under {where}': the {kind} was made before it (or "
+                      f"in a default argument), and changing it where the data decides cannot be "
+                      f"compiled; build a new {kind}, or select values with np.where",
                       DataDependentControlFlow, node)
         self.mutated[id(obj)] = obj
 
@@ -307,9 +308,10 @@ class PythonConstructs:
         if region is not None and self.made_in.get(id(it)) is not region:
             raise DataDependentControlFlow("an iterator made outside a loop body is consumed in it")
         if self._outside_branch(it):
-            self.fail("unsupported construct 'an iterator consumed under an if on data': it was made "
-                      "before the if, and using it up in one branch only cannot be compiled; iterate "
-                      "over a list instead (list(...))", DataDependentControlFlow, node)
+            where = getattr(self.b, "branch_kind", "an if on data")
+            self.fail(f"unsupported construct 'an iterator consumed under {where}': it was made before "
+                      "it, and using it up where the data decides cannot be compiled; iterate over a "
+                      "list instead (list(...))", DataDependentControlFlow, node)
 
     def container_attribute(self, obj, attr, node):
         allowed = (LIST_READS | LIST_CHANGES) if isinstance(obj, list) else (DICT_READS | DICT_CHANGES)

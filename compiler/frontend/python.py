@@ -35,6 +35,7 @@ from ..passes.simplify import rewrite
 from ..backends import dask as dask_backend
 from . import captured, marks, numpy_indexing, numpy_math, numpy_table
 from .branches import LOOP_BARRIER, Branches, jumps_in, value_name, without_jumps
+from .while_loops import lower_while
 from .constructs import (Break, Closure, Continue, ContainerMethod, Partial, PythonConstructs, held,
                          seq_items)
 
@@ -610,6 +611,7 @@ class Lowering(Branches, PythonConstructs):
         self.tails: list = []  # per enclosing block, the statements after the current one
         self.loop_depth = 0  # loops being lowered around the current statement
         self.mixed_floats: set = set()  # values that are Python floats in one branch only
+        self.python_ints: set = set()  # int64 values that are Python ints (a while loop's counters)
         self.rewritten: dict = {}  # id(loop node) -> the statements it was lowered as (break flags)
         self.enclosing = None  # a nested function's or comprehension's enclosing lowering
         self.is_comprehension = False  # a comprehension's scope (`:=` binds in the enclosing function)
@@ -658,6 +660,8 @@ class Lowering(Branches, PythonConstructs):
 
     def _bind(self, prim, args, params):
         self.check_mixed(prim, args)
+        if self.python_ints and any(isinstance(a, Value) and a in self.python_ints for a in args):
+            return self._bind_python_int(prim, args, params)
         weak = [_weak_float(a) for a in args]
         if not any(weak):
             return self.b.bind(prim, *args, **params)
@@ -676,6 +680,28 @@ class Lowering(Branches, PythonConstructs):
         if python and prim in _PYTHON_OPS and isinstance(out, Value) and not isinstance(out, Const) \
                 and out.ndim == 0 and out.dtype == np.float64:
             out.pytype = float  # Python float <op> Python number is a Python float: still weak
+        return out
+
+    def _bind_python_int(self, prim, args, params):
+        """An op on a Python int carried through a while loop (an int64 there): refused where
+        NumPy would give a Python int a narrower array's dtype (NEP 50), so the int64 would
+        change the result's dtype; a 0-d int result stays a Python int."""
+        for a in args:
+            if not isinstance(a, (Value, np.ndarray, np.generic)) or a in self.python_ints \
+                    or _python_scalar(a):
+                continue
+            dt = np.dtype(a.dtype)
+            if dt.kind in "fiuc" and dt.itemsize < 8 or dt.kind == "c" and dt.itemsize < 16:
+                self.fail(f"{prim}: a Python int counted in a while loop on data (an int64 in the "
+                          f"compiled loop) meets a {dt} array: NumPy's result dtype would differ; "
+                          f"convert it first (np.{dt.name}(...) or float(...))", DataDependentControlFlow)
+        saved, self.python_ints = self.python_ints, set()
+        try:
+            out = self._bind(prim, args, params)
+        finally:
+            self.python_ints = saved
+        if isinstance(out, Value) and not isinstance(out, Const) and out.ndim == 0 and out.dtype == np.int64:
+            self.python_ints.add(out)
         return out
 
     def _check_operand(self, a, prim):
@@ -1045,27 +1071,28 @@ class Lowering(Branches, PythonConstructs):
     MAX_WHILE_ITERATIONS = 10_000
 
     def stmt_While(self, s):
-        """A while loop whose condition is known at compile time on every iteration is
-        unrolled; one whose condition depends on data is refused (its trip count would be
-        decided at run time: write a for loop over a maximum count with a break on data)."""
+        """A while loop is unrolled while its condition is known at compile time; from the first
+        iteration whose condition (or break flag) depends on data, the rest of the loop is one
+        while region (frontend/while_loops.py), its trip count decided at run time."""
         n = 0
         while True:
-            c = self.expr(s.test)
-            if not self.is_static(c):
-                self.fail("unsupported construct 'while loop on data': its number of iterations "
-                          "depends on the arguments; write `for it in range(max_iter):` with "
-                          "`if not (condition): break` as its first statement (a for loop with a "
-                          "break on data compiles to one loop)", DataDependentControlFlow, s)
-            if not self.truth(c, s.test):
-                break
             broken = self.env.get(getattr(s, "break_flag", None))
             if broken is True or broken is np.True_:
                 break  # a break decided at compile time (the flags of without_jumps)
-            on_data = isinstance(broken, Value) and not isinstance(broken, Const)
-            if n >= self.MAX_WHILE_ITERATIONS or (on_data and isinstance(s.test, ast.Constant)):
-                why = " (its break depends on data: write a for loop over a maximum count)" if on_data else ""
+            if isinstance(broken, Value) and not isinstance(broken, Const):
+                lower_while(self, s)  # a break on data: the remaining iterations are one region
+                return
+            saved = self._save_state()
+            c = self.expr(s.test)
+            if not self.is_static(c):
+                self._restore_state(saved)
+                lower_while(self, s)  # the remaining iterations: one while region (while_loops.py)
+                return
+            if not self.truth(c, s.test):
+                break
+            if n >= self.MAX_WHILE_ITERATIONS:
                 self.fail(f"while loop: more than {self.MAX_WHILE_ITERATIONS:,} iterations at compile "
-                          f"time{why}", DataDependentControlFlow, s)
+                          "time", DataDependentControlFlow, s)
             with self.step():
                 self.block(s.body)
             n += 1
@@ -2608,7 +2635,7 @@ def _loads_outside(tree, loop, rewritten=None) -> set:
             visit(node.iter, bound)
             # an enclosing loop with the same target: `loop` rebinds it, so its reads there
             # read what `loop` leaves behind (not the enclosing loop's own index)
-            shadowed = isinstance(loop.target, ast.Name) and loop.target.id == node.target.id \
+            shadowed = isinstance(getattr(loop, "target", None), ast.Name) and loop.target.id == node.target.id \
                 and any(n is loop for n in ast.walk(node))
             for child in node.body + node.orelse:
                 visit(child, bound if shadowed else bound | {node.target.id})
