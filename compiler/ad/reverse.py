@@ -159,8 +159,11 @@ def _reads(body: Program, v: Value) -> bool:
     return v in body.outputs or any(v in op.inputs for op in body.ops)
 
 
-def _branch_adjoint(body: Program, wrt: list[int], outs: list[int]) -> Program:
-    """(branch inputs..., cotangents of outputs `outs`) -> gradients of inputs `wrt`."""
+def _body_adjoint(body: Program, wrt: list[int], outs: list[int]):
+    """The reverse sweep of a region body (this pass, applied to the body), seeded with one
+    new cotangent input per output position in `outs`: (the body with its loops prepared,
+    the cotangent inputs, the gradient of each input position in `wrt` — None where it is
+    zero, cast to the input's dtype —, the reverse ops)."""
     body2, plans = _prepare_loops(body, active(body, wrt))
     blive = active(body2, wrt)
     cot_inputs = [Value(body2.outputs[k].aval, "cot") for k in outs]
@@ -173,16 +176,23 @@ def _branch_adjoint(body: Program, wrt: list[int], outs: list[int]) -> Program:
                 adjoint[v] = builder.bind("add", adjoint[v], c) if v in adjoint else c
         _sweep(body2, blive, adjoint, plans, builder)
         grads = []
-        for j in wrt:
-            x = body2.inputs[j]
+        for i in wrt:
+            x = body2.inputs[i]
             g = adjoint.get(x)
-            if g is None:
-                g = builder.bind("zeros_like", x)
-            elif g.dtype != x.dtype:
+            if g is not None and g.dtype != x.dtype:
                 g = builder.bind("cast", g, dtype=x.dtype)
             grads.append(g)
+    return body2, cot_inputs, grads, builder.ops
+
+
+def _branch_adjoint(body: Program, wrt: list[int], outs: list[int]) -> Program:
+    """(branch inputs..., cotangents of outputs `outs`) -> gradients of inputs `wrt`."""
+    body2, cot_inputs, grads, rev_ops = _body_adjoint(body, wrt, outs)
+    builder = Builder(rewrite=rewrite, sweep="reverse")
+    with builder:
+        grads = [g if g is not None else builder.bind("zeros_like", body2.inputs[j]) for g, j in zip(grads, wrt)]
     return optimize(Program(body.name + " adjoint", list(body2.inputs) + cot_inputs,
-                            list(body2.ops) + builder.ops, grads, body.loc))
+                            list(body2.ops) + rev_ops + builder.ops, grads, body.loc))
 
 
 # ---------------------------------------------------------------------------
@@ -337,25 +347,7 @@ def _plan_loop(op: Op, inputs, cot_mask: list[bool], live) -> _LoopPlan:
 
     # The body's adjoint, by this pass: inputs (k, carries, xs rows, invariants) and one
     # cotangent per output in cot_out; gradients for the positions in wrt.
-    body2, plans = _prepare_loops(body, active(body, wrt))
-    blive = active(body2, wrt)
-    cot_inputs = [Value(body2.outputs[k].aval, "cot") for k in cot_out]
-    adjoint: dict[Value, Value] = {}
-    builder = Builder(rewrite=rewrite, sweep="reverse")
-    with builder:
-        for k, c in zip(cot_out, cot_inputs):
-            v = body2.outputs[k]
-            if v in blive:
-                adjoint[v] = builder.bind("add", adjoint[v], c) if v in adjoint else c
-        _sweep(body2, blive, adjoint, plans, builder)
-        grads = []
-        for i in wrt:
-            x = body2.inputs[i]
-            g = adjoint.get(x)
-            if g is not None and g.dtype != x.dtype:
-                g = builder.bind("cast", g, dtype=x.dtype)
-            grads.append(g)
-    rev_ops = builder.ops
+    body2, cot_inputs, grads, rev_ops = _body_adjoint(body, wrt, cot_out)
 
     # What the reverse body reads from the forward body: its tape.
     forward_made = {o.out for o in body2.ops}
@@ -564,25 +556,7 @@ def _plan_while(op: Op, cot_mask: list, live) -> _WhilePlan:
     wrt = carry_adj + [nc + j for j in inv_adj]
 
     # The body's adjoint, by this pass: one cotangent per carried output, gradients for wrt.
-    body2, plans = _prepare_loops(body, active(body, wrt))
-    blive = active(body2, wrt)
-    cot_inputs = [Value(body2.outputs[k].aval, "cot") for k in carry_adj]
-    adjoint: dict[Value, Value] = {}
-    builder = Builder(rewrite=rewrite, sweep="reverse")
-    with builder:
-        for k, c in zip(carry_adj, cot_inputs):
-            v = body2.outputs[k]
-            if v in blive:
-                adjoint[v] = builder.bind("add", adjoint[v], c) if v in adjoint else c
-        _sweep(body2, blive, adjoint, plans, builder)
-        grads = []
-        for i in wrt:
-            x = body2.inputs[i]
-            g = adjoint.get(x)
-            if g is not None and g.dtype != x.dtype:
-                g = builder.bind("cast", g, dtype=x.dtype)
-            grads.append(g)
-    rev_ops = builder.ops
+    body2, cot_inputs, grads, rev_ops = _body_adjoint(body, wrt, carry_adj)
 
     # What the reverse body reads from the forward body: its tape.
     forward_made = {o.out for o in body2.ops}
