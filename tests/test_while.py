@@ -315,3 +315,32 @@ def test_nested_while_gradient_and_its_hessian_refused_not_wrong():
     assert_close(grad, fd_grad(nested_nonlinear, (x,), 0), rtol=1e-5, atol=1e-6)
     with pytest.raises(CompileError, match="nested"):
         gradc.compile(nested_nonlinear).hessian(x)
+
+
+def counter_scales_a_float32_scalar(x):
+    it = 0
+    while x < 10.0:
+        x = x * np.float32(1.5)
+        it += 1
+    return x * (it * 0.25)
+
+
+def test_a_counter_times_a_python_float_stays_a_weak_python_float():
+    """`it * 0.25` is a Python float in Python (weak under NEP 50): float32 stays float32, and
+    the generated code holds NumPy values where the IR says so (it crashed with .astype)."""
+    x = np.float32(3.0)
+    value, grad = gradc.value_and_grad(counter_scales_a_float32_scalar)(x)
+    expected = counter_scales_a_float32_scalar(x)
+    assert type(value) is type(expected) is np.float32 and value == expected
+    assert grad == np.float32(2.53125)
+    xs = np.array([3.0, 4.0], dtype=np.float32)
+    with pytest.raises(gradc.CompileError):  # an array of float32 meeting the int64 counter: refused
+        gradc.value_and_grad(lambda_free_counter_array, wrt=0)(xs)
+
+
+def lambda_free_counter_array(x):
+    it = 0
+    while np.sum(x) < 10.0:
+        x = x * np.float32(1.5)
+        it += 1
+    return np.sum(x * it)

@@ -687,8 +687,8 @@ class Lowering(Branches, PythonConstructs):
         NumPy would give a Python int a narrower array's dtype (NEP 50), so the int64 would
         change the result's dtype; a 0-d int result stays a Python int."""
         for a in args:
-            if not isinstance(a, (Value, np.ndarray, np.generic)) or a in self.python_ints \
-                    or _python_scalar(a):
+            if not isinstance(a, (Value, np.ndarray, np.generic)) or _python_scalar(a) \
+                    or isinstance(a, Value) and a in self.python_ints:
                 continue
             dt = np.dtype(a.dtype)
             if dt.kind in "fiuc" and dt.itemsize < 8 or dt.kind == "c" and dt.itemsize < 16:
@@ -702,6 +702,11 @@ class Lowering(Branches, PythonConstructs):
             self.python_ints = saved
         if isinstance(out, Value) and not isinstance(out, Const) and out.ndim == 0 and out.dtype == np.int64:
             self.python_ints.add(out)
+        elif isinstance(out, Value) and not isinstance(out, Const) and out.ndim == 0 \
+                and out.dtype == np.float64 and prim in _PYTHON_OPS \
+                and all(isinstance(a, Value) and a in self.python_ints or _python_scalar(a) or _weak_float(a)
+                        for a in args):
+            out.pytype = float  # `it * 0.25`: a Python float in Python, so weak (NEP 50) from here on
         return out
 
     def _check_operand(self, a, prim):

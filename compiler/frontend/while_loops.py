@@ -176,8 +176,10 @@ def _lower(lw, s, stored, later, carried) -> None:
     loc = lw.src.loc(s)
     cond, body, invariants = regions.close_while(cond_in, cond_ops, cond_out, body_in, kept, body_out, loc)
     lw.b.loc = loc
-    starts = [lw.b.bind("cast", v, dtype=a.dtype) if isinstance(v, Const) and v.aval != a else v
-              for v, a in zip(inits, avals)]
+    # a Python number carried in starts as a NumPy value of the carry's dtype (`np.int64(0)`):
+    # the generated loop then holds NumPy values, as the IR says (`it += 1` stays an int64)
+    starts = [Const(np.asarray(v.value, dtype=a.dtype)[()]) if isinstance(v, Const) and (v.weak or v.aval != a)
+              else v for v, a in zip(inits, avals)]
     results = regions.emit_while(lw.b, optimize(cond), optimize(body), starts, invariants)
     for r, b, v, o, pi in zip(results, body_in, inits, body_out, py_ints):
         r.name = b.name

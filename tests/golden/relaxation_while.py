@@ -54,7 +54,7 @@ def relaxation(u, f, h):
     v14 = np.max(v13)
     del v13
     # line 280: while change > 1e-6 and sweeps < 500:
-    change, u_2, sweeps = v14, v11, 1
+    change, u_2, sweeps = v14, v11, np.int64(1)
     while True:
         v15 = change > 1e-06
         if v15:
@@ -124,7 +124,7 @@ def relaxation_value_and_grad(u, f, h):
     v14 = np.max(v13)
     del v13
     # line 280: while change > 1e-6 and sweeps < 500:
-    change, u_2, sweeps = v14, v11, 1
+    change, u_2, sweeps = v14, v11, np.int64(1)
     iterations = 0
     while True:
         v15 = change > 1e-06
