@@ -327,13 +327,14 @@ class Branches:
                               f"dtypes': {vx.aval} in one branch, {vy.aval} in the other; make them agree "
                               "(np.broadcast_to, .astype)", ShapeError, node)
                 weak = (_is_weak(x), _is_weak(y))
-                if any(weak) and vx.dtype.kind != "f":
+                python_int = any(weak) and vx.dtype.kind != "f"
+                if python_int and (vx.dtype != np.int64 or vx.ndim):
                     self.fail(f"unsupported construct 'an if on data giving {label} a Python int': its "
                               "value would decide shapes or indices at run time; compute it with NumPy "
                               "(np.where(c, a, b))", DataDependentControlFlow, node)
                 pytype = float if all(weak) and vx.dtype == np.float64 and vx.ndim == 0 else None
-                mixed = any(weak) and pytype is None
-                slots.append(("result", len(outs[0]), pytype, mixed))
+                mixed = any(weak) and pytype is None and not python_int
+                slots.append(("result", len(outs[0]), pytype, mixed, python_int))
                 outs[0].append(vx)
                 outs[1].append(vy)
             plans.append((ta, slots))
@@ -351,6 +352,8 @@ class Branches:
                     v.name = value_name(name)
                 if slot[3]:
                     self.mixed_floats.add(v)
+                if slot[4]:  # a Python int in Python, an int64 here: as a while loop's counter
+                    self.python_ints.add(v)
                 leaves.append(v)
             value, _ = _unflatten(tree, leaves)
             values.append(value)
