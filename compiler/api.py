@@ -1209,6 +1209,8 @@ def _fast_entry(compiled: Compiled, which: str):
     (dispatch.py); every other call goes through `Compiled._run`. The entry is its own
     api_boundary (a try statement costs nothing until something raises)."""
     run, MISS = compiled._run, dispatch.MISS
+    # One closure per kind, each calling its Hot attribute directly: a shared one picking the
+    # attribute costs ~0.15 µs more per call (measured), on a path whose budget is 1 µs.
     if which == "value_and_grad":
         def entry(*args, **kwargs):
             try:

@@ -18,6 +18,7 @@ import pytest
 import gradc
 from gradc.errors import CompileWarning
 from fixtures.numeric import assert_close, fd_grad
+from fixtures.refusals import refuses as _refuses
 
 RNG = np.random.default_rng(7)
 W = RNG.normal(size=4)
@@ -40,25 +41,8 @@ def check(fn, *args, wrt=0, twin=None):
     return value, grad
 
 
-def marked_line(fn):
-    lines, start = inspect.getsourcelines(fn)
-    hits = [i for i, text in enumerate(lines) if "# ERR" in text]
-    assert len(hits) == 1
-    return start + hits[0]
-
-
 def refuses(fn, *args, words=(), wrt=0, at=None):
-    with pytest.raises(gradc.CompileError) as info:
-        gradc.value_and_grad(fn, wrt=wrt)(*args)
-    err = info.value
-    assert type(err).__name__ != "InternalError", str(err)
-    assert err.loc is not None and err.loc.lineno == marked_line(at or fn), str(err)
-    assert err.loc.filename == inspect.getsourcefile(at or fn)
-    assert "^" in str(err)  # a caret under the construct
-    first = str(err).splitlines()[0].lower()
-    for w in words:
-        assert w.lower() in first, f"{w!r} not in: {err}"
-    return err
+    return _refuses(fn, *args, words=words, wrt=wrt, at=at, caret=True)
 
 
 # -- 1. comprehensions and generator expressions -------------------------------------------

@@ -16,6 +16,7 @@ from gradc.frontend import numpy_table
 from gradc.ir import Aval, Builder, TracedValueError, Value
 from gradc.runtime import support
 from fixtures.numeric import assert_close, fd_grad
+from fixtures.refusals import refuses
 
 W = np.array([0.3, -1.2, 0.8, 2.0])
 X = np.array([[0.5, -0.4, 1.1], [0.9, 0.2, -0.7]])
@@ -27,26 +28,6 @@ def check(fn, *args, wrt=0):
     assert_close(value, fn(*args), rtol=1e-12, atol=1e-12, what=f"{fn.__name__} value")
     assert_close(grad, fd_grad(fn, args, wrt), rtol=1e-5, atol=1e-6, what=f"{fn.__name__} gradient")
     return value, grad
-
-
-def marked_line(fn):
-    lines, start = inspect.getsourcelines(fn)
-    hits = [i for i, text in enumerate(lines) if "# ERR" in text]
-    assert len(hits) == 1
-    return start + hits[0]
-
-
-def refuses(fn, *args, words=(), wrt=0, at=None):
-    with pytest.raises(gradc.CompileError) as info:
-        gradc.value_and_grad(fn, wrt=wrt)(*args)
-    err = info.value
-    assert type(err).__name__ != "InternalError", str(err)
-    assert err.loc is not None and err.loc.lineno == marked_line(at or fn), str(err)
-    assert err.loc.filename == inspect.getsourcefile(at or fn)
-    first = str(err).splitlines()[0].lower()
-    for w in words:
-        assert w.lower() in first, f"{w!r} not in: {err}"
-    return err
 
 
 # -- 3. Python truthiness and builtins on traced values -----------------------------------
