@@ -138,6 +138,47 @@ def main(argv=None):
         ours, hand = best_of([lambda: compiled.value_and_grad(*args), lambda: bptt(*args)], repeats, min_time)
         print(f"{T:>6} {ours * 1e3:>9.3f} {hand * 1e3:>13.3f} {ours / hand:>6.2f}")
 
+    checkpointed(opts.quick)
+
+
+def peak_bytes(fn):
+    """Peak traced memory of one call (tracemalloc sees NumPy's allocations)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def checkpointed(quick: bool) -> None:
+    """Checkpointing acts on the loop's iterations without unrolling it: compile time and the
+    module's size do not grow with T; memory and time against storing everything."""
+    T = 1000
+    args = args_for(T, seed=2)
+    print(f"\ncheckpointed RNN, T = {T}: compile + first call, per-call time, tracemalloc peak")
+    print(f"{'policy':>22} {'compile ms':>11} {'lines':>6} {'call ms':>8} {'peak KiB':>9} {'fwd steps':>10}")
+    reference = None
+    for policy in (None, gradc.Segments(), gradc.Revolve(10), gradc.Revolve(3)):
+        fn = fresh_rnn()
+        start = time.perf_counter()
+        compiled = gradc.compile(fn, wrt=("W", "U", "h0"), args=args, checkpoint=policy)
+        value, grads = compiled.value_and_grad(*args)
+        made = time.perf_counter() - start
+        if reference is None:
+            reference = grads
+        assert all(np.allclose(g, r, rtol=1e-12, atol=1e-14) for g, r in zip(grads, reference))
+        (per_call,) = best_of([lambda: compiled.value_and_grad(*args)], 1 if quick else 3, min_time=0.05)
+        peak = peak_bytes(lambda: compiled.value_and_grad(*args))
+        schedule = compiled.schedule
+        steps = schedule.forward_steps if schedule is not None else T
+        print(f"{str(policy or 'store all'):>22} {made * 1e3:>11.1f} {len(compiled.source.splitlines()):>6} "
+              f"{per_call * 1e3:>8.2f} {peak / 1024:>9.0f} {steps:>10}")
+    hand = peak_bytes(lambda: bptt(*args))
+    print(f"{'hand BPTT':>22} {'':>11} {'':>6} {'':>8} {hand / 1024:>9.0f}")
+
 
 if __name__ == "__main__":
     main()

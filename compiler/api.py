@@ -30,11 +30,12 @@ from .frontend.python import ArgSpec
 from .frontend.sources import PythonFunction, frontend_for
 from . import pytree
 from .ir import Aval, Program, verify
-from . import stepped
-from .frontend.python import UNROLL_LOOPS
+from . import checkpointing
 from .passes import optimize
 from .regions import unroll
-from .passes.steps import count_steps, cut_layers, has_steps, number_steps
+from .checkpointing.loops import loop_of, plan as loop_plan
+from .checkpointing.split import split
+from .checkpointing.steps import count_steps, cut_layers, has_steps, number_steps
 from gradc.runtime import loader
 
 _VERIFY = os.environ.get("GRADC_VERIFY", "") not in ("", "0")
@@ -107,7 +108,7 @@ class Specialization:
     trees: dict = field(default_factory=dict)  # wrt position → its argument's tree, input leaves as ArgSpecs
     entry: "codegen.Entry | None" = None  # the generated functions take the user's arguments
     derived: dict = field(default_factory=dict)  # (kind, options) → loaded derived function
-    checkpointed: "stepped.Checkpointed | None" = None  # the step functions, with a checkpoint policy
+    checkpointed: "checkpointing.Checkpointed | None" = None  # the step functions, with a checkpoint policy
     guard: Guard | None = None  # the compile-time reads from outside the arguments, fingerprinted
     linecache_files: list = field(default_factory=list)  # generated sources this one registered
     backend: str | None = None  # "dask": generated for Dask arguments (compiler/backends/dask.py)
@@ -166,7 +167,7 @@ class Compiled:
     def __init__(self, fn, wrt=0, variables=None, checkpoint=None):
         self._made_with = (fn, wrt, variables, checkpoint)
         self.fn = fn
-        self.checkpoint = stepped.resolve(checkpoint)
+        self.checkpoint = checkpointing.resolve(checkpoint)
         self.frontend = frontend_for(fn, wrt, variables)
         self.name = self.frontend.name
         self._loc = self.frontend.loc
@@ -756,7 +757,7 @@ class Compiled:
             check_output(npz_path, overwrite=overwrite, protected=self.source_files())
         npz = f"{path.stem}_consts.npz"
         if spec.checkpointed is not None:
-            from .codegen_steps import saved_module
+            from .checkpointing.module import saved_module
 
             saved = saved_module(spec, origin=self._origin(), policy=repr(self.checkpoint), npz=npz)
             if saved is not None:  # the step functions, the schedule and the executor
@@ -858,13 +859,7 @@ class Compiled:
             if is_wrt:
                 trees[i] = tree
         wrt = tuple(k for w in self.wrt for k, (i, _) in enumerate(sources) if i == w)
-        # checkpointing acts on a flat program whose steps are loop iterations: unroll loops
-        token = UNROLL_LOOPS.set(True) if self.checkpoint is not None else None
-        try:
-            program, referenced = self.frontend.lower(specs, wrt)
-        finally:
-            if token is not None:
-                UNROLL_LOOPS.reset(token)
+        program, referenced = self.frontend.lower(specs, wrt)
         out = program.outputs[0]
         counter = iter(range(len(wrt)))
         grads = [pytree.map_leaves(trees[w], lambda _, s: codegen.GradLeaf(
@@ -923,13 +918,7 @@ class Compiled:
         wrt = tuple(k for _, k in wrt_inputs)
         float_grads = tuple(j for j, (_, k) in enumerate(wrt_inputs)
                             if specs[positions[k]].pytype is float)
-        # checkpointing acts on a flat program whose steps are loop iterations: unroll loops
-        token = UNROLL_LOOPS.set(True) if self.checkpoint is not None else None
-        try:
-            program, referenced = self.frontend.lower(specs, wrt)
-        finally:
-            if token is not None:
-                UNROLL_LOOPS.reset(token)
+        program, referenced = self.frontend.lower(specs, wrt)
         out = program.outputs[0]
         try:
             if out.shape != () or out.dtype.kind != "f":
@@ -1016,14 +1005,18 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
                     checkpoint=None, entry: "codegen.Entry | None" = None) -> Specialization:
     """The back half of the pipeline, for any scalar-output program (frontends and tests
     use it): optimise, derive the adjoint, generate source, load it. With a
-    `checkpoint` policy the gradient runs as checkpointed steps (compiler/stepped.py)."""
-    policy = stepped.resolve(checkpoint)
-    if policy is not None:
-        program = unroll(program)
+    `checkpoint` policy the gradient runs as checkpointed steps (compiler/checkpointing/)."""
+    policy = checkpointing.resolve(checkpoint)
     program = optimize(program)
-    if policy is not None and not has_steps(program):
-        program = cut_layers(program)
-    program = number_steps(program)
+    chain = None
+    if policy is not None:
+        loop = loop_of(program)  # its iterations are the steps, the loop stays a loop
+        chain = loop_plan(program, loop) if loop is not None else None
+        if chain is None:  # steps from the source's marks, loop iterations or layers
+            program = optimize(unroll(program, steps=True))
+            if not has_steps(program):
+                program = cut_layers(program)
+    program = number_steps(program)  # (a store-all program keeps the op order a stepped one has)
     adjoint = reverse(program, program.wrt)
     if _VERIFY:
         verify(program)
@@ -1041,8 +1034,9 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
         spec.fast_value_and_grad_fn = dispatch.unchecked(spec.value_and_grad_fn)
     _hold_lines(spec, namespace)
     if policy is not None:
-        spec.checkpointed = stepped.build(adjoint, count_steps(program), policy, grouped=grouped,
-                                          origin=origin)
+        if chain is None:
+            chain = split(adjoint, count_steps(program)).chain_plan()
+        spec.checkpointed = checkpointing.build(chain, policy, grouped=grouped, origin=origin)
         spec.value_and_grad_fn = spec.checkpointed
         _hold_lines(spec, spec.checkpointed.namespace)
     return spec
@@ -1132,7 +1126,7 @@ def compile(fn, wrt=0, *, args=None, kwargs=None, variables=None, checkpoint=Non
     the optimal binomial schedule with s stored states (see docs/checkpointing.md).
     """
     key = (getattr(fn, "__code__", fn), _wrt_key(wrt), _wrt_key(variables),
-           stepped.policy_key(stepped.resolve(checkpoint)))
+           checkpointing.policy_key(checkpointing.resolve(checkpoint)))
     try:
         compiled = _cache.get(key)
     except TypeError:  # an unhashable callable object (Compiled says what gradc takes): not cached

@@ -274,9 +274,10 @@ def cmd_show(args) -> int:
 def _schedule_text(compiled, full: bool) -> str:
     """What checkpointing does: the stored/recomputed counts, then the schedule, in full
     (every action) or as its first line and the number of actions of each kind."""
+    from .regions import flat_view
     from .trace import checkpointing
 
-    spec = compiled.latest
+    spec = flat_view(compiled.latest)  # a loop's iterations are the steps: count their values
     marks = checkpointing(spec, spec.adjoint_ir)
     schedule = compiled.schedule
     if full:

@@ -371,8 +371,9 @@ def verify_cond(op: Op, verify) -> None:
 # Unrolling: Program → Program without loop ops
 
 
-def unroll(program: Program) -> Program:
-    """The same computation with every loop written out iteration by iteration."""
+def unroll(program: Program, steps: bool = False) -> Program:
+    """The same computation with every loop written out iteration by iteration; with
+    `steps`, each iteration of a top-level loop tagged (Op.step) as a checkpointing step."""
     if not has_loops(program):
         return program
     builder = Builder()
@@ -383,7 +384,7 @@ def unroll(program: Program) -> Program:
             inputs = tuple(subst.get(v, v) for v in op.inputs)
             builder.loc, builder.sweep, builder.step = op.loc, op.sweep, op.step
             if is_loop(op):
-                handles[op.out] = _unroll_loop(op, inputs, builder)
+                handles[op.out] = _unroll_loop(op, inputs, builder, steps)
             elif is_cond(op):  # stays a cond (its branch is decided at run time), bodies flat
                 branches = tuple(unroll(b) for b in op.params["branches"])
                 subst[op.out] = _copy_op(op, inputs, builder, dict(branches=branches))
@@ -416,7 +417,7 @@ def _copy_op(op: Op, inputs, builder: Builder, params=None, step=None) -> Value:
     return out
 
 
-def _unroll_loop(op: Op, inputs, builder: Builder) -> list[Value]:
+def _unroll_loop(op: Op, inputs, builder: Builder, steps: bool = False) -> list[Value]:
     p = op.params
     body, nc, nx, length = unroll(p["body"]), p["n_carry"], p["n_xs"], p["length"]
     carries = list(inputs[:nc])
@@ -425,8 +426,10 @@ def _unroll_loop(op: Op, inputs, builder: Builder) -> list[Value]:
     tags = _ITERATIONS.get()  # the displays: each iteration's ops tagged (Op.step) with its number
     outer_step = builder.step
     for k in (range(length - 1, -1, -1) if p["reverse"] else range(length)):
-        tag = None
-        if tags is not None:
+        tag = op.step  # inside a `gradc.checkpoint` call: that call is the step
+        if steps and tag is None:
+            tag = ("iteration", op.out.uid, k)
+        elif tags is not None:
             tag = _TAG_BASE + len(tags)
             tags[tag] = (op.loc, k, length)
             builder.step = tag

@@ -72,10 +72,7 @@ def checkpointing(spec, program: Program) -> Checkpointing | None:
     run = getattr(spec, "checkpointed", None)
     if run is None:
         return None
-    stored = run.plan.stored()
-    step = {v: 0 for v in program.inputs}
-    step.update((op.out, op.step or 0) for op in program.forward_ops())
-    kept = {v: "stored" if v in stored else "recomputed" if k else "transient" for v, k in step.items()}
+    kept, step = run.plan.marks(program, getattr(spec, "iterations", None) or {})
     return Checkpointing(kept, step, run.plan.steps, run.schedule.name)
 
 

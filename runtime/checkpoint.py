@@ -46,7 +46,7 @@ Only the standard library is needed; nothing is compiled.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
@@ -614,7 +614,8 @@ class Chain:
     the prologue's results) are held for the whole run; a state ``x_i`` is a dict
     holding the keys ``states[i]``; adjoints flowing between reverse steps live in
     a third dict and are dropped after ``release[i]``, the last reverse step to
-    read them.
+    read them. A step function given the key ``"step"`` receives the step's number
+    (a loop's iteration: the steps of a loop share one function).
     """
 
     inputs: tuple
@@ -625,6 +626,7 @@ class Chain:
     states: List[tuple]
     release: List[tuple]
     outputs: tuple  # keys, or Fixed
+    stacks: List[Call] = field(default_factory=list)  # rows of reverse steps stacked before the finish
 
     @property
     def steps(self) -> int:
@@ -640,6 +642,15 @@ def run(chain: Chain, schedule: Schedule, inputs: Sequence) -> list:
     return run_steps(plain_chain(chain), (plain_action(a) for a in actions), inputs)
 
 
+STEP = "step"  # the key a step function's argument has to receive the step's number
+
+
+def is_fixed(output) -> bool:
+    """Whether a plain chain's output is ("fixed", value) rather than a key (keys may be tuples
+    too, but never start with "fixed")."""
+    return type(output) is tuple and len(output) == 2 and output[0] == "fixed"
+
+
 def plain_chain(chain: Chain) -> dict:
     """The chain as plain data (what a saved module holds): calls as (function, arg keys,
     result keys), outputs as keys or ("fixed", value)."""
@@ -648,6 +659,7 @@ def plain_chain(chain: Chain) -> dict:
     return {"inputs": chain.inputs, "prologue": call(chain.prologue),
             "forward": [call(c) for c in chain.forward], "reverse": [call(c) for c in chain.reverse],
             "finish": call(chain.finish), "states": chain.states, "release": chain.release,
+            "stacks": [call(c) for c in chain.stacks],
             "outputs": [("fixed", o.value) if isinstance(o, Fixed) else o for o in chain.outputs]}
 
 
@@ -693,7 +705,7 @@ def run_steps(chain, actions, inputs):
         if kind == "advance":
             for i in range(action[1], action[2]):
                 step = chain["forward"][i]
-                made = dict(zip(step[2], call(step, current, params)))
+                made = dict(zip(step[2], call(step, {"step": i}, current, params)))
                 current = {k: current[k] if k in current else made[k] for k in chain["states"][i + 1]}
         elif kind == "snapshot":
             slots[action[2]] = (action[1], current)
@@ -702,13 +714,15 @@ def run_steps(chain, actions, inputs):
         elif kind == "reverse":
             i = action[1]
             step = chain["reverse"][i]
-            adjoints.update(zip(step[2], call(step, current, params, adjoints)))
+            adjoints.update(zip(step[2], call(step, {"step": i}, current, params, adjoints)))
             for k in chain["release"][i]:
                 adjoints.pop(k, None)
             # x_i and every later state can never be needed again: let them go.
             slots = {s: held for s, held in slots.items() if held[0] < i}
             current = {}
+    for step in chain.get("stacks", ()):  # rows the reverse steps made, as one array each
+        adjoints.update(zip(step[2], call(step, adjoints)))
     if chain["finish"] is not None:
         adjoints.update(zip(chain["finish"][2], call(chain["finish"], params, adjoints)))
-    return [o[1] if isinstance(o, tuple) else adjoints[o] if o in adjoints else params[o]
-            for o in chain["outputs"]]
+    return [o[1] if type(o) is tuple and len(o) == 2 and o[0] == "fixed" else
+            adjoints[o] if o in adjoints else params[o] for o in chain["outputs"]]

@@ -52,31 +52,38 @@ def table(compiled):
 
 
 def test_trace_marks_what_the_plan_stores(compiled, table):
-    plan = compiled.latest.checkpointed.plan
-    stored = plan.stored()
-    values = list(compiled.adjoint_ir.inputs) + [op.out for op in compiled.adjoint_ir.forward_ops()]
-    rows = [r for r in table.forward if r.kind != "constant"]
-    assert len(rows) == len(values)
-    kept = [r.kept for r in rows]
-    assert kept.count("stored") == len(stored) == 13
-    assert kept.count("recomputed") == len(values) - len(stored) == 15
-    for r, v in zip(rows, values):
-        assert (r.kept == "stored") == (v in stored)
-        assert r.step == (v.producer.step if v.producer else 0)
+    """The loop's iterations are the steps: the run stores the inputs and the carried h at
+    each boundary between steps, and recomputes everything else inside the steps."""
+    from gradc.regions import flat_view
+
+    view = flat_view(compiled.latest)
+    kept, step = compiled.latest.checkpointed.plan.marks(view.adjoint_ir, view.iterations)
+    values = list(view.adjoint_ir.inputs) + [op.out for op in view.adjoint_ir.forward_ops()]
+    assert len(values) == 28
+    by_index = {-i: v for i, v in enumerate(view.adjoint_ir.inputs)}
+    by_index.update((j, v) for j, v in enumerate(values[2:], 1))  # v_1, v_2, ...: the forward ops
+    rows = [r for r in table.forward if r.kind in ("input", "op")]  # (iterations 2-4 elided)
+    assert len(rows) == 28 - 3 * 4
+    assert [r.kept for r in rows] == [kept[by_index[r.index]] for r in rows]
+    assert [r.step for r in rows] == [step[by_index[r.index]] for r in rows]
+    stored = sorted((j for j, v in by_index.items() if kept[v] == "stored"), key=abs)
+    assert stored == [0, -1, 4, 8, 12, 16, 20]  # x, a, and h after steps 0-4
+    assert [step[by_index[j]] for j in stored] == [0, 0, 1, 2, 3, 4, 5]
+    assert list(kept.values()).count("recomputed") == 21
     assert all(r.kept is None and r.step is None for r in table.reverse)
 
 
 def test_trace_text_and_markdown_carry_the_legend(table):
     text = table.to_text()
     lines = text.splitlines()
-    assert lines[1] == "checkpointed: 6 steps, Revolve(snapshots=3); stored: 13 values, recomputed: 15"
+    assert lines[1] == "checkpointed: 6 steps, Revolve(snapshots=3); stored: 7 values, recomputed: 21"
     assert lines[2].split() == ["step", "kept"]
     assert lines[3].split()[:3] == ["pre", "stored", "v_0"]
-    assert any(line.split()[:3] == ["0", "recomputed", "v_7"] for line in lines)
+    assert any(line.split()[:3] == ["1", "recomputed", "v_7"] for line in lines)
     md = table.to_markdown()
     assert md.startswith("*checkpointed: 6 steps")
     assert "| step | kept | Forward primal trace |" in md
-    assert "| 0 | stored | `v_9 = v_8 + v_0` |" in md
+    assert "| 1 | stored | `v_8 = v_7 + v_4` |" in md
     html = table.to_html()
     assert "<th>kept</th>" in html and '<td title="kept for the backward pass' in html
 
@@ -101,14 +108,14 @@ def test_store_all_trace_has_no_marks():
 
 def test_graph_outlines_stored_and_recomputed_nodes(compiled, table):
     dot = compiled.graph("forward", values=table).source
-    assert "bold outline: stored (13) · dashed: recomputed (15)" in dot
-    assert dot.count("recomputed, step") == 15 and dot.count("stored, ") == 13
-    assert dot.count("penwidth=2.5") == 13
+    assert "bold outline: stored (7) · dashed: recomputed (21)" in dot
+    assert dot.count("recomputed, step") == 21 and dot.count("stored, ") == 7
+    assert dot.count("penwidth=2.5") == 7
     assert 'style="rounded,filled,dashed"' in dot
     assert "subgraph cluster_prologue " in dot and "subgraph cluster_step5 " in dot
     assert "cluster_step6" not in dot  # clusters are named as the schedule numbers steps
     both = compiled.graph("both").source
-    assert "dashed: recomputed (15)" in both and "recomputed, step 0" in both
+    assert "dashed: recomputed (21)" in both and "recomputed, step 0" in both
     assert "penwidth=2.5" in compiled.graph("adjoint").source  # stored values the reverse sweep reads
 
 

@@ -149,22 +149,35 @@ def test_schedule_is_exposed_and_optimal():
 
 
 def test_loop_iterations_share_step_functions():
-    """A loop's steps are alike, so 12 steps give a few functions, not 24."""
+    """The loop stays a loop: its iterations are the steps, and they share one forward and
+    one adjoint function (plus the last step's adjoint, which also reverses the loss)."""
     fn, wrt, args, _ = CASES["rnn"]
-    source = gradc.compile(fn, wrt, args=args, checkpoint=Revolve(3)).source
+    c = gradc.compile(fn, wrt, args=args, checkpoint=Revolve(3))
+    source = c.source
     functions = [line for line in source.splitlines() if line.startswith("def ")]
-    assert len(functions) <= 7, functions  # prologue, first/middle steps, their adjoints, finish
-    assert "# steps 1-10" in source and "# adjoint of steps 1-10" in source
-    assert "def step_1(h, W, xs_i, U):" in source  # arguments keep the user's names
+    assert functions == ["def step_0(t, h, xs, W, U):", "def step_11_adjoint(t, h, xs, W, U):",
+                         "def step_0_adjoint(t, h, h_bar, W_bar, U_bar, xs, W, U):"]
+    assert "# steps 0-10" in source and "# adjoint of steps 0-10" in source
+    assert "    v1 = xs[t]\n" in source  # the step reads its row of the stacked input
     compile(source, "<steps>", "exec")  # and it is valid Python on its own
 
 
-def test_loop_invariants_move_to_the_prologue():
+def test_a_loop_stays_a_loop_whatever_its_length():
+    """Checkpointing a loop does not unroll it: the step module is the same size for 12 and
+    for 3000 iterations, and compiling takes about as long as storing everything."""
+    import time
+
     fn, wrt, args, _ = CASES["rnn"]
-    c = gradc.compile(fn, wrt, args=args, checkpoint=Revolve(3))
-    prologue = [op.prim.name for op in c.ir.ops if op.step == 0]
-    assert prologue == ["getitem"] * 12  # the xs[t] views; nothing else is hoisted
-    assert [op.step for op in c.ir.ops] == sorted(op.step for op in c.ir.ops)
+    x, W, U, xs, _ = args
+    long_xs = np.resize(xs, (3000,) + xs.shape[1:])
+    sizes = {}
+    for n, data in ((12, xs), (3000, long_xs)):
+        start = time.perf_counter()
+        c = gradc.compile(fn, wrt, args=(x, W, U, data, n), checkpoint=Revolve(10))
+        sizes[n] = (len(c.source.splitlines()), time.perf_counter() - start)
+        assert [op.prim.name for op in c.ir.ops].count("loop") == 1
+    assert sizes[12][0] == sizes[3000][0]
+    assert sizes[3000][1] < 1.0, sizes  # (unrolled: several seconds)
 
 
 def test_checkpoint_helper_marks_one_step_per_call():
@@ -245,16 +258,16 @@ def layers(x, W, n):
     return np.sum(h)
 
 
-def test_per_layer_weight_gradients_are_added_in_place():
-    """W̄ += scatter(W̄_i, i) allocates a W-sized array per layer (quadratic in depth);
-    the code adds each W̄_i into its slice instead."""
+def test_per_layer_weight_gradients_are_rows_stacked_once():
+    """W̄ of `h @ W[i]` is one row per step: the adjoint steps make the rows, and they are
+    stacked into W̄ once after the last one (never a W-sized array per step)."""
     x, W = rng.standard_normal((2, 3)), 0.5 * rng.standard_normal((5, 3, 3))
     c = gradc.compile(layers, "W", args=(x, W, 5))  # stored: the loop stays a loop, W̄ a stack of rows
     assert "for i in range(5):" in c.source and "scatter(" not in c.source
-    c = gradc.compile(layers, "W", args=(x, W, 5), checkpoint=Revolve(2))  # unrolled into steps
-    assert "W_bar[0] += " in c.source and "scatter(" in c.source  # the first one allocates
-    assert c.source.count("scatter(") == 2  # the helper's definition and the first use
-    g = c.grad(x, W, 5)
+    stepped = gradc.compile(layers, "W", args=(x, W, 5), checkpoint=Revolve(2))
+    assert "scatter(" not in stepped.source and "return np.stack(rows)" in stepped.source
+    g = stepped.grad(x, W, 5)
+    assert np.array_equal(g, c.grad(x, W, 5))
     eps, e = 1e-6, np.zeros_like(W)
     e[3, 1, 2] = eps
     assert g[3, 1, 2] == pytest.approx((layers(x, W + e, 5) - layers(x, W - e, 5)) / (2 * eps), rel=1e-6)

@@ -344,10 +344,10 @@ def test_generated_size_does_not_depend_on_trip_count():
     assert len(str(small.adjoint_ir).splitlines()) == len(str(large.adjoint_ir).splitlines())
 
 
-def test_checkpoint_policy_unrolls():
+def test_checkpoint_policy_keeps_the_loop():
     args = rnn_args(6)
     c = gradc.compile(rnn, wrt=("W", "h0"), args=args, checkpoint=gradc.Revolve(snapshots=2))
-    assert not has_loops(c.ir)
+    assert has_loops(c.ir)  # its iterations are the steps (tests/test_checkpoint_loops.py)
     value, grads = c.value_and_grad(*args)
     ref_value, ref_grads = gradc.compile(rnn, wrt=("W", "h0"), args=args).value_and_grad(*args)
     np.testing.assert_allclose(value, ref_value)

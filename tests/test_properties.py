@@ -510,7 +510,7 @@ def test_random_float32_and_mixed_programs_keep_dtypes(gen):
 def test_random_steps_and_schedules_give_the_stored_gradient_bitwise(gen, data):
     """Checkpointing regroups the stored program: any tagging of any program into steps
     (ops left untagged too, as between loops), under any schedule, gives the same bits."""
-    from gradc.passes.steps import with_steps
+    from gradc.checkpointing.steps import with_steps
     from gradc.runtime.checkpoint import Revolve, Segments
 
     program, arrays = gen.program, gen.arrays

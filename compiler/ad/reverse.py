@@ -28,13 +28,20 @@ from ..regions import (LOOP_RESULT, UNWIND, WHILE, emit_cond, emit_loop, emit_un
                        is_fresh, is_loop, results_of, substitute)
 
 
-def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: bool = False) -> Program:
+def reverse(program: Program, wrt: tuple[int, ...] | None = None, *, cotangent: bool = False,
+            stepwise: list | None = None) -> Program:
     """Return a program computing (output, d output / d inputs[i] for i in wrt).
 
     With cotangent=True the output may have any shape: the program takes one more
-    input, the cotangent ȳ, and returns (output, ȳ pulled back to each wrt input)."""
+    input, the cotangent ȳ, and returns (output, ȳ pulled back to each wrt input).
+    With a list `stepwise`, the top-level loops are planned for a checkpointed run, which
+    reverses one iteration at a time: an invariant's adjoint is accumulated iteration by
+    iteration (no Σ outer = Aᵀ B after the loop, which would keep per-iteration rows), and
+    their plans are appended to the list (checkpointing/loops.py reads them)."""
     wrt = program.wrt if wrt is None else tuple(wrt)
-    program, plans = _prepare_loops(program, active(program, wrt))
+    program, plans = _prepare_loops(program, active(program, wrt), hoist=stepwise is None)
+    if stepwise is not None:
+        stepwise.extend(p for p in plans.values() if isinstance(p, _LoopPlan))
     (out,) = program.outputs
     live = active(program, wrt)
     builder = Builder(rewrite=rewrite, sweep="reverse")
@@ -215,6 +222,7 @@ class _LoopPlan:
         self.tape_values: list[Value] = []  # the body values stacked on the tape
         self.rev_invariants: list[int] = []  # invariants (by position) the reverse body reads
         self.hoisted: dict[int, list] = {}  # invariant position -> sources of A and B in Aᵀ B
+        self.aug: Program | None = None  # the forward loop's body with the tape as extra outputs
 
     def adjoint(self, op: Op, cots: dict, builder: Builder) -> list:
         p = op.params
@@ -278,7 +286,7 @@ class _LoopPlan:
         return contributions
 
 
-def _prepare_loops(program: Program, live) -> tuple[Program, dict]:
+def _prepare_loops(program: Program, live, hoist: bool = True) -> tuple[Program, dict]:
     """Replace each active loop by one that also stacks its tape; plans keyed by the new handle."""
     if not any(is_loop(op) or op.prim is WHILE for op in program.ops):
         return program, {}
@@ -304,13 +312,13 @@ def _prepare_loops(program: Program, live) -> tuple[Program, dict]:
             plans[handle] = plan
             ops += builder.ops
             continue
-        plan = _plan_loop(op, inputs, [r is not None and r in live for r in results[op.out]], live)
+        plan = _plan_loop(op, inputs, [r is not None and r in live for r in results[op.out]], live, hoist=hoist)
         p = dict(op.params)
         nc = p["n_carry"]
         tape_values = plan.tape_values
         aug = Program(p["body"].name, plan.body.inputs, plan.body.ops, plan.body.outputs + tape_values,
                       plan.body.loc)
-        p["body"] = aug
+        p["body"] = plan.aug = aug
         builder.ops, builder.loc, builder.sweep, builder.step = [], op.loc, op.sweep, op.step
         outs = emit_loop(builder, aug, p["length"], inputs[:nc], inputs[nc:nc + p["n_xs"]],
                          inputs[nc + p["n_xs"]:], reverse=p["reverse"], index_name=p["index_name"])
@@ -331,7 +339,7 @@ def _prepare_loops(program: Program, live) -> tuple[Program, dict]:
     return program, plans
 
 
-def _plan_loop(op: Op, inputs, cot_mask: list[bool], live) -> _LoopPlan:
+def _plan_loop(op: Op, inputs, cot_mask: list[bool], live, *, hoist: bool = True) -> _LoopPlan:
     p = op.params
     body, nc, nx = p["body"], p["n_carry"], p["n_xs"]
     ni = len(op.inputs) - nc - nx
@@ -435,7 +443,7 @@ def _plan_loop(op: Op, inputs, cot_mask: list[bool], live) -> _LoopPlan:
             factors = g.producer.inputs if (g is not None and g.producer is not None and
                                             g.producer.prim.name == "outer" and g not in reads_in_body
                                             and not isinstance(g, Const)) else None
-            if factors is not None and all(f.ndim == 1 and not isinstance(f, Const) for f in factors):
+            if hoist and factors is not None and all(f.ndim == 1 and not isinstance(f, Const) for f in factors):
                 sources = []
                 for f in factors:
                     if f in rows:

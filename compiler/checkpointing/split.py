@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 from ..ir import Const, Op, Program, Value
 from ..passes.dce import dce
+from gradc.runtime.checkpoint import Fixed
+
+from .plan import Call, ChainPlan
 
 
 @dataclass
@@ -37,6 +40,27 @@ class StepPlan:
     @property
     def steps(self) -> int:
         return len(self.reverse)
+
+    def chain_plan(self) -> ChainPlan:
+        """The plan as calls keyed by SSA value ids (what the runtime Chain passes)."""
+        def call(p: Program) -> Call:
+            return Call(p, tuple(v.uid for v in p.inputs), tuple(v.uid for v in p.outputs))
+
+        return ChainPlan(self.adjoint, tuple(v.uid for v in self.adjoint.inputs),
+                         call(self.prologue) if self.prologue.ops else None,
+                         [call(p) for p in self.forward], [call(p) for p in self.reverse],
+                         call(self.finish) if self.finish.ops else None,
+                         [tuple(v.uid for v in state) for state in self.states],
+                         tuple(Fixed(v.value) if isinstance(v, Const) else v.uid for v in self.adjoint.outputs),
+                         source=self)
+
+    def marks(self, program: Program, iterations: dict) -> tuple[dict, dict]:
+        """(ChainPlan.marks) The ops carry their steps; stored: params and boundary states."""
+        stored = self.stored()
+        step = {v: 0 for v in program.inputs}
+        step.update((op.out, op.step or 0) for op in program.forward_ops())
+        kept = {v: "stored" if v in stored else "recomputed" if k else "transient" for v, k in step.items()}
+        return kept, step
 
     def stored(self) -> set[Value]:
         """Forward values a checkpointed run keeps (params and boundary states); the

@@ -13,20 +13,18 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from .ad.checkpoint import StepPlan
-from .codegen import (INLINE_ARRAY_LIMIT, Naming, array_literal, const_names, constants,
+from .plan import ChainPlan
+from ..codegen import (INLINE_ARRAY_LIMIT, Naming, array_literal, const_names, constants,
                       entry_names, function_source, helper_source, helpers_used)
-from .syntax import docstring_text, key_text
-from .ir import Program, Value
+from ..syntax import docstring_text, key_text
+from ..ir import Program, Value
 
 
 @dataclass
 class StepModule:
     source: str
-    prologue: str | None  # function names, looked up in the loaded module (no prologue: None)
-    forward: list[str]  # per step; the last step has none (it is only ever reversed)
-    reverse: list[str]
-    finish: str | None
+    names: dict  # id(program) -> its function's name in the loaded module
+    stack: str | None = None  # the function stacking rows (loop plans with stacked adjoints)
     functions: str = ""  # the step functions alone (a saved module writes its own header)
 
 
@@ -93,33 +91,44 @@ DOCS = {
 }
 
 
-def step_module(plan: StepPlan, name: str, origin: str, consts: dict | None = None,
+def step_module(plan: ChainPlan, name: str, origin: str, consts: dict | None = None,
                 avoid=()) -> StepModule:
     """`consts`: the module's constant names (a saved module names them with its other
     functions'); `avoid`: module-level names the step functions must not take."""
-    groups = [plan.prologue, *plan.forward, *plan.reverse, plan.finish]
+    groups = plan.programs()
     consts = const_names(*groups) if consts is None else consts
     order: dict[str, tuple[str, list[int]]] = {}  # function text -> (kind, steps using it)
+    texts: dict[int, str] = {}  # id(program) -> its text (a loop's steps share one program)
 
-    def function(program: Program, kind: str, step: int | None) -> str:
-        text = function_source(program, "FNAME", DOCS[kind], naming=StepNaming(program, consts))
+    def function(call, kind: str, step: int | None) -> str:
+        program = call.program
+        if id(program) not in texts:
+            texts[id(program)] = function_source(program, "FNAME", DOCS[kind],
+                                                 naming=StepNaming(program, consts))
+        text = texts[id(program)]
         order.setdefault(text, (kind, []))[1].append(step)
         return text
 
-    prologue = function(plan.prologue, "prologue", None) if plan.prologue.ops else None
-    forward = [function(p, "forward", i) for i, p in enumerate(plan.forward)]
-    reverse = [function(plan.reverse[i], "reverse", i) for i in reversed(range(plan.steps))][::-1]
-    finish = function(plan.finish, "finish", None) if plan.finish.ops else None
+    if plan.prologue is not None:
+        function(plan.prologue, "prologue", None)
+    for i, c in enumerate(plan.forward):
+        function(c, "forward", i)
+    for i in reversed(range(plan.steps)):
+        function(plan.reverse[i], "reverse", i)
+    if plan.finish is not None:
+        function(plan.finish, "finish", None)
     wanted = {text: _function_name(kind, steps) for text, (kind, steps) in order.items()}
+    if plan.stacks:
+        wanted[STACK] = "stack_rows"
     entries = entry_names(list(wanted.values()), groups, consts, extra=avoid)
     names = {text: entries[w] for text, w in wanted.items()}
     wrt = ", ".join(plan.adjoint.inputs[i].name for i in plan.adjoint.wrt)
 
     roles = ["the step functions to advance the state",
              "the adjoint functions to reverse steps under a checkpointing schedule"]
-    if prologue:
+    if plan.prologue is not None:
         roles.insert(0, "`prologue` once")
-    if finish:
+    if plan.finish is not None:
         roles.append("`finish` for the gradients")
     how = ", ".join(roles[:-1]) + " and " + roles[-1]
     parts = [f'"""{docstring_text(name)} and its gradient with respect to {docstring_text(wrt)}, as '
@@ -141,11 +150,15 @@ def step_module(plan: StepPlan, name: str, origin: str, consts: dict | None = No
     for text, (kind, steps) in order.items():
         comment = f"# {'adjoint of ' if kind == 'reverse' else ''}{_ranges(steps)}\n" if kind in STEPPED else ""
         functions.append(comment + text.replace("def FNAME(", f"def {names[text]}(", 1).rstrip())
-    name_of = lambda text: names[text] if text else None  # noqa: E731
-    return StepModule("\n\n\n".join(parts + functions) + "\n", name_of(prologue), [names[t] for t in forward],
-                      [names[t] for t in reverse], name_of(finish), "\n\n\n".join(functions))
+    if plan.stacks:
+        functions.append(f"def {names[STACK]}(*rows):\n"
+                         '    """The rows the adjoint steps made, in step order, as one array."""\n'
+                         "    return np.stack(rows)")
+    ids = {i: names[t] for i, t in texts.items()}
+    return StepModule("\n\n\n".join(parts + functions) + "\n", ids, names.get(STACK), "\n\n\n".join(functions))
 
 
+STACK = "\0stack"  # the stacking function's entry in `names` (no function text is like it)
 STEPPED = ("forward", "reverse")
 
 
@@ -183,14 +196,14 @@ def saved_module(spec, *, origin: str, policy: str, npz: str) -> tuple[str, dict
 
     from gradc.runtime import checkpoint as rt
 
-    from .codegen import function_source, module_names, scalar_literal
-    from .syntax import Namespace
+    from ..codegen import function_source, module_names, scalar_literal
+    from ..syntax import Namespace
 
     entry, checkpointed, forward = spec.entry, spec.checkpointed, spec.ir
     if entry is None:
         return None
     plan, chain_obj = checkpointed.plan, checkpointed.chain
-    groups = [plan.prologue, *plan.forward, *plan.reverse, plan.finish]
+    groups = plan.programs()
     name = forward.name
     names = const_names(forward, *groups, avoid=entry.param_names())
     values = {n: np.asarray(c.value) for c, n in names.items()}
@@ -213,18 +226,19 @@ def saved_module(spec, *, origin: str, policy: str, npz: str) -> tuple[str, dict
     keys: dict = {}
 
     def key(k):
-        return keys.setdefault(k, len(keys))
+        return k if k == rt.STEP else keys.setdefault(k, len(keys))
 
-    def call(step, fn_name):
+    def call(step, planned):
         if step is None:
             return "None"
         _, args, outs = step
+        fn_name = module.names[id(planned.program)] if planned is not None else module.stack
         return f"({fn_name}, {tuple(key(k) for k in args)!r}, {tuple(key(k) for k in outs)!r})"
 
     inputs = tuple(key(k) for k in chain["inputs"])
     outputs = []
     for o in chain["outputs"]:
-        if isinstance(o, tuple):
+        if rt.is_fixed(o):
             v = np.asarray(o[1])
             if v.ndim == 0:
                 outputs.append(scalar_literal(o[1]).text if isinstance(o[1], np.generic)
@@ -242,12 +256,14 @@ def saved_module(spec, *, origin: str, policy: str, npz: str) -> tuple[str, dict
             outputs.append(repr(key(o)))
     lines = [f"{chain_name} = {{",
              f'    "inputs": {inputs!r},',
-             f'    "prologue": {call(chain["prologue"], module.prologue)},',
+             f'    "prologue": {call(chain["prologue"], plan.prologue)},',
              '    "forward": [']
-    lines += [f"        {call(step, f)}," for step, f in zip(chain["forward"], module.forward)]
+    lines += [f"        {call(step, c)}," for step, c in zip(chain["forward"], plan.forward)]
     lines += ["    ],", '    "reverse": [']
-    lines += [f"        {call(step, f)}," for step, f in zip(chain["reverse"], module.reverse)]
-    lines += ["    ],", f'    "finish": {call(chain["finish"], module.finish)},',
+    lines += [f"        {call(step, c)}," for step, c in zip(chain["reverse"], plan.reverse)]
+    lines += ["    ],", '    "stacks": [']
+    lines += [f"        {call(step, None)}," for step in chain["stacks"]]
+    lines += ["    ],", f'    "finish": {call(chain["finish"], plan.finish)},',
               f'    "states": {[tuple(key(k) for k in st) for st in chain["states"]]!r},',
               f'    "release": {[tuple(key(k) for k in r) for r in chain["release"]]!r},',
               f'    "outputs": [{", ".join(outputs)}],', "}"]
@@ -308,7 +324,7 @@ def saved_module(spec, *, origin: str, policy: str, npz: str) -> tuple[str, dict
 
 
 def _count_leaves(structure) -> int:
-    from .codegen import GradLeaf
+    from ..codegen import GradLeaf
 
     if isinstance(structure, GradLeaf):
         return 1

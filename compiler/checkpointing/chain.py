@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from gradc.runtime import checkpoint as rt
 from gradc.runtime import loader
 
-from . import codegen
-from .ad.checkpoint import StepPlan, split
-from .codegen_steps import step_module
-from .errors import SignatureError
-from .ir import Const, Program
+from .. import codegen
+from .plan import Call, ChainPlan
+from .module import step_module
+from ..errors import SignatureError
 
 POLICIES = "checkpoint=None, \"segments\", Segments(k) or Revolve(snapshots=s)"
 
@@ -44,7 +43,7 @@ def policy_key(policy):
 class Checkpointed:
     """Value and gradient of one program, computed step by step under a schedule."""
 
-    plan: StepPlan
+    plan: ChainPlan
     source: str
     chain: rt.Chain
     schedule: rt.Schedule
@@ -59,39 +58,18 @@ class Checkpointed:
         return value, (tuple(grads) if self.grouped else grads[0])
 
 
-def build(adjoint: Program, steps: int, policy, *, grouped: bool, origin: str) -> Checkpointed:
-    plan = split(adjoint, steps)
+def build(plan: ChainPlan, policy, *, grouped: bool, origin: str) -> Checkpointed:
+    """Write the plan's step functions as one module, load it, wire them into a Chain."""
+    adjoint = plan.adjoint
     module = step_module(plan, adjoint.name, origin)
-    groups = [plan.prologue, *plan.forward, *plan.reverse, plan.finish]
-    namespace = loader.load(module.source, f"{adjoint.name}_steps", codegen.constants(*groups))
+    namespace = loader.load(module.source, f"{adjoint.name}_steps", codegen.constants(*plan.programs()))
 
-    def call(program: Program, fname: str) -> rt.Call:
-        return rt.Call(namespace[fname], tuple(v.uid for v in program.inputs),
-                       tuple(v.uid for v in program.outputs))
+    def call(c: Call | None) -> rt.Call | None:
+        return None if c is None else rt.Call(namespace[module.names[id(c.program)]], c.args, c.outs)
 
-    reverse = [call(p, f) for p, f in zip(plan.reverse, module.reverse)]
     chain = rt.Chain(
-        inputs=tuple(v.uid for v in adjoint.inputs),
-        prologue=call(plan.prologue, module.prologue) if module.prologue else None,
-        forward=[call(p, f) for p, f in zip(plan.forward, module.forward)],
-        reverse=reverse,
-        finish=call(plan.finish, module.finish) if module.finish else None,
-        states=[tuple(v.uid for v in state) for state in plan.states],
-        release=_release(reverse, plan.finish, adjoint),
-        outputs=tuple(rt.Fixed(v.value) if isinstance(v, Const) else v.uid for v in adjoint.outputs))
+        inputs=plan.inputs, prologue=call(plan.prologue), forward=[call(c) for c in plan.forward],
+        reverse=[call(c) for c in plan.reverse], finish=call(plan.finish), states=plan.states,
+        release=plan.release(), outputs=plan.outputs,
+        stacks=[rt.Call(namespace[module.stack], rows, (key,)) for rows, key in plan.stacks])
     return Checkpointed(plan, module.source, chain, policy.schedule(plan.steps), grouped, namespace)
-
-
-def _release(reverse: list[rt.Call], finish: Program, adjoint: Program) -> list[tuple]:
-    """release[i]: adjoints made by later reverse steps that reverse step i reads last."""
-    keep = {v.uid for v in adjoint.outputs} | {v.uid for v in finish.inputs}
-    made_by = {k: i for i, call in enumerate(reverse) for k in call.outs}
-    last: dict = {}
-    for i in reversed(range(len(reverse))):  # the order they run
-        for k in reverse[i].args:
-            if k in made_by and k not in keep:
-                last[k] = i
-    release = [[] for _ in reverse]
-    for k, i in last.items():
-        release[i].append(k)
-    return [tuple(r) for r in release]

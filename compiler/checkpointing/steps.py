@@ -15,7 +15,7 @@ import itertools
 import math
 
 from ..ir import Const, Op, Program, Value
-from .rebuild import copy_meta, rebuild
+from ..passes.rebuild import copy_meta, rebuild
 
 # Operations on prologue values worth moving out of the steps even when only one
 # step reads them: they are views (no memory), and hoisting them makes the steps
