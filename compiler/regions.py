@@ -632,21 +632,61 @@ def inline_branches(program: Program, inputs=None) -> Program:
 # ---------------------------------------------------------------------------
 # While loops for the trace table: the iterations that ran at given inputs
 
-TRACE_ITERATIONS = 200  # a trace table lists at most this many iterations of one while loop
+SHOWN_ITERATIONS = (2, 1)  # a long loop's trace shows its first 2 and its last 1 iterations
 
 
 def has_whiles(program: Program) -> bool:
     return any(op.prim is WHILE or op.prim is UNWIND for op in all_ops(program))
 
 
-def unroll_whiles(program: Program, inputs) -> Program:
+def _run_while_recording(p: dict, carries: list, invariants: list, first: int, last: int):
+    """Run a while op's iterations on these operand values (the interpreter): (trip count n,
+    the carries at the start of iteration n - last, each body value of iterations first ..
+    n - last - 1 stacked over them)."""
+    from collections import deque
+
+    from .interpret import evaluate
+
+    def read(env, v):
+        return v.value if isinstance(v, Const) else env[v]
+
+    cond, body, nc = p["cond"], p["body"], p["n_carry"]
+    stacks: dict = {o.out: [] for o in body.ops if o.out.dtype != object}
+    starts = deque([carries], maxlen=last + 1)  # the carries at the start of the last iterations
+    n = 0
+    while bool(read(evaluate(cond, *carries, *invariants), cond.outputs[0])):
+        env = evaluate(body, *carries, *invariants)
+        if n >= first:
+            for v, values in stacks.items():
+                values.append(env[v])
+        carries = [read(env, v) for v in body.outputs[:nc]]
+        starts.append(carries)
+        n += 1
+    hidden = max(0, n - first - last)
+    values = {v: np.stack(vs[:hidden]) for v, vs in stacks.items() if hidden}
+    return n, starts[0], values
+
+
+def unroll_whiles(program: Program, inputs, iterations: dict | None = None, hidden: dict | None = None) -> Program:
     """`program` (loop-free at its top level) with each while op replaced by the iterations
     it runs at `inputs`: the program the trace table of those inputs shows. Valid only at
-    inputs taking the same trip counts (a display, never compiled)."""
+    inputs taking the same trip counts (a display, never compiled).
+
+    A loop of more than SHOWN_ITERATIONS + 2 iterations is written out for the iterations
+    the table shows only: the others are one counted loop region over the body (so a
+    100 000-iteration loop is not 100 000 copies). Each copied iteration's ops are tagged
+    (Op.step) with `iterations[tag] = (loc, k, trip count)`, as flat_view tags a for
+    loop's; the loop of hidden iterations (and the ops its adjoint derives) with
+    `hidden[tag] = (loc, first hidden, last hidden, trip count, {body value: its values in
+    the hidden iterations, stacked})`."""
     from .errors import UnsupportedSyntax
+    from .interpret import evaluate
 
     env = dict(zip(program.inputs, inputs))
+    iterations = {} if iterations is None else iterations
+    hidden_loops = {} if hidden is None else hidden
     builder = Builder()
+    first, last = SHOWN_ITERATIONS
 
     def read(v):
         return v.value if isinstance(v, Const) else env[v]
@@ -656,31 +696,54 @@ def unroll_whiles(program: Program, inputs) -> Program:
         env[out] = op.prim.evaluate(*(read(v) for v in ins), **op.params)
         return out
 
-    def walk(ops, subst: dict) -> None:
+    def tag(info, into) -> int:
+        t = _TAG_BASE + (1 << 39) + len(iterations) + len(hidden_loops)  # (apart from flat_view's)
+        into[t] = info
+        return t
+
+    def hidden(op, carries, invs, start, stop, n, ran) -> list:
+        """Iterations start .. stop-1 as one loop region (`ran`: what they gave, run already)."""
+        p = op.params
+        body, nc = p["body"], p["n_carry"]
+        index = Value(Aval((), np.dtype(np.int64)), "k")
+        loop_body = Program(body.name, [index] + list(body.inputs), list(body.ops), list(body.outputs[:nc]),
+                            body.loc)
+        builder.loc, builder.sweep = op.loc, op.sweep
+        builder.step = tag((op.loc, start, stop - 1, n, ran[2]), hidden_loops)
+        results = emit_loop(builder, loop_body, stop - start, carries, [], invs, index_name="k")
+        loop = builder.ops[-len(results) - 1]
+        env[loop.out] = tuple(ran[1])
+        for r in builder.ops[-len(results):]:
+            env[r.out] = env[loop.out][r.params["index"]]
+        return results
+
+    def walk(ops, subst: dict, step=None) -> None:
         handles: dict = {}
         for op in ops:
             ins = [subst.get(v, v) for v in op.inputs]
-            builder.loc, builder.sweep, builder.step = op.loc, op.sweep, op.step
+            builder.loc, builder.sweep, builder.step = op.loc, op.sweep, op.step if step is None else step
             if op.prim is WHILE:
                 p = op.params
-                carries, invs = ins[:p["n_carry"]], ins[p["n_carry"]:]
-                n = 0
-                while True:
-                    cond_env = dict(zip(p["cond"].inputs, [read(v) for v in carries + invs]))
-                    from .interpret import evaluate
-                    got = evaluate(p["cond"], *(cond_env[b] for b in p["cond"].inputs))
-                    pred = p["cond"].outputs[0]
-                    if not bool(pred.value if isinstance(pred, Const) else got[pred]):
-                        break
-                    if n >= TRACE_ITERATIONS:
-                        raise UnsupportedSyntax(f"trace: this while loop runs more than {TRACE_ITERATIONS} "
-                                                "iterations at these inputs; a trace table lists at most "
-                                                f"{TRACE_ITERATIONS}", op.loc)
+                nc = p["n_carry"]
+                carries, invs = ins[:nc], ins[nc:]
+                # run it once here: its trip count, and the values of the iterations not shown
+                ran = _run_while_recording(p, [read(v) for v in carries], [read(v) for v in invs], first, last)
+                n = ran[0]
+                shown = range(n) if n <= first + last + 2 else [*range(first), None, *range(n - last, n)]
+                for k in shown:
+                    if k is None:
+                        carries = hidden(op, carries, invs, first, n - last, n, ran)
+                        continue
                     inner = dict(zip(p["body"].inputs, carries + invs))
-                    walk(p["body"].ops, inner)
-                    carries = [inner.get(v, v) for v in p["body"].outputs[:p["n_carry"]]]
-                    n += 1
+                    walk(p["body"].ops, inner, tag((op.loc, k, n), iterations))
+                    carries = [inner.get(v, v) for v in p["body"].outputs[:nc]]
                 handles[op.out] = carries + [Const(np.int64(n))]
+            elif is_cond(op) and any(has_whiles(b) for b in op.params["branches"]):
+                # a while loop in a branch: the branch taken at these inputs, written out here
+                body = op.params["branches"][0 if bool(read(ins[0])) else 1]
+                inner = dict(zip(body.inputs, ins[1:]))
+                walk(body.ops, inner, step)
+                handles[op.out] = [inner.get(v, v) for v in body.outputs]
             elif op.prim is UNWIND:
                 raise UnsupportedSyntax("trace: a while loop's adjoint is traced from the forward program "
                                         "(give the trace the function, not its adjoint program)", op.loc)
@@ -697,7 +760,9 @@ def unroll_whiles(program: Program, inputs) -> Program:
 
 def while_view(spec, inputs):
     """`spec` with its while loops written out as the iterations they run at `inputs` (the
-    trace table's view; the adjoint derived from that), or spec if it has none."""
+    trace table's view; the adjoint derived from that), or spec if it has none. Its
+    `iterations` extends spec's (flat_view's) with the tags of unroll_whiles, and `hidden`
+    tags the loops of iterations it does not write out."""
     from types import SimpleNamespace
 
     ir, adjoint = getattr(spec, "ir", None), getattr(spec, "adjoint_ir", None)
@@ -710,6 +775,8 @@ def while_view(spec, inputs):
     if ir is None or adjoint is None or has_loops(ir):
         raise UnsupportedSyntax("trace: a while loop on data is traced for a compiled gradient only",
                                 getattr(ir or adjoint, "loc", None))
-    flat = optimize(unroll_whiles(ir, list(inputs)[:len(ir.inputs)]))
+    iterations, hidden = dict(getattr(spec, "iterations", None) or {}), {}
+    flat = optimize(unroll_whiles(ir, list(inputs)[:len(ir.inputs)], iterations, hidden))
     flat = Program(flat.name, flat.inputs, flat.ops, flat.outputs, flat.loc, ir.wrt, ir.static_args)
-    return SimpleNamespace(ir=flat, adjoint_ir=reverse(flat, ir.wrt), checkpointed=getattr(spec, "checkpointed", None))
+    return SimpleNamespace(ir=flat, adjoint_ir=reverse(flat, ir.wrt), checkpointed=getattr(spec, "checkpointed", None),
+                           iterations=iterations, hidden=hidden)

@@ -26,6 +26,7 @@ from .codegen import Naming, statements
 from .interpret import evaluate
 from .ir import Builder, Const, Program, Value, aval_of
 from .printer import display_width, math_text, pad
+from .regions import SHOWN_ITERATIONS  # a loop of more than 5 iterations shows its first 2 and its last 1
 from .syntax import Expr, literal
 
 MAX_EQUATION = 90  # characters of an equation shown before it is cut with "…"
@@ -294,8 +295,9 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
     from .regions import while_view
 
     flat = flat_view(spec)  # loops are traced iteration by iteration (long ones elided below)
-    iterations = getattr(flat, "iterations", None) or {}
     spec = while_view(flat, inputs)  # while loops: the iterations that ran at `inputs`
+    iterations = getattr(spec, "iterations", None) or getattr(flat, "iterations", None) or {}
+    hidden = getattr(spec, "hidden", None) or {}  # a long while loop's iterations not written out
     program: Program = inline_branches(spec.adjoint_ir, inputs)  # the branches taken at `inputs`
     env = evaluate(program, *inputs)
     consts = {c: c.name or f"c{i}" for i, c in enumerate(program.consts(), 1)}
@@ -320,6 +322,10 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
     target_of: dict[Value, str] = {v: naming.base(v) for v in program.inputs}
     for s in stmts:
         v = s.op.out
+        if s.loop is not None:  # the hidden iterations of a while loop (unroll_whiles)
+            rows = forward if s.op.sweep == "forward" else reverse
+            rows += _hidden_rows(s, hidden.get(s.op.step), env, nums, target_of)
+            continue
         target_of[v] = s.target
         line = s.op.loc.lineno if s.op.loc is not None else None
         if s.op.sweep == "forward":
@@ -335,6 +341,12 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
                                 iteration=iterations.get(s.op.step)))
 
     primal = {k: env[v] for v, k in nums.items() if v in env}
+    for op in program.forward_ops():  # a hidden iteration's values: stacked, by the body's v-index
+        if op.prim.name == "loop":
+            ran = hidden[op.step][4] if op.step in hidden else {}
+            if not any(v in nums for v in ran):  # (a body the reverse pass rebuilt: run it again)
+                ran = _body_values(op, env)
+            primal.update((nums[v], stack) for v, stack in ran.items() if v in nums)
     adjoint: dict[int, object] = {}
     for op in program.reverse_ops():
         of = op.out.adjoint_of
@@ -357,7 +369,48 @@ def build_trace(spec, inputs, precision: int = 4) -> TraceTable:
                       precision, env, checkpointing=marks)
 
 
-SHOWN_ITERATIONS = (2, 1)  # a loop of more than 5 iterations shows its first 2 and its last 1
+def _hidden_rows(s, info, env, nums, target_of) -> list[TraceRow]:
+    """The rows of a loop of iterations the trace does not write out (a long while loop's,
+    unroll_whiles): one elision row, then the values it carries out of them."""
+    loc, a, b, n = info[:4] if info is not None else (s.op.loc, 0, s.op.params["length"] - 1, None)
+    where = f" of the loop at line {loc.lineno}" if loc is not None and loc.lineno else ""
+    of = f" of {n}" if n is not None else ""
+    sweep = s.op.sweep if s.op.sweep == "forward" else "reverse"
+    rows = [TraceRow(sweep, "⋮", f"{b - a + 1}{of} iterations ({a}–{b}){where}, run as one loop", None,
+                     kind="elided")]
+    nc = s.op.params["n_carry"]
+    last = b if sweep == "forward" else a
+    for k, (r, name) in enumerate(s.loop.results.items()):
+        target_of[r] = name
+        if sweep == "forward" and r.producer.params["index"] >= nc:
+            continue  # a stacked tape: no row
+        of = r.adjoint_of
+        index = nums.get(r) if sweep == "forward" else nums.get(of) if of is not None else None
+        kind = "op" if sweep == "forward" else "adjoint" if of is not None else "temporary"
+        rows.append(TraceRow(sweep, name, f"after iteration {last}", env[r], index, kind=kind,
+                             line=loc.lineno if loc is not None else None))
+    return rows
+
+
+def _body_values(op, env) -> dict:
+    """Every value a loop op's body computes, stacked over its iterations (rerun here)."""
+    p = op.params
+    body, nc, nx = p["body"], p["n_carry"], p["n_xs"]
+
+    def read(v, e):
+        return v.value if isinstance(v, Const) else e[v]
+
+    carries = [read(v, env) for v in op.inputs[:nc]]
+    xs = [read(v, env) for v in op.inputs[nc:nc + nx]]
+    invariants = [read(v, env) for v in op.inputs[nc + nx:]]
+    stacks: dict = {o.out: [] for o in body.ops if o.out.dtype != object}
+    for k in (range(p["length"] - 1, -1, -1) if p["reverse"] else range(p["length"])):
+        e = evaluate(body, np.int64(k), *carries, *(x[k] for x in xs), *invariants)
+        for v, values in stacks.items():
+            values.append(e[v])
+        carries = [read(v, e) for v in body.outputs[:nc]]
+    return {v: np.stack(values) for v, values in stacks.items() if values}
+
 
 
 def elide(rows: list[TraceRow]) -> list[TraceRow]:
@@ -428,9 +481,16 @@ def folded_adjoints(program: Program, naming, env: dict | None = None):
         op = v.producer
         return op.prim.emit(*(text(i, g, name) for i in op.inputs), **op.params)
 
+    # A region op (the loop of a long while loop's hidden iterations) has no rule to replay:
+    # what flows back through it, and from there on, is incomplete here and is not shown.
+    incomplete: set = set()
     try:
         with Builder(sweep="reverse") as builder:
             for op in reversed(fwd_ops):
+                if op.out in incomplete or op.prim.name in ("loop", "loop_result", "cond", "while", "unwind"):
+                    incomplete.update(op.inputs)
+                    if op.prim.name in ("loop", "loop_result", "cond", "while", "unwind"):
+                        continue
                 g = walk.get(op.out)
                 if g is None or not op.prim.differentiable or not any(x in live for x in op.inputs):
                     continue
@@ -456,7 +516,8 @@ def folded_adjoints(program: Program, naming, env: dict | None = None):
             return acc.value
         return walk_env.get(acc) if env is not None else None
 
-    return walk_env[seed], [(x, y, eq, value(acc), first) for x, y, eq, acc, first in events]
+    return walk_env[seed], [(x, y, eq, value(acc), first) for x, y, eq, acc, first in events
+                            if x not in incomplete]
 
 
 def _add_derived(program, env, nums, naming, reverse, adjoint, iterations=None) -> None:

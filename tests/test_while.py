@@ -308,13 +308,14 @@ def nested_nonlinear(x):
     return np.sum(x ** 2)
 
 
-def test_nested_while_gradient_and_its_hessian_refused_not_wrong():
+def test_nested_while_gradient_and_its_hessian():
+    """(more nestings, hvp and jvp: tests/test_while_nested.py)"""
     x = np.array([0.3, 0.7])
     value, grad = gradc.value_and_grad(nested_nonlinear)(x)
     assert value == nested_nonlinear(x.copy())
     assert_close(grad, fd_grad(nested_nonlinear, (x,), 0), rtol=1e-5, atol=1e-6)
-    with pytest.raises(CompileError, match="nested"):
-        gradc.compile(nested_nonlinear).hessian(x)
+    H = gradc.compile(nested_nonlinear).hessian(x)
+    assert_close(H, _hessian_by_differences(nested_nonlinear, x), rtol=1e-5, atol=1e-6)
 
 
 def counter_scales_a_float32_scalar(x):
@@ -344,3 +345,83 @@ def lambda_free_counter_array(x):
         x = x * np.float32(1.5)
         it += 1
     return np.sum(x * it)
+
+
+def slow_growth(x):
+    y = x
+    while np.sum(y) < 30.0:
+        y = y * 1.01 + 0.01 * np.sin(y)
+    return np.sum(y ** 2)
+
+
+def test_a_long_while_loop_is_elided_in_the_trace_but_its_values_are_kept():
+    """As a long for loop's: the first 2 and the last iteration shown, one row for the others
+    (forward and reverse); value and gradient are the full loop's, and the hidden
+    iterations' values stay in `primal`, stacked over them, by the body's v-index."""
+    x = np.array([0.3, 0.7])
+    c = gradc.compile(slow_growth)
+    table = c.trace(x)
+    text = str(table)
+    n = 0
+    y = x.copy()
+    while np.sum(y) < 30.0:
+        y = y * 1.01 + 0.01 * np.sin(y)
+        n += 1
+    assert n > 200  # (more than a trace table once listed)
+    assert text.count(f"{n - 3} of {n} iterations (2–{n - 2}) of the loop at line") == 2, text
+    assert len(text.splitlines()) < 60
+    value, grad = c.value_and_grad(x)
+    assert table.value == value and np.allclose(table.gradient, grad, rtol=1e-12, atol=0)
+    assert_close(grad, fd_grad(slow_growth, (x,), 0), rtol=1e-5, atol=1e-6)
+    carried = [r for r in table.forward if r.equation == f"after iteration {n - 2}"]
+    assert len(carried) == 1
+    stacked = [v for v in table.primal.values() if np.shape(v) == (n - 3, 2)]
+    assert any(np.array_equal(v[-1], carried[0].value) for v in stacked)
+    assert "⋮" in table.to_markdown() and "⋮" in table.to_html()
+
+
+def test_the_trace_of_a_long_while_loop_is_not_a_copy_per_iteration():
+    from gradc.regions import unroll_whiles
+
+    def many(x):
+        n = np.sum(x) * 0.0
+        while n < 20000.0:
+            x = x * 0.9999 + 0.0001
+            n = n + 1.0
+        return np.sum(x)
+
+    c = gradc.compile(many)
+    x = np.array([0.3, 0.7])
+    c.value_and_grad(x)
+    ir = c.ir if hasattr(c, "ir") else None
+    flat = unroll_whiles(ir, [x])
+    assert len(flat.ops) < 60
+    from gradc.interpret import evaluate
+    env = evaluate(flat, x)
+    assert env[flat.outputs[0]] == many(x.copy())
+
+
+def test_a_nested_while_loop_is_elided_at_each_level():
+    x = np.array([0.3, 0.7])
+    table = gradc.compile(nested_nonlinear).trace(x)
+    value, grad = gradc.value_and_grad(nested_nonlinear)(x)
+    assert table.value == value and np.allclose(table.gradient, grad, rtol=1e-12, atol=0)
+
+
+def while_in_if(x):
+    if np.sum(x) > 0.5:
+        y = x
+        while np.sum(y) < 20.0:
+            y = y * 1.1
+    else:
+        y = x * 2.0
+    return np.sum(y ** 2)
+
+
+@pytest.mark.parametrize("x", [np.array([0.3, 0.7]), np.array([0.1, 0.2])])
+def test_the_trace_of_a_while_loop_in_a_branch(x):
+    """(the trace crashed with a raw ValueError: the branch taken is now written out first)"""
+    table = gradc.compile(while_in_if).trace(x)
+    value, grad = gradc.value_and_grad(while_in_if)(x)
+    assert table.value == value == while_in_if(x.copy())
+    assert np.allclose(table.gradient, grad, rtol=1e-12, atol=0)

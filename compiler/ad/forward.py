@@ -29,9 +29,24 @@ from ..regions import LOOP_RESULT, UNWIND, WHILE, emit_cond, emit_loop, emit_unw
 
 def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
     """Program with inputs (inputs..., ẋ for x in wrt) and outputs (outputs..., their tangents)."""
+    return _forward(program, wrt)[0]
+
+
+# A while loop's tape (a list of rows per iteration, dtype object) has as tangent the tape of
+# the tangent while loop: its rows, then the tangent rows of the rows in its *layout*, a tuple
+# of (row, layout of that row's tangent) — None for an array row, a layout again for a row
+# that is itself a tape (a while loop nested in another one's body, or stacked by a for loop
+# around it: the rows of a stacked array of tapes have the layout of each tape). Layouts
+# cross region boundaries as data: `_forward` takes those of object-dtype inputs in wrt and
+# gives those of its object-dtype outputs.
+
+
+def _forward(program: Program, wrt: tuple[int, ...] | None = None, in_layouts: dict | None = None):
+    """(the tangent program, {output position: layout} for its tape outputs with a tangent)."""
     wrt = program.wrt if wrt is None else tuple(wrt)
     live = varied(program, wrt)
     tangent: dict[Value, Value] = {}
+    layouts: dict[Value, tuple] = {}  # the tangent of a tape -> its layout
     dots = []
     for i in wrt:
         x = program.inputs[i]
@@ -39,11 +54,12 @@ def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
         dot.tangent_of = x
         tangent[x] = dot
         dots.append(dot)
+        if x.dtype == object:
+            layouts[dot] = in_layouts[i]
 
     builder = Builder(rewrite=rewrite, sweep="tangent")
     support: dict[Value, object] = {}  # v -> where v̇ can be nonzero (masks.Mask); absent: anywhere
     loops: dict[Value, list] = {}  # loop handle -> tangent of each result (None: zero)
-    layouts: dict[Value, list] = {}  # a while's tape with tangents -> which rows have a tangent row
     with builder:
         for op in program.ops:
             if op.prim is LOOP_RESULT:
@@ -56,9 +72,13 @@ def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
             tangents = [tangent.get(v) for v in op.inputs]
             if all(t is None for t in tangents):
                 continue
-            if is_loop(op) or is_cond(op):
+            if is_cond(op):
                 builder.loc = op.loc
-                loops[op.out] = (_loop_tangent if is_loop(op) else _cond_tangent)(op, tangents, builder)
+                loops[op.out] = _cond_tangent(op, tangents, builder)
+                continue
+            if is_loop(op):
+                builder.loc = op.loc
+                loops[op.out] = _loop_tangent(op, tangents, builder, layouts)
                 continue
             if op.prim is WHILE or op.prim is UNWIND:
                 builder.loc = op.loc
@@ -84,16 +104,19 @@ def forward(program: Program, wrt: tuple[int, ...] | None = None) -> Program:
             support[op.out] = m
         builder.loc = None
         outs = [_zero_or(tangent.get(v), v, builder) for v in program.outputs]
+    out_layouts = {k: layouts[t] for k, t in enumerate(outs) if t in layouts}
 
     result = Program(program.name, list(program.inputs) + dots, list(program.ops) + builder.ops,
                      list(program.outputs) + outs, program.loc, program.wrt, program.static_args)
-    return optimize(result)
+    return optimize(result), out_layouts
 
 
-def _loop_tangent(op: Op, tangents: list, builder: Builder) -> list:
+def _loop_tangent(op: Op, tangents: list, builder: Builder, layouts: dict) -> list:
     """The tangent of a loop is a loop over the body's tangent program (this pass applied
     to the body): it carries (carries, their tangents), reads (xs, their tangents) and
-    (invariants, their tangents), and recomputes the primal values it needs."""
+    (invariants, their tangents), and recomputes the primal values it needs. Tapes of while
+    loops in the body stack with their tangents (a while loop's adjoint in the loop's
+    adjoint reads them)."""
     p = op.params
     body, nc, nx = p["body"], p["n_carry"], p["n_xs"]
     ni = len(op.inputs) - nc - nx
@@ -101,13 +124,15 @@ def _loop_tangent(op: Op, tangents: list, builder: Builder) -> list:
     carries = [k for k in range(nc) if floating(body.inputs[1 + k])]
     xs = [j for j in range(nx) if tangents[nc + j] is not None]
     invs = [j for j in range(ni) if tangents[nc + nx + j] is not None]
+    _tapes_have_no_tangent(op, op.inputs[:nc] + op.inputs[nc + nx:], tangents[:nc] + tangents[nc + nx:])
     wrt = [1 + k for k in carries] + [1 + nc + j for j in xs] + [1 + nc + nx + j for j in invs]
-    tb = forward(body, tuple(wrt))
+    tb, tb_layouts = _forward(body, tuple(wrt), {1 + nc + j: layouts[tangents[nc + j]] for j in xs
+                                                 if op.inputs[nc + j].dtype == object})
     dots = dict(zip(wrt, tb.inputs[len(body.inputs):]))
     n_out = len(body.outputs)
     outs, out_dots = tb.outputs[:n_out], tb.outputs[n_out:]
     ys = range(nc, n_out)
-    ys_dot = [k for k in ys if floating(body.outputs[k])]
+    ys_dot = [k for k in ys if floating(body.outputs[k]) or k in tb_layouts]
     inputs = ([tb.inputs[0]] + tb.inputs[1:1 + nc] + [dots[1 + k] for k in carries]
               + tb.inputs[1 + nc:1 + nc + nx] + [dots[1 + nc + j] for j in xs]
               + tb.inputs[1 + nc + nx:len(body.inputs)] + [dots[1 + nc + nx + j] for j in invs])
@@ -134,7 +159,17 @@ def _loop_tangent(op: Op, tangents: list, builder: Builder) -> list:
         out[k] = results[nc + i]
     for i, k in enumerate(ys_dot):
         out[k] = results[nc + n_c + len(ys) + i]
+        if k in tb_layouts:  # a stacked tape: each row has the layout of one tape
+            layouts[out[k]] = tb_layouts[k]
     return out
+
+
+def _tapes_have_no_tangent(op: Op, operands, tangents) -> None:
+    """Operands of `op` that are tapes carry their tangent only where the rules above read
+    it (a tape row or a stacked tape): anywhere else it would be dropped, so refuse."""
+    if any(t is not None and v.dtype == object for v, t in zip(operands, tangents)):
+        raise CompileError(f"cannot differentiate a {op.prim.name} region reading another loop's "
+                           "recorded iterations in forward mode: not supported", op.loc)
 
 
 def _start_dots(init, tangents, builder) -> list:
@@ -151,23 +186,21 @@ def _start_dots(init, tangents, builder) -> list:
 def _while_tangent(op: Op, tangents: list, builder: Builder, layouts: dict) -> list:
     """The tangent of a while loop is a while loop on the same condition over the body's
     tangent program, carrying (carries, their tangents). A tape it records gets each
-    floating row's tangent too (the tangent of an unwind reading it needs them)."""
+    floating row's tangent too (the tangent of an unwind reading it needs them), and the
+    tangent of each row that is the tape of a while loop nested in the body."""
     p = op.params
     cond, body, nc, nt = p["cond"], p["body"], p["n_carry"], p["n_tape"]
     ni = len(op.inputs) - nc
-    if any(v.dtype == object for v in body.outputs[nc:]):
-        raise CompileError("cannot differentiate a while loop on data nested in another one's "
-                           "recorded iterations in forward mode (forward-over-reverse Hessian): "
-                           "not supported yet", op.loc)
+    _tapes_have_no_tangent(op, op.inputs, tangents)
     floating = lambda v: v.dtype.kind == "f"  # noqa: E731
     carries = [k for k in range(nc) if floating(body.inputs[k])]
     invs = [j for j in range(ni) if tangents[nc + j] is not None and floating(body.inputs[nc + j])]
     wrt = carries + [nc + j for j in invs]
-    tb = forward(body, tuple(wrt))
+    tb, tb_layouts = _forward(body, tuple(wrt))
     dots = dict(zip(wrt, tb.inputs[len(body.inputs):]))
     n_out = len(body.outputs)
     outs, out_dots = tb.outputs[:n_out], tb.outputs[n_out:]
-    tape_dot = [i for i in range(nt) if floating(body.outputs[nc + i])]
+    tape_dot = [i for i in range(nt) if floating(body.outputs[nc + i]) or nc + i in tb_layouts]
     inputs = (tb.inputs[:nc] + [dots[k] for k in carries] + tb.inputs[nc:len(body.inputs)]
               + [dots[nc + j] for j in invs])
     outputs = outs[:nc] + [out_dots[k] for k in carries] + outs[nc:] + [out_dots[nc + i] for i in tape_dot]
@@ -186,7 +219,7 @@ def _while_tangent(op: Op, tangents: list, builder: Builder, layouts: dict) -> l
         out[k] = results[nc + i]
     if nt:
         out[nc + 1] = results[nc + len(carries) + 1]
-        layouts[out[nc + 1]] = tape_dot
+        layouts[out[nc + 1]] = tuple((i, tb_layouts.get(nc + i)) for i in tape_dot)
     return out
 
 
@@ -201,11 +234,13 @@ def _unwind_tangent(op: Op, tangents: list, builder: Builder, layouts: dict) -> 
     floating = lambda v: v.dtype.kind == "f"  # noqa: E731
     tape = op.inputs[1 + nc] if nr else None
     tape_dot = tangents[1 + nc] if nr else None
-    rows_dot = layouts.get(tape_dot, []) if tape_dot is not None else []
+    _tapes_have_no_tangent(op, op.inputs[:1 + nc] + op.inputs[off:], tangents[:1 + nc] + tangents[off:])
+    layout = layouts[tape_dot] if tape_dot is not None else ()
+    rows_dot = [i for i, _ in layout]
     carries = [k for k in range(nc) if floating(body.inputs[k])]
     invs = [j for j in range(ni) if tangents[off + j] is not None and floating(body.inputs[nc + nr + j])]
     wrt = carries + [nc + i for i in rows_dot] + [nc + nr + j for j in invs]
-    tb = forward(body, tuple(wrt))
+    tb, _ = _forward(body, tuple(wrt), {nc + i: sub for i, sub in layout if sub is not None})
     dots = dict(zip(wrt, tb.inputs[len(body.inputs):]))
     inputs = (tb.inputs[:nc] + [dots[k] for k in carries] + tb.inputs[nc:nc + nr]
               + [dots[nc + i] for i in rows_dot] + tb.inputs[nc + nr:len(body.inputs)]
@@ -229,6 +264,7 @@ def _cond_tangent(op: Op, tangents: list, builder: Builder) -> list:
     programs (this pass applied to each branch), which recompute the primal values they need."""
     operands = op.inputs[1:]
     branches = op.params["branches"]
+    _tapes_have_no_tangent(op, operands, tangents[1:])
     wrt = [j for j, t in enumerate(tangents[1:]) if t is not None and operands[j].dtype.kind == "f"]
     outs = [k for k, v in enumerate(branches[0].outputs) if v.dtype.kind == "f"]
     if not wrt or not outs:
@@ -276,9 +312,10 @@ def _tangent(op: Op, tangents: list) -> Value | None:
 
 
 def _zero_or(t: Value | None, v: Value, builder: Builder) -> Value:
-    """An output's tangent; zero where it does not depend on the directions."""
-    if t is not None:
-        return t
+    """An output's tangent; zero where it does not depend on the directions. A tape
+    without one stands for itself: it has no layout, so no reader takes it for a tangent."""
+    if t is not None or v.dtype == object:
+        return v if t is None else t
     if isinstance(v, Const):
         return Const(0.0) if v.is_scalar else builder.bind("zeros_like", v)
     return builder.bind("zeros_like", v)

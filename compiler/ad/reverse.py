@@ -216,7 +216,7 @@ class _LoopPlan:
                  inv_adj: list[int], xs_adj: list[int], tape_from: list, ys_cot: list[int]):
         self.fwd_op, self.body, self.rev_body = fwd_op, body, rev_body
         self.carry_adj, self.inv_adj, self.xs_adj = carry_adj, inv_adj, xs_adj
-        self.tape_from = tape_from  # per tape input of rev_body: ("tape", j) | ("xs", j) | ("ycot", j) | ("inv", j)
+        self.tape_from = tape_from  # where each tape input of rev_body comes from (_taped_adjoint)
         self.ys_cot = ys_cot
         self.tapes: list[Value] = []  # the forward loop's stacked tape results (set by _prepare_loops)
         self.tape_values: list[Value] = []  # the body values stacked on the tape
@@ -349,17 +349,50 @@ def _plan_loop(op: Op, inputs, cot_mask: list[bool], live, *, hoist: bool = True
     xs_adj = [j for j in range(nx) if op.inputs[nc + j] in live and floating(body.inputs[1 + nc + j])]
     inv_adj = [j for j in range(ni) if op.inputs[nc + nx + j] in live
                and floating(body.inputs[1 + nc + nx + j])]
-    wrt = ([1 + k for k in carry_adj] + [1 + nc + j for j in xs_adj] + [1 + nc + nx + j for j in inv_adj])
-    cot_out = [k for k in carry_adj] + [nc + j for j in range(len(body.outputs) - nc) if cot_mask[nc + j]
-                                        and floating(body.outputs[nc + j])]
+    ys_cot = [nc + j for j in range(len(body.outputs) - nc) if cot_mask[nc + j] and floating(body.outputs[nc + j])]
+    t = _taped_adjoint(body, "loop body adjoint", True, nc, nx, carry_adj, xs_adj, inv_adj, ys_cot)
+    plan = _LoopPlan(op, t.body, t.rev_body, carry_adj, inv_adj, xs_adj, t.tape_from, list(ys_cot))
+    plan.hoisted = t.hoisted
+    plan.tape_values = t.tape_values
+    plan.rev_invariants = t.inv_read
+    return plan
 
-    # The body's adjoint, by this pass: inputs (k, carries, xs rows, invariants) and one
-    # cotangent per output in cot_out; gradients for the positions in wrt.
+
+class _Taped:
+    """A region body's adjoint reading its tape (what _taped_adjoint found)."""
+
+    def __init__(self, body, rev_body, tape_values, tape_from, inv_read, hoisted):
+        self.body, self.rev_body, self.tape_values = body, rev_body, tape_values
+        self.tape_from, self.inv_read, self.hoisted = tape_from, inv_read, hoisted
+
+
+def _taped_adjoint(body: Program, name: str, counted: bool, nc: int, nx: int, carry_adj: list[int],
+                   xs_adj: list[int], inv_adj: list[int], ys_cot: list[int]) -> _Taped:
+    """The tape planning both loop kinds share: the reverse sweep of a region body (this
+    pass applied to the body), rewritten to read, instead of the forward body's values, one
+    tape row per value it needs. A counted loop's body takes (k, carries, xs rows,
+    invariants) and stacks its tape as (T, ...) arrays; a while loop's takes (carries,
+    invariants) and appends its tape rows to a list.
+
+    The reverse body takes (k for a counted loop, carried adjoints, invariant accumulators,
+    tape rows, invariants read) and returns (carried adjoints, accumulators, xs rows'
+    adjoints). `tape_from` says where each tape row comes from: ("tape", j, None) the j-th
+    stacked value, ("shift", k, j) carry k at the start of each iteration (the stacked
+    value j, the carry's result, shifted by one row: no second tape), ("xs", j) an xs row,
+    ("ycot", j) the cotangent of stacked result j. Counted loops only: an accumulator that
+    is one outer product per iteration is `hoisted` to one matrix product after the loop."""
+    first = 1 if counted else 0  # a counted loop's body takes the iteration number first
+    ni = len(body.inputs) - first - nc - nx
+    wrt = ([first + k for k in carry_adj] + [first + nc + j for j in xs_adj]
+           + [first + nc + nx + j for j in inv_adj])
+    cot_out = list(carry_adj) + list(ys_cot)
+
+    # The body's adjoint, by this pass: one cotangent per output in cot_out; gradients for wrt.
     body2, cot_inputs, grads, rev_ops = _body_adjoint(body, wrt, cot_out)
 
     # What the reverse body reads from the forward body: its tape.
     forward_made = {o.out for o in body2.ops}
-    carry_in = set(body2.inputs[1:1 + nc])
+    carry_in = set(body2.inputs[first:first + nc])
     reads: dict[Value, None] = {}
     for o in rev_ops:
         for v in o.inputs:
@@ -368,23 +401,24 @@ def _plan_loop(op: Op, inputs, cot_mask: list[bool], live, *, hoist: bool = True
         if g is not None:
             reads.setdefault(g)
     tape_values = [v for v in reads if not isinstance(v, Const) and (v in forward_made or v in carry_in)]
-    xs_read = [j for j in range(nx) if body2.inputs[1 + nc + j] in reads]
-    inv_read = [j for j in range(ni) if body2.inputs[1 + nc + nx + j] in reads]
+    xs_read = [j for j in range(nx) if body2.inputs[first + nc + j] in reads]
+    inv_read = [j for j in range(ni) if body2.inputs[first + nc + nx + j] in reads]
     ycots = [(k, c) for k, c in zip(cot_out, cot_inputs) if k >= nc]
 
-    # The reverse body: (k, carried adjoints, invariant accumulators, tape rows, invariants).
-    index = Value(body2.inputs[0].aval, body2.inputs[0].name)
-    carry_bars = [Value(body2.inputs[1 + k].aval, body2.inputs[1 + k].name) for k in carry_adj]
-    accs = [Value(body2.inputs[1 + nc + nx + j].aval, body2.inputs[1 + nc + nx + j].name) for j in inv_adj]
+    # The reverse body's inputs.
+    index = Value(body2.inputs[0].aval, body2.inputs[0].name) if counted else None
+    carry_bars = [Value(body2.inputs[first + k].aval, body2.inputs[first + k].name) for k in carry_adj]
+    accs = [Value(body2.inputs[first + nc + nx + j].aval, body2.inputs[first + nc + nx + j].name)
+            for j in inv_adj]
     rows, tape_from = [], []
-    subst: dict[Value, Value] = {body2.inputs[0]: index}
+    subst: dict[Value, Value] = {body2.inputs[0]: index} if counted else {}
     for k, c in zip(cot_out, cot_inputs):
         if k < nc:
             subst[c] = carry_bars[carry_adj.index(k)]
     # A carried value at the start of iteration k is the body's result of iteration k - 1:
-    # tape that result once and read the start values as the tape shifted by one row.
+    # a stacked tape keeps that result once and reads the start values shifted by one row.
     shifted = {}
-    for k in range(nc):
+    for k in range(nc if counted else 0):
         c, o = body2.inputs[1 + k], body2.outputs[k]
         if c in tape_values and o in forward_made:
             shifted[c] = k
@@ -399,23 +433,22 @@ def _plan_loop(op: Op, inputs, cot_mask: list[bool], live, *, hoist: bool = True
             k = shifted[v]
             tape_from.append(("shift", k, stored.index(body2.outputs[k])))
         else:
-            tape_from.append(("tape", stored.index(v)))
+            tape_from.append(("tape", stored.index(v), None))
     tape_values = stored
     for j in xs_read:
-        b = body2.inputs[1 + nc + j]
+        b = body2.inputs[first + nc + j]
         r = Value(b.aval, b.name)
         subst[b] = r
         rows.append(r)
-        tape_from.append(("xs", j))
+        tape_from.append(("xs", j, None))
     for k, c in ycots:
         r = Value(c.aval, "cot")
         subst[c] = r
         rows.append(r)
-        tape_from.append(("ycot", k - nc))
-    tape_from = [t if len(t) == 3 else (t[0], t[1], None) for t in tape_from]
+        tape_from.append(("ycot", k - nc, None))
     invs = []
     for j in inv_read:
-        b = body2.inputs[1 + nc + nx + j]
+        b = body2.inputs[first + nc + nx + j]
         r = Value(b.aval, b.name)
         subst[b] = r
         invs.append(r)
@@ -427,12 +460,10 @@ def _plan_loop(op: Op, inputs, cot_mask: list[bool], live, *, hoist: bool = True
     tail = Builder(rewrite=rewrite, sweep="reverse")
     n_c = len(carry_adj)
     with tail:
-        carry_out = []
-        for k, g in zip(carry_adj, new_grads[:n_c]):
-            carry_out.append(g if g is not None else tail.bind("zeros_like", carry_bars[carry_adj.index(k)]))
+        carry_out = [g if g is not None else tail.bind("zeros_like", b) for g, b in zip(new_grads[:n_c], carry_bars)]
         ys_out = []
         for j, g in zip(xs_adj, new_grads[n_c:n_c + len(xs_adj)]):
-            b = body2.inputs[1 + nc + j]
+            b = body2.inputs[first + nc + j]
             ys_out.append(g if g is not None else tail.bind("broadcast_to", Const(np.zeros((), b.dtype)),
                                                               shape=b.shape))
         # Σ_k outer(a_k, b_k) = Aᵀ B: an invariant's adjoint made of one outer product per
@@ -440,7 +471,7 @@ def _plan_loop(op: Op, inputs, cot_mask: list[bool], live, *, hoist: bool = True
         reads_in_body = {v for o in new_ops for v in o.inputs}
         acc_out, kept_accs, hoisted = [], [], {}
         for j, acc, g in zip(inv_adj, accs, new_grads[n_c + len(xs_adj):]):
-            factors = g.producer.inputs if (g is not None and g.producer is not None and
+            factors = g.producer.inputs if (counted and g is not None and g.producer is not None and
                                             g.producer.prim.name == "outer" and g not in reads_in_body
                                             and not isinstance(g, Const)) else None
             if hoist and factors is not None and all(f.ndim == 1 and not isinstance(f, Const) for f in factors):
@@ -457,16 +488,22 @@ def _plan_loop(op: Op, inputs, cot_mask: list[bool], live, *, hoist: bool = True
                 continue
             kept_accs.append(acc)
             acc_out.append(acc if g is None else tail.bind("add", acc, g))
-    for v, x in zip(acc_out, [body2.inputs[1 + nc + nx + j] for j in inv_adj if j not in hoisted]):
+    for v, x in zip(acc_out, [body2.inputs[first + nc + nx + j] for j in inv_adj if j not in hoisted]):
         _name(v, subst.get(x, x))
-    rev_body = Program("loop body adjoint", [index] + carry_bars + kept_accs + rows + invs,
-                       new_ops + tail.ops, carry_out + acc_out + ys_out, body.loc)
-    rev_body = optimize(rev_body)
-    plan = _LoopPlan(op, body2, rev_body, carry_adj, inv_adj, xs_adj, tape_from, [k for k, _ in ycots])
-    plan.hoisted = hoisted
-    plan.tape_values = tape_values
-    plan.rev_invariants = inv_read
-    return plan
+    head = [index] if counted else []
+    rev_body = optimize(Program(name, head + carry_bars + kept_accs + rows + invs, new_ops + tail.ops,
+                                carry_out + acc_out + ys_out, body.loc))
+    if not counted:  # rows the optimised adjoint no longer reads are not taped
+        read = {v for o in rev_body.ops for v in o.inputs} | set(rev_body.outputs)
+        kept = [i for i, r in enumerate(rows) if r in read]
+        if len(kept) < len(rows):
+            tape_values = [tape_values[i] for i in kept]
+            tape_from = [("tape", n, None) for n in range(len(kept))]
+            rev_body = Program(rev_body.name, carry_bars + kept_accs + [rows[i] for i in kept] + invs,
+                               rev_body.ops, rev_body.outputs, rev_body.loc)
+    return _Taped(body2, rev_body, tape_values, tape_from, inv_read, hoisted)
+
+
 # ---------------------------------------------------------------------------
 # While loops: the adjoint is the body's adjoint run over the recorded iterations, last first
 
@@ -561,63 +598,8 @@ def _plan_while(op: Op, cot_mask: list, live) -> _WhilePlan:
     needed = _needed_carries(body, nc, {k for k in range(nc) if cot_mask[k]})
     carry_adj = [k for k in range(nc) if floating(body.inputs[k]) and k in needed]
     inv_adj = [j for j in range(ni) if op.inputs[nc + j] in live and floating(body.inputs[nc + j])]
-    wrt = carry_adj + [nc + j for j in inv_adj]
-
-    # The body's adjoint, by this pass: one cotangent per carried output, gradients for wrt.
-    body2, cot_inputs, grads, rev_ops = _body_adjoint(body, wrt, carry_adj)
-
-    # What the reverse body reads from the forward body: its tape.
-    forward_made = {o.out for o in body2.ops}
-    carry_in = set(body2.inputs[:nc])
-    reads: dict[Value, None] = {}
-    for o in rev_ops:
-        for v in o.inputs:
-            reads.setdefault(v)
-    for g in grads:
-        if g is not None:
-            reads.setdefault(g)
-    tape_values = [v for v in reads if not isinstance(v, Const) and (v in forward_made or v in carry_in)]
-    inv_read = [j for j in range(ni) if body2.inputs[nc + j] in reads]
-
-    # The reverse body: (carried adjoints, invariant accumulators, tape row, invariants).
-    carry_bars = [Value(body2.inputs[k].aval, body2.inputs[k].name) for k in carry_adj]
-    accs = [Value(body2.inputs[nc + j].aval, body2.inputs[nc + j].name) for j in inv_adj]
-    subst: dict[Value, Value] = dict(zip(cot_inputs, carry_bars))
-    rows = []
-    for v in tape_values:
-        r = Value(v.aval, v.name)
-        subst[v] = r
-        rows.append(r)
-    invs = []
-    for j in inv_read:
-        b = body2.inputs[nc + j]
-        r = Value(b.aval, b.name)
-        subst[b] = r
-        invs.append(r)
-    new_ops, new_grads = substitute(rev_ops, grads, subst)
-    for o in new_ops:  # adjoint names follow the values they now belong to
-        if o.out.adjoint_of in subst:
-            o.out.adjoint_of = subst[o.out.adjoint_of]
-    new_grads = [subst.get(g, g) if g is not None else None for g in new_grads]
-    tail = Builder(rewrite=rewrite, sweep="reverse")
-    n_c = len(carry_adj)
-    with tail:
-        carry_out = [g if g is not None else tail.bind("zeros_like", b) for g, b in zip(new_grads[:n_c], carry_bars)]
-        acc_out = [acc if g is None else tail.bind("add", acc, g) for acc, g in zip(accs, new_grads[n_c:])]
-    for v, j in zip(acc_out, inv_adj):
-        x = body2.inputs[nc + j]
-        _name(v, subst.get(x, x))
-    rev_body = optimize(Program("while body adjoint", carry_bars + accs + rows + invs, new_ops + tail.ops,
-                                carry_out + acc_out, body.loc))
-    # rows the optimised adjoint no longer reads are not taped
-    read = {v for o in rev_body.ops for v in o.inputs} | set(rev_body.outputs)
-    kept = [i for i, r in enumerate(rows) if r in read]
-    if len(kept) < len(rows):
-        rows_kept = [rows[i] for i in kept]
-        tape_values = [tape_values[i] for i in kept]
-        rev_body = Program(rev_body.name, carry_bars + accs + rows_kept + invs, rev_body.ops,
-                           rev_body.outputs, rev_body.loc)
-    return _WhilePlan(body2, rev_body, carry_adj, inv_adj, tape_values, inv_read)
+    t = _taped_adjoint(body, "while body adjoint", False, nc, 0, carry_adj, [], inv_adj, [])
+    return _WhilePlan(t.body, t.rev_body, carry_adj, inv_adj, t.tape_values, t.inv_read)
 
 
 def _distinct_outputs(program: Program) -> Program:

@@ -84,34 +84,6 @@ def exposed_reads(stmts) -> set:
     return exposed
 
 
-def _raw_flatten(x, leaves: list):
-    """Tuple/list structure of x with its array and number leaves (traced or not), or None."""
-    if isinstance(x, Value):
-        leaves.append(x)
-        return "leaf"
-    if isinstance(x, (float, int, np.generic, np.ndarray)) and not isinstance(x, (bool, np.bool_)) \
-            and np.asarray(x).dtype.kind in "fiu":
-        leaves.append(x)
-        return "leaf"
-    if isinstance(x, (bool, np.bool_)) or isinstance(x, np.ndarray) and x.dtype == np.bool_:
-        leaves.append(x)  # a flag (`found = True`): joined as a traced bool
-        return "leaf"
-    if isinstance(x, (tuple, list)) and not hasattr(x, "_fields"):
-        subs = [_raw_flatten(e, leaves) for e in x]
-        return None if any(t is None for t in subs) else (type(x), tuple(subs))
-    return None
-
-
-def _unflatten(tree, leaves, k=0):
-    if tree == "leaf":
-        return leaves[k], k + 1
-    items = []
-    for t in tree[1]:
-        item, k = _unflatten(t, leaves, k)
-        items.append(item)
-    return tree[0](items), k
-
-
 def _is_weak(x) -> bool:
     if isinstance(x, Const):
         return x.weak
@@ -276,6 +248,12 @@ class Branches:
                 self.env.pop(n, None)
                 self.prov.pop(n, None)
                 continue
+            if (a is _MISSING or b is _MISSING) and getattr(s, "gradc_jump", False):
+                self.fail(f"unsupported construct 'a name bound on some ways out of a loop with a break "
+                          f"on data only': {n!r} is read after this loop, but not bound before it, nor "
+                          "before every break (in the same iteration) and in the loop's else clause, or "
+                          "read in the loop before it is bound (Python raises UnboundLocalError on some "
+                          "paths); bind it before the loop", DataDependentControlFlow, s)
             if a is _MISSING or b is _MISSING:
                 self.fail(f"unsupported construct 'a name bound in one branch only': {n!r} is "
                           f"{'deleted' if n in states[0].removed + states[1].removed else 'bound'} in "
@@ -306,12 +284,18 @@ class Branches:
     def _join(self, node, pred, states, items):
         """Emit the cond whose results are the joined leaves of `items` [(name or label, a, b,
         is a name)]; returns the joined values and, per item, the buffers it may share."""
+        from .python import _flatten, _unflatten
+
         outs = ([], [])
         plans = []  # per item: (tree, [("static", x) | ("result", index, pytype)])
         for name, a, b, quote in items:
             label = repr(name) if quote else name
+            if a is UNBOUND:  # a name bound on the paths that read it (for ... else)
+                a = stand_in_for(b, states[0].builder, self.python_ints, self.mixed_floats)
+            elif b is UNBOUND:
+                b = stand_in_for(a, states[1].builder, self.python_ints, self.mixed_floats)
             la, lb = [], []
-            ta, tb = _raw_flatten(a, la), _raw_flatten(b, lb)
+            ta, tb = _flatten(a, la, joined=True), _flatten(b, lb, joined=True)
             if ta is None or ta != tb:
                 self.fail(f"unsupported construct 'an if on data giving {label} different kinds of "
                           "values': the branches must give it arrays or numbers of the same shapes, in "
@@ -355,7 +339,7 @@ class Branches:
                 if slot[4]:  # a Python int in Python, an int64 here: as a while loop's counter
                     self.python_ints.add(v)
                 leaves.append(v)
-            value, _ = _unflatten(tree, leaves)
+            value, _ = _unflatten(tree, leaves, 0)
             values.append(value)
             if not quote:
                 memories.append(None)
@@ -494,7 +478,11 @@ def without_jumps(loop):
                           value=value)
 
     def unless_skipped(stmts):
-        return ast.If(test=name(skip), body=[ast.Pass()], orelse=stmts)
+        return jump(ast.If(test=name(skip), body=[ast.Pass()], orelse=stmts))
+
+    def jump(node):
+        node.gradc_jump = True  # a join of this if is one of a break or continue (its refusals say so)
+        return node
 
     def guard(stmts):
         out = []
@@ -510,7 +498,7 @@ def without_jumps(loop):
                 body, orelse = guard(s.body), guard(s.orelse)
                 if body is None or orelse is None:
                     return None
-                s = ast.If(test=s.test, body=body or [ast.Pass()], orelse=orelse)
+                s = jump(ast.copy_location(ast.If(test=s.test, body=body or [ast.Pass()], orelse=orelse), s))
             elif jumps:
                 return None  # a jump inside with/try/match: not rewritten
             out.append(s)
@@ -536,9 +524,116 @@ def without_jumps(loop):
         new.break_flag = broken  # stmt_While stops once it is a compile-time True
     stmts = [assign(broken, ast.Constant(np.False_)), new]  # NumPy's bool: a loop region can carry it
     if loop.orelse:
-        stmts.append(ast.If(test=name(broken), body=[ast.Pass()], orelse=loop.orelse))
+        stmts.append(jump(ast.If(test=name(broken), body=[ast.Pass()], orelse=loop.orelse)))
     for s in stmts:
         for n in ast.walk(s):
             if not hasattr(n, "lineno") or n.lineno is None:
                 ast.copy_location(n, loop)
     return stmts, (broken, skip) + ((item,) if isinstance(loop, ast.For) else ())
+
+
+# ---------------------------------------------------------------------------
+# Names a loop with `else` binds on every way out of it
+
+
+class _Unbound:
+    """The stand-in of a name not yet bound that a loop with `else` binds on every way out
+    of it (bound_on_every_exit). In the flag form each if on data that breaks binds it in
+    one branch only; joined with a value, the stand-in takes that value's kind (zeros the
+    paths that hold it never read); read itself, it is Python's UnboundLocalError."""
+
+    def __repr__(self) -> str:
+        return "<unbound>"
+
+
+UNBOUND = _Unbound()
+
+
+def bound_on_every_exit(loop) -> set:
+    """Names a `for`/`while` loop with `else` binds however it ends: before each of its
+    `break`s (in the same iteration) and in the `else` clause, that neither the loop nor the
+    `else` reads before binding them (and none deletes). Python reads them after the loop
+    only on those paths, so a stand-in may hold them on the others."""
+    if not loop.orelse:
+        return set()
+    at_breaks: list = []
+
+    def targets(t) -> set:
+        if isinstance(t, ast.Name):
+            return {t.id}
+        if isinstance(t, (ast.Tuple, ast.List)):
+            return set().union(*(targets(e) for e in t.elts))
+        if isinstance(t, ast.Starred):
+            return targets(t.value)
+        return set()  # x[i] = v, x.a = v bind no name
+
+    def walk(stmts, bound: set):
+        """The names bound after stmts on every path that falls through; None when a
+        `break` of this loop hides where the walk cannot follow it."""
+        bound = set(bound)
+        for st in stmts:
+            if isinstance(st, ast.Break):
+                at_breaks.append(bound)
+                return bound
+            if isinstance(st, ast.Continue):
+                return bound
+            if isinstance(st, ast.If):
+                a, b = walk(st.body, bound), walk(st.orelse, bound)
+                if a is None or b is None:
+                    return None
+                bound |= a & b
+            elif jumps_in([st]) or _breaks_in_inner_else(st):
+                return None  # a break inside with/try/match, or in a nested loop's else
+            elif isinstance(st, ast.Assign):
+                bound |= set().union(*(targets(t) for t in st.targets))
+            elif isinstance(st, ast.AnnAssign) and st.value is not None:
+                bound |= targets(st.target)
+        return bound
+
+    if walk(loop.body, set()) is None or not at_breaks:
+        return set()
+    orelse = walk(loop.orelse, set())
+    if orelse is None:
+        return set()
+    names = set.intersection(*at_breaks) & orelse
+    header = loop.test if isinstance(loop, ast.While) else loop.iter
+    excluded = exposed_reads(loop.body) | exposed_reads(loop.orelse) | _loads(header)
+    if isinstance(loop, ast.For):
+        excluded |= targets(loop.target)
+    for node in ast.walk(ast.Module(body=loop.body + loop.orelse, type_ignores=[])):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):
+            excluded.add(node.id)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            excluded |= set(node.names)
+    return names - excluded
+
+
+def _loads(node) -> set:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _breaks_in_inner_else(node) -> bool:
+    """Whether a loop nested in node has a `break` in its `else` clause (it ends the outer loop)."""
+    for n in ast.walk(node):
+        if isinstance(n, (ast.For, ast.While)) and n.orelse and jumps_in(n.orelse):
+            return True
+    return False
+
+
+def stand_in_for(value, builder, python_ints=(), mixed_floats=()):
+    """What a name `UNBOUND` on one path holds there, joined with `value` from another:
+    compile-time leaves as they are, zeros for traced ones (a broadcast scalar: no memory),
+    weak as `value` is (a Python float or int, or a value that is a Python float on some
+    paths), so that the join keeps the kind of number `value` has on the paths that read it."""
+    if isinstance(value, (tuple, list)) and not hasattr(value, "_fields"):
+        return type(value)(stand_in_for(e, builder, python_ints, mixed_floats) for e in value)
+    if not isinstance(value, Value) or isinstance(value, Const):
+        return value
+    if value.ndim == 0:
+        if value.pytype in (float, int) or value in mixed_floats:
+            return Const((value.pytype or float)(0))
+        if value in python_ints:
+            return Const(0)
+        return Const(np.zeros((), value.dtype))
+    with builder:
+        return builder.bind("broadcast_to", Const(np.zeros((), value.dtype)), shape=value.shape)

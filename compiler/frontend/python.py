@@ -34,7 +34,8 @@ from ..syntax import normal
 from ..passes.simplify import rewrite
 from ..backends import dask as dask_backend
 from . import captured, marks, numpy_indexing, numpy_math, numpy_table
-from .branches import LOOP_BARRIER, Branches, jumps_in, value_name, without_jumps
+from .branches import (LOOP_BARRIER, UNBOUND, Branches, bound_on_every_exit, jumps_in, value_name,
+                       without_jumps)
 from .while_loops import lower_while
 from .constructs import (Break, Closure, Continue, ContainerMethod, Partial, PythonConstructs, held,
                          seq_items)
@@ -785,12 +786,17 @@ class Lowering(Branches, PythonConstructs):
             if rewritten is not None:
                 stmts, hidden = rewritten
                 self.rewritten[id(s)] = stmts
+                # names the loop and its `else` bind however it ends, but no branch of the flag
+                # form binds alone: a stand-in until the paths that bind them join
+                stand_ins = sorted(n for n in bound_on_every_exit(s) if n not in self.env)
+                for n in stand_ins:
+                    self.env[n], self.prov[n] = UNBOUND, None
                 for t in stmts:
                     self.node = t
                     self.stmt(t)
-                for flag in hidden:
-                    self.env.pop(flag, None)
-                    self.prov.pop(flag, None)
+                for name in list(hidden) + [n for n in stand_ins if self.env.get(n) is UNBOUND]:
+                    self.env.pop(name, None)
+                    self.prov.pop(name, None)
                 return
         method = getattr(self, f"stmt_{type(s).__name__}", None)
         if method is None:
@@ -1217,9 +1223,10 @@ class Lowering(Branches, PythonConstructs):
         later = _loads_outside(self.src.tree, s, self.rewritten)
         if s.target.id in later:
             return False
-        carried = [n for n in stored if n in self.env and n != s.target.id]
+        bound = [n for n in stored if n in self.env and self.env[n] is not UNBOUND]
+        carried = [n for n in bound if n != s.target.id]
         # names first bound in the body and read after it: carried from zeros (never read)
-        late = [n for n in stored if n not in self.env and n in later and n != s.target.id]
+        late = [n for n in stored if n not in bound and n in later and n != s.target.id]
         saved = self._save_state()
         try:
             done = self._lower_region(s, rng, carried, late, over, saved)
@@ -1259,8 +1266,9 @@ class Lowering(Branches, PythonConstructs):
             for n in late:
                 leaves = []
                 tree = _flatten(self.env.get(n), leaves)
-                if tree is None or any(isinstance(v, Const) for v in leaves):
-                    return False
+                if tree is None or any(isinstance(v, Const) or v.pytype is not None or v in self.python_ints
+                                       or v in self.mixed_floats for v in leaves):
+                    return False  # (a Python number carried from a NumPy zero would turn strong)
                 trees.append(tree)
                 found += leaves
             self._restore_state(saved)
@@ -1579,6 +1587,9 @@ class Lowering(Branches, PythonConstructs):
 
     def lookup(self, name, node):
         if name in self.env:
+            if self.env[name] is UNBOUND:  # (bound_on_every_exit proves no read reaches one)
+                self.fail(f"local variable {name!r} is read before it is assigned on some paths "
+                          "(Python raises UnboundLocalError there)", NameResolutionError, node)
             return self.env[name]
         if name not in getattr(self, "local_names", ()) and self.enclosing is not None:
             return self.enclosing.lookup(name, node)  # a free variable: its value now, as Python reads it
@@ -2509,20 +2520,27 @@ def _leaves(tree):
     return [None] if tree == "leaf" else [x for t in tree[1] for x in _leaves(t)]
 
 
-def _flatten(x, leaves: list):
-    """Tuple/list structure of a carried value (leaves appended as Values), or None."""
+def _flatten(x, leaves: list, joined: bool = False):
+    """Tuple/list structure of x with its array and number leaves appended, or None.
+
+    A value a loop region carries (the default) has its compile-time leaves appended as
+    Consts, and of booleans only NumPy's (a break flag; a Python bool is weak, NumPy's
+    bool[] is not). A value an `if` on data joins (`joined`, frontend/branches.py) keeps
+    its leaves as they are (a Python number the branches agree on stays one) and takes
+    Python bools and boolean arrays too (`found = True` joins as a traced bool)."""
     if isinstance(x, Value):
         leaves.append(x)
         return "leaf"
     if isinstance(x, (float, int, np.generic, np.ndarray)) and not isinstance(x, (bool, np.bool_)) \
             and np.asarray(x).dtype.kind in "fiu":
-        leaves.append(Const(x))
+        leaves.append(x if joined else Const(x))
         return "leaf"
-    if isinstance(x, np.bool_):  # a NumPy bool flag (a break flag): strong, carried as bool[]
-        leaves.append(Const(x))
+    if isinstance(x, np.bool_) or joined and (isinstance(x, bool) or isinstance(x, np.ndarray)
+                                                and x.dtype == np.bool_):
+        leaves.append(x if joined else Const(x))
         return "leaf"
-    if isinstance(x, (tuple, list)):
-        subs = [_flatten(e, leaves) for e in x]
+    if isinstance(x, (tuple, list)) and not hasattr(x, "_fields"):  # (a namedtuple is rebuilt otherwise)
+        subs = [_flatten(e, leaves, joined) for e in x]
         return None if any(t is None for t in subs) else (type(x), tuple(subs))
     return None
 

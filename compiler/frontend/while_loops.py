@@ -32,11 +32,12 @@ class _Dead(Exception):
 
 def lower_while(lw, s: ast.While) -> None:
     """Lower `s` (its condition being on data) as a while region, binding the carried names."""
+    from .branches import UNBOUND
     from .python import _loads_outside, _stored_names
 
     stored = _stored_names(s.body)
     later = _loads_outside(lw.src.tree, s, lw.rewritten)
-    carried = [n for n in stored if n in lw.env]
+    carried = [n for n in stored if n in lw.env and lw.env[n] is not UNBOUND]
     saved = lw._save_state()
     while True:
         try:
@@ -48,11 +49,11 @@ def lower_while(lw, s: ast.While) -> None:
 
 def _lower(lw, s, stored, later, carried) -> None:
     from .python import _flatten, _Region, _unflatten, _weak_scalar
-    from .branches import value_name
+    from .branches import UNBOUND, value_name
 
     flag = getattr(s, "break_flag", None)
     for n in stored:
-        if n not in lw.env and n in later and not n.startswith("<"):
+        if (n not in lw.env or lw.env[n] is UNBOUND) and n in later and not n.startswith("<"):
             lw.fail(f"unsupported construct 'a name first bound inside a while loop on data and read "
                     f"after it': {n!r}; bind it before the loop (the loop may run no iteration)",
                     DataDependentControlFlow, s)
