@@ -350,7 +350,7 @@ def _plan_loop(op: Op, inputs, cot_mask: list[bool], live, *, hoist: bool = True
     inv_adj = [j for j in range(ni) if op.inputs[nc + nx + j] in live
                and floating(body.inputs[1 + nc + nx + j])]
     ys_cot = [nc + j for j in range(len(body.outputs) - nc) if cot_mask[nc + j] and floating(body.outputs[nc + j])]
-    t = _taped_adjoint(body, "loop body adjoint", True, nc, nx, carry_adj, xs_adj, inv_adj, ys_cot)
+    t = _taped_adjoint(body, "loop body adjoint", True, nc, nx, carry_adj, xs_adj, inv_adj, ys_cot, hoist=hoist)
     plan = _LoopPlan(op, t.body, t.rev_body, carry_adj, inv_adj, xs_adj, t.tape_from, list(ys_cot))
     plan.hoisted = t.hoisted
     plan.tape_values = t.tape_values
@@ -367,7 +367,7 @@ class _Taped:
 
 
 def _taped_adjoint(body: Program, name: str, counted: bool, nc: int, nx: int, carry_adj: list[int],
-                   xs_adj: list[int], inv_adj: list[int], ys_cot: list[int]) -> _Taped:
+                   xs_adj: list[int], inv_adj: list[int], ys_cot: list[int], hoist: bool = True) -> _Taped:
     """The tape planning both loop kinds share: the reverse sweep of a region body (this
     pass applied to the body), rewritten to read, instead of the forward body's values, one
     tape row per value it needs. A counted loop's body takes (k, carries, xs rows,
@@ -380,7 +380,8 @@ def _taped_adjoint(body: Program, name: str, counted: bool, nc: int, nx: int, ca
     stacked value, ("shift", k, j) carry k at the start of each iteration (the stacked
     value j, the carry's result, shifted by one row: no second tape), ("xs", j) an xs row,
     ("ycot", j) the cotangent of stacked result j. Counted loops only: an accumulator that
-    is one outer product per iteration is `hoisted` to one matrix product after the loop."""
+    is one outer product per iteration is `hoisted` to one matrix product after the loop
+    (not with `hoist=False`: a checkpointed run reverses one iteration at a time)."""
     first = 1 if counted else 0  # a counted loop's body takes the iteration number first
     ni = len(body.inputs) - first - nc - nx
     wrt = ([first + k for k in carry_adj] + [first + nc + j for j in xs_adj]

@@ -573,7 +573,7 @@ class Gen:
     def statement(self, fn: Fn, top=True):
         kinds = ["assign", "assign", "assign", "inplace", "alias", "unpack"]
         if top:
-            kinds += ["loop", "helper", "alias", "assign"]
+            kinds += ["loop", "helper", "alias", "assign", "if_data", "while_data"]
         kinds = [k for k in kinds if k not in self.disable
                  and not (k == "alias" and "inplace" in self.disable)]
         kind = self.choice(kinds)
@@ -750,8 +750,33 @@ class Gen:
             h = self.pick(carried) if self.flip(3, 4) or len(fn.scope) < 2 else self.pick(list(fn.scope))
             hs = fn.scope[h].shape
             ok = fits_into(hs)
-            form = self.choice([f for f in ["tanh", "sin_add", "inplace", "index", "decay", "counter"]
-                                if f not in self.disable])
+            form = self.choice([f for f in ["tanh", "sin_add", "inplace", "index", "decay", "counter",
+                                            "if_data", "break_data"] if f not in self.disable])
+            if form in ("if_data", "break_data") and fn.scope[h].py:
+                form = "sin_add"
+            if form == "if_data":  # a branch on data inside the loop: it may differ per iteration
+                test, test_inst = self.data_test(fn, lambda s: True)
+                fn.emit(f"if {test}:", f"if {test_inst}:")
+                fn.indent += 1
+                fn.emit(f"{h} = {h} * 0.5 - 0.25")
+                fn.indent -= 1
+                fn.emit("else:")
+                fn.indent += 1
+                fn.emit(f"{h} = np.sin({h}) + 0.5")
+                fn.indent -= 1
+                fn.scope[h].bound = fn.scope[h].bound + 0.5
+                self.features.add("loop_if_data")
+                continue
+            if form == "break_data":  # stops early on data: the loop stays a loop (a flag)
+                c = self.choice(["0.5", "1.0", "-0.5"])
+                fn.emit(f"{h} = np.tanh({h}) + 0.1")
+                fn.emit(f"if np.sum({h}) > {c}:", f"if _cmp('>', np.sum({h}), {c}):")
+                fn.indent += 1
+                fn.emit("break")
+                fn.indent -= 1
+                fn.scope[h].bound = 1.1
+                self.features.add("loop_break_data")
+                continue
             if form == "index":
                 rows = [n for n in self.arrays(fn, nd_min=1) if fn.scope[n].shape[0] >= k
                         and _bshape(fn.scope[n].shape[1:], hs) == hs]
@@ -789,6 +814,72 @@ class Gen:
                 v.bound = before[n] + k * (v.bound - before[n])
         fn.must_use += carried
         self.features.add("loop")
+
+    # -- control flow on data (cond and while regions) -----------------------
+
+    def data_test(self, fn, ok=anything):
+        """A scalar comparison on traced values: `np.sum(e) > c` (src, instrumented)."""
+        e = self.expr(fn, self.int(0, 2), ok, arrays_only=True)
+        red = self.choice(["np.sum", "np.mean", "np.max"])
+        op, c = self.choice([">", "<"]), self.choice(["0.0", "0.3", "-0.4", "1.0"])
+        return f"{red}({e.src}) {op} {c}", f"_cmp('{op}', {red}({e.inst}), {c})"
+
+    def s_if_data(self, fn):
+        """`if <test on data>:` binding one name in both branches (or rebinding one name in
+        the if only), an elif now and then: a cond region whose branch can change with x."""
+        self.features.add("if_data")
+        a = self.expr(fn, self.int(1, 2), arrays_only=True)
+        same = lambda s: s == a.shape  # noqa: E731
+        b = self.expr(fn, self.int(1, 2), same, arrays_only=True)
+        if b.shape != a.shape or b.py:
+            b = E(f"np.tanh({a.src}) * 0.5", f"np.tanh({a.inst}) * 0.5", a.shape, 0.5)
+        test, test_inst = self.data_test(fn)
+        name = self.fresh("c")
+        form = self.choice(["else", "else", "elif", "only"])
+        if form == "only":  # the name exists before: rebound in one branch only
+            self.assign(fn, name, b)
+        fn.emit(f"if {test}:", f"if {test_inst}:")
+        fn.indent += 1
+        fn.emit(f"{name} = {a.src}", f"{name} = {a.inst}")
+        fn.indent -= 1
+        bound = max(a.bound, b.bound)
+        if form == "elif":
+            test2, test2_inst = self.data_test(fn)
+            fn.emit(f"elif {test2}:", f"elif {test2_inst}:")
+            fn.indent += 1
+            fn.emit(f"{name} = {a.src} * 0.5 - {b.src}", f"{name} = {a.inst} * 0.5 - {b.inst}")
+            fn.indent -= 1
+            bound = a.bound * 0.5 + b.bound
+            self.features.add("elif_data")
+        if form != "only":
+            fn.emit("else:")
+            fn.indent += 1
+            fn.emit(f"{name} = {b.src}", f"{name} = {b.inst}")
+            fn.indent -= 1
+        fn.scope.pop(name, None)
+        fn.scope[name] = Var(a.shape, bound)
+        fn.must_use.append(name)
+
+    def s_while_data(self, fn):
+        """A while loop on data with a counter bound: halve until small (a trip count that
+        changes with the input)."""
+        self.features.add("while_data")
+        a = self.expr(fn, self.int(1, 2), arrays_only=True)
+        name, k = self.fresh("r"), self.fresh("k")
+        self.assign(fn, name, a)
+        fn.emit(f"{k} = 0")
+        c = self.choice(["0.5", "1.0", "2.0"])
+        fn.emit(f"while np.sum({name} * {name}) > {c} and {k} < 6:",
+                f"while _cmp('>', np.sum({name} * {name}), {c}) and {k} < 6:")
+        fn.indent += 1
+        form = self.choice(["halve", "sin"])
+        if form == "halve":
+            fn.emit(f"{name} = {name} * 0.5")
+        else:
+            fn.emit(f"{name} = np.sin({name}) * 0.7")
+        fn.emit(f"{k} += 1")
+        fn.indent -= 1
+        fn.must_use.append(name)
 
     def s_helper(self, fn):
         """Define a module-level helper for the shapes at hand and call it."""
