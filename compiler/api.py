@@ -629,8 +629,11 @@ class Compiled:
     def vjp(self, *args, **kwargs):
         """(value, vjp_fn): vjp_fn(cotangent) is the cotangent pulled back to the wrt
         arguments (a tuple when wrt is a tuple), for functions with any output shape."""
+        bound = self._arguments(args, kwargs)
+        if self.checkpoint is not None:  # a scalar loss: ct · gradient, from the checkpointed run
+            return self._checkpointed_vjp(bound)
         spec, inputs, (_, _, fn) = self._derived(args, kwargs, "vjp")
-        value = spec.value_fn(*inputs)
+        value = self._finish(spec, bound, "value")  # (the entry takes the user's arguments)
         out_aval = spec.ir.outputs[0].aval
 
         @api_boundary
@@ -642,6 +645,26 @@ class Compiled:
             grads = fn(*inputs, ct)
             grads = grads if isinstance(grads, tuple) else (grads,)
             return grads if self.wrt_tuple else grads[0]
+
+        return value, vjp_fn
+
+    def _checkpointed_vjp(self, bound):
+        """vjp of a checkpointed (scalar) loss: the cotangent times the gradient the
+        checkpointing schedule computes, so it keeps the policy's memory bound (the vjp
+        program would store everything) and gives grad's numbers at cotangent 1."""
+        self._no_tree_wrt(bound, "vjp")
+        value, grads = self._finish(self._specialization(bound), bound, "value_and_grad")
+        grads = grads if self.wrt_tuple else (grads,)
+
+        @api_boundary
+        def vjp_fn(cotangent):
+            ct = np.asarray(cotangent)
+            if ct.shape != () or ct.dtype.kind not in "fiu":
+                raise SignatureError(f"the cotangent of {self.name}'s scalar result is a number, "
+                                     f"not {cotangent!r}", self._loc)
+            pulled = tuple(type(g)(g * float(ct)) if isinstance(g, float) else g * ct.astype(g.dtype)
+                           for g in grads)
+            return pulled if self.wrt_tuple else pulled[0]
 
         return value, vjp_fn
 

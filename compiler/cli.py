@@ -348,13 +348,36 @@ def cmd_graph(args) -> int:
     _check_output(args, args.output)
     compiled, kwargs, _ = compiled_from(args)
     kind = "both" if args.both else "adjoint" if args.adjoint else "forward"
-    values = compiled.trace(**kwargs) if args.values else None
     try:
-        path = compiled.render(args.output, kind=kind, values=values, overwrite=args.force)
+        if args.unroll:  # loops written out: the trace table's values label the flat program
+            from .render import build_graph, render_graph
+
+            values = compiled.trace(**kwargs) if args.values else None
+            graph = build_graph(compiled.latest, kind, values, unroll=True)
+            for out in (Path(args.output), Path(args.output).with_suffix(".dot")):  # (.dot: without Graphviz)
+                check_output(out, overwrite=args.force, protected=compiled.source_files())
+            path = render_graph(graph, args.output)
+        else:
+            values = _graph_values(compiled, kwargs) if args.values else None
+            path = compiled.render(args.output, kind=kind, values=values, overwrite=args.force)
     except OverwriteRefused as e:
         raise UsageError(_refusal(e)) from None
     print(f"wrote {path}")
     return 0
+
+
+def _graph_values(compiled, kwargs):
+    """The values that label the graph's nodes: a trace table; for a program with loops or
+    branches (drawn as clusters, values outside them only) its inputs' values, from which
+    the graph runs the program once: no trace of every iteration, no limit on a while loop's."""
+    from .regions import bodies
+
+    spec = compiled.latest
+    program = spec.adjoint_ir if spec.adjoint_ir is not None else spec.ir
+    if not any(bodies(op) for op in program.ops):
+        return compiled.trace(**kwargs)
+    inputs = compiled._inputs(spec, compiled._arguments((), kwargs))  # (bound as `trace` binds them)
+    return dict(zip(program.inputs, inputs))
 
 
 def _write_schedule(args) -> int:
@@ -632,6 +655,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the checkpointing schedule's timeline, as SVG (needs --checkpoint)")
     gr.add_argument("--no-values", dest="values", action="store_false",
                     help="leave the trace values out of the node labels")
+    gr.add_argument("--unroll", action="store_true",
+                    help="draw loops written out iteration by iteration (short loops; default: a loop's "
+                         "body once, in a cluster)")
 
     j = command("jacobian", "print the Jacobian (forward or reverse mode, chosen by sizes)",
                 EXAMPLE, cmd_jacobian)

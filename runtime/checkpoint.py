@@ -564,22 +564,32 @@ class Revolve:
             acts.append(FirstTurn(i) if first[0] else Reverse(i))
             first[0] = False
 
-        def solve(a: int, b: int, s: int, slot: int) -> None:
-            # x_a is current and stored in `slot`; slots slot..slot+s-1 usable.
-            # The left part is a tail call, so loop on it (depth stays <= s).
-            while b - a > 1:
+        # solve(a, b, s, slot): x_a is current and stored in `slot`, slots slot..slot+s-1
+        # usable. Written with an explicit stack of frames [a, b, s, slot, m] (m: the split
+        # whose right part [m, b) is being reversed): the right parts nest up to s deep, and
+        # s may be in the thousands.
+        stack = [[0, l, s_total, 0, None]]
+        while stack:
+            frame = stack[-1]
+            a, b, s, slot, m = frame
+            if m is not None:  # back from reversing [m, b): now [a, m)
+                acts.append(Restore(a, slot))
+                frame[1], frame[4] = m, None
+                b = m
+            if b - a > 1:
                 m = a + _split(b - a, s)
                 acts.append(Advance(a, m))
                 if b - m > 1:
                     acts.append(Snapshot(m, slot + 1))
-                    solve(m, b, s - 1, slot + 1)
+                    frame[4] = m
+                    stack.append([m, b, s - 1, slot + 1, None])
                 else:
                     reverse(m)
-                acts.append(Restore(a, slot))
-                b = m
+                    acts.append(Restore(a, slot))
+                    frame[1] = m
+                continue
             reverse(a)
-
-        solve(0, l, s_total, 0)
+            stack.pop()
         acts.append(Terminate())
         sched = Schedule(acts, l, snapshots=s_total, name=f"Revolve(snapshots={s_total})")
         sched.simulate()

@@ -604,7 +604,7 @@ def test_trace_follows_the_branch_taken_and_the_graph_draws_both(tmp_path):
     assert "sqrt(v" in taken and "sqrt(v" not in other
     assert "∇w" in taken and "∇w" in other
     dot = c.graph("forward").source if hasattr(c.graph("forward"), "source") else str(c.graph("forward"))
-    assert "sqrt(v" in dot and "where" in dot  # both branches, joined by a select
+    assert "sqrt(v" in dot and "subgraph cluster_r1_if" in dot and "subgraph cluster_r1_else" in dot  # both
     c.render(tmp_path / "branches.svg")
 
 

@@ -220,3 +220,43 @@ def test_revolve_over_a_thousand_iterations_bounds_memory():
     assert peak(lambda: stepped.value_and_grad(*args)) < tape / 2
     for a, b in zip(stepped.value_and_grad(*args)[1], stored.value_and_grad(*args)[1]):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)
+
+
+def test_vjp_of_a_checkpointed_loss_runs_the_schedule():
+    """c.vjp under a policy is the cotangent times the checkpointed gradient (the vjp program
+    would store everything): grad's numbers at cotangent 1, and the policy's memory."""
+    n, size = 60, 20_000
+    r = np.random.default_rng(3)
+    x, a = r.standard_normal(size), np.linspace(0.5, 1.5, n)
+
+    def chain(x, a):
+        h = x
+        for i in range(n):
+            h = np.sin(h * a[i]) + h
+        return np.sum(h * h)
+
+    stepped = gradc.compile(chain, (0, 1), args=(x, a), checkpoint=Revolve(4))
+    value, pull = stepped.vjp(x, a)
+    assert value == stepped.value(x, a)
+    grads = stepped.grad(x, a)
+    assert all(np.array_equal(p, g) for p, g in zip(pull(1.0), grads))
+    assert all(np.array_equal(p, 2.0 * g) for p, g in zip(pull(2.0), grads))
+    stored_peak = peak(lambda: gradc.compile(chain, (0, 1), args=(x, a)).vjp(x, a)[1](1.0))
+    assert peak(lambda: pull(1.0)) < stored_peak / 4 and peak(lambda: stepped.vjp(x, a)) < stored_peak / 4
+
+
+def test_vjp_takes_python_floats_like_the_other_entry_points():
+    def f(x, w):
+        h = x
+        for t in range(5):
+            h = np.sin(h * w) + h
+        return np.sum(h)
+
+    for policy in (None, Revolve(2)):
+        c = gradc.compile(f, (0, 1), args=(np.ones(3), 0.5), checkpoint=policy)
+        value, pull = c.vjp(np.ones(3), 0.5)
+        gx, gw = pull(1.0)
+        want = c.grad(np.ones(3), 0.5)
+        assert value == c.value(np.ones(3), 0.5)
+        np.testing.assert_allclose(gx, want[0], rtol=1e-14)
+        assert float(gw) == pytest.approx(want[1], rel=1e-14)

@@ -315,3 +315,11 @@ def test_timeline_svg_draws_every_reversed_step(tmp_path):
     rightmost = max(float(e.get("x2")) for e in drawn)
     assert float(long.get("width")) - rightmost <= 20  # cropped to what is drawn
     assert "15 untaped forward steps" in open(path).read()
+
+
+@pytest.mark.parametrize("l, s", [(1000, 999), (2000, 2000), (1500, 1499), (3000, 1200)])
+def test_revolve_with_thousands_of_slots(l, s):
+    """The right parts nest as deep as the slots: thousands of them must not exhaust the
+    Python stack (a loop of 2000 iterations under Revolve(2000) compiles)."""
+    sched = Revolve(s).schedule(l)
+    assert sched.forward_steps == revolve_cost(l, s) and sched.max_snapshots <= s

@@ -7,7 +7,10 @@ operators with broadcasting, np.where (also with NaN/inf in the unselected branc
 clip, logaddexp, gradc.nn (sigmoid, softplus, relu, logsumexp, softmax, log_softmax),
 reductions with axis/keepdims, slicing with constant bounds and negative steps,
 transpose/reshape/ravel/expand_dims, `@`/np.dot, `for i in range(k)` / `range(len(x))`
-loops, module-level helpers (some marked @gradc.checkpoint) called with keyword
+loops, control flow on data (`if`/`elif`/`else` on a reduction of traced values, `while`
+loops on data with a counter bound, `if` and `break` on data inside `for` loops: the
+oracle's instrumented twin records each decision, and an example whose finite-difference
+points decide differently is skipped), module-level helpers (some marked @gradc.checkpoint) called with keyword
 arguments and defaults, module-level constant arrays, and aliasing patterns
 (`y = z; z += 1`, views updated in place and views of arrays updated in place, in-place
 updates of arguments and of helper parameters, tuples and lists holding an array that
@@ -77,6 +80,7 @@ REFUSALS = collections.Counter()
 FEATURES_REFUSED = collections.Counter()
 FEATURES_SEEN = collections.Counter()
 FAILURES = collections.Counter()
+CONTROL_FLOW = ("if_data", "elif_data", "while_data", "loop_if_data", "loop_break_data")  # (reported)
 
 
 def _fuzz_body(program):
@@ -138,6 +142,10 @@ def _report(request):
         if FEATURES_SEEN[feat] >= 5:
             lines.append(f"  feature {feat:24s} in {FEATURES_SEEN[feat]:6d} programs, "
                          f"{100 * FEATURES_REFUSED[feat] / FEATURES_SEEN[feat]:5.1f}% refused")
+    flow = [f for f in CONTROL_FLOW if FEATURES_SEEN[f]]
+    if flow:
+        lines.append("  control flow on data: " + ", ".join(
+            f"{f} {FEATURES_SEEN[f]} ({FEATURES_REFUSED[f]} refused)" for f in flow))
     for kind, n in FAILURES.most_common():
         lines.append(f"  failing {n:6d}x  {kind}")
     capture = request.config.pluginmanager.get_plugin("capturemanager")

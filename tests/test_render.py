@@ -317,13 +317,15 @@ def test_both_puts_the_forward_sweep_left_of_the_adjoint(checkpoint):
     rng = np.random.default_rng(0)
     args = (rng.normal(size=(2, 3)), rng.normal(size=(4, 3, 3)), rng.normal(size=(2, 3)))
     c = gradc.compile(deep_tanh, wrt="W", args=args, checkpoint=checkpoint)
-    plain = subprocess.run(["dot", "-Tplain"], input=c.graph("both").source, capture_output=True,
-                           text=True, check=True).stdout
-    x = {f[1]: float(f[2]) for f in (line.split() for line in plain.splitlines()) if f[0] == "node"}
-    forward = [x[k] for k in x if re.fullmatch(r"(in|v)\d+", k)]
-    adjoint = [x[k] for k in x if "_bar" in k]
-    assert np.mean(forward) < np.mean(adjoint)
-    labels = " ".join(_label(a) for a in _nodes(c.graph("both").source).values())
+    unrolled = render.build_graph(c.latest, "both", unroll=True)
+    for graph in (c.graph("both"), unrolled):  # (the loop as a cluster, and written out)
+        plain = subprocess.run(["dot", "-Tplain"], input=graph.source, capture_output=True,
+                               text=True, check=True).stdout
+        x = {f[1]: float(f[2]) for f in (line.split() for line in plain.splitlines()) if f[0] == "node"}
+        forward = [x[k] for k in x if re.fullmatch(r"(in|v)\d+", k)]
+        adjoint = [x[k] for k in x if "_bar" in k]
+        assert np.mean(forward) < np.mean(adjoint)
+    labels = " ".join(_label(a) for a in _nodes(unrolled.source).values())
     assert "0.3333 *" in labels and "0.333333" not in labels  # numbers as the trace prints them
     assert "scatter" not in labels and "of zeros(4, 3, 3)" in labels
 
