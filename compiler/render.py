@@ -134,7 +134,9 @@ def build_graph(spec, kind: str | None = "forward", values=None, derived: str | 
     Loops, branches and while loops are drawn as clusters (a loop's body once, so the graph
     of a 1000-step loop is as large as that of a 10-step one); `unroll=True` draws the
     loops written out iteration by iteration and both branches of an if joined by a
-    `where`, as the flat displays see them (short loops only; a while loop is refused)."""
+    `where`, as the flat displays see them (short loops only; a while loop is refused). A
+    checkpointed specialisation's forward graphs are drawn unrolled: its steps are the
+    iterations, each a cluster, every value outlined by whether the run stores it."""
     import graphviz
 
     if kind is None:
@@ -143,6 +145,8 @@ def build_graph(spec, kind: str | None = "forward", values=None, derived: str | 
         kind = "adjoint"
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, not {kind!r}")
+    if not unroll and not derived and getattr(spec, "checkpointed", None) is not None and not _has_whiles(spec):
+        unroll = True  # a checkpointed run's steps are loop iterations: draw each, outlined by what the run keeps
     if unroll:
         spec = _unrolled(spec)
     program: Program = spec.ir if kind == "forward" and not derived else spec.adjoint_ir
@@ -199,14 +203,20 @@ def build_graph(spec, kind: str | None = "forward", values=None, derived: str | 
     return dot
 
 
+def _has_whiles(spec) -> bool:
+    from .regions import has_whiles
+
+    return any(p is not None and has_whiles(p) for p in (getattr(spec, "ir", None), getattr(spec, "adjoint_ir", None)))
+
+
 def _unrolled(spec):
     """`spec` as the flat displays see it: loops written out; a while loop is refused (its
     number of iterations is known only at run time)."""
     from .errors import UnsupportedSyntax
-    from .regions import flat_view, has_whiles
+    from .regions import flat_view
 
     spec = flat_view(spec)
-    if any(p is not None and has_whiles(p) for p in (getattr(spec, "ir", None), getattr(spec, "adjoint_ir", None))):
+    if _has_whiles(spec):
         raise UnsupportedSyntax("graph: a while loop on data has no fixed number of iterations to unroll; "
                                 "draw it without unroll (as a cluster)",
                                 getattr(getattr(spec, "ir", None), "loc", None))
