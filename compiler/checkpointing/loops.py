@@ -200,9 +200,10 @@ class _Steps:
 
     # -- the step functions ---------------------------------------------------------
 
-    def _iteration(self, first: bool) -> tuple[list[Op], list[Value]]:
+    def _iteration(self, first: bool) -> tuple[list[Op], list[Value], dict]:
         """The forward body's ops for one iteration (its tape included), reading the rows of
-        the stacked inputs at the index; at step 0, constant initial carries inlined."""
+        the stacked inputs at the index; at step 0, constant initial carries inlined. Returns
+        the ops, the body's outputs, and the row read of each stacked input."""
         body, nc, nx = self.body, self.nc, self.nx
         index = body.inputs[0]
         subst: dict[Value, Value] = {}
@@ -215,8 +216,8 @@ class _Steps:
             subst.update((b, v) for b, v in zip(body.inputs[1:1 + nc], self.fwd.inputs[:nc])
                          if isinstance(v, Const))
         ops, outs = substitute(body.ops, body.outputs, subst)
-        self.rows = {xs: subst[b] for b, xs in zip(body.inputs[1 + nc:1 + nc + nx], self.fwd.inputs[nc:nc + nx])}
-        return rows + ops, [subst.get(v, v) for v in outs]
+        read = {xs: subst[b] for b, xs in zip(body.inputs[1 + nc:1 + nc + nx], self.fwd.inputs[nc:nc + nx])}
+        return rows + ops, [subst.get(v, v) for v in outs], read
 
     def _carries(self, first: bool) -> list[Value]:
         """The carries a step function takes (at step 0 the constant ones are inlined)."""
@@ -224,13 +225,13 @@ class _Steps:
                 if not (first and isinstance(v, Const))]
 
     def _forward(self, first: bool) -> Program:
-        ops, outs = self._iteration(first)
+        ops, outs, _ = self._iteration(first)
         return _function("step", [self.body.inputs[0]] + self._carries(first), ops, outs[:self.nc])
 
     def _adjoint(self, first: bool) -> Program:
-        ops, outs = self._iteration(first)
+        ops, outs, read = self._iteration(first)
         bars = dict(zip(self.rev.params["body"].inputs[1:1 + self.nr], self.bars))
-        rev_ops, rev_outs = self._reversed(outs, first, bars, list(self.rev.inputs))
+        rev_ops, rev_outs = self._reversed(outs, read, first, bars, list(self.rev.inputs))
         bound = [self.body.inputs[0]] + self._carries(first) + self.bars
         return _function("adjoint of a step", bound, ops + rev_ops, rev_outs)
 
@@ -239,7 +240,7 @@ class _Steps:
         results are this iteration's outputs; what stacks the tape for the reversed loop
         is not needed), then the adjoint body. Also returns the values of `post` that
         other groups read (the loss, ȳ rows, gradients `post` contributes)."""
-        ops, outs = self._iteration(first=False)
+        ops, outs, read = self._iteration(first=False)
         subst = {v: outs[k] for v, k in self.fwd_results.items() if k < self.n_outs}
         dropped = {v for v, k in self.fwd_results.items() if k >= self.n_outs}  # the stacked tape
         mid = []
@@ -256,14 +257,16 @@ class _Steps:
         operands = [subst.get(v, v) for v in self.rev.inputs]
         if any(v in dropped for v in operands[:self.nr]):
             raise AssertionError("the reversed loop starts from the stacked tape")
-        rev_ops, rev_outs = self._reversed(outs, False, dict(zip(self.rev.params["body"].inputs[1:1 + self.nr],
+        rev_ops, rev_outs = self._reversed(outs, read, False, dict(zip(self.rev.params["body"].inputs[1:1 + self.nr],
                                                                  operands[:self.nr])), operands)
         fn = _function("adjoint of the last step", [self.body.inputs[0]] + self._carries(False),
                        ops + mid_ops + rev_ops, rev_outs + [subst[v] for v in made])
         return fn, made
 
-    def _reversed(self, outs: list[Value], first: bool, subst: dict, operands: list) -> tuple[list[Op], list[Value]]:
-        """The adjoint body for one iteration: its tape rows are this iteration's values."""
+    def _reversed(self, outs: list[Value], read: dict, first: bool, subst: dict,
+                  operands: list) -> tuple[list[Op], list[Value]]:
+        """The adjoint body for one iteration: its tape rows are this iteration's values
+        (`outs`, and `read`: the rows the forward body read)."""
         rev_body: Program = self.rev.params["body"]
         nr, n_x, tape_from = self.nr, self.rev.params["n_xs"], self.lp.tape_from
         index = self.body.inputs[0]
@@ -277,8 +280,8 @@ class _Steps:
             elif kind == "shift":  # the carry at the start of the iteration: the state
                 v = self.fwd.inputs[j]
                 subst[r] = v if first and isinstance(v, Const) else self.body.inputs[1 + j]
-            elif kind == "xs" and stacked in self.rows:  # read by the forward body too
-                subst[r] = self.rows[stacked]
+            elif kind == "xs" and stacked in read:  # read by the forward body too
+                subst[r] = read[stacked]
             else:  # a row of a stacked input, or of the stacked outputs' adjoints
                 subst[r] = _row(stacked, index, r, "reverse")
                 ops.append(subst[r].producer)
