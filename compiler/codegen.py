@@ -6,6 +6,11 @@ reverse sweep; an adjoint value is named after the value it is the adjoint of
 `v1_bar = v3_bar * v3 * (1 - v3)` reads like the lecture's equation. The first
 contribution to an adjoint assigns it; later ones accumulate with `+=` when the
 target is an array this function allocated (never an input, a view or a constant).
+Likewise an elementwise op writes its result into such an operand that nothing reads
+afterwards (`v4 = np.subtract(v2, v3, out=v2)`: one array fewer at the peak, no new
+pages), and `np.where(k, x, 0)` on large arrays is `where_zero(k, x)` (its bits, without
+a branch per element). A Python-float argument that only meets float64 NumPy values stays
+a Python float (`weak_floats`: NEP 50 gives the same numbers without a conversion per call).
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from gradc.runtime import support
 
 from .ir import Const, Op, Program, Value
 from .regions import is_fresh
-from .syntax import (Expr, Namespace, comment_text, docstring_text, float_text, index_text, is_identifier,
+from .syntax import (Expr, Namespace, call, comment_text, docstring_text, float_text, index_text, is_identifier,
                      key_text, literal)
 from .syntax import normal as normal_name
 
@@ -505,7 +510,7 @@ def entry_points_text(names: dict[str, str]) -> str:
 
 
 HELPERS = ("sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax", "scatter", "scatter_add",
-           "gather_last", "index_set", "index_add")
+           "gather_last", "index_set", "index_add", "where_zero")
 
 
 def statements(program: Program, naming: Naming, emit=None) -> list[Statement]:
@@ -595,6 +600,26 @@ def statements(program: Program, naming: Naming, emit=None) -> list[Statement]:
         hold(name, v)
 
     flavour = FLAVOUR.get()
+    # In-place results (`INPLACE_BYTES`) and `where_zero`: in generated NumPy code (not the
+    # listings, traces and graphs, which show the program's ops), with the default spellings;
+    # in place only in a function, not a loop body (whose values repeat).
+    python_code = flavour is None and emit is None and naming.style == "python"
+    reusable_ok = python_code and final is not None
+    allocates = _allocating(program)
+
+    def reuse(op: Op, i: int) -> str | None:
+        """The name of an operand `op` can write its result into (`np.add(a, b, out=a)`),
+        or None. Only when provably safe: the operand is an array this function allocated
+        (`_allocating`: not an input, a constant or a view) that nothing else views, of
+        the result's shape and dtype, not returned, and read by nothing after this op."""
+        if not _in_place_op(op) or op.out.aval.size * op.out.dtype.itemsize < INPLACE_BYTES:
+            return None
+        for v in op.inputs:
+            name = held.get(v)
+            if (name is not None and v in allocates and v not in outputs and v.aval == op.out.aval
+                    and last_use.get(v) == i and exprs.get(v) is not None and exprs[v].text == name):
+                return name
+        return None
 
     def operand(v: Value) -> Expr:
         if isinstance(v, Const):
@@ -631,6 +656,10 @@ def statements(program: Program, naming: Naming, emit=None) -> list[Statement]:
         else:
             expr = op.prim.emit(*operands, **op.params)
         helper = op.prim.helper if emit is None else None
+        if python_code and _where_zero(op):  # np.where(k, x, 0) without a branch per element
+            x = _where_zero(op)
+            expr = call("where_zero", operands[0], operands[x], *([] if x == 1 else [Expr("False")]))
+            helper = "where_zero"
         if helper and naming.helpers.get(helper, helper) != helper:  # the helper yielded its name here
             assert expr.text.startswith(f"{helper}("), (helper, expr.text)
             expr = Expr(naming.helpers[helper] + expr.text[len(helper):], expr.prec)
@@ -641,6 +670,9 @@ def statements(program: Program, naming: Naming, emit=None) -> list[Statement]:
         prev = holder.get(name)
         if prev is not None and last_use.get(prev, -1) > i:
             name = naming.fresh(name, holder)  # the old value is still needed: do not clobber it
+        into = reuse(op, i) if reusable_ok else None
+        if into is not None:  # a fresh array no one reads again: NumPy writes the result into it
+            expr = Expr(f"np.{op.prim.impl.__name__}({', '.join(x.text for x in operands)}, out={into})")
         if _accumulates(op, name, holder, uses, outputs, made):
             part = op.inputs[1].producer
             if part is not None and part.prim.name == "scatter" and inlined(part) and op.out.ndim:
@@ -853,6 +885,59 @@ def _final_names(stmts) -> dict:
     return final
 
 
+# Arrays of at least this many bytes are written in place by an elementwise op when their
+# last reader is that op (below this, a new array costs no more than the `out=` call).
+INPLACE_BYTES = 8192
+# Primitives whose result is always a new array of its own (never a view or an operand):
+# NumPy ufuncs, and these. `pow` is not written in place: `a ** 2` on an array is NumPy's
+# square, np.power(a, 2, out=...) the power loop.
+ALLOCATING = frozenset({"matmul", "sigmoid", "softplus", "relu", "softmax", "log_softmax", "where", "clip"})
+# ... and readers whose result shares no memory with their operands (copies, reductions).
+COPYING = ALLOCATING | {"sum", "mean", "max", "min", "prod", "logsumexp", "cast", "copy", "concatenate", "outer"}
+
+
+def _in_place_op(op: Op) -> bool:
+    """op is a NumPy ufunc applied elementwise, spelled as that ufunc's call would be."""
+    impl = op.prim.impl
+    return (op.prim.elementwise and isinstance(impl, np.ufunc) and impl.nout == 1 and not op.params
+            and len(op.inputs) == impl.nin and op.prim.name != "pow" and op.out.ndim > 0
+            and getattr(np, impl.__name__, None) is impl)
+
+
+def _allocating(program: Program) -> set:
+    """Values the program computes into arrays no other value shares: made by a ufunc or
+    an ALLOCATING op, and read only by ops whose results share no memory with them
+    (COPYING: a view, a region's result or a helper of unknown make could)."""
+    def ufunc(op: Op) -> bool:
+        return isinstance(op.prim.impl, np.ufunc) and op.prim.fresh and op.prim.helper is None
+
+    made = {op.out for op in program.ops if (ufunc(op) or op.prim.name in ALLOCATING) and op.out.ndim > 0}
+    for op in program.ops:
+        if not (ufunc(op) or op.prim.name in COPYING):
+            made.difference_update(op.inputs)
+    return made
+
+
+def _where_zero(op: Op) -> int:
+    """For `where(k, x, 0)` (1) or `where(k, 0, x)` (2), the position of x when the generated
+    NumPy code calls runtime.support.where_zero instead (bitwise np.where's result, without
+    a branch per element): k a bool array and x a float array of the result's shape and
+    dtype, 0 a +0 constant, at least INPLACE_BYTES of it. Else 0."""
+    if op.prim.name != "where" or len(op.inputs) != 3 or FLAVOUR.get() is not None:
+        return 0
+    k, a, b = op.inputs
+    if isinstance(k, Const) or k.dtype != np.bool_ or k.aval.shape != op.out.aval.shape \
+            or op.out.aval.size * op.out.dtype.itemsize < INPLACE_BYTES:
+        return 0
+    for pos, x, zero in ((1, a, b), (2, b, a)):
+        if (isinstance(zero, Const) and zero.is_scalar and isinstance(zero.value, (int, float, np.number))
+                and not isinstance(zero.value, (bool, np.bool_)) and zero.value == 0 and not np.signbit(zero.value)
+                and not isinstance(x, Const) and x.dtype.kind == "f" and x.dtype.itemsize in (2, 4, 8)
+                and x.aval == op.out.aval):
+            return pos
+    return 0
+
+
 def _fresh(name: str, holder) -> str:
     k = 2
     while f"{name}_{k}" in holder:
@@ -901,6 +986,36 @@ def output_text(program: Program, naming: Naming, stmts, grouped: bool, entry: "
     return f"{text(first)}, {grads}"
 
 
+# Ops whose result is the same float64 number, of the same NumPy type, whether an operand
+# is a Python float or np.float64 of it, when the other operand is a float64 NumPy value:
+# NEP 50 makes the Python float weak (it takes the other's dtype), and NumPy's reflected
+# operator answers first (np.float64 is a float subclass; an ndarray is not a float).
+WEAK_FLOAT_OPS = frozenset({"add", "sub", "mul", "div"})
+
+
+def weak_floats(program: Program) -> set:
+    """The Python-float inputs (of float64 aval) that need no np.float64() conversion: every
+    read is a WEAK_FLOAT_OPS op whose other operand is a float64 value computed here (a NumPy
+    array or scalar: not a constant, not another Python float), or a cast to a NumPy scalar
+    type. Elsewhere (Python float arithmetic alone, math-like calls, returned, read by a
+    loop or branch) Python's float semantics could differ from NumPy's: converted."""
+    if FLAVOUR.get() is not None:
+        return set()
+    floats = {v for v in program.inputs if v.pytype is float and v.dtype == np.float64 and v.aval.shape == ()}
+    weak = set(floats) - set(program.outputs)
+    for op in program.ops:
+        for i, v in enumerate(op.inputs):
+            if v not in weak:
+                continue
+            if op.prim.name == "cast" and op.params.get("scalar"):
+                continue
+            other = op.inputs[1 - i] if len(op.inputs) == 2 else None
+            if not (op.prim.name in WEAK_FLOAT_OPS and other is not None and not isinstance(other, Const)
+                    and other not in floats and other.dtype == np.float64 and op.out.dtype == np.float64):
+                weak.discard(v)
+    return weak
+
+
 def function_source(program: Program, fname: str, doc: str, grouped: bool = False,
                     consts: dict | None = None, naming: Naming | None = None,
                     entry: "Entry | None" = None, helpers: dict | None = None,
@@ -929,9 +1044,13 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
                 call = "\n".join([f"    {checker}("] + [f"        {line}" for line in body] + ["    )"])
             lines.append(call)
         kinds = entry.kinds or [()] * len(entry.access)
+        weak = weak_floats(program)
         for v, (param, path), kind in zip(program.inputs, entry.access, kinds):
             source = f"{param}{''.join(f'[{key_text(k)}]' for k in path)}"
-            if kind[:1] == ("float",):
+            if kind[:1] == ("float",) and v in weak and not path:
+                lines.append(f"    {naming.base(v)} = {source} if type({source}) is float else np.float64({source})"
+                             "  # weak (NEP 50): meets float64 values only")
+            elif kind[:1] == ("float",):
                 # A Python float computes as NumPy's float64 (documented): inf and nan where
                 # Python would raise or turn complex; its weak dtype was decided at compile time.
                 lines.append(f"    {naming.base(v)} = np.float64({source})")
@@ -1205,7 +1324,8 @@ def _wrap(head: str, items: str, tail: str, indent: str, width: int = 96) -> str
 def helpers_used(*programs: Program) -> list[str]:
     """Helper functions the code calls: gradc's own, then user primitives' (by name)."""
     from .regions import all_ops
-    used = {op.prim.helper for p in programs for op in all_ops(p) if op.prim.helper}
+    used = {op.prim.helper or ("where_zero" if _where_zero(op) else None) for p in programs for op in all_ops(p)}
+    used.discard(None)
     return [h for h in HELPERS if h in used] + sorted(used - set(HELPERS))
 
 

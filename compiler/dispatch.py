@@ -3,19 +3,24 @@ a microsecond, when the arguments are of a kind seen before.
 
 A specialisation is compiled for arguments of given kinds: an array's shape and dtype, a
 Python float, a NumPy scalar's type, a compile-time value (an int, a string). For each,
-`hot_entry` writes once a small function, `match(a0, a1, ...)`, that tests exactly those
-kinds (one `type(a) is ...` per argument, an array's shape and dtype) and that the function's
-code, defaults and everything it read from outside its arguments (its `Guard`) are unchanged:
-no allocation, no dictionary lookups. A call whose positional arguments match a recent
-specialisation runs its generated functions directly. The checks the generated module makes
-at the top of each entry function (`check_arguments`) are what `match` has just proved, so
-the functions called here are copies of the module's own that skip that call (the same code
-objects, the same lines in tracebacks); a saved module keeps its checks. Any other call
+`hot_entry` writes once one expression that tests exactly those kinds (one `type(a) is ...`
+per argument, an array's shape and dtype) and that the function's code, defaults and
+everything it read from outside its arguments (its `Guard`, unrolled into identity tests:
+a global is one dict lookup, a module attribute another, a function's code and defaults
+three attribute reads) are unchanged. The checks the generated module makes at the top of
+each entry function (`check_arguments`) are what this test proves, so the fast path runs the
+module's entry functions compiled again from the module's text with the test in place of
+that call (`_fused`: one frame from the call to the generated code, the module's lines in
+tracebacks; MISS when the test fails); a saved module keeps its checks. Any other call
 (keywords, defaults left out, parameter trees, a new shape, a changed global) takes the
 general path in `gradc.api`, which binds the arguments as Python does and compiles if needed.
 """
 from __future__ import annotations
 
+import ast
+import builtins
+import inspect
+import linecache
 import types
 from collections import OrderedDict
 
@@ -24,13 +29,32 @@ import numpy as np
 HOT = 4  # specialisations tried by the fast path, most recently used first
 
 
+def _miss(*args):
+    return MISS
+
+
 class SpecCache(OrderedDict):
     """Argument signature → Specialization, least recently used first; `.hot` is the fast
-    path's view of it (a tuple, replaced whole, so threads read it without a lock). Removing
-    an entry in any way (eviction, `clear()`) drops the hot view, so it is rebuilt from what
-    is left."""
+    path's view of it (a tuple, replaced whole, so threads read it without a lock), and
+    `first_value`, `first_value_and_grad`, `first_grad` its first entry's functions (MISS
+    for every call when there is none: one attribute read for `gradc.api`'s entry points).
+    Removing an entry in any way (eviction, `clear()`) drops the hot view, so it is rebuilt
+    from what is left."""
 
-    hot: tuple = ()
+    _hot: tuple = ()
+    first_value = first_value_and_grad = first_grad = staticmethod(_miss)
+
+    @property
+    def hot(self) -> tuple:
+        return self._hot
+
+    @hot.setter
+    def hot(self, entries: tuple) -> None:
+        first = entries[0] if entries else None
+        self.first_value = first.value if first else _miss
+        self.first_value_and_grad = first.value_and_grad if first else _miss
+        self.first_grad = first.grad if first else _miss
+        self._hot = entries
 
     def __delitem__(self, key):
         self.hot = ()
@@ -107,11 +131,13 @@ def _argument_test(expr: str, a, bind: dict) -> str | None:
     return None
 
 
-def _test(args, state, guard, bind: dict) -> str | None:
-    """The matcher's one expression over a0, a1, ... (constants bound in `bind`), or None."""
+def _test(args, state, guard, bind: dict, names=None, joiner: str = "\n            and ") -> str | None:
+    """The matcher's one expression over the arguments (named `names`, default a0, a1, ...;
+    constants bound in `bind`), or None."""
+    names = names or [f"a{k}" for k in range(len(args))]
     tests = []
-    for k, a in enumerate(args):
-        test = _argument_test(f"a{k}", a, bind)
+    for name, a in zip(names, args):
+        test = _argument_test(name, a, bind)
         if test is None:
             return None
         tests.append(test)
@@ -120,7 +146,7 @@ def _test(args, state, guard, bind: dict) -> str | None:
         bind["fn"], bind["code"], bind["defaults"], bind["kwdefaults"] = state
         tests.append("fn.__code__ is code and fn.__defaults__ is defaults and fn.__kwdefaults__ is kwdefaults")
     tests += reads
-    return "\n            and ".join(tests) or "True"
+    return joiner.join(tests) or "True"
 
 
 def matcher(args, state=None, guard=None):
@@ -141,7 +167,12 @@ MISS = object()  # what a hot entry's functions return for arguments they were n
 
 def hot_entry(args, state, guard, value, value_and_grad, key) -> "Hot | None":
     """The fast path's functions for one specialisation: each tests the arguments (as
-    `matcher`) and calls `value` or `value_and_grad` with them in one frame, or returns MISS."""
+    `matcher`) and runs `value` or `value_and_grad` on them, or returns MISS. Where these are
+    a generated module's entry functions, the test takes the place of their argument check
+    (`_fused`: one frame from the call to the generated code); otherwise it calls them."""
+    fused = _fused_entry(args, state, guard, value, value_and_grad)
+    if fused is not None:
+        return Hot(*fused, key)
     bind = {"ndarray": np.ndarray, "MISS": MISS, "value_fn": value, "value_and_grad_fn": value_and_grad}
     test = _test(args, state, guard, bind)
     if test is None:
@@ -156,35 +187,146 @@ def hot_entry(args, state, guard, value, value_and_grad, key) -> "Hot | None":
     return Hot(bind["match"], bind["value"], bind["value_and_grad"], bind["grad"], key)
 
 
+def _fused_entry(args, state, guard, value, value_and_grad):
+    """(match, value, value_and_grad, grad) with `value` and `value_and_grad` rewritten by
+    `_fused`, or None when either cannot be."""
+    params = _parameters(value, len(args))
+    if params is None or params != _parameters(value_and_grad, len(args)):
+        return None
+    bind = {"ndarray": np.ndarray, "MISS": MISS}
+    test = _test(args, state, guard, bind, names=params, joiner=" and ")
+    if test is None:
+        return None
+    value_fn, vg_fn = _fused(value, test, bind), _fused(value_and_grad, test, bind)
+    if value_fn is None or vg_fn is None:
+        return None
+    bind["value_and_grad_fn"] = vg_fn
+    ps = ", ".join(params)
+    exec(compile(f"def match({ps}):\n    return ({test})\n\n\n"
+                 f"def grad({ps}):\n    out = value_and_grad_fn({ps})\n    return out if out is MISS else out[1]\n",
+                 "<gradc:dispatch>", "exec"), bind)  # names and numbers only: no user text
+    return bind["match"], value_fn, vg_fn, bind["grad"]
+
+
+def _parameters(fn, n: int) -> list | None:
+    """The names of `fn`'s n parameters when they are n plain positional ones, else None."""
+    code = getattr(fn, "__code__", None)
+    if (not isinstance(fn, types.FunctionType) or code.co_argcount != n or code.co_kwonlyargcount
+            or code.co_posonlyargcount or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)):
+        return None
+    return list(code.co_varnames[:n])
+
+
+def _fused(fn, test: str, bind: dict):
+    """`fn`, a generated module's entry function whose first statement after its docstring is
+    the module's argument check, compiled again from the module's text with that statement
+    replaced by `if not (test): return MISS` (on the same line: the file name and line
+    numbers are the module's, so tracebacks show its lines). Its globals are the module's
+    plus `bind`. None when `fn` is not such a function or a bound name is taken there."""
+    code = fn.__code__
+    checker = code.co_names[0] if code.co_names else ""
+    if fn.__closure__ or not code.co_filename.startswith("<gradc:") or not checker.startswith("check_arguments"):
+        return None
+    if _names(code) & set(bind) or set(fn.__globals__) & set(bind) or set(dir(builtins)) & set(bind):
+        return None
+    start = code.co_firstlineno - 1  # the module's text from the function's def on
+    lines = linecache.getlines(code.co_filename)[start:]
+    try:
+        tree = ast.parse("".join(lines))
+    except SyntaxError:
+        return None
+    node = tree.body[0] if tree.body else None
+    if not (isinstance(node, ast.FunctionDef) and node.name == code.co_name and not node.decorator_list
+            and len(node.body) >= 3 and ast.get_docstring(node) is not None and _is_call_of(node.body[1], checker)):
+        return None
+    text = lines[:node.end_lineno]
+    first, last = node.body[1].lineno - 1, node.body[1].end_lineno - 1  # (in `text`)
+    indent = text[first][:len(text[first]) - len(text[first].lstrip())]
+    text[first] = f"{indent}if not ({test}): return MISS\n"
+    for j in range(first + 1, last + 1):
+        text[j] = "\n"
+    namespace = dict(fn.__globals__)
+    namespace.update(bind)
+    exec(compile("\n" * start + "".join(text), code.co_filename, "exec"), namespace)
+    fused = namespace[code.co_name]
+    same = fused.__code__.co_varnames == code.co_varnames and fused.__defaults__ == fn.__defaults__
+    return fused if same else None  # (the module's text is the code's: its file name has its digest)
+
+
+def _names(code) -> set:
+    """Every name a code object and the code objects inside it read or bind."""
+    names = set(code.co_names) | set(code.co_varnames) | set(code.co_cellvars) | set(code.co_freevars)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _names(c)
+    return names
+
+
+def _is_call_of(stmt, name: str) -> bool:
+    return (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+            and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == name)
+
+
 def _guard_tests(guard, bind) -> list[str]:
     """Guard.valid() unrolled: for each read, its slot still holds the same object and the
-    object still holds what it held (its checker), tested in the matcher's one expression
-    rather than a loop over tuples. A global's slot is read as the dict lookup it is; the
-    function's own slot always holds the function (its checker looks at its code)."""
+    object still holds what it held, tested in the matcher's one expression rather than a
+    loop over tuples and calls. A global's slot is read as the dict lookup it is; the
+    function's own slot always holds the function; a function's or module's checker is
+    written out as the identity tests it makes (`_object_tests`), other checkers are called."""
     from .frontend import captured
 
     if guard is None or not guard.checks:
         return []
     tests = []
-    for k, check in enumerate(guard.checks):
+    for check in guard.checks:
         if not (isinstance(check, tuple) and len(check) == 3 and callable(getattr(check[0], "current", None))):
             bind["valid"] = guard.valid  # a guard of another make: ask it
             return ["valid()"]
         slot, obj, checker = check
-        bind[f"obj{k}"] = obj
+        name = _bound(bind, "obj", obj)
         if type(slot) is captured.GlobalSlot and type(getattr(slot, "globs", None)) is dict:
-            bind[f"globals{k}"], bind[f"name{k}"], bind["MISSING"] = slot.globs, slot.name, captured.MISSING
-            test = [f"globals{k}.get(name{k}, MISSING) is obj{k}"]
-        elif type(slot) is captured.FunctionSelf and getattr(slot, "fn", None) is obj:
-            test = []
-        else:
-            bind[f"current{k}"] = slot.current
-            test = [f"current{k}() is obj{k}"]
-        if checker is not None:
-            bind[f"check{k}"] = checker
-            test.append(f"check{k}(obj{k})")
-        tests += test
+            bind["MISSING"] = captured.MISSING
+            tests.append(f"{_bound(bind, 'globals', slot.globs)}.get({_bound(bind, 'name', slot.name)}, MISSING)"
+                         f" is {name}")
+        elif not (type(slot) is captured.FunctionSelf and getattr(slot, "fn", None) is obj):
+            tests.append(f"{_bound(bind, 'current', slot.current)}() is {name}")
+        tests += _object_tests(name, obj, checker, bind)
     return tests
+
+
+def _object_tests(name: str, obj, checker, bind) -> list[str]:
+    """Tests that `obj` (bound as `name`) still holds what `checker` saw: none when identity
+    is enough, the identity tests a function's or module's checker makes, else a call."""
+    from .frontend import captured
+
+    if checker is None:
+        return []
+    if type(checker) is captured.FunctionCheck:
+        tests = [f"{name}.__code__ is {_bound(bind, 'code', checker.code)}",
+                 f"{name}.__defaults__ is {_bound(bind, 'defaults', checker.defaults)}",
+                 f"{name}.__kwdefaults__ is {_bound(bind, 'kwdefaults', checker.kwdefaults)}"]
+        for part, check in ((checker.defaults, checker.defaults_check), (checker.kwdefaults, checker.kwdefaults_check)):
+            tests += _object_tests(_bound(bind, "obj", part), part, check, bind)
+        return tests
+    if type(checker) is captured.ModuleCheck and isinstance(obj, types.ModuleType):
+        bind["MISSING"] = captured.MISSING
+        names = _bound(bind, "names", obj.__dict__)  # (a module's __dict__ is never replaced)
+        tests = []
+        for attr, value, check in checker.reads:
+            v = _bound(bind, "obj", value)
+            tests.append(f"{names}.get({_bound(bind, 'name', attr)}, MISSING) is {v}")
+            tests += _object_tests(v, value, check, bind)
+        return tests
+    return [f"{_bound(bind, 'check', checker)}({name})"]
+
+
+def _bound(bind: dict, prefix: str, value) -> str:
+    """A new name in the matcher's namespace for `value` (never its text)."""
+    k = len(bind)
+    while f"{prefix}{k}" in bind:
+        k += 1
+    bind[f"{prefix}{k}"] = value
+    return f"{prefix}{k}"
 
 
 def _skip_check(*args, **kwargs) -> None:

@@ -7,7 +7,7 @@ source of the ones a module uses into saved modules, so those import only NumPy.
 import numpy as np
 
 __all__ = ["sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax", "scatter", "scatter_add",
-           "gather_last", "index_set", "index_add", "last_write"]
+           "gather_last", "index_set", "index_add", "last_write", "where_zero"]
 
 
 def sigmoid(x):
@@ -45,6 +45,26 @@ def softmax(x, axis=-1):
 def log_softmax(x, axis=-1):
     shifted = x - np.max(x, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def where_zero(condition, x, keep_where=True):
+    """np.where(condition, x, 0) (keep_where=False: np.where(condition, 0, x)) for a float
+    array x of condition's shape, bit for bit, without np.where's branch per element, which
+    costs several times the arithmetic when the condition is unpredictable (a relu's mask):
+    x's bits ANDed with all ones where x is kept, all zeros (+0.0) elsewhere."""
+    if not (type(condition) is np.ndarray and type(x) is np.ndarray and condition.dtype == np.bool_
+            and condition.shape == x.shape and x.dtype.kind == "f" and x.dtype.itemsize in (2, 4, 8)
+            and x.dtype.isnative
+            and condition.flags.c_contiguous and x.flags.c_contiguous):
+        return np.where(condition, x, 0) if keep_where else np.where(condition, 0, x)
+    bits = np.dtype(f"u{x.dtype.itemsize}")
+    keep = condition.astype(bits)  # 1 where condition holds, else 0
+    if keep_where:
+        np.negative(keep, out=keep)  # all ones where condition holds
+    else:
+        np.subtract(keep, 1, out=keep)  # all ones where it does not
+    np.bitwise_and(keep, x.view(bits), out=keep)
+    return keep.view(x.dtype)
 
 
 def scatter(g, index, shape):
@@ -94,21 +114,24 @@ def gather_last(g, index):
     return np.where(order[index] == k, g[index], 0)
 
 
-def numpy_errors_default(_cache=[None, None, False]):
+def numpy_errors_default(_seen=[(None, None, False)]):
     """Whether NumPy's floating-point error handling is its default (no np.errstate or
     np.seterr in effect). Scalar code on Python floats stands in for NumPy's only then: an
     overflow in an intermediate that NumPy would raise on (np.errstate(over="raise")) is
-    silent on Python floats. The check is one context-variable read while the state stays
-    the same object (`_cache`, a default argument on purpose: the state seen last)."""
-    default = {"divide": "warn", "over": "warn", "under": "ignore", "invalid": "warn"}
-    var = _cache[0]
-    if var is None:
+    silent on Python floats. While the state is the object seen last, the check is one
+    context-variable read: `_seen[0]` (a default argument on purpose; one tuple, replaced
+    whole, so threads never see half of it) is the variable's `get`, the state seen last
+    and whether it was the default."""
+    get, state, default = _seen[0]
+    if get and get() is state:
+        return default
+    if get is None:
         # NumPy 2's context variable for the error state; with another NumPy: ask every time
         config = getattr(getattr(np, "_core", None), "_ufunc_config", None)
-        var = _cache[0] = getattr(config, "_extobj_contextvar", False)
-    if var is False:
-        return np.geterr() == default and np.geterrcall() is None
-    state = var.get()
-    if state is not _cache[1]:
-        _cache[1], _cache[2] = state, np.geterr() == default and np.geterrcall() is None
-    return _cache[2]
+        var = getattr(config, "_extobj_contextvar", None)
+        get = var.get if var is not None else False
+    state = get() if get else None
+    default = np.geterr() == {"divide": "warn", "over": "warn", "under": "ignore", "invalid": "warn"} \
+        and np.geterrcall() is None
+    _seen[0] = (get, state, default)
+    return default

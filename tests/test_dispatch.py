@@ -397,3 +397,126 @@ def test_parameter_trees_take_the_fast_path_and_their_structure_is_checked(build
                        (args[0]["head"],), 0)
         assert_close(g["head"], want, rtol=1e-6)
         assert list(g) == list(args[0]) and type(g["layers"]) is type(args[0]["layers"])
+
+
+# -- the fused entry functions and the unrolled guard ----------------------------------------
+
+
+def overflows(x, scale):
+    return np.sum(np.exp(x * scale))
+
+
+def test_fast_functions_are_the_modules_code_with_the_match_as_their_check():
+    vg = gradc.value_and_grad(overflows)
+    x = np.array([1.0, 2.0])
+    vg(x, 1.0)
+    hot = vg.compiled._specs.hot[0]
+    spec = vg.compiled.latest
+    for fast, module_fn in [(hot.value_and_grad, spec.value_and_grad_fn), (hot.value, spec.value_fn)]:
+        code = fast.__code__
+        assert code.co_filename == module_fn.__code__.co_filename and code.co_name == module_fn.__name__
+        assert code.co_firstlineno == module_fn.__code__.co_firstlineno
+        assert "check_arguments" not in code.co_names
+    assert hot.value_and_grad(np.ones(3), 1.0) is dispatch.MISS  # another shape: not run
+    assert hot.value_and_grad(x, 1) is dispatch.MISS  # an int where a float was compiled for
+    assert hot.grad(x, 1.0) is not dispatch.MISS and hot.grad(np.ones(3), 1.0) is dispatch.MISS
+    # a traceback through it shows the module's line
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError) as info:
+        vg(x, 1000.0)
+    frames = [f for f in info.traceback if str(f.path).startswith("<gradc:")]
+    assert frames and "np.exp(" in str(frames[-1].statement)
+
+
+def shadowing(ndarray, MISS):
+    return np.sum(ndarray ** 2) * MISS
+
+
+def test_a_name_the_match_needs_taken_in_the_module_falls_back_to_calling_it(builds):
+    c = fresh(shadowing, "ndarray")
+    x = np.array([1.0, -2.0])
+    assert_close(c.grad(x, 3.0), 6.0 * x)
+    hot = c._specs.hot[0]
+    assert hot.value_and_grad.__code__.co_filename == "<gradc:dispatch>"  # the wrapper, not fused
+    assert_close(c.grad(x, 3.0), 6.0 * x)
+    assert_close(c.grad(np.ones(3), 3.0), np.full(3, 6.0))
+    assert len(builds) == 2
+    spec = c.latest
+    assert dispatch._fused(spec.fast_value_fn, "True", {"np": 0}) is None  # `np` is the module's
+
+
+def uses_tanh(x):
+    return np.sum(np.tanh(x))
+
+
+def test_a_module_attribute_replaced_recompiles_through_the_fast_path(builds, monkeypatch):
+    fresh(uses_tanh, 0)
+    vg = gradc.value_and_grad(uses_tanh)
+    x = np.array([0.3, -0.8])
+    assert_close(vg(x)[1], 1 - np.tanh(x) ** 2)
+    assert_close(vg(x)[1], 1 - np.tanh(x) ** 2)
+    monkeypatch.setattr(np, "tanh", np.arctan)
+    value, grad = vg(x)
+    assert value == np.sum(np.arctan(x)) and len(builds) == 2
+    assert_close(grad, 1 / (1 + x ** 2))
+    monkeypatch.undo()
+    assert_close(vg(x)[1], 1 - np.tanh(x) ** 2)
+
+
+def uses_sigmoid(x):
+    return np.sum(gradc.nn.sigmoid(x) * SQUASH(x))
+
+
+SQUASH = gradc.nn.sigmoid
+
+
+def test_a_rebound_gradc_helper_recompiles(builds):
+    global SQUASH
+    fresh(uses_sigmoid, 0)
+    g = gradc.grad(uses_sigmoid)
+    x = np.array([0.3, -0.8])
+    assert_close(g(x), fd_grad(uses_sigmoid, (x,), 0), rtol=1e-6)
+    SQUASH = gradc.nn.softplus
+    try:
+        assert_close(g(x), fd_grad(uses_sigmoid, (x,), 0), rtol=1e-6)
+    finally:
+        SQUASH = gradc.nn.sigmoid
+    assert len(builds) == 2
+    guard = g.compiled.latest.guard
+    assert all(check is None for slot, obj, check in guard.checks if obj is gradc.nn.sigmoid)  # identity only
+
+
+def many_long_named_arguments(first_weight_vector, second_weight_vector, third_weight_vector,
+                              fourth_weight_vector, scale_of_everything):
+    total = first_weight_vector * second_weight_vector + third_weight_vector
+    return np.sum(np.exp(total * fourth_weight_vector)) * scale_of_everything
+
+
+def test_a_check_call_over_several_lines_is_replaced_with_the_lines_kept():
+    c = fresh(many_long_named_arguments, 0)
+    args = [np.full(3, 0.5), np.full(3, 2.0), np.zeros(3), np.ones(3), 2.0]
+    v, g = c.value_and_grad(*args)
+    spec = c.latest
+    lines = spec.source.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("def many_long_named_arguments_value_and_grad"))
+    check = next(i for i in range(first, len(lines)) if lines[i].startswith("    check_arguments("))
+    assert lines[check] == "    check_arguments(" and lines[check + 1].startswith("        ")  # several lines
+    hot = c._specs.hot[0]
+    assert hot.value_and_grad.__code__.co_filename.startswith("<gradc:")  # fused
+    assert hot.value_and_grad(*args)[0] == v
+    assert_close(g, fd_grad(many_long_named_arguments, args, 0), rtol=1e-6)
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError) as info:
+        c.value_and_grad(np.full(3, 30.0), np.full(3, 30.0), np.zeros(3), np.ones(3), 2.0)
+    frames = [f for f in info.traceback if str(f.path).startswith("<gradc:")]
+    assert "np.exp(" in str(frames[-1].statement)  # the module's own line numbers
+
+
+def test_parameter_tree_entries_are_fused_too():
+    r = np.random.default_rng(5)
+    params, batch = _tree(r), {"X": r.normal(size=(5, 3)), "y": r.normal(size=5)}
+    vg = gradc.value_and_grad(tree_loss, wrt="params")
+    v0, g0 = vg(params, batch, 2)
+    hot = vg.compiled._specs.hot[0]
+    assert hot.value_and_grad.__code__.co_filename.startswith("<gradc:")
+    assert hot.value_and_grad(params, batch, 2)[0] == v0
+    assert hot.value_and_grad(params, batch, 3) is dispatch.MISS
+    assert hot.value_and_grad({**params, "scale": np.float64(0.01)}, batch, 2) is dispatch.MISS

@@ -14,8 +14,10 @@ What is compared: scalars and strings by the identity of the binding (they canno
 change in place); arrays by dtype, shape and their bytes (a copy up to 64 KB, a
 BLAKE2b digest beyond); lists, tuples, dicts and sets item by item, recursively;
 modules by the attributes the lowered sources name (`np.sum` → np's `sum`);
-functions by code and default values; other objects by identity (the guard keeps
-them alive, so an id is never reused).
+functions by code and default values (gradc.nn's, which lower by identity, by
+identity); other objects by identity (the guard keeps them alive, so an id is never
+reused). The checkers of functions and modules are data (`FunctionCheck`, `ModuleCheck`),
+so the dispatch writes them out as identity tests instead of calling them.
 """
 from __future__ import annotations
 
@@ -232,20 +234,12 @@ def _checker(obj, attrs, seen, depth):
         return (lambda st: st == frozen) if isinstance(obj, set) else None
     if isinstance(obj, types.ModuleType):
         names = obj.__dict__  # (not getattr: no module __getattr__ hooks, no warnings)
-        read = [(a, names[a], sub(names[a])) for a in sorted(attrs) if a in names]
-
-        def module_unchanged(m):
-            get = m.__dict__.get
-            for a, v, c in read:
-                if get(a, MISSING) is not v or (c is not None and not c(v)):
-                    return False
-            return True
-        return module_unchanged
+        return ModuleCheck(tuple((a, names[a], sub(names[a])) for a in sorted(attrs) if a in names))
     if isinstance(obj, types.FunctionType):
-        code, defaults, kwdefaults = obj.__code__, obj.__defaults__, obj.__kwdefaults__
-        dc, kc = sub(defaults), sub(kwdefaults)
-        return lambda f: (f.__code__ is code and f.__defaults__ is defaults and f.__kwdefaults__ is kwdefaults
-                          and (dc is None or dc(defaults)) and (kc is None or kc(kwdefaults)))
+        if _lowered_by_identity(obj):
+            return None
+        defaults, kwdefaults = obj.__defaults__, obj.__kwdefaults__
+        return FunctionCheck(obj.__code__, defaults, kwdefaults, sub(defaults), sub(kwdefaults))
     if isinstance(obj, types.SimpleNamespace):
         vc = _dict_checker(vars(obj), sub)
         return lambda ns: vc(vars(ns))
@@ -274,6 +268,52 @@ def _checker(obj, attrs, seen, depth):
             or hasattr(obj, "__dict__"):
         return _NEVER_SAME  # an object whose contents gradc cannot fingerprint: recompile every call
     return None  # other objects: by identity
+
+
+def _lowered_by_identity(fn) -> bool:
+    """gradc.nn's functions (sigmoid, log_softmax, ...): the frontend lowers them to
+    primitives by identity and generated modules carry their own copies of gradc's helpers
+    (from the source file), so what their code object is now changes nothing compiled."""
+    from gradc.runtime import support
+
+    from . import numpy_table
+
+    return getattr(support, getattr(fn, "__name__", ""), None) is fn and fn in numpy_table.ALWAYS_LOWER
+
+
+class FunctionCheck:
+    """A function's code object and default values are the same objects (and the defaults
+    hold what they held: `defaults_check`, `kwdefaults_check`, None when identity is enough).
+    A class with its parts as data, so the dispatch can write the test out (dispatch.py)."""
+
+    __slots__ = ("code", "defaults", "kwdefaults", "defaults_check", "kwdefaults_check")
+
+    def __init__(self, code, defaults, kwdefaults, defaults_check, kwdefaults_check):
+        self.code, self.defaults, self.kwdefaults = code, defaults, kwdefaults
+        self.defaults_check, self.kwdefaults_check = defaults_check, kwdefaults_check
+
+    def __call__(self, f) -> bool:
+        return (f.__code__ is self.code and f.__defaults__ is self.defaults and f.__kwdefaults__ is self.kwdefaults
+                and (self.defaults_check is None or self.defaults_check(self.defaults))
+                and (self.kwdefaults_check is None or self.kwdefaults_check(self.kwdefaults)))
+
+
+class ModuleCheck:
+    """A module's attributes that the sources name are the same objects, holding what they
+    held: `reads` is (name, object, checker or None) per attribute (data, for dispatch.py).
+    A module's `__dict__` is the same dict for the module's life, so it is read directly."""
+
+    __slots__ = ("reads",)
+
+    def __init__(self, reads: tuple):
+        self.reads = reads
+
+    def __call__(self, m) -> bool:
+        get = m.__dict__.get
+        for a, v, c in self.reads:
+            if get(a, MISSING) is not v or (c is not None and not c(v)):
+                return False
+        return True
 
 
 def _NEVER_SAME(_):

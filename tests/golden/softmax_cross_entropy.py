@@ -28,7 +28,7 @@ def check_arguments(W, b, x, y, lam):
 def cross_entropy_l2(W, b, x, y, lam):
     """Value of cross_entropy_l2."""
     check_arguments(W, b, x, y, lam)
-    lam = np.float64(lam)
+    lam = lam if type(lam) is float else np.float64(lam)  # weak (NEP 50): meets float64 values only
     # line 17: p = softmax(W @ x + b)
     v1 = W @ x
     v2 = v1 + b

@@ -12,24 +12,27 @@ import numpy as np
 
 
 # Helpers from gradc's runtime.support.
-def numpy_errors_default(_cache=[None, None, False]):
+def numpy_errors_default(_seen=[(None, None, False)]):
     """Whether NumPy's floating-point error handling is its default (no np.errstate or
     np.seterr in effect). Scalar code on Python floats stands in for NumPy's only then: an
     overflow in an intermediate that NumPy would raise on (np.errstate(over="raise")) is
-    silent on Python floats. The check is one context-variable read while the state stays
-    the same object (`_cache`, a default argument on purpose: the state seen last)."""
-    default = {"divide": "warn", "over": "warn", "under": "ignore", "invalid": "warn"}
-    var = _cache[0]
-    if var is None:
+    silent on Python floats. While the state is the object seen last, the check is one
+    context-variable read: `_seen[0]` (a default argument on purpose; one tuple, replaced
+    whole, so threads never see half of it) is the variable's `get`, the state seen last
+    and whether it was the default."""
+    get, state, default = _seen[0]
+    if get and get() is state:
+        return default
+    if get is None:
         # NumPy 2's context variable for the error state; with another NumPy: ask every time
         config = getattr(getattr(np, "_core", None), "_ufunc_config", None)
-        var = _cache[0] = getattr(config, "_extobj_contextvar", False)
-    if var is False:
-        return np.geterr() == default and np.geterrcall() is None
-    state = var.get()
-    if state is not _cache[1]:
-        _cache[1], _cache[2] = state, np.geterr() == default and np.geterrcall() is None
-    return _cache[2]
+        var = getattr(config, "_extobj_contextvar", None)
+        get = var.get if var is not None else False
+    state = get() if get else None
+    default = np.geterr() == {"divide": "warn", "over": "warn", "under": "ignore", "invalid": "warn"} \
+        and np.geterrcall() is None
+    _seen[0] = (get, state, default)
+    return default
 
 
 def check_arguments(x):
