@@ -18,7 +18,7 @@ import contextvars
 import inspect
 import itertools
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -78,6 +78,11 @@ class LoopBlock:
     writes: list  # (stack name, expr)
     carries: list  # (name, expr)
     results: dict  # result Value -> name
+    # per-iteration results stacked one row off into a buffer with one more row, whose extra
+    # row is a carry's initial value (the buffer is then the carry at the start of each
+    # iteration and, shifted by one, the stack): result position j -> (buffer name,
+    # initial value, the row it fills: 0, or T for a loop run last iteration first)
+    shifted: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -621,6 +626,9 @@ def statements(program: Program, naming: Naming, emit=None) -> list[Statement]:
                 return name
         return None
 
+    shifts = _shifted_tapes(program, uses) if python_code and not isinstance(naming, BodyNaming) else {}
+    buffers: dict[Value, str] = {}  # a shifted tape's concatenate -> its buffer's view
+
     def operand(v: Value) -> Expr:
         if isinstance(v, Const):
             if v.is_scalar and flavour is not None:
@@ -637,7 +645,11 @@ def statements(program: Program, naming: Naming, emit=None) -> list[Statement]:
                 block = _while_block(program, op, naming, operand, live_names)
                 st = Statement(op, "", "", wloop=block)
             elif op.prim.name == "loop":
-                block = _loop_block(program, op, naming, operand, live_names)
+                shifted = {j: c for c, (loop, j) in shifts.items() if loop is op}
+                block = _loop_block(program, op, naming, operand, live_names, set(shifted))
+                for j, c in shifted.items():
+                    buffer = block.shifted[j][0]
+                    buffers[c] = (f"{buffer}[:-1]" if not op.params["reverse"] else f"{buffer}[1:]", buffer)
                 st = Statement(op, "", "", loop=block)
             else:
                 block = _cond_block(program, op, naming, operand, live_names)
@@ -648,8 +660,10 @@ def statements(program: Program, naming: Naming, emit=None) -> list[Statement]:
             out.append(st)
             release(i)
             continue
-        operands = [operand(v) for v in op.inputs]
-        if emit is not None:  # a caller's spelling (scalar programs: codegen_scalar.py)
+        operands = [operand(v) for v in op.inputs] if op.out not in buffers else []
+        if op.out in buffers:  # the carries at the start of each iteration: a view of the buffer
+            expr = Expr(buffers[op.out][0])
+        elif emit is not None:  # a caller's spelling (scalar programs: codegen_scalar.py)
             expr = emit(op, operands)
         elif flavour is not None:  # a backend's spelling (Dask, the array API: compiler/backends)
             expr = flavour.emit(op, operands)
@@ -687,10 +701,54 @@ def statements(program: Program, naming: Naming, emit=None) -> list[Statement]:
         hold(name, op.out)
         exprs[op.out] = Expr(name)
         release(i)
+        if op.out in buffers:  # the buffer's name is read no more (its two views keep it)
+            out[-1].frees += (buffers[op.out][1],)
     return out
 
 
-def _loop_block(program: Program, op: Op, naming, operand, live_names=frozenset()) -> LoopBlock:
+def _shifted_tapes(program: Program, uses: dict) -> dict:
+    """The reverse sweep reads a carry at the start of each iteration as the stack of its new
+    values shifted by one row: `concatenate([expand_dims(init, 0), stack[:-1]])` (a copy of
+    the whole tape). Those concatenates → (the loop, the stack's position among its
+    per-iteration results), for a loop that then writes the stack one row off into a buffer
+    holding the initial carry too: the stack and its shift are both views of the buffer."""
+    found = {}
+    for c in program.ops:
+        if c.prim.name != "concatenate" or len(c.inputs) != 2 or c.params.get("axis") != 0:
+            continue
+        ops = [v.producer for v in c.inputs]
+        if any(o is None for o in ops):
+            continue
+        names = [o.prim.name for o in ops]
+        if names == ["expand_dims", "getitem"]:
+            first, rest, cut = ops[0], ops[1], slice(None, -1, None)
+        elif names == ["getitem", "expand_dims"]:
+            first, rest, cut = ops[1], ops[0], slice(1, None, None)
+        else:
+            continue
+        stack = rest.inputs[0]
+        loop = stack.producer.inputs[0].producer if stack.producer is not None and \
+            stack.producer.prim.name == "loop_result" else None
+        if loop is None or loop.prim.name != "loop" or loop.params["reverse"] != (cut.start == 1):
+            continue
+        p = loop.params
+        body, nc, j = p["body"], p["n_carry"], stack.producer.params["index"] - p["n_carry"]
+        if j < 0 or rest.params.get("index") != (cut,) or first.params.get("axis") not in ((0,), 0):
+            continue
+        row = body.outputs[nc + j]
+        k = body.outputs.index(row)
+        init = first.inputs[0]
+        if k >= nc or loop.inputs[k] is not init or init.aval != row.aval or \
+                uses.get(c.inputs[0]) != 1 or uses.get(c.inputs[1]) != 1:
+            continue
+        if any(loop is l2 and j == j2 for l2, j2 in found.values()):
+            continue
+        found[c.out] = (loop, j)
+    return found
+
+
+def _loop_block(program: Program, op: Op, naming, operand, live_names=frozenset(),
+                shifted=frozenset()) -> LoopBlock:
     """The for statement of loop op `op`. Its results are named as the values they are
     (or after the body's carried inputs), never as a name still read after the loop
     (`live_names`) nor as another result of this loop."""
@@ -744,8 +802,13 @@ def _loop_block(program: Program, op: Op, naming, operand, live_names=frozenset(
     stacks = [(names[nc + j], (length,) + v.shape, v.dtype) for j, v in enumerate(body.outputs[nc:])]
     writes = [(names[nc + j], text(v)) for j, v in enumerate(body.outputs[nc:])]
     carries = [(names[k], text(body.outputs[k])) for k in range(nc)]
+    buffers = {}
+    for j in sorted(shifted):
+        k = body.outputs.index(body.outputs[nc + j])  # the carry whose new value the stack holds
+        buffer = naming.space.name(("buffer", op, j), f"{names[nc + j]}_rows", "v")
+        buffers[j] = (buffer, operands[k], length if p["reverse"] else 0)
     return LoopBlock(inits, stacks, header, index, stmts, writes, carries,
-                     {v: names[k] for k, v in enumerate(results) if v is not None})
+                     {v: names[k] for k, v in enumerate(results) if v is not None}, buffers)
 
 
 def _result_names(program: Program, op: Op, preferred: list, naming, live_names) -> tuple[list, list]:
@@ -1172,15 +1235,25 @@ def _loop_lines(s: Statement, indent: str) -> list[str]:
         lines.append(f"{indent}{inits[0][0]} = {inits[0][1]}")
     elif inits:  # all at once: a carry's name may be another carry's initial value
         lines.append(f"{indent}{', '.join(n for n, _ in inits)} = {', '.join(e for _, e in inits)}")
+    shifted = {block.stacks[j][0]: entry for j, entry in block.shifted.items()}
     for name, shape, dtype in block.stacks:
         kind = "" if dtype == np.float64 else ", dtype=object" if dtype == object else f", dtype=np.{dtype.name}"
         flavour = FLAVOUR.get()
+        if name in shifted:  # one buffer of T + 1 rows: the initial carry, then each new one
+            buffer, init, row = shifted[name]
+            lines.append(f"{indent}{buffer} = np.empty({(shape[0] + 1,) + tuple(shape[1:])!r}{kind})")
+            lines.append(f"{indent}{buffer}[{row}] = {init}")
+            continue
         empty = flavour.empty(shape, dtype) if flavour is not None else f"np.empty({shape!r}{kind})"
         lines.append(f"{indent}{name} = {empty}")
     lines.append(f"{indent}for {block.index} in {block.header}:")
     inner = indent + "    "
     lines += _block_lines(block.body, inner)
     for name, expr in block.writes:
+        if name in shifted:
+            buffer, _, row = shifted[name]
+            lines.append(f"{inner}{buffer}[{block.index}{' + 1' if row == 0 else ''}] = {expr}")
+            continue
         row = FLAVOUR.get().row(name, block.index) if FLAVOUR.get() is not None else f"{name}[{block.index}]"
         lines.append(f"{inner}{row} = {expr}")
     changed = [(n, e) for n, e in block.carries if n != e]
@@ -1190,6 +1263,8 @@ def _loop_lines(s: Statement, indent: str) -> list[str]:
         lines.append(f"{inner}{', '.join(n for n, _ in changed)} = {', '.join(e for _, e in changed)}")
     if not block.body and not block.writes and not changed:
         lines.append(f"{inner}pass")
+    for name, (buffer, _, row) in shifted.items():  # the stack: the buffer without the initial row
+        lines.append(f"{indent}{name} = {buffer}[1:]" if row == 0 else f"{indent}{name} = {buffer}[:-1]")
     if s.frees:
         lines.append(f"{indent}del {', '.join(s.frees)}")
     return lines

@@ -34,6 +34,14 @@ def _cases():
         "rnn_clipped": (rnn_clipped.rnn_clipped, ("W", "U", "h0"),
                         (rng.normal(size=(3, 3)), rng.normal(size=(3, 2)), rng.normal(size=(40, 2)),
                          rng.normal(size=(40, 3)), rng.normal(size=3), 1.2)),
+        # a long loop: W̄ = Σ outer products taken as matrix products a block of 64 iterations at a
+        # time (and the first 11 iterations after them), the tape one buffer with the initial h
+        "rnn_long": (rnn_loop.rnn, ("W", "U", "h0"), (rng.normal(size=(3, 3)) / 3, rng.normal(size=(3, 2)),
+                                                      rng.normal(size=(203, 2)), rng.normal(size=3))),
+        # checkpointing the time loop: its iterations are the steps, one step function each way
+        "rnn_checkpoint": (rnn_loop.rnn, ("W", "U", "h0"), (rng.normal(size=(3, 3)), rng.normal(size=(3, 2)),
+                                                            rng.normal(size=(12, 2)), rng.normal(size=3)),
+                           gradc.Revolve(snapshots=3)),
         # seed 001's figure F.6.1: four blocks, checkpointed (the step module and its schedule)
         "deep_tanh_checkpoint": (deep_tanh_checkpoint.loss, "W",
                                  (rng.normal(size=(2, 3)), rng.normal(size=(4, 3, 3)),

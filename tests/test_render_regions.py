@@ -137,17 +137,17 @@ def test_graph_size_does_not_depend_on_the_trip_count():
 
 
 def test_adjoint_of_the_rnn_draws_the_forward_loop_and_the_reversed_loop():
-    args = rnn_args(1000)
+    args = rnn_args(100)
     c = gradc.compile(rnn_loop.rnn, wrt=("W", "U", "h0"), args=args)
     nodes, clusters, edges = parse(c.graph("both").source)
     loops = region_clusters(clusters)
     assert [label.split("\\n")[0] for label, _ in loops.values()] == [
-        "for t in range(1000)", "for t in range(999, -1, -1)  (t = 999 … 0)"]
+        "for t in range(100)", "for t in range(99, -1, -1)  (t = 99 … 0)"]
     assert [where for _, where in loops.values()] == [("cluster_forward",), ("cluster_adjoint",)]
     forward_rows = {nodes[n][0].split("\\n")[0] for n, (_, w) in nodes.items() if "cluster_r1" in w}
     assert "v_6[t] = v_4" not in forward_rows  # the tape's row write is the loop's stacked result
     stack = node_labelled(nodes, "v_6[t] = v_4")
-    assert nodes[stack][0].split("\\n")[1:] == ["stack of 1000 rows", "f64[1000,3]"]
+    assert nodes[stack][0].split("\\n")[1:] == ["stack of 100 rows", "f64[100,3]"]
     reverse = {nid for nid, (_, w) in nodes.items() if "cluster_r2" in w}
     carry = node_labelled(nodes, "v̄_-3 = v̄_5  (carried)")
     row = node_labelled(nodes, "v_6[t]  (row t)")
@@ -353,6 +353,16 @@ def test_dot_lays_out_every_while_and_branch_program_cleanly():
         dot_layout_is_clean(c.graph("both", program="jvp").source, "plain")
 
 
+def test_a_long_loops_adjoint_runs_by_blocks_drawn_as_nested_loops():
+    """Past 128 iterations W̄ = Σ outer is summed a block of iterations at a time: the reversed
+    loop is a loop over blocks holding the loop over a block's iterations."""
+    c = gradc.compile(rnn_loop.rnn, wrt=("W", "U", "h0"), args=rnn_args(1000))
+    nodes, clusters, edges = parse(c.graph("adjoint").source)
+    labels = [label.split("\\n")[0] for label, _ in region_clusters(clusters).values()]
+    assert labels == ["for block in range(19, -1, -1)  (block = 19 … 0)",
+                      "for t in range(49, -1, -1)  (t = 49 … 0)"]  # (the adjoint graph: the reverse sweep)
+
+
 def test_cli_draws_clusters_by_default_and_unrolls_on_request(tmp_path, capsys):
     from gradc.cli import main
 
@@ -363,7 +373,8 @@ def test_cli_draws_clusters_by_default_and_unrolls_on_request(tmp_path, capsys):
         assert main(["graph", target, "--wrt", "W,U,h0", "--at", str(tmp_path / "at.npz"), "-o",
                      str(tmp_path / name), *flags]) == 0
         if shutil.which("dot"):
-            assert "(t = 399 … 0)" in (tmp_path / name).read_text(encoding="utf-8")
+            svg = (tmp_path / name).read_text(encoding="utf-8")
+            assert "(block = 7 … 0)" in svg and "(t = 49 … 0)" in svg  # 8 blocks of 50 iterations
     small = dict(args, X=args["X"][:3])
     np.savez(tmp_path / "small.npz", **small)
     assert main(["graph", target, "--wrt", "W", "--at", str(tmp_path / "small.npz"), "-o",

@@ -269,21 +269,86 @@ class _LoopPlan:
                     g = builder.bind("broadcast_to", Const(np.zeros((), res.dtype)), shape=(length,) + res.shape)
                 stacked.append(g)
         invariants = [invs[j] for j in self.rev_invariants]
-        results = emit_loop(builder, self.rev_body, length, starts, stacked, invariants,
-                            reverse=not p["reverse"], index_name=p["index_name"])
         contributions: list = [None] * len(op.inputs)
         n = len(self.carry_adj)
+        if self.hoisted and not p["reverse"] and length > 2 * HOIST_BLOCK and not _reads(self.rev_body, self.rev_body.inputs[0]):
+            results, ys, sums = self._by_blocks(builder, length, starts, stacked, invariants, invs, p["index_name"])
+        else:
+            results = emit_loop(builder, self.rev_body, length, starts, stacked, invariants,
+                                reverse=not p["reverse"], index_name=p["index_name"])
+            ys = results[n + len(kept):]
+            sums = [_outer_sum(builder, sources, stacked, ys) for sources in self.hoisted.values()]
         for k, r in zip(self.carry_adj, results[:n]):
             contributions[k] = r
         for j, r in zip(kept, results[n:n + len(kept)]):
             contributions[nc + nx + j] = r
-        ys = results[n + len(kept):]
         for j, r in zip(self.xs_adj, ys):
             contributions[nc + j] = r
-        for j, sources in self.hoisted.items():
-            a, b = (stacked[i] if kind == "row" else ys[i] for kind, i in sources)
-            contributions[nc + nx + j] = builder.bind("matmul", builder.bind("transpose", a, axes=(1, 0)), b)
+        for j, total in zip(self.hoisted, sums):
+            contributions[nc + nx + j] = total
         return contributions
+
+    def _by_blocks(self, builder: Builder, length: int, starts, stacked, invariants, invs, index_name: str):
+        """The reversed loop with its hoisted sums (Σ outer = Aᵀ B) taken a block of rows at a
+        time: an outer loop over blocks of B iterations (last first), each running the reverse
+        body over its block and adding Aᵀ B for the block's rows, then the first T mod B
+        iterations likewise. The factors are kept for one block, not for all T iterations
+        (memory of a hand-written backpropagation loop), at the speed of matrix products.
+        Returns (the loop's carried results, the stacked rows' adjoints, the sums)."""
+        B = _block_size(length)
+        nb, r = divmod(length, B)
+        n_carry = len(starts)
+        # the outer loop's body: (block, carries, sums, the block's rows, invariants)
+        index = Value(self.rev_body.inputs[0].aval, "block")
+        carries = [Value(v.aval, v.name) for v in self.rev_body.inputs[1:1 + n_carry]]
+        rows = [Value(Aval((B,) + s.shape[1:], s.dtype), s.name) for s in stacked]
+        inv_in = [Value(v.aval, v.name) for v in invariants]
+        inner = Builder(rewrite=rewrite, sweep="reverse")
+        sums_in, sums_out = [], []
+        with inner:
+            res = emit_loop(inner, self.rev_body, B, carries, rows, inv_in, reverse=True, index_name=index_name)
+            for j, sources in self.hoisted.items():
+                part = _outer_sum(inner, sources, rows, res[n_carry:])
+                name = invs[j].name
+                acc = Value(part.aval, f"{name}_sum" if isinstance(name, str) and name.isidentifier() else "acc")
+                sums_in.append(acc)
+                sums_out.append(inner.bind("add", acc, part))
+        body = Program("loop body adjoint, a block of iterations", [index] + carries + sums_in + rows + inv_in,
+                       list(inner.ops), res[:n_carry] + sums_out + res[n_carry:n_carry + len(self.xs_adj)],
+                       self.rev_body.loc)
+        # (a broadcast zero: no memory, where np.zeros_like would allocate the sum's size)
+        zeros = [builder.bind("broadcast_to", Const(np.zeros((), a.dtype)), shape=a.shape) for a in sums_in]
+        blocks = [builder.bind("reshape", builder.bind("getitem", s, index=(slice(r, None),)) if r else s,
+                               shape=(nb, B) + s.shape[1:]) for s in stacked]
+        out = emit_loop(builder, body, nb, list(starts) + zeros, blocks, invariants, reverse=True,
+                        index_name="block")
+        results, sums = out[:n_carry], out[n_carry:n_carry + len(zeros)]
+        ys = [builder.bind("reshape", y, shape=(nb * B,) + y.shape[2:]) for y in out[n_carry + len(zeros):]]
+        if r:  # the first r iterations, run last
+            head = [builder.bind("getitem", s, index=(slice(None, r),)) for s in stacked]
+            rest = emit_loop(builder, self.rev_body, r, results, head, invariants, reverse=True,
+                             index_name=index_name)
+            results = rest[:n_carry]
+            sums = [builder.bind("add", total, _outer_sum(builder, sources, head, rest[n_carry:]))
+                    for total, sources in zip(sums, self.hoisted.values())]
+            ys = [builder.bind("concatenate", y0, y, axis=0) for y0, y in zip(rest[n_carry:], ys)]
+        return results, ys, sums
+
+
+HOIST_BLOCK = 64  # iterations whose factors a hoisted Σ outer keeps at once (loops of > 2 blocks)
+
+
+def _block_size(length: int) -> int:
+    """A divisor of the trip count near HOIST_BLOCK (no remainder loop), else HOIST_BLOCK."""
+    near = [b for b in range(HOIST_BLOCK // 2, 2 * HOIST_BLOCK + 1) if length % b == 0]
+    return min(near, key=lambda b: (abs(b - HOIST_BLOCK), b)) if near else HOIST_BLOCK
+
+
+def _outer_sum(builder: Builder, sources, rows, ys) -> Value:
+    """Σₖ outer(aₖ, bₖ) over stacked rows: Aᵀ B (sources: ("row", i) a stacked input of the
+    reversed loop, ("ys", i) one of its stacked results)."""
+    a, b = (rows[i] if kind == "row" else ys[i] for kind, i in sources)
+    return builder.bind("matmul", builder.bind("transpose", a, axes=(1, 0)), b)
 
 
 def _prepare_loops(program: Program, live, hoist: bool = True) -> tuple[Program, dict]:

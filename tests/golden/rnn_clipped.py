@@ -78,7 +78,8 @@ def rnn_clipped_value_and_grad(W, U, X, Y, h0, max_norm):
     max_norm = np.float64(max_norm)
     # line 16: for t in range(X.shape[0]):
     h, loss, broken = h0, 0.0, np.bool(False)
-    tape = np.empty((40, 3))
+    tape_rows = np.empty((41, 3))
+    tape_rows[0] = h0
     tape_2 = np.empty((40,))
     tape_3 = np.empty((40,), dtype=np.bool)
     for i in range(40):
@@ -115,10 +116,11 @@ def rnn_clipped_value_and_grad(W, U, X, Y, h0, max_norm):
             else:
                 broken_3, skipping = broken, broken
             h_2, loss_2, broken_2 = h_3, v13, broken_3
-        tape[i] = h_2
+        tape_rows[i + 1] = h_2
         tape_2[i] = loss_2
         tape_3[i] = broken_2
         h, loss, broken = h_2, loss_2, broken_2
+    tape = tape_rows[1:]
     # line 24: return loss / X.shape[0]
     v26 = loss / 40
     # reverse sweep
@@ -127,7 +129,8 @@ def rnn_clipped_value_and_grad(W, U, X, Y, h0, max_norm):
     W_bar = np.zeros_like(W)
     U_bar = np.zeros_like(U)
     t2 = np.concatenate([c1, tape_3[:-1]], axis=0)
-    t3 = np.concatenate([np.expand_dims(h0, 0), tape[:-1]], axis=0)
+    t3 = tape_rows[:-1]
+    del tape_rows
     t4 = np.concatenate([c2, tape_2[:-1]], axis=0)
     h0_bar, loss_3 = t1, np.float64(0.025)
     for i_2 in range(39, -1, -1):

@@ -42,7 +42,8 @@ def rnn_value_and_grad(W, U, X, h0):
     check_arguments(W, U, X, h0)
     # line 16: for t in range(X.shape[0]):
     h = h0
-    tape = np.empty((50, 3))
+    tape_rows = np.empty((51, 3))
+    tape_rows[0] = h0
     for t in range(50):
         v1 = W @ h
         v2 = U @ X[t]
@@ -50,8 +51,9 @@ def rnn_value_and_grad(W, U, X, h0):
         del v1, v2
         v4 = np.tanh(v3)
         del v3
-        tape[t] = v4
+        tape_rows[t + 1] = v4
         h = v4
+    tape = tape_rows[1:]
     # line 18: return np.sum(h * h)
     v7 = h * h
     v8 = np.sum(v7)
@@ -61,7 +63,8 @@ def rnn_value_and_grad(W, U, X, h0):
     h_bar = h + h
     del h
     # adjoint of line 16: for t in range(X.shape[0]):
-    t1 = np.concatenate([np.expand_dims(h0, 0), tape[:-1]], axis=0)
+    t1 = tape_rows[:-1]
+    del tape_rows
     h0_bar = h_bar
     tape_2 = np.empty((50, 3))
     for t_2 in range(49, -1, -1):
