@@ -8,15 +8,13 @@ finite differences. Loops the plan does not take (their stacked results read aft
 loop, two loops) are unrolled into steps as before, and are checked the same way.
 """
 import importlib.util
-import tracemalloc
-
 import numpy as np
 import pytest
 
 import gradc
 from gradc import Revolve, Segments
 from gradc.checkpointing.split import StepPlan
-from fixtures.numeric import fd_grad
+from fixtures.numeric import fd_grad, peak_bytes
 
 rng = np.random.default_rng(11)
 H, D, T = 5, 3, 9
@@ -197,16 +195,6 @@ def test_a_saved_checkpointed_loop_runs_alone(tmp_path, name):
     assert value == want_value and all(np.array_equal(a, b) for a, b in zip(leaves(grads), leaves(want)))
 
 
-def peak(fn):
-    fn()
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_revolve_over_a_thousand_iterations_bounds_memory():
     """T = 1000 steps of a 64-float state: storing everything keeps the tape (T rows), Revolve(10)
     ten states and one step's working set."""
@@ -216,8 +204,8 @@ def test_revolve_over_a_thousand_iterations_bounds_memory():
     stored = gradc.compile(vec_rnn, (0, 1, 2), args=args)
     stepped = gradc.compile(vec_rnn, (0, 1, 2), args=args, checkpoint=Revolve(10))
     tape = n * h * 8
-    assert peak(lambda: stored.value_and_grad(*args)) > tape
-    assert peak(lambda: stepped.value_and_grad(*args)) < tape / 2
+    assert peak_bytes(lambda: stored.value_and_grad(*args)) > tape
+    assert peak_bytes(lambda: stepped.value_and_grad(*args)) < tape / 2
     for a, b in zip(stepped.value_and_grad(*args)[1], stored.value_and_grad(*args)[1]):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)
 
@@ -241,8 +229,8 @@ def test_vjp_of_a_checkpointed_loss_runs_the_schedule():
     grads = stepped.grad(x, a)
     assert all(np.array_equal(p, g) for p, g in zip(pull(1.0), grads))
     assert all(np.array_equal(p, 2.0 * g) for p, g in zip(pull(2.0), grads))
-    stored_peak = peak(lambda: gradc.compile(chain, (0, 1), args=(x, a)).vjp(x, a)[1](1.0))
-    assert peak(lambda: pull(1.0)) < stored_peak / 4 and peak(lambda: stepped.vjp(x, a)) < stored_peak / 4
+    stored_peak = peak_bytes(lambda: gradc.compile(chain, (0, 1), args=(x, a)).vjp(x, a)[1](1.0))
+    assert peak_bytes(lambda: pull(1.0)) < stored_peak / 4 and peak_bytes(lambda: stepped.vjp(x, a)) < stored_peak / 4
 
 
 def test_vjp_takes_python_floats_like_the_other_entry_points():

@@ -4,12 +4,11 @@ The oracle is the stored-everything gradient of the same function: every policy
 must give bitwise the same numbers (the step functions are the stored program's
 ops, regrouped), and the schedule must bound the memory.
 """
-import tracemalloc
-
 import numpy as np
 import pytest
 
 import gradc
+from fixtures.numeric import peak_bytes
 from gradc import Revolve, Segments
 from gradc.api import Compiled
 from gradc.frontend.python import UNROLL_LOOPS
@@ -217,16 +216,6 @@ def test_grad_and_value_and_grad_take_a_policy():
     assert_same(gradc.value_and_grad(fn, wrt, checkpoint=Revolve(2))(*args), reference)
     grads = gradc.grad(fn, wrt, checkpoint="segments")(*args)
     assert all(np.array_equal(p, q) for p, q in zip(grads, reference[1]))
-
-
-def peak_bytes(fn, *args):
-    fn(*args)  # warm: compile and load outside the measurement
-    tracemalloc.start()
-    try:
-        fn(*args)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def long_chain(x, a, n):

@@ -7,12 +7,11 @@ copy), and an invariant's Σ outer products is summed a block of iterations at a
 for all T. Oracles: hand-written BPTT (values, and tracemalloc peaks), finite
 differences of the gradient for Hessian-vector products.
 """
-import tracemalloc
-
 import numpy as np
 import pytest
 
 import gradc
+from fixtures.numeric import peak_bytes
 
 
 def rnn(W, U, X, h0):
@@ -82,20 +81,10 @@ def test_hessian_vector_products_through_the_blocks(mode):
         np.testing.assert_allclose(got, (p - m) / (2 * eps), rtol=1e-5, atol=1e-7)
 
 
-def peak(fn):
-    fn()
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_peak_memory_is_hand_bptts():
     """T = 1000, H = 64: the hand version keeps its (T + 1, H) states; so does gradc, plus
     one block of the per-iteration factors."""
     args = args_for(1000, H=64, D=32)
     c = gradc.compile(rnn, ("W", "U", "h0"), args=args)
-    ours, hand = peak(lambda: c.value_and_grad(*args)), peak(lambda: bptt(*args))
+    ours, hand = peak_bytes(lambda: c.value_and_grad(*args)), peak_bytes(lambda: bptt(*args))
     assert ours <= 1.02 * hand, (ours, hand)  # (measured: 658 KB against 664 KB)

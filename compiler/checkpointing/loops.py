@@ -27,11 +27,10 @@ from gradc.runtime.checkpoint import STEP, Fixed
 
 from ..ad.reverse import reverse
 from ..ir import Const, Op, Program, Value
-from ..passes.dce import dce
 from ..primitives import registry
 from ..primitives.indexing import Slot
 from ..regions import LOOP, LOOP_RESULT, results_of, substitute
-from .plan import Call, ChainPlan
+from .plan import Call, ChainPlan, step_program
 
 
 def loop_of(program: Program) -> Op | None:
@@ -144,15 +143,15 @@ class _Steps:
         result_key = {v: ("bar", k, 0) if k < nr else ("rows", k - nr) for v, k in self.rev_results.items()}
         stacks = [(tuple(("row", k, t) for t in range(T)), ("rows", k)) for k in range(n_rows)
                   if ("rows", k) in result_key.values()]
-        finish = _function("finish", [], self.fin, [v for v in self.adjoint.outputs
-                                                    if v in {op.out for op in self.fin}])
+        finish = step_program("finish", self.fin, [v for v in self.adjoint.outputs
+                                                  if v in {op.out for op in self.fin}])
         finish_call = Call(finish, tuple(result_key.get(v, v.uid) for v in finish.inputs),
                            tuple(v.uid for v in finish.outputs)) if finish.ops else None
         outputs = tuple(Fixed(v.value) if isinstance(v, Const) else result_key.get(v, v.uid)
                         for v in self.adjoint.outputs)
         calls = forward + reverse + ([finish_call] if finish_call else [])
         read = {k for c in calls for k in c.args} | set(outputs)
-        prologue = _function("prologue", [], self.pre, [o.out for o in self.pre if o.out.uid in read])
+        prologue = step_program("prologue", self.pre, [o.out for o in self.pre if o.out.uid in read])
         prologue_call = Call(prologue, tuple(v.uid for v in prologue.inputs),
                              tuple(v.uid for v in prologue.outputs)) if prologue.ops else None
         return ChainPlan(self.adjoint, tuple(v.uid for v in self.adjoint.inputs), prologue_call, forward,
@@ -226,14 +225,14 @@ class _Steps:
 
     def _forward(self, first: bool) -> Program:
         ops, outs, _ = self._iteration(first)
-        return _function("step", [self.body.inputs[0]] + self._carries(first), ops, outs[:self.nc])
+        return step_program("step", ops, outs[:self.nc], [self.body.inputs[0]] + self._carries(first))
 
     def _adjoint(self, first: bool) -> Program:
         ops, outs, read = self._iteration(first)
         bars = dict(zip(self.rev.params["body"].inputs[1:1 + self.nr], self.bars))
         rev_ops, rev_outs = self._reversed(outs, read, first, bars, list(self.rev.inputs))
         bound = [self.body.inputs[0]] + self._carries(first) + self.bars
-        return _function("adjoint of a step", bound, ops + rev_ops, rev_outs)
+        return step_program("adjoint of a step", ops + rev_ops, rev_outs, bound)
 
     def _last(self, later: set) -> tuple[Program, list[Value]]:
         """The last step's adjoint: the body, then `post` and its reverse sweep (the loop's
@@ -259,8 +258,8 @@ class _Steps:
             raise AssertionError("the reversed loop starts from the stacked tape")
         rev_ops, rev_outs = self._reversed(outs, read, False, dict(zip(self.rev.params["body"].inputs[1:1 + self.nr],
                                                                  operands[:self.nr])), operands)
-        fn = _function("adjoint of the last step", [self.body.inputs[0]] + self._carries(False),
-                       ops + mid_ops + rev_ops, rev_outs + [subst[v] for v in made])
+        fn = step_program("adjoint of the last step", ops + mid_ops + rev_ops, rev_outs + [subst[v] for v in made],
+                          [self.body.inputs[0]] + self._carries(False))
         return fn, made
 
     def _reversed(self, outs: list[Value], read: dict, first: bool, subst: dict,
@@ -297,20 +296,3 @@ def _row(stacked: Value, index: Value, like: Value, sweep: str = "forward") -> V
     op = Op(registry.get("gather"), (stacked, index), {"index": (Slot(0),)}, out, None, sweep, None)
     out.producer = op
     return out
-
-
-def _function(name: str, bound: list[Value], ops: list[Op], outputs: list[Value]) -> Program:
-    """A step function: `ops` (dead ones dropped) taking `bound` first, then every other
-    value read from outside, in order of first use."""
-    program = dce(Program(name, [], list(ops), list(outputs)))
-    made = {op.out for op in program.ops}
-    inputs: dict[Value, None] = dict.fromkeys(v for v in bound if v not in made)
-    for op in program.ops:
-        for v in op.inputs:
-            if not isinstance(v, Const) and v not in made:
-                inputs.setdefault(v)
-    for v in outputs:
-        if not isinstance(v, Const) and v not in made:
-            inputs.setdefault(v)
-    program.inputs = list(inputs)
-    return program

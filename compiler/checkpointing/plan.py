@@ -8,7 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ir import Program
+from ..ir import Const, Op, Program, Value
+from ..passes.dce import dce
+
+
+def step_program(name: str, ops: list[Op], outputs: list[Value], bound=(), loc=None,
+                 static_args=None) -> Program:
+    """A step function's program: `ops` (dead ones dropped) taking `bound` first, then every
+    other value read from outside, in order of first use (so alike steps come out alike)."""
+    program = dce(Program(name, [], list(ops), list(outputs), loc, (), static_args or {}))
+    made = {op.out for op in program.ops}
+    inputs: dict[Value, None] = dict.fromkeys(v for v in bound if v not in made)
+    for v in [v for op in program.ops for v in op.inputs] + list(outputs):
+        if not isinstance(v, Const) and v not in made:
+            inputs.setdefault(v)
+    program.inputs = list(inputs)
+    return program
 
 
 @dataclass

@@ -19,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import Const, Op, Program, Value
-from ..passes.dce import dce
 from gradc.runtime.checkpoint import Fixed
 
-from .plan import Call, ChainPlan
+from .plan import Call, ChainPlan, step_program
 
 
 @dataclass
@@ -126,17 +125,4 @@ def split(adjoint: Program, steps: int) -> StepPlan:
 
 
 def _group(adjoint: Program, name: str, ops: list[Op], outputs: list[Value]) -> Program:
-    """A sub-program: `ops` (dead ones dropped) with every value read from outside as
-    an input, inputs in order of first use (so the groups of a loop come out alike)."""
-    program = dce(Program(name, [], ops, outputs, adjoint.loc, (), adjoint.static_args))
-    made = {op.out for op in program.ops}
-    inputs: dict[Value, None] = {}
-    for op in program.ops:
-        for v in op.inputs:
-            if not isinstance(v, Const) and v not in made:
-                inputs.setdefault(v)
-    for v in outputs:
-        if not isinstance(v, Const) and v not in made:
-            inputs.setdefault(v)
-    program.inputs = list(inputs)
-    return program
+    return step_program(name, ops, outputs, loc=adjoint.loc, static_args=adjoint.static_args)
