@@ -264,7 +264,8 @@ def batch_body(body: Program, in_batched: list[bool], force: list[bool], size: i
         outputs, flags = [], []
         for k, v in enumerate(body.outputs):
             b = batcher.is_batched(v) or (k < len(force) and force[k])
-            outputs.append(batcher.batched(batcher.read(v), batcher.is_batched(v)) if b else v)
+            # (an unbatched output may be a shared result of a batched inner loop: read it anew)
+            outputs.append(batcher.batched(batcher.read(v), batcher.is_batched(v)) if b else batcher.read(v))
             flags.append(b)
     if batcher.fallbacks:
         raise Declined("a loop body op has no batching rule")  # the whole loop runs per example
