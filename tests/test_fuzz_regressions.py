@@ -221,3 +221,48 @@ def test_step_function_arguments_are_distinct(policy):
     np.testing.assert_array_equal(gx, plain[1][0])
     assert gs == plain[1][1]
     assert _agrees_or_refuses(loop_reads_a_shared_value, args, wrt=(0, 1), checkpoint=policy) == "ok"
+
+
+# -- control flow on data (the source fuzzer's if/while/break generators) --------------
+
+
+def break_then_row_of_the_carry(x):
+    h = 3.0 * x
+    for i in range(len(x)):
+        h = np.tanh(h) + 0.1
+        if np.sum(h) > 0.5:
+            break
+        h = h + np.sin(h[i])  # a row of the carried value, under the break's flag (a branch)
+    return np.sum(h * h) * 0.25
+
+
+def carry_folded_from_a_numpy_function(x, y):
+    h = gradc.nn.relu(0.5)  # NumPy's scalar (np.float64), not a Python float
+    for _ in range(len(x)):
+        if np.mean(y) > -0.4:
+            h = h * 0.5 - 0.25
+        else:
+            h = np.sin(h) + 0.5
+    v = h.flatten()  # an array method: a Python float has none
+    return np.sum(h) + np.sum(v * v) + np.sum(x * h)
+
+
+def numpy_function_of_python_floats_times_float32(x):
+    c = gradc.nn.relu(0.5)  # np.float64: promotes the float32 array (NEP 50)
+    return np.sum(c * x)
+
+
+@pytest.mark.parametrize("x", [np.array([[0.2, -0.1], [0.3, 0.05]]), np.array([[-0.4, 0.1], [0.2, 0.3]])])
+def test_a_row_of_a_value_made_in_an_enclosing_branch_is_not_a_stacked_input(x):
+    """The rows X[i] a loop reads from outside: a value made in an `if` on data inside the loop
+    (the flags of a break) is inside it (it crashed as an undefined loop operand)."""
+    assert _agrees_or_refuses(break_then_row_of_the_carry, (x,)) == "ok"
+
+
+def test_a_numpy_function_of_python_numbers_is_a_numpy_scalar():
+    x, y = np.array([0.3, 0.4, 0.5]), np.full((2, 3), 0.1)
+    assert _agrees_or_refuses(carry_folded_from_a_numpy_function, (x, y)) == "ok"
+    x32 = np.ones(3, dtype=np.float32) / 3
+    value = gradc.compile(numpy_function_of_python_floats_times_float32, args=(x32,)).value(x32)
+    want = numpy_function_of_python_floats_times_float32(x32)
+    assert type(value) is type(want) and value == want  # float64, 0.5000000149..., not float32 0.5

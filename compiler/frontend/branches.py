@@ -209,6 +209,7 @@ class Branches:
         builder.region = getattr(outer, "region", None)
         builder.branch = object()  # containers and iterators made outside it stay as they are
         builder.branch_owner = self  # whose bindings the branches are lowered from
+        builder.enclosing = outer  # (a loop region's rows are read from outside all of them)
         tails, self.tails = self.tails, []
         self.b = builder
         st = SimpleNamespace(builder=builder, returned=False, value=None, return_buffers=None)

@@ -1419,6 +1419,11 @@ class Lowering(Branches, PythonConstructs):
         """Whether v is made inside the body of region ctx (or of a region nested in it)."""
         if isinstance(v, Const):
             return False
+        b = self.b  # the branches (of ifs on data) being lowered inside the region's body
+        while b is not None and b is not ctx.builder:
+            if v.producer is not None and v.producer in b.ops:
+                return True
+            b = getattr(b, "enclosing", None)
         level = getattr(self.b, "region", None)
         while level is not None:
             if v in level.inputs() or (v.producer is not None and v.producer in level.builder.ops):
@@ -2089,9 +2094,10 @@ class Lowering(Branches, PythonConstructs):
                   UnsupportedFunction, node)
 
     def _strong(self, result):
-        """A NumPy function's result is a NumPy scalar or array, never a Python float: a
+        """A NumPy function's result is a NumPy scalar or array, never a Python number: a
         Python-float value it returns (np.float64(lam), np.asarray(lam), np.add(lam, 1.0)) is
-        made a strong float64 (NEP 50), np.float64(...) in the generated code too."""
+        made a strong float64 (NEP 50), np.float64(...) in the generated code too, and a
+        constant folded from Python numbers (relu(0.5)) NumPy's scalar of it."""
         if isinstance(result, (list, tuple)):
             items = [self._strong(r) for r in result]
             if all(a is b for a, b in zip(items, result)):
@@ -2099,6 +2105,8 @@ class Lowering(Branches, PythonConstructs):
             return type(result)(*items) if hasattr(result, "_fields") else type(result)(items)
         if _weak_float(result):
             return self.b.bind("cast", result, dtype=np.dtype(np.float64), scalar=True)
+        if isinstance(result, Const) and result.weak:  # folded from Python numbers: relu(0.5)
+            return Const(np.asarray(result.value)[()])
         return result
 
     def _weak(self, out, operands):
