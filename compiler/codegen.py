@@ -1134,6 +1134,7 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
         last_sweep, last_line = sweep, loc.lineno if loc is not None else None
         if s.loop is not None or s.cond is not None or s.wloop is not None:
             lines += _block_lines([s], "    ")
+            in_errstate = False  # (the block ended any `with` before it)
             continue
         if rows:
             lines.append(_unpack_line([r.target for r in rows], s.expr[:-len("[0]")]))

@@ -266,3 +266,43 @@ def test_a_numpy_function_of_python_numbers_is_a_numpy_scalar():
     value = gradc.compile(numpy_function_of_python_floats_times_float32, args=(x32,)).value(x32)
     want = numpy_function_of_python_floats_times_float32(x32)
     assert type(value) is type(want) and value == want  # float64, 0.5000000149..., not float32 0.5
+
+
+_K0 = np.array([0.029, -0.054, 0.013, -0.019])
+_K1 = np.array([[0.076, -0.511, -0.474], [0.897, 0.784, 0.688], [0.995, -0.586, -0.098], [0.968, -0.901, 0.613]])
+
+
+def _first_rows(p, q, scale=0.5):
+    v5 = p[:] @ _K1
+    return q
+
+
+@gradc.checkpoint
+def _mixed(p, q, scale=2.0):
+    v7, v8 = np.where((-0.75 < scale) & (q <= p), q[:], np.exp(np.tanh(q))), p
+    v9 = np.tanh(np.dot(v7, v7))
+    return np.add(np.tanh(q * v8), p.sum())
+
+
+def masked_after_a_branch(x, y, s):
+    v1 = np.where((np.sin(s) < y) | (s >= x), np.multiply(y, x), s * 1.0).sum(axis=0, keepdims=True)
+    h2 = np.transpose(y, (0,))
+    for i3 in range(3):
+        h2 = h2 + 0.5 * np.sin(v1)
+        h2 = np.tanh(h2) + 0.1
+        if np.sum(h2) > 0.5:
+            break
+    v4 = np.dot(np.sin(y), _K0)
+    r6 = _first_rows(p=h2, q=h2)
+    r10 = _mixed(q=r6, p=v4, scale=s)
+    return np.sum(np.sin(h2)) + np.sum(np.sin(r10)) + np.sum(np.sin(r6)) + np.mean(np.tanh(x))
+
+
+@pytest.mark.parametrize("checkpoint", [None, gradc.Segments(2)], ids=["stored", "segments"])
+def test_a_masked_contribution_after_an_if_block_opens_its_own_errstate(checkpoint):
+    """A masked derivative contribution (computed under np.errstate) right after an if or loop
+    block: the `with` line was left out, as if the one before the block were still open
+    (an IndentationError in the generated module; fuzz example 109)."""
+    args = (np.array([1.28976242, -1.30918651, 0.11107928, 1.30554721]),
+            np.array([-1.2899415, -1.06515764, 0.34833557, 1.00642356]), -1.18079)
+    assert _agrees_or_refuses(masked_after_a_branch, args, wrt=(0, 2), checkpoint=checkpoint) == "ok"
