@@ -144,8 +144,9 @@ def is_fresh(v: Value) -> bool:
     if k >= p["n_carry"]:
         return True
     outs = p["body"].outputs
-    out = outs[k]  # made fresh each iteration and carried nowhere else (no second reference)
-    return (p["length"] > 0 and out.producer is not None and sum(o is out for o in outs) == 1
+    out = outs[k]  # made fresh each iteration and carried nowhere else (no second reference;
+    # a stacked result's row is copied into its stack)
+    return (p["length"] > 0 and out.producer is not None and sum(o is out for o in outs[:p["n_carry"]]) == 1
             and is_fresh(out))
 
 

@@ -637,6 +637,8 @@ class Chain:
     release: List[tuple]
     outputs: tuple  # keys, or Fixed
     stacks: List[Call] = field(default_factory=list)  # rows of reverse steps stacked before the finish
+    kept: List[tuple] = field(default_factory=list)  # kept[i]: keys forward[i] makes that the run keeps
+    gathers: List[tuple] = field(default_factory=list)  # (reverse step, Call): kept rows stacked before it
 
     @property
     def steps(self) -> int:
@@ -669,7 +671,8 @@ def plain_chain(chain: Chain) -> dict:
     return {"inputs": chain.inputs, "prologue": call(chain.prologue),
             "forward": [call(c) for c in chain.forward], "reverse": [call(c) for c in chain.reverse],
             "finish": call(chain.finish), "states": chain.states, "release": chain.release,
-            "stacks": [call(c) for c in chain.stacks],
+            "stacks": [call(c) for c in chain.stacks], "kept": chain.kept,
+            "gathers": [(i, call(c)) for i, c in chain.gathers],
             "outputs": [("fixed", o.value) if isinstance(o, Fixed) else o for o in chain.outputs]}
 
 
@@ -710,6 +713,11 @@ def run_steps(chain, actions, inputs):
     current = {}  # x_0 holds nothing: step 0 reads only params
     slots = {}  # slot -> (step, state)
     adjoints = {}
+    kept = {}  # rows forward steps make that a later step reads stacked (a loop's appended rows)
+    kept_keys = chain.get("kept") or ()
+    gathers = {}
+    for i, step in chain.get("gathers") or ():
+        gathers.setdefault(i, []).append(step)
     for action in actions:
         kind = action[0]
         if kind == "advance":
@@ -717,14 +725,20 @@ def run_steps(chain, actions, inputs):
                 step = chain["forward"][i]
                 made = dict(zip(step[2], call(step, {"step": i}, current, params)))
                 current = {k: current[k] if k in current else made[k] for k in chain["states"][i + 1]}
+                if i < len(kept_keys):
+                    kept.update((k, made[k]) for k in kept_keys[i])
         elif kind == "snapshot":
             slots[action[2]] = (action[1], current)
         elif kind == "restore":
             current = slots[action[2]][1]
         elif kind == "reverse":
             i = action[1]
+            for gather in gathers.pop(i, ()):  # the kept rows, stacked (then let go)
+                kept.update(zip(gather[2], call(gather, kept)))
+                for k in gather[1]:
+                    del kept[k]
             step = chain["reverse"][i]
-            adjoints.update(zip(step[2], call(step, {"step": i}, current, params, adjoints)))
+            adjoints.update(zip(step[2], call(step, {"step": i}, current, params, adjoints, kept)))
             for k in chain["release"][i]:
                 adjoints.pop(k, None)
             # x_i and every later state can never be needed again: let them go.

@@ -71,5 +71,6 @@ def build(plan: ChainPlan, policy, *, grouped: bool, origin: str) -> Checkpointe
         inputs=plan.inputs, prologue=call(plan.prologue), forward=[call(c) for c in plan.forward],
         reverse=[call(c) for c in plan.reverse], finish=call(plan.finish), states=plan.states,
         release=plan.release(), outputs=plan.outputs,
-        stacks=[rt.Call(namespace[module.stack], rows, (key,)) for rows, key in plan.stacks])
+        stacks=[rt.Call(namespace[module.stack], rows, (key,)) for rows, key in plan.stacks],
+        kept=plan.kept, gathers=[(i, rt.Call(namespace[module.stack], rows, (key,))) for i, rows, key in plan.gathers])
     return Checkpointed(plan, module.source, chain, policy.schedule(plan.steps), grouped, namespace)

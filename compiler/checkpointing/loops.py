@@ -26,7 +26,7 @@ from __future__ import annotations
 from gradc.runtime.checkpoint import STEP, Fixed
 
 from ..ad.reverse import reverse
-from ..ir import Const, Op, Program, Value
+from ..ir import Aval, Builder, Const, Op, Program, Value
 from ..primitives import registry
 from ..primitives.indexing import Slot
 from ..regions import LOOP, LOOP_RESULT, results_of, substitute
@@ -35,8 +35,7 @@ from .plan import Call, ChainPlan, step_program
 
 def loop_of(program: Program) -> Op | None:
     """The one top-level loop whose iterations can be the steps, or None (unroll instead):
-    a counted forward loop, nothing tagged as a step already (`gradc.checkpoint`), and its
-    stacked results (ys) unread after it."""
+    a counted forward loop and nothing tagged as a step already (`gradc.checkpoint`)."""
     loops = [op for op in program.ops if op.prim is LOOP]
     if len(loops) != 1 or any(op.step is not None for op in program.ops):
         return None
@@ -45,7 +44,7 @@ def loop_of(program: Program) -> Op | None:
     if p["reverse"] or p["length"] < 2:
         return None
     ys = {r for r in results_of(program)[op.out][p["n_carry"]:] if r is not None}
-    if any(v in ys for o in program.ops for v in o.inputs) or any(v in ys for v in program.outputs):
+    if any(v in ys for v in program.outputs):
         return None
     return op
 
@@ -85,6 +84,12 @@ class _Steps:
                             if o.prim is LOOP_RESULT and o.inputs[0] is rev.out}
         self.fin = [o for o in ops[j + 1:] if o.out not in self.rev_results]
         self.const_init = any(isinstance(v, Const) for v in fwd.inputs[:self.nc])
+        # stacked results (ys: `hs.append(h)`) read after the loop: each forward step also
+        # returns its row, which the runtime keeps until the last step stacks them
+        self.ys_read = sorted({k - self.nc for v, k in self.fwd_results.items() if self.nc <= k < self.n_outs
+                               and any(v in o.inputs for o in self.mid)})
+        self.heads = [Value(Aval((self.T - 1,) + tuple(lp.body.outputs[self.nc + j].shape),
+                                 lp.body.outputs[self.nc + j].dtype), "rows") for j in self.ys_read]
         # the adjoints carried from step to step, named after what they are the adjoints of
         # (the reversed loop's body names them like the values themselves)
         self.bars = [Value(v.aval, f"{v.name}_bar" if isinstance(v.name, str) and v.name.isidentifier() else "")
@@ -107,6 +112,7 @@ class _Steps:
         slots = {index: (STEP,)}
         slots.update((v, ("carry", j)) for j, v in enumerate(carries))
         slots.update((v, ("bar", j)) for j, v in enumerate(bars))
+        slots.update((v, ("ys", j)) for j, v in zip(self.ys_read, self.heads))  # (rows 0 .. T-2, stacked)
         templates: dict[int, list] = {}  # per function: its inputs' keys, the step left open
 
         def args(t: int, program: Program) -> tuple:
@@ -121,6 +127,8 @@ class _Steps:
                     keys.append(init[k[1]].uid if t == 0 else ("carry", k[1], t))
                 elif k[0] == "bar":
                     keys.append(("bar", k[1], t + 1))
+                elif k[0] == "ys":
+                    keys.append(k)
                 else:
                     keys.append(STEP)
             return tuple(keys)
@@ -128,7 +136,8 @@ class _Steps:
         forward = []
         for t in range(T - 1):
             fn = forward_first if t == 0 else forward_mid
-            forward.append(Call(fn, args(t, fn), tuple(("carry", j, t + 1) for j in range(nc))))
+            forward.append(Call(fn, args(t, fn), tuple(("carry", j, t + 1) for j in range(nc))
+                                + tuple(("ys", j, t) for j in self.ys_read)))
         n_rows = len(rev_body.outputs) - nr
         reverse = []
         for t in range(T):
@@ -154,8 +163,11 @@ class _Steps:
         prologue = step_program("prologue", self.pre, [o.out for o in self.pre if o.out.uid in read])
         prologue_call = Call(prologue, tuple(v.uid for v in prologue.inputs),
                              tuple(v.uid for v in prologue.outputs)) if prologue.ops else None
+        kept = [tuple(("ys", j, t) for j in self.ys_read) for t in range(T - 1)] if self.ys_read else []
+        gathers = [(T - 1, tuple(("ys", j, t) for t in range(T - 1)), ("ys", j)) for j in self.ys_read]
         return ChainPlan(self.adjoint, tuple(v.uid for v in self.adjoint.inputs), prologue_call, forward,
-                         reverse, finish_call, states, outputs, stacks, source=self)
+                         reverse, finish_call, states, outputs, stacks, source=self, kept=kept,
+                         gathers=gathers)
 
     def marks(self, program: Program, iterations: dict) -> tuple[dict, dict]:
         """(ChainPlan.marks) In the flat view the loop's iterations are tagged; iteration k
@@ -225,7 +237,8 @@ class _Steps:
 
     def _forward(self, first: bool) -> Program:
         ops, outs, _ = self._iteration(first)
-        return step_program("step", ops, outs[:self.nc], [self.body.inputs[0]] + self._carries(first))
+        rows = [outs[self.nc + j] for j in self.ys_read]
+        return step_program("step", ops, outs[:self.nc] + rows, [self.body.inputs[0]] + self._carries(first))
 
     def _adjoint(self, first: bool) -> Program:
         ops, outs, read = self._iteration(first)
@@ -240,7 +253,14 @@ class _Steps:
         is not needed), then the adjoint body. Also returns the values of `post` that
         other groups read (the loss, ȳ rows, gradients `post` contributes)."""
         ops, outs, read = self._iteration(first=False)
-        subst = {v: outs[k] for v, k in self.fwd_results.items() if k < self.n_outs}
+        subst = {v: outs[k] for v, k in self.fwd_results.items() if k < self.nc}
+        stacking = Builder()  # the stacked results: the kept rows of steps 0 .. T-2, then this one's
+        with stacking:
+            for j, head in zip(self.ys_read, self.heads):
+                whole = stacking.bind("concatenate", head, stacking.bind("expand_dims", outs[self.nc + j],
+                                                                         axis=(0,)), axis=0)
+                subst.update((v, whole) for v, k in self.fwd_results.items() if k == self.nc + j)
+        ops = ops + stacking.ops
         dropped = {v for v, k in self.fwd_results.items() if k >= self.n_outs}  # the stacked tape
         mid = []
         for o in self.mid:
@@ -259,7 +279,7 @@ class _Steps:
         rev_ops, rev_outs = self._reversed(outs, read, False, dict(zip(self.rev.params["body"].inputs[1:1 + self.nr],
                                                                  operands[:self.nr])), operands)
         fn = step_program("adjoint of the last step", ops + mid_ops + rev_ops, rev_outs + [subst[v] for v in made],
-                          [self.body.inputs[0]] + self._carries(False))
+                          [self.body.inputs[0]] + self._carries(False) + self.heads)
         return fn, made
 
     def _reversed(self, outs: list[Value], read: dict, first: bool, subst: dict,

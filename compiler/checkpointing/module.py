@@ -118,7 +118,7 @@ def step_module(plan: ChainPlan, name: str, origin: str, consts: dict | None = N
     if plan.finish is not None:
         function(plan.finish, "finish", None)
     wanted = {text: _function_name(kind, steps) for text, (kind, steps) in order.items()}
-    if plan.stacks:
+    if plan.stacks or plan.gathers:
         wanted[STACK] = "stack_rows"
     entries = entry_names(list(wanted.values()), groups, consts, extra=avoid)
     names = {text: entries[w] for text, w in wanted.items()}
@@ -150,9 +150,9 @@ def step_module(plan: ChainPlan, name: str, origin: str, consts: dict | None = N
     for text, (kind, steps) in order.items():
         comment = f"# {'adjoint of ' if kind == 'reverse' else ''}{_ranges(steps)}\n" if kind in STEPPED else ""
         functions.append(comment + text.replace("def FNAME(", f"def {names[text]}(", 1).rstrip())
-    if plan.stacks:
+    if plan.stacks or plan.gathers:
         functions.append(f"def {names[STACK]}(*rows):\n"
-                         '    """The rows the adjoint steps made, in step order, as one array."""\n'
+                         '    """Rows the steps made, in step order, as one array."""\n'
                          "    return np.stack(rows)")
     ids = {i: names[t] for i, t in texts.items()}
     return StepModule("\n\n\n".join(parts + functions) + "\n", ids, names.get(STACK), "\n\n\n".join(functions))
@@ -263,6 +263,8 @@ def saved_module(spec, *, origin: str, policy: str, npz: str) -> tuple[str, dict
     lines += [f"        {call(step, c)}," for step, c in zip(chain["reverse"], plan.reverse)]
     lines += ["    ],", '    "stacks": [']
     lines += [f"        {call(step, None)}," for step in chain["stacks"]]
+    lines += ["    ],", f'    "kept": {[tuple(key(k) for k in ks) for ks in chain["kept"]]!r},', '    "gathers": [']
+    lines += [f"        ({i}, {call(step, None)})," for i, step in chain["gathers"]]
     lines += ["    ],", f'    "finish": {call(chain["finish"], plan.finish)},',
               f'    "states": {[tuple(key(k) for k in st) for st in chain["states"]]!r},',
               f'    "release": {[tuple(key(k) for k in r) for r in chain["release"]]!r},',

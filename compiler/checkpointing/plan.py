@@ -46,6 +46,8 @@ class ChainPlan:
     states: list[tuple]  # states[i]: the keys making up x_i
     outputs: tuple  # keys, or runtime Fixed values
     stacks: list[tuple] = field(default_factory=list)  # (row keys, key): rows stacked before the finish
+    kept: list[tuple] = field(default_factory=list)  # kept[i]: results of forward[i] kept for the run (ys rows)
+    gathers: list[tuple] = field(default_factory=list)  # (reverse step, row keys, key): kept rows stacked first
     source: object = None  # the split.StepPlan or the loop plan it was made from (the displays read it)
 
     @property

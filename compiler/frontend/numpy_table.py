@@ -321,7 +321,26 @@ def stack(lw, parts, axis):
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool) or not -ndim <= axis < ndim:
         lw.fail(f"np.stack(): axis {axis!r} is out of bounds for {ndim} dimensions", SignatureError)
     axis = int(axis) % ndim
+    whole = _all_rows(parts) if axis == 0 else None
+    if whole is not None:  # the rows of one array, in order (a loop's appended rows): a copy of it
+        return lw.bind("copy", whole)
     return lw.bind("concatenate", *(lw.bind("expand_dims", p, axis=axis) for p in parts), axis=axis)
+
+
+def _all_rows(parts):
+    """The array whose rows 0, 1, ..., n - 1 the parts are (getitem views), or None."""
+    from ..ir import Value
+    first = parts[0].producer if isinstance(parts[0], Value) else None
+    if first is None or first.prim.name != "getitem":
+        return None
+    whole = first.inputs[0]
+    if whole.ndim == 0 or whole.shape[0] != len(parts):
+        return None
+    for k, p in enumerate(parts):
+        op = p.producer if isinstance(p, Value) else None
+        if op is None or op.prim.name != "getitem" or op.inputs[0] is not whole or op.params.get("index") != (k,):
+            return None
+    return whole
 
 
 def _sequence(lw, what, arrays):

@@ -1228,8 +1228,9 @@ class Lowering(Branches, PythonConstructs):
         # names first bound in the body and read after it: carried from zeros (never read)
         late = [n for n in stored if n not in bound and n in later and n != s.target.id]
         saved = self._save_state()
+        s, rows = _appends_as_rows(s, self.env)
         try:
-            done = self._lower_region(s, rng, carried, late, over, saved)
+            done = self._lower_region(s, rng, carried, late, over, saved, rows)
         except Exception as e:  # noqa: BLE001 - any failure means: unroll as before
             if os.environ.get("GRADC_DEBUG_LOOPS"):
                 import traceback
@@ -1249,7 +1250,10 @@ class Lowering(Branches, PythonConstructs):
          self._memories, self._explicit, self.return_memory, self._call_memory,
          self._call_result_memory) = saved
 
-    def _lower_region(self, s, rng: range, carried: list[str], late: list[str], over, saved) -> bool:
+    def _lower_region(self, s, rng: range, carried: list[str], late: list[str], over, saved,
+                      rows=()) -> bool:
+        """`rows`: (list name, name of the value appended per iteration): its rows are the
+        loop's stacked results, appended to the list after the loop."""
         from .. import regions
 
         trees, inits = [], []
@@ -1259,7 +1263,7 @@ class Lowering(Branches, PythonConstructs):
                 return False
             trees.append(tree)
         if late:  # a first pass tells the avals of the names the body binds
-            built = self._region_body(s, rng, carried, trees, [v.aval for v in inits], over, inits)
+            built = self._region_body(s, rng, carried, trees, [v.aval for v in inits], over, inits, rows)
             if built is None:
                 return False
             found = []
@@ -1279,10 +1283,10 @@ class Lowering(Branches, PythonConstructs):
             carried = carried + late
         avals = [v.aval for v in inits]
         for attempt in range(2):
-            built = self._region_body(s, rng, carried, trees, avals, over, inits)
+            built = self._region_body(s, rng, carried, trees, avals, over, inits, rows)
             if built is None:
                 return False
-            ctx, outs = built
+            ctx, outs, appended = built
             out_avals = [v.aval for v in outs]
             if out_avals == avals:
                 break
@@ -1327,7 +1331,7 @@ class Lowering(Branches, PythonConstructs):
             op.sweep, op.step = self.b.sweep, self.b.step
             self.b.add_op(op)
         loc = self.src.loc(s)
-        body, invariants = regions.close_body("loop body", inputs, kept, outs, loc)
+        body, invariants = regions.close_body("loop body", inputs, kept, outs + appended, loc)
         body = optimize(body)
         self.b.loc = loc
         outer_xs = []
@@ -1348,10 +1352,22 @@ class Lowering(Branches, PythonConstructs):
         for n in stored - set(carried):
             self.env.pop(n, None)
             self.prov.pop(n, None)
+        # what the results' arrays may share: a result the body makes afresh each iteration
+        # (and a stack of rows) is a new array of its own; the others stay untraced
+        for v in results:
+            if v.ndim and regions.is_fresh(v):
+                self._remember(v, frozenset({_Buffer("fresh", v.name or "")}))
+        for (name, _), stacked in zip(rows, results[len(outs):]):  # the appended rows: views of the stack
+            stacked.name = name
+            views = [self.b.bind("getitem", stacked, index=(k,)) for k in range(len(rng))]
+            for v in views:
+                self._remember(v, self.value_buffers.get(stacked, _UNTRACED))
+            self.env[name].extend(views)
         return True
 
-    def _region_body(self, s, rng, carried, trees, avals, over, inits=None):
-        """Lower the body once with carried values as fresh inputs; (region, output leaves)."""
+    def _region_body(self, s, rng, carried, trees, avals, over, inits=None, rows=()):
+        """Lower the body once with carried values as fresh inputs; (region, output leaves,
+        the values `rows` names hold at the end of the body: what it appends)."""
         index = Value(Aval((), np.dtype(np.int64)), s.target.id if over is None else "k")
         body_builder = Builder(rewrite=rewrite)
         body_builder.loc = self.b.loc
@@ -1390,9 +1406,13 @@ class Lowering(Branches, PythonConstructs):
                         return None  # a 0-d array that may share memory: unroll
                     outs += leaves
                 ctx.scalars = scalars
+                appended = [self.env.get(row) for _, row in rows]
+                if any(not isinstance(v, Value) or isinstance(v, Const) or v.pytype is not None or not v.ndim
+                       for v in appended):
+                    return None  # a number or a constant appended: unroll
         finally:
             self.b = outer
-        return ctx, outs
+        return ctx, outs, appended
 
     def _region_slice(self, obj, idx):
         """`X[i, ...]` with i a loop region's index: the row the iteration reads, or None."""
@@ -2588,6 +2608,39 @@ def _breaks(body) -> bool:
             continue
         stack.extend(ast.iter_child_nodes(node))
     return False
+
+
+def _appends_as_rows(loop, env) -> tuple:
+    """A `for` loop whose body appends to a list once per iteration (`hs.append(h)` as a
+    statement of the body itself, `hs` a list bound before the loop and not otherwise used
+    in it): the loop with each such statement written `hs__row = h`, and the pairs (list
+    name, row name); its region stacks the rows, and the list gets them after the loop
+    (np.stack(hs) is then the stack itself). Else (loop, ())."""
+    uses: dict = {}
+    for node in ast.walk(ast.Module(body=loop.body, type_ignores=[])):
+        if isinstance(node, ast.Name):
+            uses[node.id] = uses.get(node.id, 0) + 1
+    rows, body = [], []
+    for stmt in loop.body:
+        call = stmt.value if isinstance(stmt, ast.Expr) else None
+        name = None
+        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "append"
+                and isinstance(call.func.value, ast.Name) and len(call.args) == 1 and not call.keywords
+                and not isinstance(call.args[0], ast.Starred)):
+            name = call.func.value.id
+        if name is not None and type(env.get(name)) is list and uses.get(name) == 1 \
+                and name not in (n for n, _ in rows) and f"{name}__row" not in uses:
+            row = f"{name}__row"
+            rows.append((name, row))
+            body.append(ast.copy_location(ast.Assign(targets=[ast.copy_location(ast.Name(id=row, ctx=ast.Store()), stmt)],
+                                                     value=call.args[0]), stmt))
+        else:
+            body.append(stmt)
+    if not rows:
+        return loop, ()
+    new = copy.copy(loop)
+    new.body = body
+    return new, tuple(rows)
 
 
 def _stored_names(body) -> set:

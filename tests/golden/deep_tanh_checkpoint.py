@@ -63,5 +63,5 @@ def step_0_adjoint(i, h, h_bar, W):
 
 
 def stack_rows(*rows):
-    """The rows the adjoint steps made, in step order, as one array."""
+    """Rows the steps made, in step order, as one array."""
     return np.stack(rows)
