@@ -1357,12 +1357,14 @@ class Lowering(Branches, PythonConstructs):
         for v in results:
             if v.ndim and regions.is_fresh(v):
                 self._remember(v, frozenset({_Buffer("fresh", v.name or "")}))
-        for (name, _), stacked in zip(rows, results[len(outs):]):  # the appended rows: views of the stack
+        for (name, _), stacked in zip(rows, results[len(outs):]):
+            # the appended rows, as views of the stack. In NumPy the list holds the very arrays
+            # appended (the last one may be a carried array, or a view of an input): their
+            # memory is left untraced, so an in-place update anything may share is refused
             stacked.name = name
             views = [self.b.bind("getitem", stacked, index=(k,)) for k in range(len(rng))]
-            for v in views:
-                self._remember(v, self.value_buffers.get(stacked, _UNTRACED))
-            self.env[name].extend(views)
+            self.env[name] = self.env[name] + views  # (a new list: a failed outer region restores the old)
+            self.prov[name] = _UNKNOWN
         return True
 
     def _region_body(self, s, rng, carried, trees, avals, over, inits=None, rows=()):
@@ -2610,12 +2612,13 @@ def _breaks(body) -> bool:
     return False
 
 
-def _appends_as_rows(loop, env) -> tuple:
+def _appends_as_rows(loop, env) -> tuple:  # noqa: C901 - one pass over the body's statements
     """A `for` loop whose body appends to a list once per iteration (`hs.append(h)` as a
     statement of the body itself, `hs` a list bound before the loop and not otherwise used
-    in it): the loop with each such statement written `hs__row = h`, and the pairs (list
-    name, row name); its region stacks the rows, and the list gets them after the loop
-    (np.stack(hs) is then the stack itself). Else (loop, ())."""
+    in it, and held by that name only): the loop with each such statement written
+    `hs__row = h`, and the pairs (list name, row name); its region stacks the rows, and the
+    name is bound to the list with them after the loop (np.stack(hs) is then a copy of the
+    stack). Else (loop, ())."""
     uses: dict = {}
     for node in ast.walk(ast.Module(body=loop.body, type_ignores=[])):
         if isinstance(node, ast.Name):
@@ -2629,7 +2632,8 @@ def _appends_as_rows(loop, env) -> tuple:
                 and not isinstance(call.args[0], ast.Starred)):
             name = call.func.value.id
         if name is not None and type(env.get(name)) is list and uses.get(name) == 1 \
-                and name not in (n for n, _ in rows) and f"{name}__row" not in uses:
+                and name not in (n for n, _ in rows) and f"{name}__row" not in uses \
+                and sum(_holds_object(v, env[name]) for v in env.values()) == 1:  # one name holds it
             row = f"{name}__row"
             rows.append((name, row))
             body.append(ast.copy_location(ast.Assign(targets=[ast.copy_location(ast.Name(id=row, ctx=ast.Store()), stmt)],
