@@ -190,3 +190,40 @@ def test_a_list_filled_by_an_inner_loop_in_every_outer_iteration():
     assert c.value(*ARGS) == pytest.approx(list_filled_by_an_inner_loop(*ARGS), rel=1e-12)
     for i, g in enumerate(c.grad(*ARGS)):
         np.testing.assert_allclose(g, fd_grad(list_filled_by_an_inner_loop, ARGS, i), rtol=1e-6, atol=1e-8)
+
+
+def _fill(hs, h, W, X):
+    for t in range(X.shape[0]):
+        h = np.tanh(W @ h + X[t])
+        hs.append(h)  # the caller's list: its rows must reach it
+    return h
+
+
+def helper_fills_the_callers_list(h0, W, X):
+    hs = [h0]
+    h = _fill(hs, h0, W, X)
+    return np.sum(np.stack(hs) ** 2) + np.sum(h)
+
+
+def closure_reads_the_list(h0, W, X):
+    h = h0
+    hs = []
+
+    def n():
+        return len(hs)  # read while the loop appends: the loop is unrolled
+
+    for t in range(X.shape[0]):
+        h = np.tanh(W @ h + X[t] * n())
+        hs.append(h)
+    return np.sum(np.stack(hs) ** 2)
+
+
+@pytest.mark.parametrize("fn", [helper_fills_the_callers_list, closure_reads_the_list], ids=lambda f: f.__name__)
+def test_lists_other_code_sees(fn):
+    """The rows are added to the list object itself (a helper appending to its caller's list),
+    and a loop whose list a function defined here reads by name is unrolled (it read the list
+    without the rows: a different number)."""
+    c = gradc.compile(fn, (0, 1, 2), args=ARGS)
+    assert c.value(*ARGS) == pytest.approx(fn(*ARGS), rel=1e-12)
+    for i, g in enumerate(c.grad(*ARGS)):
+        np.testing.assert_allclose(g, fd_grad(fn, ARGS, i), rtol=1e-6, atol=1e-8)

@@ -623,6 +623,7 @@ class Lowering(Branches, PythonConstructs):
         # buffers; while a loop iterates over one, updates of the buffers are refused
         self.row_sources: dict = {}
         self.live_rows: list = []  # buffers whose rows loops are iterating over now
+        self.list_journal: list = []  # (list, its length before): rows a loop region added to it
         self.warned: set = set()  # (file, line) of dropped prints already warned about
 
     @classmethod
@@ -1243,12 +1244,15 @@ class Lowering(Branches, PythonConstructs):
     def _save_state(self):
         return (self.b, self.node, self.b.loc, dict(self.env), dict(self.prov), dict(self.value_buffers),
                 dict(self.static_buffers), dict(self._memories), dict(self._explicit), self.return_memory,
-                self._call_memory, self._call_result_memory)
+                self._call_memory, self._call_result_memory, len(self.list_journal))
 
     def _restore_state(self, saved):
         (self.b, self.node, self.b.loc, self.env, self.prov, self.value_buffers, self.static_buffers,
          self._memories, self._explicit, self.return_memory, self._call_memory,
-         self._call_result_memory) = saved
+         self._call_result_memory, journal) = saved
+        while len(self.list_journal) > journal:  # rows a loop region added since: taken out again
+            rows_of, length = self.list_journal.pop()
+            del rows_of[length:]
 
     def _lower_region(self, s, rng: range, carried: list[str], late: list[str], over, saved,
                       rows=()) -> bool:
@@ -1363,7 +1367,9 @@ class Lowering(Branches, PythonConstructs):
             # memory is left untraced, so an in-place update anything may share is refused
             stacked.name = name
             views = [self.b.bind("getitem", stacked, index=(k,)) for k in range(len(rng))]
-            self.env[name] = self.env[name] + views  # (a new list: a failed outer region restores the old)
+            rows_of = self.env[name]  # the list object itself (a caller, a helper's argument, sees them)
+            self.list_journal.append((rows_of, len(rows_of)))  # (undone if an outer region gives up)
+            rows_of.extend(views)
             self.prov[name] = _UNKNOWN
         return True
 
@@ -2258,6 +2264,7 @@ class Lowering(Branches, PythonConstructs):
         inner.made_in, inner.mutated, inner.row_sources = self.made_in, self.mutated, self.row_sources
         inner.made_in_branch = self.made_in_branch
         inner.live_rows, inner.warned = self.live_rows, self.warned
+        inner.list_journal = self.list_journal
         inner.outer_buffers = self.outer_buffers | self._all_buffers()
 
     def inline(self, fn, args, kwargs, node):
@@ -2612,13 +2619,12 @@ def _breaks(body) -> bool:
     return False
 
 
-def _appends_as_rows(loop, env) -> tuple:  # noqa: C901 - one pass over the body's statements
+def _appends_as_rows(loop, env) -> tuple:  # noqa: C901 - one pass over the body
     """A `for` loop whose body appends to a list once per iteration (`hs.append(h)` as a
-    statement of the body itself, `hs` a list bound before the loop and not otherwise used
-    in it, and held by that name only): the loop with each such statement written
+    statement of the body itself, `hs` a list bound before the loop, not otherwise used in
+    it, held by that name only and read by no function defined here): the loop with each such statement written
     `hs__row = h`, and the pairs (list name, row name); its region stacks the rows, and the
-    name is bound to the list with them after the loop (np.stack(hs) is then a copy of the
-    stack). Else (loop, ())."""
+    list gets them after the loop (np.stack(hs) is then a copy of the stack). Else (loop, ())."""
     uses: dict = {}
     for node in ast.walk(ast.Module(body=loop.body, type_ignores=[])):
         if isinstance(node, ast.Name):
@@ -2633,7 +2639,8 @@ def _appends_as_rows(loop, env) -> tuple:  # noqa: C901 - one pass over the body
             name = call.func.value.id
         if name is not None and type(env.get(name)) is list and uses.get(name) == 1 \
                 and name not in (n for n, _ in rows) and f"{name}__row" not in uses \
-                and sum(_holds_object(v, env[name]) for v in env.values()) == 1:  # one name holds it
+                and sum(_holds_object(v, env[name]) for v in env.values()) == 1 \
+                and not any(_reads_name(v, name) for v in env.values()):  # (a closure reads it by name)
             row = f"{name}__row"
             rows.append((name, row))
             body.append(ast.copy_location(ast.Assign(targets=[ast.copy_location(ast.Name(id=row, ctx=ast.Store()), stmt)],
@@ -2645,6 +2652,24 @@ def _appends_as_rows(loop, env) -> tuple:  # noqa: C901 - one pass over the body
     new = copy.copy(loop)
     new.body = body
     return new, tuple(rows)
+
+
+def _reads_name(x, name: str, depth=0) -> bool:
+    """Whether x is, or holds, a function defined in the compiled function whose code reads
+    `name` from an enclosing scope (it sees that name's value when it is called)."""
+    if depth > 20:
+        return True
+    if isinstance(x, Closure):
+        return name not in x.local_names and any(isinstance(n, ast.Name) and n.id == name
+                                                 for n in ast.walk(x.tree)) \
+            or any(_reads_name(d, name, depth + 1) for d in x.held())
+    if isinstance(x, (list, tuple, set, frozenset)):
+        return any(_reads_name(e, name, depth + 1) for e in x)
+    if isinstance(x, dict):
+        return any(_reads_name(e, name, depth + 1) for e in x.values())
+    if isinstance(x, Partial):
+        return any(_reads_name(e, name, depth + 1) for e in x.held())
+    return False
 
 
 def _stored_names(body) -> set:
