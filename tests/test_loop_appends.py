@@ -218,7 +218,25 @@ def closure_reads_the_list(h0, W, X):
     return np.sum(np.stack(hs) ** 2)
 
 
-@pytest.mark.parametrize("fn", [helper_fills_the_callers_list, closure_reads_the_list], ids=lambda f: f.__name__)
+def _fill_reading(out, n, h, W, X):
+    for t in range(X.shape[0]):
+        h = np.tanh(W @ h + X[t] * n())  # n reads the caller's list, which is `out`
+        out.append(h)
+    return h
+
+
+def helper_given_a_reader_of_the_list(h0, W, X):
+    hs = []
+
+    def n():
+        return len(hs)
+
+    h = _fill_reading(hs, n, h0, W, X)
+    return np.sum(np.stack(hs) ** 2) + np.sum(h)
+
+
+@pytest.mark.parametrize("fn", [helper_fills_the_callers_list, closure_reads_the_list,
+                                helper_given_a_reader_of_the_list], ids=lambda f: f.__name__)
 def test_lists_other_code_sees(fn):
     """The rows are added to the list object itself (a helper appending to its caller's list),
     and a loop whose list a function defined here reads by name is unrolled (it read the list

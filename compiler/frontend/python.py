@@ -2622,8 +2622,8 @@ def _breaks(body) -> bool:
 def _appends_as_rows(loop, env) -> tuple:  # noqa: C901 - one pass over the body
     """A `for` loop whose body appends to a list once per iteration (`hs.append(h)` as a
     statement of the body itself, `hs` a list bound before the loop, not otherwise used in
-    it, held by that name only and read by no function defined here): the loop with each such statement written
-    `hs__row = h`, and the pairs (list name, row name); its region stacks the rows, and the
+    it, held by that name only and read by no function defined here): the loop with each
+    such statement written `hs__row = h`, and the pairs (list name, row name); its region stacks the rows, and the
     list gets them after the loop (np.stack(hs) is then a copy of the stack). Else (loop, ())."""
     uses: dict = {}
     for node in ast.walk(ast.Module(body=loop.body, type_ignores=[])):
@@ -2640,7 +2640,7 @@ def _appends_as_rows(loop, env) -> tuple:  # noqa: C901 - one pass over the body
         if name is not None and type(env.get(name)) is list and uses.get(name) == 1 \
                 and name not in (n for n, _ in rows) and f"{name}__row" not in uses \
                 and sum(_holds_object(v, env[name]) for v in env.values()) == 1 \
-                and not any(_reads_name(v, name) for v in env.values()):  # (a closure reads it by name)
+                and not any(_reads_list(v, env[name]) for v in env.values()):  # (a closure reads it)
             row = f"{name}__row"
             rows.append((name, row))
             body.append(ast.copy_location(ast.Assign(targets=[ast.copy_location(ast.Name(id=row, ctx=ast.Store()), stmt)],
@@ -2654,21 +2654,22 @@ def _appends_as_rows(loop, env) -> tuple:  # noqa: C901 - one pass over the body
     return new, tuple(rows)
 
 
-def _reads_name(x, name: str, depth=0) -> bool:
+def _reads_list(x, lst, depth=0) -> bool:
     """Whether x is, or holds, a function defined in the compiled function whose code reads
-    `name` from an enclosing scope (it sees that name's value when it is called)."""
+    a name that holds `lst` where the function was defined (it reads the list when called)."""
     if depth > 20:
         return True
     if isinstance(x, Closure):
-        return name not in x.local_names and any(isinstance(n, ast.Name) and n.id == name
-                                                 for n in ast.walk(x.tree)) \
-            or any(_reads_name(d, name, depth + 1) for d in x.held())
+        scope = getattr(x.parent, "env", None) or {}
+        free = {n.id for n in ast.walk(x.tree) if isinstance(n, ast.Name)} - x.local_names
+        return any(_holds_object(scope.get(n), lst) for n in free) \
+            or any(_reads_list(d, lst, depth + 1) for d in x.held())
     if isinstance(x, (list, tuple, set, frozenset)):
-        return any(_reads_name(e, name, depth + 1) for e in x)
+        return any(_reads_list(e, lst, depth + 1) for e in x)
     if isinstance(x, dict):
-        return any(_reads_name(e, name, depth + 1) for e in x.values())
+        return any(_reads_list(e, lst, depth + 1) for e in x.values())
     if isinstance(x, Partial):
-        return any(_reads_name(e, name, depth + 1) for e in x.held())
+        return any(_reads_list(e, lst, depth + 1) for e in x.held())
     return False
 
 
