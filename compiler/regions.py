@@ -456,6 +456,20 @@ def _unroll_loop(op: Op, inputs, builder: Builder, steps: bool = False) -> list[
     return results
 
 
+def split_invariant(ops, inputs, stays=is_loop) -> tuple[list, list]:
+    """Loop-invariant code motion for a body being built: (ops that read only values from
+    outside the body, which can run once before it; the others). `stays(op)`: ops kept in
+    the body whatever they read (regions)."""
+    varying, hoisted, kept = set(inputs), [], []
+    for op in ops:
+        if stays(op) or any(v in varying for v in op.inputs):
+            varying.add(op.out)
+            kept.append(op)
+        else:
+            hoisted.append(op)
+    return hoisted, kept
+
+
 def substitute(ops, outputs, subst: dict):
     """Clone `ops` reading subst[v] for v (and the clones' results for later ops)."""
     subst = dict(subst)

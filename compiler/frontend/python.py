@@ -1324,13 +1324,7 @@ class Lowering(Branches, PythonConstructs):
         inputs = [ctx.index] + ctx.carry_inputs + [b for _, _, b in xs]
         # Loop-invariant code motion: ops reading only values from outside the loop run
         # once, before it (as the unrolled program's CSE would have merged them).
-        varying, hoisted, kept = set(inputs), [], []
-        for op in ops:
-            if regions.is_loop(op) or any(v in varying for v in op.inputs):
-                varying.add(op.out)
-                kept.append(op)
-            else:
-                hoisted.append(op)
+        hoisted, kept = regions.split_invariant(ops, inputs)
         for op in hoisted:
             op.sweep, op.step = self.b.sweep, self.b.step
             self.b.add_op(op)

@@ -164,13 +164,7 @@ def _lower(lw, s, stored, later, carried) -> None:
                 for v, a in zip(body_out, avals)]
 
     # Loop-invariant code motion: body ops reading only outside values run once, before it.
-    varying, hoisted, kept = set(body_in), [], []
-    for op in body_ops:
-        if regions.bodies(op) or any(v in varying for v in op.inputs):
-            varying.add(op.out)
-            kept.append(op)
-        else:
-            hoisted.append(op)
+    hoisted, kept = regions.split_invariant(body_ops, body_in, stays=regions.bodies)
     for op in hoisted:
         op.sweep, op.step = lw.b.sweep, lw.b.step
         lw.b.add_op(op)
