@@ -243,7 +243,7 @@ class Compiled:
             args = list(args)
         if getattr(self.frontend, "real_variables", False):  # a formula's variables are real numbers
             args = [float(a) if isinstance(a, int) and not isinstance(a, bool) else a for a in args]
-        return args
+        return [_as_numpy_sees(name, a, self._loc) for name, a in zip(self.arg_names, args)]
 
     def _list_argument(self, name, a):
         """A list argument is an array (a nested list of numbers); anything else is refused
@@ -1063,6 +1063,32 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
         spec.value_and_grad_fn = spec.checkpointed
         _hold_lines(spec, spec.checkpointed.namespace)
     return spec
+
+
+def _as_numpy_sees(name: str, a, loc):
+    """An argument as NumPy treats it. An instance of a subclass of float (not a NumPy
+    scalar) is a strong float64 to NumPy (`x32 * Real(0.5)` is float64; a Python float is
+    weak): it enters as np.float64. An instance of a subclass of int (an IntEnum, say) is a
+    strong int64 to NumPy but a compile-time int to gradc, so it is refused rather than
+    given a Python int's meaning. Parameter trees are looked through; a container is
+    rebuilt only where a leaf changes."""
+    t = type(a)
+    if t in (float, int, bool, str, np.ndarray) or a is None or isinstance(a, np.generic):
+        return a
+    if isinstance(a, float):
+        return np.float64(a)
+    if isinstance(a, int):
+        raise SignatureError(
+            f"argument {name} is an instance of {t.__name__}, a subclass of int: NumPy computes with it as an int64 "
+            f"array scalar, gradc with a Python int as a compile-time constant; pass int({name}) "
+            f"(a compile-time int) or np.int64({name})", loc)
+    if t is dict:
+        items = {k: _as_numpy_sees(f"{name}[{k!r}]", v, loc) for k, v in a.items()}
+        return a if all(items[k] is v for k, v in a.items()) else items
+    if t in (list, tuple):
+        parts = [_as_numpy_sees(f"{name}[{k}]", v, loc) for k, v in enumerate(a)]
+        return a if all(p is v for p, v in zip(parts, a)) else t(parts)
+    return a
 
 
 def _arg_key(a):

@@ -374,8 +374,8 @@ class Entry:
         lines = []
         for (param, path), kind in zip(self.access, self.kinds):
             where = f"{param}{''.join(f'[{key_text(k)}]' for k in path)}"
-            if kind[0] == "float":  # as the cache tells them apart: a float subclass is one too
-                test, want = f"not isinstance({where}, float) or isinstance({where}, np.generic)", "a Python float"
+            if kind[0] == "float":  # exactly float: NumPy takes a subclass's instance for a strong float64
+                test, want = f"type({where}) is not float", "a Python float (of type float)"
             elif kind[0] == "dask":  # ("dask", shape, dtype name, chunks): compiler/backends/dask.py
                 shape, chunks = repr(tuple(kind[1])), repr(tuple(kind[3]))
                 test = (f"not hasattr({where}, 'chunks') or {where}.shape != {shape} "
@@ -1111,8 +1111,9 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
         for v, (param, path), kind in zip(program.inputs, entry.access, kinds):
             source = f"{param}{''.join(f'[{key_text(k)}]' for k in path)}"
             if kind[:1] == ("float",) and v in weak and not path:
-                lines.append(f"    {naming.base(v)} = {source} if type({source}) is float else np.float64({source})"
-                             "  # weak (NEP 50): meets float64 values only")
+                # weak (NEP 50), meeting float64 values only: the same numbers as np.float64(...)
+                if naming.base(v) != source:
+                    lines.append(f"    {naming.base(v)} = {source}")
             elif kind[:1] == ("float",):
                 # A Python float computes as NumPy's float64 (documented): inf and nan where
                 # Python would raise or turn complex; its weak dtype was decided at compile time.

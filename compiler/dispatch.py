@@ -222,7 +222,8 @@ def _fused(fn, test: str, bind: dict):
     the module's argument check, compiled again from the module's text with that statement
     replaced by `if not (test): return MISS` (on the same line: the file name and line
     numbers are the module's, so tracebacks show its lines). Its globals are the module's
-    plus `bind`. None when `fn` is not such a function or a bound name is taken there."""
+    plus `bind`. None when `fn` is not such a function or a bound name is taken there.
+    A statement right after the check that the test makes needless goes too (`_proven`)."""
     code = fn.__code__
     checker = code.co_names[0] if code.co_names else ""
     if fn.__closure__ or not code.co_filename.startswith("<gradc:") or not checker.startswith("check_arguments"):
@@ -241,6 +242,14 @@ def _fused(fn, test: str, bind: dict):
         return None
     text = lines[:node.end_lineno]
     first, last = node.body[1].lineno - 1, node.body[1].end_lineno - 1  # (in `text`)
+    for stmt in node.body[2:]:
+        proof = _proven(stmt, bind)
+        if proof is None:
+            break
+        test += proof
+        last = stmt.end_lineno - 1
+    if _names(code) & set(bind) or set(fn.__globals__) & set(bind):
+        return None  # (a name the proofs bound is taken)
     indent = text[first][:len(text[first]) - len(text[first].lstrip())]
     text[first] = f"{indent}if not ({test}): return MISS\n"
     for j in range(first + 1, last + 1):
@@ -251,6 +260,24 @@ def _fused(fn, test: str, bind: dict):
     fused = namespace[code.co_name]
     same = fused.__code__.co_varnames == code.co_varnames and fused.__defaults__ == fn.__defaults__
     return fused if same else None  # (the module's text is the code's: its file name has its digest)
+
+
+def _proven(stmt, bind: dict) -> str | None:
+    """For a statement right after an entry function's argument check: what to add to the
+    fast path's test so that the statement can go, or None when it must stay. A scalar
+    module's `if not numpy_errors_default(): return <its NumPy twin>(...)` goes when NumPy's
+    error state is its default now: the test gains an identity test that the state is still
+    that one (np.errstate and np.seterr set a new object, which misses)."""
+    if not (isinstance(stmt, ast.If) and not stmt.orelse and len(stmt.body) == 1
+            and isinstance(stmt.body[0], ast.Return) and ast.unparse(stmt.test) == "not numpy_errors_default()"):
+        return None
+    from gradc.runtime.support import numpy_errstate_when_default
+
+    now = numpy_errstate_when_default()
+    if now is None:
+        return None
+    get, state = _bound(bind, "errstate_get", now[0]), _bound(bind, "errstate", now[1])
+    return f" and {get}() is {state}"
 
 
 def _names(code) -> set:

@@ -135,3 +135,13 @@ def numpy_errors_default(_seen=[(None, None, False)]):
         and np.geterrcall() is None
     _seen[0] = (get, state, default)
     return default
+
+
+def numpy_errstate_when_default():
+    """(get, state): the error-state context variable's `get` and the state object it holds
+    now, when that state is NumPy's default; else None. While `get() is state`, the state is
+    still that default (np.errstate and np.seterr set a new object), so a caller that tested
+    this once can test it again by identity (`dispatch._fused`)."""
+    numpy_errors_default()  # (records the state it sees: read back in one piece below)
+    get, state, default = numpy_errors_default.__defaults__[0][0]
+    return (get, state) if get and default and get() is state else None

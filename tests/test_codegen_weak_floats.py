@@ -42,6 +42,10 @@ def in_float32(w, c):
     return np.sum(w * c)
 
 
+def tree_scale(p):
+    return np.sum(p["w"] * p["k"])
+
+
 class Seconds(float):
     """A float subclass with its own (wrong) subtraction: gradc must never call it."""
 
@@ -74,12 +78,12 @@ X = np.array([[1.0, 0.5, -2.0], [0.1, 0.2, 0.3]])
 ])
 def test_weak_where_numpy_gives_the_same_numbers(fn, args, weak):
     c = gradc.compile(fn, wrt=0, args=args)
-    src = c.source
+    src = c.source.split(f"def {fn.__name__}_value_and_grad(")[0]  # the value function
     names = fn.__code__.co_varnames[:fn.__code__.co_argcount]
     for name, a in zip(names, args):
         if isinstance(a, float):
-            weak_line = f"{name} = {name} if type({name}) is float else np.float64({name})"
-            assert (weak_line in src) == (name in weak), (name, src)
+            converted = f"    {name} = np.float64({name})\n"
+            assert (converted not in src) == (name in weak), (name, src)
     value, grad = c.value_and_grad(*args)
     assert _bits(value) == _bits(_numpy(fn, *args))
     assert_close(grad, fd_grad(fn, args, 0), rtol=1e-6)
@@ -119,3 +123,29 @@ def test_a_float_subclass_is_converted():
     vg = gradc.value_and_grad(residual)
     vg(W, X, 0.25)
     assert _bits(vg(W, X, Seconds(0.25))[0]) == _bits(want)
+
+
+class Real(float):
+    """A float subclass: NumPy computes with its instances as strong float64 values."""
+
+
+def test_a_float_subclass_is_a_strong_float64_as_in_numpy():
+    w32 = W.astype(np.float32)
+    value, grad = gradc.value_and_grad(in_float32)(w32, Real(0.1))
+    want = in_float32(w32, Real(0.1))  # float64: a float subclass is not weak to NumPy
+    assert want.dtype == np.float64 and _bits(value) == _bits(want) and grad.dtype == np.float32
+    c = gradc.compile(in_float32, wrt=0, args=(w32, 0.1))
+    assert "type(c) is not float" in c.source  # a saved module refuses what it was not made for
+    with pytest.raises(ValueError, match="a Python float"):
+        c.latest.value_fn(w32, Real(0.1))
+
+
+class Count(int):
+    """An int subclass: a strong int64 to NumPy, a compile-time int to gradc."""
+
+
+def test_an_int_subclass_is_refused_with_its_name():
+    with pytest.raises(gradc.errors.SignatureError, match=r"argument c is an instance of Count, a subclass of int"):
+        gradc.value_and_grad(in_float32)(W.astype(np.float32), Count(3))
+    with pytest.raises(gradc.errors.SignatureError, match=r"argument p\['k'\] is an instance of Count"):
+        gradc.grad(tree_scale)({"w": W, "k": Count(2)})

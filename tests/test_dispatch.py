@@ -520,3 +520,26 @@ def test_parameter_tree_entries_are_fused_too():
     assert hot.value_and_grad(params, batch, 2)[0] == v0
     assert hot.value_and_grad(params, batch, 3) is dispatch.MISS
     assert hot.value_and_grad({**params, "scale": np.float64(0.01)}, batch, 2) is dispatch.MISS
+
+
+
+def weak_scale(w, c):
+    return np.sum(w * c) * c
+
+
+class Real(float):
+    """A float subclass: a strong float64 to NumPy, unlike a Python float."""
+
+
+def test_a_float_subclass_misses_the_fast_path_and_is_numpys_float64():
+    vg = gradc.value_and_grad(weak_scale)
+    w = np.array([1.0, 2.0], dtype=np.float32)
+    value, g = vg(w, 0.5)  # c is weak: the results stay float32
+    assert value.dtype == np.float32 and g.dtype == np.float32
+    assert vg(w, 0.5)[0] == value
+    for _ in range(2):  # compiled, then through the fast path
+        value_sub, g_sub = vg(w, Real(0.5))
+        want = weak_scale(w, Real(0.5))
+        assert want.dtype == np.float64 and value_sub.dtype == np.float64 and value_sub == want
+        assert np.array_equal(g_sub, np.full(2, 0.25, dtype=np.float32))
+    assert vg(w, 0.5)[0] == value

@@ -299,3 +299,35 @@ def test_keywords_defaults_and_compile_time_ints_in_math_code():
     with np.errstate(all="ignore"):
         v, (gx, glam) = c.value_and_grad(1e200, 3)  # x ** 3 overflows: NumPy's inf, not OverflowError
     assert v == math.inf
+
+
+def test_the_fast_copy_tests_numpys_error_state_by_identity():
+    """The fast path's copy of a scalar module's entry tests that NumPy's error state is the
+    default one it saw (one identity test) instead of calling numpy_errors_default; any
+    np.errstate or np.seterr makes it miss, and the module's own code answers as NumPy."""
+    vg = gradc.value_and_grad(f_exp, wrt="x")
+    value, g = vg(-1000.0)  # math.exp underflows to 0.0 silently, as NumPy's default does
+    fast = vg.compiled._specs.hot[0].value_and_grad
+    assert "numpy_errors_default" not in fast.__code__.co_names
+    assert vg(-1000.0) == (value, g)
+    with np.errstate(under="raise"):
+        with pytest.raises(FloatingPointError):
+            vg(-1000.0)  # NumPy raises on the underflow; the math code would not have
+    old = np.seterr(under="raise")
+    try:
+        with pytest.raises(FloatingPointError):
+            vg(-1000.0)
+    finally:
+        np.seterr(**old)
+    assert vg(-1000.0) == (value, g)
+    # compiled while a non-default state was in effect: the copy keeps the call
+    with np.errstate(under="raise"):
+        vg2 = gradc.value_and_grad(f_sin_under_errstate, wrt="x")
+        vg2(0.5)
+        fast2 = vg2.compiled._specs.hot[0].value_and_grad
+        assert "numpy_errors_default" in fast2.__code__.co_names
+    assert vg2(0.5)[1] == pytest.approx(np.sin(0.5) + 0.5 * np.cos(0.5) + 1, rel=1e-14)
+
+
+def f_sin_under_errstate(x):
+    return np.sin(x) * x + x

@@ -19,8 +19,8 @@ def check_arguments(u, f, h):
         raise ValueError('this module was generated for u: an array of shape (8,) and dtype float64')
     if type(f) is not np.ndarray or f.shape != (8,) or f.dtype != np.float64:
         raise ValueError('this module was generated for f: an array of shape (8,) and dtype float64')
-    if not isinstance(h, float) or isinstance(h, np.generic):
-        raise ValueError('this module was generated for h: a Python float')
+    if type(h) is not float:
+        raise ValueError('this module was generated for h: a Python float (of type float)')
 
 
 def relaxation(u, f, h):

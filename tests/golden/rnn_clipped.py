@@ -22,8 +22,8 @@ def check_arguments(W, U, X, Y, h0, max_norm):
         raise ValueError('this module was generated for Y: an array of shape (40, 3) and dtype float64')
     if type(h0) is not np.ndarray or h0.shape != (3,) or h0.dtype != np.float64:
         raise ValueError('this module was generated for h0: an array of shape (3,) and dtype float64')
-    if not isinstance(max_norm, float) or isinstance(max_norm, np.generic):
-        raise ValueError('this module was generated for max_norm: a Python float')
+    if type(max_norm) is not float:
+        raise ValueError('this module was generated for max_norm: a Python float (of type float)')
 
 
 def rnn_clipped(W, U, X, Y, h0, max_norm):

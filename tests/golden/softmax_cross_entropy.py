@@ -21,14 +21,13 @@ def check_arguments(W, b, x, y, lam):
         raise ValueError('this module was generated for x: an array of shape (5,) and dtype float64')
     if type(y) is not np.ndarray or y.shape != (4,) or y.dtype != np.float64:
         raise ValueError('this module was generated for y: an array of shape (4,) and dtype float64')
-    if not isinstance(lam, float) or isinstance(lam, np.generic):
-        raise ValueError('this module was generated for lam: a Python float')
+    if type(lam) is not float:
+        raise ValueError('this module was generated for lam: a Python float (of type float)')
 
 
 def cross_entropy_l2(W, b, x, y, lam):
     """Value of cross_entropy_l2."""
     check_arguments(W, b, x, y, lam)
-    lam = lam if type(lam) is float else np.float64(lam)  # weak (NEP 50): meets float64 values only
     # line 17: p = softmax(W @ x + b)
     v1 = W @ x
     v2 = v1 + b

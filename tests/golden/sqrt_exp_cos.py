@@ -37,8 +37,8 @@ def numpy_errors_default(_seen=[(None, None, False)]):
 
 def check_arguments(x):
     """The arguments this module was generated for (it is specialised to them)."""
-    if not isinstance(x, float) or isinstance(x, np.generic):
-        raise ValueError('this module was generated for x: a Python float')
+    if type(x) is not float:
+        raise ValueError('this module was generated for x: a Python float (of type float)')
 
 
 def f(x):
