@@ -1249,46 +1249,38 @@ def _entry_point(fn, wrt, variables, method: str, what: str, checkpoint=None, **
 def _fast_entry(compiled: Compiled, which: str):
     """`entry(*args, **kwargs)` for value, grad or value_and_grad: a call whose positional
     arguments match the most recent specialisation runs its generated function at once
-    (dispatch.py); every other call goes through `Compiled._run`. The entry is its own
-    api_boundary (a try statement costs nothing until something raises)."""
-    run, MISS = compiled._run, dispatch.MISS
-    # One closure per kind, each calling its SpecCache.first_* function directly: a shared one
-    # picking the attribute costs ~0.15 µs more per call (measured), on a path whose budget is
-    # 1 µs, and reading the hot tuple's first entry ~0.05 µs more.
-    if which == "value_and_grad":
-        def entry(*args, **kwargs):
-            try:
-                if not kwargs and len(args) == compiled._nargs:
-                    out = compiled._specs.first_value_and_grad(*args)
-                    if out is not MISS:
-                        return out
-                return run(args, kwargs, which)
-            except CompileError as e:
-                _at_user_frames(e)
-                raise  # bare: this frame is not added again
-    elif which == "grad":
-        def entry(*args, **kwargs):
-            try:
-                if not kwargs and len(args) == compiled._nargs:
-                    out = compiled._specs.first_grad(*args)
-                    if out is not MISS:
-                        return out
-                return run(args, kwargs, which)
-            except CompileError as e:
-                _at_user_frames(e)
-                raise  # bare: this frame is not added again
-    else:
-        def entry(*args, **kwargs):
-            try:
-                if not kwargs and len(args) == compiled._nargs:
-                    out = compiled._specs.first_value(*args)
-                    if out is not MISS:
-                        return out
-                return run(args, kwargs, which)
-            except CompileError as e:
-                _at_user_frames(e)
-                raise  # bare: this frame is not added again
-    return entry
+    (dispatch.py); every other call goes through `Compiled._run`, with the arguments as they
+    were given. For a function of n ordinary parameters the entry is written for n:
+    `entry(a0=NO, ..., a{n-1}=NO, /, *rest, **kw)` takes n positional arguments without
+    packing them into a tuple or unpacking them again, and calls the fast function with
+    them (~0.06 µs less per call than `*args`); the parameters are positional-only, so
+    keywords, missing and extra arguments reach `_run` exactly as given. The entry is its
+    own api_boundary (a try statement costs nothing until something raises)."""
+    n = compiled._nargs
+    params = [f"a{k}" for k in range(max(n, 0))]
+    first = f"first_{which}"
+    if n > 0:
+        given = ", ".join(params)
+        head = f"def entry({', '.join(p + '=NO' for p in params)}, /, *rest, **kw):"
+        fast = (f"        if {params[-1]} is not NO and not (rest or kw):  # (the last given: all are)\n"
+                f"            out = compiled._specs.{first}({given})\n"
+                f"            if out is not MISS:\n"
+                f"                return out\n"
+                f"        return run(tuple(a for a in ({given},) if a is not NO) + rest, kw, {which!r})\n")
+    else:  # no parameters, or not all ordinary ones (_nargs -1): every call binds in _run
+        head = "def entry(*rest, **kw):"
+        fast = (f"        if len(rest) == compiled._nargs and not kw:\n"
+                f"            out = compiled._specs.{first}(*rest)\n"
+                f"            if out is not MISS:\n"
+                f"                return out\n"
+                f"        return run(rest, kw, {which!r})\n")
+    source = (f"{head}\n    try:\n{fast}"
+              "    except CompileError as e:\n"
+              "        at_user_frames(e)\n"
+              "        raise  # bare: this frame is not added again\n")
+    names = {"NO": object(), "MISS": dispatch.MISS, "compiled": compiled, "run": compiled._run,
+             "CompileError": CompileError, "at_user_frames": _at_user_frames}
+    return loader.load(source, "entry", names)["entry"]  # names and numbers only: no user text
 
 
 def _at_user_frames(e: CompileError) -> None:

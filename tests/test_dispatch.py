@@ -543,3 +543,51 @@ def test_a_float_subclass_misses_the_fast_path_and_is_numpys_float64():
         assert want.dtype == np.float64 and value_sub.dtype == np.float64 and value_sub == want
         assert np.array_equal(g_sub, np.full(2, 0.25, dtype=np.float32))
     assert vg(w, 0.5)[0] == value
+
+
+def two_params(w, lam):
+    return lam * np.sum(w ** 2)
+
+
+def two_params_swapped(lam, w):
+    return lam * np.sum(w ** 2)
+
+
+def no_params():
+    return np.float64(2.0)
+
+
+def test_the_entry_takes_arguments_as_python_binds_them(builds):
+    """`value_and_grad(f)` is written for f's n parameters (positional-only, *rest, **kw):
+    positions, keywords, missing and extra arguments reach the general path as given."""
+    fresh(two_params, "w")
+    vg = gradc.value_and_grad(two_params, wrt="w")
+    w = np.array([1.0, -2.0])
+    want = vg(w, 0.5)
+    for call in (lambda: vg(w, 0.5), lambda: vg(w, lam=0.5), lambda: vg(lam=0.5, w=w), lambda: vg(w=w, lam=0.5)):
+        got = call()
+        assert got[0] == want[0] and np.array_equal(got[1], want[1])
+    assert len(builds) == 1
+    with pytest.raises(gradc.errors.SignatureError, match="missing a required argument: 'lam'"):
+        vg(w)
+    with pytest.raises(gradc.errors.SignatureError, match="too many positional arguments"):
+        vg(w, 0.5, 1.0)
+    with pytest.raises(gradc.errors.SignatureError, match="unexpected keyword argument 'mu'"):
+        vg(w, 0.5, mu=1.0)
+    with pytest.raises(gradc.errors.SignatureError, match="multiple values for argument 'w'"):
+        vg(w, 0.5, w=w)
+    assert vg.__name__ == "value_and_grad_two_params" and vg.compiled is gradc.compile(two_params, wrt="w")
+    # the function's code replaced by one with its parameters the other way round: positions
+    # bind to the new order, as Python would
+    old = two_params.__code__
+    two_params.__code__ = two_params_swapped.__code__
+    try:
+        value, g = vg(0.5, w)  # lam=0.5, w=w now
+        assert value == two_params_swapped(0.5, w) and np.array_equal(g, 2 * 0.5 * w)
+        value, g = vg(w=w, lam=0.5)
+        assert value == two_params_swapped(0.5, w)
+    finally:
+        two_params.__code__ = old
+    assert vg(w, 0.5)[0] == want[0]
+    # no parameters at all
+    assert gradc.value_and_grad(no_params, wrt=())() == (2.0, ())
