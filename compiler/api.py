@@ -8,6 +8,7 @@ the first call with a new signature (or eagerly with `compile(fn, args=...)`).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import threading
@@ -943,12 +944,27 @@ class Compiled:
                             if specs[positions[k]].pytype is float)
         program, referenced = self.frontend.lower(specs, wrt)
         out = program.outputs[0]
+        # the module's functions take the variables as the formula's caller passes them (a saved
+        # module is called like gradc's: Python floats in, Python-float gradients out, checked)
+        entry = codegen.Entry(
+            params=tuple((p.kind, p.name, p.default) for p in self.signature.parameters.values()),
+            access=tuple((self.arg_names[i], ()) for i in positions),
+            grads=tuple(codegen.GradLeaf(j, specs[positions[k]].pytype is float, _grad_kind(args[positions[k]]))
+                        for j, (_, k) in enumerate(wrt_inputs)),
+            wrt_names=tuple(self.arg_names[w] for w in self.wrt),
+            checks=tuple((s.name, (), s.value) for s in specs if s.kind != "input"),
+            kinds=tuple(_input_kind(args[i]) for i in positions))
+        if not self.wrt_tuple:
+            entry = dataclasses.replace(entry, grads=entry.grads[0])
         try:
             if out.shape != () or out.dtype.kind != "f":
                 spec = self._vector_valued(program, out)
             else:
-                spec = compile_program(program, grouped=self.wrt_tuple, origin=self._origin(),
-                                       checkpoint=self.checkpoint)
+                spec = compile_program(program, grouped=True, origin=self._origin(),
+                                       checkpoint=self.checkpoint, entry=entry)
+                if spec.entry is None and not self.wrt_tuple:  # a variable named like np or a helper:
+                    spec = compile_program(program, grouped=False, origin=self._origin(),  # flat functions
+                                           checkpoint=self.checkpoint)
         except CompileError:
             raise
         except Exception as e:
@@ -1194,7 +1210,11 @@ def compile(fn, wrt=0, *, args=None, kwargs=None, variables=None, checkpoint=Non
 
 
 def _wrt_key(wrt):
-    return tuple(wrt) if isinstance(wrt, (list, tuple)) else wrt
+    """`wrt` as a cache key that tells `1`, `True` and `1.0` apart (equal, and equally hashed,
+    in a dict: `wrt=True` would reuse what `wrt=1` compiled, though it is refused)."""
+    if isinstance(wrt, (list, tuple)):  # (a list and a tuple of the same names are the same wrt)
+        return ("several", tuple(_wrt_key(w) for w in wrt))
+    return (type(wrt), wrt)
 
 
 @api_boundary

@@ -294,7 +294,7 @@ class Entry:
     def usable(self, *programs: Program) -> bool:
         """Whether every parameter can keep its name in the generated functions (it must be an
         identifier gradc may bind and not one the module's code reads: np, helpers)."""
-        taken = {"np", "os", "_consts", *HELPERS, *helpers_used(*programs)}
+        taken = {"np", "os", "_consts", *HELPERS, *helpers_used(*programs), *BUILTINS_READ}
         return all(is_identifier(n) and n not in taken and n == normal_name(n) for n in self.param_names())
 
     def for_value(self) -> "Entry":
@@ -513,6 +513,15 @@ def entry_points_text(names: dict[str, str]) -> str:
     return ("# Functions whose requested names are taken here, for gradc's loader.\n"
             f"__gradc_entry_points__ = {{{', '.join(f'{k!r}: {v!r}' for k, v in moved.items())}}}")
 
+
+# The builtins and module-level names generated code reads (its checks, loops, the scalar
+# modules' math code and their helpers): a parameter of one of these names would shadow it, so
+# such a signature is not kept (the functions take the program's inputs instead).
+# tests/test_codegen_names.py checks that generated code reads no other builtin.
+BUILTINS_READ = frozenset({
+    "type", "isinstance", "float", "int", "bool", "str", "len", "range", "tuple", "list", "dict", "map",
+    "getattr", "hasattr", "abs", "min", "max", "sum", "enumerate", "zip", "iter", "reversed", "object",
+    "ValueError", "ArithmeticError", "TypeError", "KeyError", "IndexError", "math", "numpy_errors_default"})
 
 HELPERS = ("sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax", "scatter", "scatter_add",
            "gather_last", "index_set", "index_add", "where_zero")

@@ -35,7 +35,7 @@ MATH = {"exp": "math.exp", "log": "math.log", "sqrt": "math.sqrt", "sin": "math.
 # Python's float operators are IEEE double arithmetic, as NumPy's float64 (`/` raises
 # ZeroDivisionError where NumPy gives inf or nan: caught like the math functions' errors).
 OPERATORS = {"add", "sub", "mul", "div", "neg"}
-OTHERS = {"pow", "square", "abs", "sigmoid"}  # written below
+OTHERS = {"pow", "square", "abs", "sigmoid", "copy"}  # written below
 
 
 def _integral(c) -> bool:
@@ -58,6 +58,8 @@ def emit(op, operands) -> Expr:
         return infix("*", MUL, operands[0], operands[0])
     if name == "abs":
         return call("abs", operands[0])
+    if name == "copy":  # a Python float is immutable: its copy is itself
+        return operands[0]
     if name == "sigmoid":  # the runtime helper's formula, 1 / (1 + e^-x)
         return infix("/", MUL, Expr("1.0"), infix("+", ADD, Expr("1.0"), call("math.exp", prefix("-", operands[0]))))
     return op.prim.emit(*operands, **op.params)  # OPERATORS

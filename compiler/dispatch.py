@@ -115,9 +115,9 @@ def _argument_test(expr: str, a, bind: dict) -> str | None:
     if t in (bool, int, str):
         bind[f"t{k}"], bind[f"v{k}"] = t, a
         return f"type({expr}) is t{k} and {expr} == v{k}"
-    if t is dict:  # a parameter tree: its type, keys in order, then each value
-        bind[f"keys{k}"] = tuple(a)
-        tests = [f"type({expr}) is dict and tuple({expr}) == keys{k}"]
+    if t is dict:  # a parameter tree: its type, keys in order and their types (1 == True == 1.0), each value
+        bind[f"keys{k}"], bind[f"keytypes{k}"] = tuple(a), tuple(map(type, a))
+        tests = [f"type({expr}) is dict and tuple({expr}) == keys{k} and tuple(map(type, {expr})) == keytypes{k}"]
         for key, value in a.items():
             j = len(bind)
             bind[f"key{j}"] = key
@@ -163,6 +163,7 @@ def matcher(args, state=None, guard=None):
 
 
 MISS = object()  # what a hot entry's functions return for arguments they were not made for
+TEST_BUILTINS = frozenset({"type", "tuple", "map"})  # the builtins the tests read (`_argument_test`)
 
 
 def hot_entry(args, state, guard, value, value_and_grad, key) -> "Hot | None":
@@ -228,8 +229,9 @@ def _fused(fn, test: str, bind: dict):
     checker = code.co_names[0] if code.co_names else ""
     if fn.__closure__ or not code.co_filename.startswith("<gradc:") or not checker.startswith("check_arguments"):
         return None
-    if _names(code) & set(bind) or set(fn.__globals__) & set(bind) or set(dir(builtins)) & set(bind):
-        return None
+    if (_names(code) & (set(bind) | TEST_BUILTINS) or set(fn.__globals__) & (set(bind) | TEST_BUILTINS)
+            or set(dir(builtins)) & set(bind)):
+        return None  # (a name the test reads is taken there)
     start = code.co_firstlineno - 1  # the module's text from the function's def on
     lines = linecache.getlines(code.co_filename)[start:]
     try:

@@ -281,17 +281,7 @@ def test_every_row_of_an_array_is_unpacked_in_one_line():
                           .grad(x, W, U, xs, 11)[0])
 
 
-def test_a_saved_checkpointed_formula_stores_everything_and_says_so(tmp_path):
-    """A math string has no Python signature to give the executor's entry function: its
-    saved module stores every intermediate (a warning says so)."""
-    fn, wrt, args, _ = CASES["formula"]
-    c = gradc.compile(fn, wrt, args=args, checkpoint=Revolve(2))
-    with pytest.warns(UserWarning, match="stores every intermediate"):
-        path = c.save(tmp_path / "formula_grad.py")
-    assert "SCHEDULE" not in path.read_text()
-
-
-@pytest.mark.parametrize("name", sorted(set(CASES) - {"formula"}))
+@pytest.mark.parametrize("name", sorted(CASES))  # a formula too: its variables are the signature
 @pytest.mark.parametrize("policy", [Revolve(2), Segments()], ids=["revolve", "segments"])
 def test_a_saved_checkpointed_module_runs_the_schedule_alone(tmp_path, name, policy):
     """The module holds the step functions, the schedule as data and the executor: it
@@ -308,7 +298,7 @@ def test_a_saved_checkpointed_module_runs_the_schedule_alone(tmp_path, name, pol
     spec = importlib.util.spec_from_file_location(f"{name}_grad", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    value, grads = getattr(module, f"{fn.__name__}_value_and_grad")(*args)
+    value, grads = getattr(module, f"{c.name}_value_and_grad")(*args)
     want_value, want_grads = c.value_and_grad(*args)
     assert value == want_value
     for a, b in zip(grads if isinstance(grads, tuple) else (grads,),

@@ -19,6 +19,8 @@ import pytest
 import gradc
 from gradc import nn
 
+from fixtures.numeric import assert_close, fd_grad
+
 rng = np.random.default_rng(7)
 
 # Module-level constants named like generated names.
@@ -346,3 +348,54 @@ def test_a_parameter_named_like_the_argument_checker(tmp_path):
     exec(compile(c.source, "<saved>", "exec"), namespace)  # our own generated module
     v2, g2 = namespace["_named_like_the_checker_value_and_grad"](*args)
     np.testing.assert_allclose(g2, grad)
+
+
+# -- parameters named like the builtins generated code reads -------------------------------
+
+def named_type(w, x, y, type="mse"):
+    r = x @ w - y
+    return np.mean(r ** 2) if type == "mse" else np.mean(np.abs(r))
+
+
+def named_float(w, float):
+    return np.sum(w ** 2) * float
+
+
+def named_sum(sum, x):
+    return np.sum(sum * x)
+
+
+def scalar_named_like_math_names(numpy_errors_default, math):
+    return np.exp(numpy_errors_default) * math + np.sin(math)
+
+
+@pytest.mark.parametrize("fn,args", [
+    (named_type, (np.array([0.5, -1.0, 2.0]), np.eye(3), np.ones(3))),
+    (named_type, (np.array([0.5, -1.0, 2.0]), np.eye(3), np.ones(3), "mae")),
+    (named_float, (np.array([0.5, -1.0]), 2.5)),
+    (named_sum, (np.array([0.5, -1.0]), np.array([2.0, 3.0]))),
+    (scalar_named_like_math_names, (0.3, 1.7)),
+])
+def test_a_parameter_named_like_a_builtin_the_code_reads(fn, args, tmp_path):
+    """`def loss(w, x, y, type="mse")`: a parameter called type, float, sum, math or
+    numpy_errors_default never shadows what the generated code reads (it called the argument)."""
+    value, g = gradc.value_and_grad(fn)(*args)
+    assert value == pytest.approx(fn(*args), rel=1e-14)
+    assert_close(g, fd_grad(fn, args, 0), rtol=1e-6)
+    again = gradc.value_and_grad(fn)(*args)  # the fast path
+    assert again[0] == value
+
+
+def test_generated_code_reads_no_builtin_outside_the_list():
+    """codegen.BUILTINS_READ is what keeps a parameter from shadowing a builtin the code reads:
+    every golden module (array code, scalar math code, loops, checkpointed steps) reads no other."""
+    import builtins
+    from pathlib import Path
+
+    from gradc import codegen
+
+    names = set(dir(builtins))
+    for path in sorted(Path(__file__).parent.joinpath("golden").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        assert read & names <= codegen.BUILTINS_READ, (path.name, sorted(read & names - codegen.BUILTINS_READ))
