@@ -22,7 +22,7 @@ from ..ir import Builder, Const, Op, Program, Value, bind
 from ..passes import optimize
 from ..passes.activity import varied
 from ..passes.simplify import rewrite
-from . import masks
+from . import masks, precision
 from ..ir import Aval
 from ..regions import LOOP_RESULT, UNWIND, WHILE, emit_cond, emit_loop, emit_unwind, emit_while, is_cond, is_loop
 
@@ -295,8 +295,9 @@ def _tangent(op: Op, tangents: list) -> Value | None:
     prim = op.prim
     if not prim.derivative_known:
         raise CompileError(f"cannot differentiate {prim.name}: gradc has no derivative rule for it", op.loc)
+    inputs = precision.rule_inputs(op)
     if prim.jvp is not None:
-        return prim.jvp(tangents, op.out, *op.inputs, **op.params)
+        return prim.jvp(tangents, op.out, *inputs, **op.params)
     if prim.linear:
         return bind(prim.name, tangents[0], **op.params)
     if prim.elementwise and prim.vjp is not None:
@@ -304,7 +305,7 @@ def _tangent(op: Op, tangents: list) -> Value | None:
         for i, t in enumerate(tangents):
             if t is None:
                 continue
-            contribution = prim.vjp(t, op.out, *op.inputs, **op.params)[i]
+            contribution = prim.vjp(precision.cotangent(t, op, inputs), op.out, *inputs, **op.params)[i]
             if contribution is not None:
                 total = contribution if total is None else total + contribution
         return total

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..ir import Aval, Builder, Const, Op, Program, Value
 from ..passes import optimize
-from . import masks
+from . import masks, precision
 from ..passes.activity import active
 from ..passes.simplify import rewrite
 from ..passes.rebuild import clone
@@ -92,6 +92,7 @@ def _sweep(program: Program, live, adjoint: dict, plans: dict, builder: Builder)
             for x, c, m in zip(op.inputs, parts, part_masks):
                 if c is None or x not in live:
                     continue
+                c = precision.contribution(c, x)
                 if c.shape != x.shape:
                     c = builder.bind("sum_to", c, shape=x.shape)
                 m = masks.fit(m, x.shape)
@@ -110,6 +111,7 @@ def _sweep(program: Program, live, adjoint: dict, plans: dict, builder: Builder)
             if c is None or x not in live or masks.is_zero(c):
                 continue
             c, m = masks.through(op.prim, mask.get(op.out), c, (g,))
+            c = precision.contribution(c, x)
             if c.shape != x.shape:
                 c = builder.bind("sum_to", c, shape=x.shape)
             m = masks.fit(m, x.shape)
@@ -690,8 +692,9 @@ def _contributions(op: Op, g: Value, live) -> list:
     if not op.prim.derivative_known:
         raise CompileError(f"cannot differentiate {op.prim.name}: gradc has no derivative rule for it",
                            op.loc)
+    inputs = precision.rule_inputs(op)
     try:
-        return list(op.prim.vjp(g, op.out, *op.inputs, **op.params))
+        return list(op.prim.vjp(precision.cotangent(g, op, inputs), op.out, *inputs, **op.params))
     except NotImplementedError as e:
         raise CompileError(f"cannot differentiate {op.prim.name}: {e}", op.loc) from None
 
