@@ -578,15 +578,13 @@ class Compiled:
         array or a 1-tuple when it is not), or JAX's form, one per primal, where the
         directions of arguments outside wrt must be zero."""
         primals = tuple(primals)
-        spec, inputs, (_, _, fn) = self._derived(primals, {}, "jvp")
-        directions = [np.asarray(t, dtype=np.result_type(np.asarray(primals[i]).dtype, np.float64)
-                                 if np.asarray(primals[i]).dtype.kind != "f" else np.asarray(primals[i]).dtype)
-                      for t, i in zip(self._tangents_for_wrt(primals, tangents), self.wrt)]
-        value, derivative = fn(*inputs, *directions)
+        spec, inputs, (program, _, fn) = self._derived(primals, {}, "jvp")
+        avals = [v.aval for v in program.inputs[len(program.inputs) - len(self.wrt):]]
+        value, derivative = fn(*inputs, *self._tangents_for_wrt(primals, tangents, avals))
         return value, derivative
 
-    def _tangents_for_wrt(self, primals, tangents) -> list:
-        """The direction for each wrt argument, checked against its shape."""
+    def _tangents_for_wrt(self, primals, tangents, avals) -> list:
+        """The direction for each wrt argument, checked against its shape, as its dtype."""
         names = [self.arg_names[i] for i in self.wrt]
         if not isinstance(tangents, tuple):
             tangents = (tangents,)
@@ -604,27 +602,31 @@ class Compiled:
             raise SignatureError(
                 f"jvp takes one tangent per wrt argument ({', '.join(names)}: {len(self.wrt)}) or one "
                 f"per primal ({len(primals)}), not {len(tangents)}", self._loc)
-        return self._check_directions("jvp", "tangent", primals, chosen)
+        return self._check_directions("jvp", "tangent", primals, chosen, avals)
 
-    def _check_directions(self, what: str, noun: str, primals, directions) -> list:
-        """Each direction (tangent, hvp direction) an array of numbers with the shape of its
-        wrt argument, as float arrays of the argument's floating-point dtype."""
+    def _check_directions(self, what: str, noun: str, primals, directions, avals) -> list:
+        """Each direction (tangent, hvp direction) an array of real numbers with the shape of
+        its wrt argument, converted to the dtype of the derived program's direction input
+        (`avals`), its argument's: a float32 argument's derivatives are computed in float32."""
         out = []
-        for i, d in zip(self.wrt, directions):
-            name, x = self.arg_names[i], np.asarray(primals[i])
-            try:
-                a = np.asarray(d)
-            except (TypeError, ValueError) as e:
-                raise SignatureError(f"{what}: the {noun} for {name} is not an array of numbers ({e})",
-                                     self._loc) from None
-            if a.dtype.kind not in "biuf":
-                raise SignatureError(f"{what}: the {noun} for {name} is not an array of real numbers "
-                                     f"(dtype {a.dtype})", self._loc)
-            if a.shape != x.shape:
-                raise SignatureError(f"{what}: the {noun} for {name} has shape {a.shape}; {name} has shape "
-                                     f"{x.shape}", self._loc)
-            out.append(d)
+        for i, d, aval in zip(self.wrt, directions, avals):
+            name = self.arg_names[i]
+            a = self._real_array(what, f"the {noun} for {name}", d, np.shape(primals[i]), f"{name} has")
+            out.append(np.asarray(a, dtype=aval.dtype))
         return out
+
+    def _real_array(self, what: str, where: str, d, shape, whose: str) -> np.ndarray:
+        """`d` as an array of real numbers of this shape, or a SignatureError saying why not."""
+        try:
+            a = np.asarray(d)
+        except (TypeError, ValueError) as e:
+            raise SignatureError(f"{what}: {where} is not an array of numbers ({e})", self._loc) from None
+        if a.dtype.kind not in "biuf":
+            raise SignatureError(f"{what}: {where} is not an array of real numbers (dtype {a.dtype})", self._loc)
+        if a.shape != tuple(shape):
+            raise SignatureError(f"{what}: {where} has shape {a.shape}; {whose} shape {tuple(shape)}",
+                                 self._loc)
+        return a
 
     @api_boundary
     def vjp(self, *args, **kwargs):
@@ -633,18 +635,16 @@ class Compiled:
         bound = self._arguments(args, kwargs)
         if self.checkpoint is not None:  # a scalar loss: ct · gradient, from the checkpointed run
             return self._checkpointed_vjp(bound)
-        spec, inputs, (_, _, fn) = self._derived(args, kwargs, "vjp")
+        spec, inputs, (program, _, fn) = self._derived(args, kwargs, "vjp")
         value = self._finish(spec, bound, "value")  # (the entry takes the user's arguments)
-        out_aval = spec.ir.outputs[0].aval
+        seed = program.inputs[-1].aval  # the output's (float64 for an integer output)
+        xs = [bound[i] for i in self.wrt]
 
         @api_boundary
         def vjp_fn(cotangent):
-            ct = np.asarray(cotangent, dtype=np.result_type(out_aval.dtype, np.float64))
-            if ct.shape != out_aval.shape:
-                raise SignatureError(f"the cotangent must have the output's shape {out_aval.shape}, "
-                                     f"not {ct.shape}", self._loc)
-            grads = fn(*inputs, ct)
-            grads = grads if isinstance(grads, tuple) else (grads,)
+            ct = self._real_array("vjp", "the cotangent", cotangent, seed.shape, "the output has")
+            grads = fn(*inputs, np.asarray(ct, dtype=seed.dtype))
+            grads = tuple(like_argument(g, x) for g, x in zip(grads if isinstance(grads, tuple) else (grads,), xs))
             return grads if self.wrt_tuple else grads[0]
 
         return value, vjp_fn
@@ -663,8 +663,8 @@ class Compiled:
             if ct.shape != () or ct.dtype.kind not in "fiu":
                 raise SignatureError(f"the cotangent of {self.name}'s scalar result is a number, "
                                      f"not {cotangent!r}", self._loc)
-            pulled = tuple(type(g)(g * float(ct)) if isinstance(g, float) else g * ct.astype(g.dtype)
-                           for g in grads)
+            pulled = tuple(like_argument(np.asarray(g) * ct.astype(np.asarray(g).dtype), bound[i])
+                           for g, i in zip(grads, self.wrt))
             return pulled if self.wrt_tuple else pulled[0]
 
         return value, vjp_fn
@@ -688,7 +688,7 @@ class Compiled:
         self.jacobian_mode = mode
         from . import vectorized  # every direction at once: the derived program, batched
 
-        blocks = vectorized.jacobian(self, bound, mode)
+        blocks = [like_argument(b, bound[i]) for b, i in zip(vectorized.jacobian(self, bound, mode), self.wrt)]
         return tuple(blocks) if self.wrt_tuple else blocks[0]
 
     @api_boundary
@@ -710,11 +710,10 @@ class Compiled:
         if not isinstance(directions, (tuple, list)) or len(directions) != len(self.wrt):
             raise SignatureError(f"hvp needs one direction per wrt argument ({len(self.wrt)}), as a tuple "
                                  "when wrt is a tuple", self._loc)
-        spec, inputs, (_, _, fn) = self._derived(tuple(bound), {}, f"hvp-{mode}", what)
-        directions = self._check_directions(what, "direction", bound, directions)
-        out = fn(*inputs, *[np.asarray(d, dtype=np.float64) for d in directions])
-        out = out if isinstance(out, tuple) else (out,)
-        out = tuple(float(o) if spec.ir.inputs[k].pytype is float else o for o, k in zip(out, spec.ir.wrt))
+        spec, inputs, (program, _, fn) = self._derived(tuple(bound), {}, f"hvp-{mode}", what)
+        avals = [v.aval for v in program.inputs[len(program.inputs) - len(self.wrt):]]
+        out = fn(*inputs, *self._check_directions(what, "direction", bound, directions, avals))
+        out = tuple(like_argument(o, bound[i]) for o, i in zip(out if isinstance(out, tuple) else (out,), self.wrt))
         return out if self.wrt_tuple else out[0]
 
     @api_boundary
@@ -731,10 +730,9 @@ class Compiled:
         from . import vectorized  # every column at once: the Hessian-vector product, batched
 
         blocks = vectorized.hessian(self, bound, mode)
-        if not self.wrt_tuple:
-            h = blocks[0][0]
-            return float(h) if h.ndim == 0 and isinstance(bound[self.wrt[0]], float) else h
-        return tuple(tuple(row) for row in blocks)
+        # block [i][j] is the derivative of the gradient for x_i (x_i's type) along x_j
+        blocks = tuple(tuple(like_argument(b, bound[i]) for b in row) for row, i in zip(blocks, self.wrt))
+        return blocks if self.wrt_tuple else blocks[0][0]
 
     @api_boundary
     def symbolic_grad(self):
@@ -770,13 +768,14 @@ class Compiled:
                                  self._loc)
         path = Path(path)
         spec = self.latest
+        self._writable_defaults(spec)
         if backend == "array-api":
             return self._save_array_api(spec, path, overwrite)
         npz_path = path.with_name(f"{path.stem}_consts.npz")
         check_output(path, overwrite=overwrite, protected=self.source_files())
         avoid = spec.entry.param_names() if spec.entry is not None else ()
         has_big = any(v.size > codegen.INLINE_ARRAY_LIMIT
-                      for v in codegen.constants(spec.ir, spec.adjoint_ir, avoid=avoid).values())
+                      for v in codegen.constants(spec.ir, spec.adjoint_ir, avoid=avoid, entry=spec.entry).values())
         if has_big:
             check_output(npz_path, overwrite=overwrite, protected=self.source_files())
         npz = f"{path.stem}_consts.npz"
@@ -803,11 +802,23 @@ class Compiled:
             if token is not None:
                 codegen.FLAVOUR.reset(token)
         path.write_text(text)
-        big = {k: v for k, v in codegen.constants(spec.ir, spec.adjoint_ir, avoid=avoid).items()
+        big = {k: v for k, v in codegen.constants(spec.ir, spec.adjoint_ir, avoid=avoid, entry=spec.entry).items()
                if v.size > codegen.INLINE_ARRAY_LIMIT}
         if big:
             np.savez(path.with_name(npz), **big)
         return path
+
+    def _writable_defaults(self, spec: Specialization) -> None:
+        """A saved module is called exactly like the loss: refused (before anything is written)
+        when a parameter's default is an object no source can make (docs/supported-subset.md)."""
+        for name in spec.entry.unwritable_defaults() if spec.entry is not None else ():
+            default = self.signature.parameters[name].default
+            raise SignatureError(
+                f"save: the default of parameter {name} is a {type(default).__module__}."
+                f"{type(default).__qualname__}, which a generated module cannot write (defaults are "
+                "numbers, strings, None, NumPy scalars, arrays of numbers, and dicts, lists and "
+                "tuples of them); the saved module would take different arguments than "
+                f"{self.name}: give {name} such a default (or none)", self._loc)
 
     def _save_array_api(self, spec: Specialization, path: Path, overwrite: bool) -> Path:
         """The module for the array API standard: refused (CompileError) before anything is
@@ -1064,7 +1075,7 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
         entry = None  # a parameter named like the module's own names (np, a helper): flat functions
     source = codegen.module_source(program, adjoint, origin=origin, grouped=grouped, entry=entry)
     avoid = entry.param_names() if entry is not None else ()
-    namespace = loader.load(source, program.name, codegen.constants(program, adjoint, avoid=avoid))
+    namespace = loader.load(source, program.name, codegen.constants(program, adjoint, avoid=avoid, entry=entry))
     spec = Specialization(program, adjoint, source, namespace[program.name],
                           namespace[f"{program.name}_value_and_grad"], entry=entry)
     spec.scalar = policy is None and codegen_scalar.applies(program, adjoint, entry)  # (steps take float64)
@@ -1144,6 +1155,20 @@ def _input_kind(a):
     if dask_backend.is_dask(a):
         return dask_backend.input_kind(a)
     return ("array", tuple(a.shape), a.dtype.name)
+
+
+def like_argument(d, x):
+    """A derivative with respect to the argument x (a pulled-back cotangent, an hvp, a Jacobian
+    or Hessian block) with x's dtype (float64 for a Python float), and, where it is 0-d, of x's
+    kind, as a gradient is: a Python float's is a Python float, a NumPy scalar's a NumPy scalar,
+    a 0-d array's a 0-d array (docs/supported-subset.md, "Types of derivatives")."""
+    if isinstance(x, np.generic):  # (before float: np.float64 is a float)
+        a = np.asarray(d, dtype=x.dtype)
+        return a if a.ndim else a[()]
+    if isinstance(x, float):
+        a = np.asarray(d, dtype=np.float64)
+        return a if a.ndim else float(a)
+    return np.asarray(d, dtype=x.dtype)
 
 
 def _grad_kind(a):

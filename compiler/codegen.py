@@ -301,13 +301,36 @@ class Entry:
         return Entry(self.params, self.access, None, self.wrt_names, self.checks, self.structure,
                      self.kinds)
 
-    def signature_text(self) -> str:
-        return ", ".join(self.signature_parts())
+    def signature_text(self, consts: dict | None = None) -> str:
+        return ", ".join(self.signature_parts(consts))
 
-    def signature_parts(self) -> list[str]:
+    def default_arrays(self) -> list[tuple[str, np.ndarray]]:
+        """(name hint, array) for each array in a default too large to write inline, once each:
+        module-level constants (`const_names`), so the signature can name them."""
+        out, seen = [], set()
+        for _, name, default in self.params:
+            for a in _default_leaves(default) if default is not NO_DEFAULT else ():
+                if _writable_dtype(a.dtype) and a.size > INLINE_ARRAY_LIMIT and id(a) not in seen:
+                    seen.add(id(a))
+                    out.append((f"{name}_default", a))
+        return out
+
+    def unwritable_defaults(self) -> list[str]:
+        """The parameters whose default a module cannot write (an object that is not a number,
+        string, NumPy scalar or array of numbers, or a container of those)."""
+        return [name for _, name, d in self.params
+                if d is not NO_DEFAULT and default_text(d, lambda a: "_") is None]
+
+    def signature_parts(self, consts: dict | None = None) -> list[str]:
+        """The parameters as the user wrote them, defaults included; `consts` (Const → the
+        name of a module-level constant: `const_names(..., entry=self)`) names the large
+        arrays in defaults. A default no module can write (`unwritable_defaults`: save refuses
+        those) is left out, with every positional default before it."""
         P = inspect.Parameter
         params = list(self.params)
-        defaults = [_default_text(d) if d is not NO_DEFAULT else None for _, _, d in params]
+        arrays = {id(c.value): n for c, n in (consts or {}).items()}
+        defaults = [default_text(d, lambda a: arrays.get(id(a))) if d is not NO_DEFAULT else None
+                    for _, _, d in params]
         positional = [i for i, (kind, _, _) in enumerate(params)
                       if kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
         # A positional parameter without a (writable) default ends the defaults before it.
@@ -339,16 +362,17 @@ class Entry:
                 else f"{name}={name}" if kind == P.KEYWORD_ONLY else name
                 for kind, name, _ in self.params]
 
-    def checking_function(self, cname: str, module: str) -> str | None:
+    def checking_function(self, cname: str, module: str, consts: dict | None = None) -> str | None:
         """`def cname(...)`: the containers, shapes, dtypes and compile-time values the module
         was generated for, refused otherwise with a ValueError naming the argument. One
         function both entry points call, so each of them starts with one line, not dozens."""
         body = (self.structure_lines(module) + self.check_lines(module) + self.input_lines(module))
         if not body:
             return None
-        head = f"def {cname}({', '.join(self.signature_parts())}):"
+        params = self.signature_parts(consts)
+        head = f"def {cname}({', '.join(params)}):"
         if len(head) > 96:
-            head = "\n".join([f"def {cname}("] + [f"        {p}," for p in self.signature_parts()] + ["):"])
+            head = "\n".join([f"def {cname}("] + [f"        {p}," for p in params] + ["):"])
         doc = '    """The arguments this module was generated for (it is specialised to them)."""'
         return "\n".join([head, doc] + body)
 
@@ -399,7 +423,7 @@ class Entry:
         lines = []
         for param, path, value in self.checks:
             where = f"{param}{''.join(f'[{key_text(k)}]' for k in path)}"
-            want = _default_text(value)
+            want = default_text(value, lambda a: None)
             if want is None:  # not writable as a literal (an int subclass, ...): not checked
                 continue
             test = f"{where} is not None" if value is None else \
@@ -443,18 +467,77 @@ class Entry:
         return laid_out(self.grads, 4, 97 if split else 0) if split else text(self.grads)
 
 
-def _default_text(value) -> str | None:
-    """A default value as source, when it is a literal that reads back exactly."""
-    if type(value) is str:
+def default_text(value, array_name, depth: int = 0) -> str | None:
+    """A parameter's default as source that reads back as an equal value of the same type:
+    Python literals; NumPy scalars as `np.float32(0.1)` (the exact value: repr of a double
+    round-trips it); arrays of numbers bit for bit, inline up to INLINE_ARRAY_LIMIT entries,
+    larger ones by `array_name(a)` (a module-level constant: None when the module has none);
+    dicts, lists and tuples of those. None for anything else (no source can make it)."""
+    t = type(value)
+    if t is str:
         return key_text(value)
-    if type(value) is tuple:
-        items = [_default_text(v) for v in value]
+    if t is bytes:
+        return repr(value)
+    if t in (bool, int, float) or value is None:
+        return literal(value).text
+    if isinstance(value, np.generic):
+        spelling = "bool_" if t is np.bool_ else t.__name__  # np.int64, np.longlong, ...: its own type
+        if getattr(np, spelling, None) is not t or not _writable_dtype(value.dtype) \
+                or not _literal_exact(np.asarray(value)):
+            return None  # (a subclass; a NaN with another payload than np.nan's)
+        return f"np.{spelling}({literal(value.item()).text})"
+    if depth >= MAX_DEFAULT_DEPTH:  # (and cycles)
+        return None
+    if t is np.ndarray:
+        if not _writable_dtype(value.dtype):
+            return None
+        if value.size > INLINE_ARRAY_LIMIT:
+            return array_name(value)
+        return array_literal(value) if _literal_exact(value) else None
+    if t in (tuple, list):
+        items = [default_text(v, array_name, depth + 1) for v in value]
         if any(i is None for i in items):
             return None
-        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
-    if type(value) in (bool, int, float) or value is None:
-        return literal(value).text
-    return None  # NumPy scalars, enums, ...: no default in the signature (the caller passes it)
+        if t is tuple and len(items) == 1:
+            return f"({items[0]},)"
+        return ("({})" if t is tuple else "[{}]").format(", ".join(items))
+    if t is dict:
+        if not all(type(k) in (str, int) for k in value):
+            return None
+        items = [default_text(v, array_name, depth + 1) for v in value.values()]
+        if any(i is None for i in items):
+            return None
+        return "{" + ", ".join(f"{key_text(k)}: {i}" for k, i in zip(value, items)) + "}"
+    return None  # an instance of a class, a function, a set, an enum, ...
+
+
+MAX_DEFAULT_DEPTH = 64  # containers in a default nested deeper than this are not written
+
+
+def _writable_dtype(dtype: np.dtype) -> bool:
+    """Numbers NumPy scalars and array literals write exactly: bool, integers, float16/32/64."""
+    return dtype.kind in "biuf" and dtype.isnative and not (dtype.kind == "f" and dtype.itemsize > 8)
+
+
+def _literal_exact(a: np.ndarray) -> bool:
+    """Whether the literal of `a`'s numbers reads back bit for bit: all but a NaN whose payload
+    is not NumPy's own (np.nan, -np.nan)."""
+    if a.dtype.kind != "f":
+        return True
+    nan = np.isnan(a)
+    if not nan.any():
+        return True
+    own = np.copysign(np.full(a.shape, np.nan, dtype=a.dtype), np.where(np.signbit(a), -1.0, 1.0).astype(a.dtype))
+    return a[nan].tobytes() == own[nan].tobytes()
+
+
+def _default_leaves(value, depth: int = 0):
+    """The arrays inside a default (through dicts, lists and tuples)."""
+    if type(value) is np.ndarray:
+        yield value
+    elif type(value) in (tuple, list, dict) and depth < MAX_DEFAULT_DEPTH:
+        for v in (value.values() if type(value) is dict else value):
+            yield from _default_leaves(v, depth + 1)
 
 
 def scalar_literal(value) -> Expr:
@@ -466,8 +549,9 @@ def scalar_literal(value) -> Expr:
     return literal(value)
 
 
-def const_names(*programs: Program, avoid=()) -> dict[Const, str]:
-    """One name per array constant across all the programs of a module.
+def const_names(*programs: Program, avoid=(), entry: "Entry | None" = None) -> dict[Const, str]:
+    """One name per array constant across all the programs of a module, and (after them)
+    per large array in the `entry`'s defaults (`def loss(w, A=A_default)`).
 
     Module-level names are allocated from one Namespace: gradc's own (np, os, _consts,
     the helpers) are never handed out; the functions' names and argument names are
@@ -476,8 +560,11 @@ def const_names(*programs: Program, avoid=()) -> dict[Const, str]:
     fixed = {"np", "os", "_consts", *HELPERS, *helpers_used(*programs)}
     avoid = {n for p in programs for n in (p.name, f"{p.name}_value_and_grad")} | set(avoid)
     avoid |= {v.name for p in programs for v in p.inputs if isinstance(v.name, str)}
+    if entry is not None:
+        avoid |= set(entry.param_names())
     space = Namespace(fixed | {n for n in avoid if is_identifier(n)})
     consts = list({c.uid: c for p in programs for c in p.consts()}.values())
+    consts += [Const(a, hint) for hint, a in (entry.default_arrays() if entry is not None else ())]
     return {c: space.name(("const", c.uid), c.name or f"c{i}", f"c{i}") for i, c in enumerate(consts, 1)}
 
 
@@ -1100,7 +1187,7 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
     naming = naming or Naming(program, "python", consts, entry, helpers, reserved=(checker,) if checker else ())
     stmts = statements(program, naming)
     if entry is not None:
-        params = entry.signature_parts()
+        params = entry.signature_parts(consts)
         head = f"def {fname}({', '.join(params)}):"
         if len(head) > 96:  # one parameter a line: never a break inside a default's literal
             head = "\n".join([f"def {fname}("] + [f"        {p}," for p in params] + ["):"])
@@ -1429,9 +1516,10 @@ def helper_source(names, renamed: dict | None = None) -> str:
     return "\n\n".join(source(n).rstrip() + "\n" for n in names)
 
 
-def constants(*programs: Program, avoid=()) -> dict[str, np.ndarray]:
-    """Array constants by their module-level names (`avoid`: the entry functions' parameter names)."""
-    return {name: np.asarray(c.value) for c, name in const_names(*programs, avoid=avoid).items()}
+def constants(*programs: Program, avoid=(), entry: "Entry | None" = None) -> dict[str, np.ndarray]:
+    """Array constants by their module-level names (`avoid`: the entry functions' parameter names;
+    `entry`: its large default arrays too)."""
+    return {name: np.asarray(c.value) for c, name in const_names(*programs, avoid=avoid, entry=entry).items()}
 
 
 def array_literal(a: np.ndarray) -> str:
@@ -1478,7 +1566,7 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
     name = forward.name
     wrt_names = ", ".join(entry.wrt_names if entry is not None else
                           (adjoint.inputs[i].name for i in adjoint.wrt))
-    names = const_names(forward, adjoint, avoid=entry.param_names() if entry is not None else ())
+    names = const_names(forward, adjoint, avoid=entry.param_names() if entry is not None else (), entry=entry)
     consts = {n: np.asarray(c.value) for c, n in names.items()}
     big = {k: v for k, v in consts.items() if v.size > INLINE_ARRAY_LIMIT}
     external = bool(big) and external_consts != "runtime"
@@ -1494,7 +1582,7 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
         checker = "check_arguments"
         while checker in taken:
             checker += "_"
-        checking = entry.checking_function(checker, "this module")
+        checking = entry.checking_function(checker, "this module", names)
         checker = checker if checking is not None else None
     imports = "import os\n\nimport numpy as np" if external else "import numpy as np"
     parts = [_docstring(docstring_text(f"{name} and its gradient with respect to {wrt_names}."),

@@ -76,8 +76,8 @@ def applies(forward: Program, adjoint: Program | None, entry: "codegen.Entry | N
         return False
     if entry is not None and (any(path for _, path in entry.access) or entry.structure
                               or any(kind != ("float",) for kind in entry.kinds)
-                              or "math" in entry.param_names()):
-        return False
+                              or "math" in entry.param_names() or entry.default_arrays()):
+        return False  # (a large default array is a module constant: the NumPy module has them)
     if any(v.name == "math" for v in inputs):
         return False
     if entry is None and not (len(adjoint.wrt) >= 1 and _flat_entry(forward, adjoint, True).usable(*programs)):
@@ -115,7 +115,7 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
         checker = "check_arguments"
         while checker in taken:
             checker += "_"
-        checking = entry.checking_function(checker, "this module")
+        checking = entry.checking_function(checker, "this module", names)
         checker = checker if checking is not None else None
     parts = [codegen._docstring(
         docstring_text(f"{name} and its gradient with respect to {wrt_names}."),
@@ -180,7 +180,7 @@ def _math_function(program: Program, fname: str, doc: str, fallback: str, consts
     naming.space.name(("module", "math"), "math")  # never a local's name
     stmts = codegen.statements(program, naming, emit=emit)
     if entry is not None:
-        params, args = entry.signature_parts(), entry.call_parts()
+        params, args = entry.signature_parts(consts), entry.call_parts()
     else:
         params = args = [naming.base(v) for v in program.inputs]
     lines = [f"def {fname}({', '.join(params)}):", f'    """{docstring_text(doc)}"""']

@@ -87,8 +87,9 @@ def _directions(shapes, dtypes, start: int, count: int) -> list[np.ndarray]:
 
 def over_basis(compiled, spec, kind: str, program: Program, inputs: list, n_dirs: int, what: str):
     """Run `program` (a derived program whose last n_dirs inputs are directions) on every basis
-    direction; returns, per output, an array (N, *output shape), row k the output for column k
-    of the identity over all direction entries."""
+    direction; returns, per output, an array (N, *output shape) of the output's dtype (a float32
+    argument's derivatives stay float32), row k the output for column k of the identity over all
+    direction entries."""
     first = len(program.inputs) - n_dirs
     plan = spec.derived.get(("plan", kind))
     if plan is None:
@@ -100,17 +101,17 @@ def over_basis(compiled, spec, kind: str, program: Program, inputs: list, n_dirs
     axes = [None] * first + [0] * n_dirs
     fname = f"{compiled.name}_{kind.replace('-', '_')}_batched"
     starts = range(0, total, chunk)
-    outs = [np.zeros((total,) + v.shape) for v in program.outputs] if len(starts) > 1 else None
+    outs = [np.zeros((total,) + v.shape, dtype=v.dtype) for v in program.outputs] if len(starts) > 1 else None
     for start in progress(starts, len(starts), f"{what} of {compiled.name}"):
         count = min(chunk, total - start)
         fn = _load(compiled, spec, ("batched", kind, count), program, axes, count, fname,
                    f"{kind} of {compiled.name} over {count} directions at once")[2]
         result = _as_tuple(fn(*inputs, *_directions(shapes, dtypes, start, count)), len(program.outputs))
         if outs is None:
-            return [np.asarray(r, dtype=np.float64) for r in result]
+            return [np.asarray(r, dtype=v.dtype) for r, v in zip(result, program.outputs)]
         for o, r in zip(outs, result):
             o[start:start + count] = r
-    return outs if outs is not None else [np.zeros((0,) + v.shape) for v in program.outputs]
+    return outs if outs is not None else [np.zeros((0,) + v.shape, dtype=v.dtype) for v in program.outputs]
 
 
 def _column_blocks(rows: np.ndarray, sizes, shapes, out_shape) -> list[np.ndarray]:

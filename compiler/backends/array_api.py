@@ -278,7 +278,7 @@ def module_source(forward, adjoint, *, origin: str, grouped: bool, entry=None, e
     if clash:
         raise CompileError(f"backend='array-api': the parameter name {clash[0]!r} is one the generated "
                            "module uses itself; rename it", loc)
-    names = codegen.const_names(forward, adjoint, avoid=params)
+    names = codegen.const_names(forward, adjoint, avoid=params, entry=entry)
     consts = {n: np.asarray(c.value) for c, n in names.items()}
     big = {f"_c_{k}": v for k, v in consts.items() if v.size > codegen.INLINE_ARRAY_LIMIT}
     wrt_names = ", ".join(entry.wrt_names if entry is not None else (adjoint.inputs[i].name for i in adjoint.wrt))
@@ -293,8 +293,9 @@ def module_source(forward, adjoint, *, origin: str, grouped: bool, entry=None, e
     finally:
         codegen.FLAVOUR.reset(token)
     for text in (value_fn, grad_fn):
-        code = "\n".join(line for line in text.splitlines()
-                         if not line.strip().startswith(("#", '"""')))  # not comments and docstrings
+        # not comments, docstrings, nor the signature: the loss's defaults are NumPy values
+        code = "\n".join(line for line in text.splitlines()[1:]
+                         if not line.strip().startswith(("#", '"""')))
         found = NUMPY_CALL.search(code)
         if found:  # the last guard: nothing NumPy-only inside a function
             raise CompileError("backend='array-api': the generated code would call NumPy directly "
@@ -325,12 +326,17 @@ def module_source(forward, adjoint, *, origin: str, grouped: bool, entry=None, e
             lines += [f"{k} = _consts[{k!r}]" for k in big]
         parts.append("\n".join(lines))
     if entry is not None:
-        parts.append(_checker(entry))
+        parts.append(_checker(entry, names))
     parts += [value_fn.rstrip(), grad_fn.rstrip()]
     return "\n\n\n".join(parts) + "\n", big
 
 
-def _checker(entry) -> str:
+def _default_names(names: dict) -> dict:
+    """Const → its module-level name here (`_c_<name>`): the signature names large default arrays."""
+    return {c: f"_c_{n}" for c, n in names.items()}
+
+
+def _checker(entry, names) -> str:
     """The arguments the module was generated for: containers and compile-time values as in the
     NumPy module, arrays by shape and dtype in their own namespace."""
     lines = entry.structure_lines("this module") + entry.check_lines("this module")
@@ -348,7 +354,7 @@ def _checker(entry) -> str:
             want = f"an array of shape {shape!r} and dtype {dtype}"
         message = key_text(f"this module was generated for {where}: {want}")
         lines += [f"    if {test}:", f"        raise ValueError({message})"]
-    head = f"def check_arguments({entry.signature_text()}):"
+    head = f"def check_arguments({entry.signature_text(_default_names(names))}):"
     doc = '    """The arguments this module was generated for (it is specialised to them)."""'
     return "\n".join([head, doc] + (lines or ["    pass"]))
 
@@ -366,7 +372,7 @@ def _function(program, fname, doc, grouped, names, entry, checker) -> str:
 
             used |= {c for o in all_ops(body) for c in o.inputs if c in names}
     if entry is not None:
-        head = f"def {fname}({entry.signature_text()}):"
+        head = f"def {fname}({entry.signature_text(_default_names(names))}):"
         sources = [(v, f"{param}{''.join(f'[{key_text(k)}]' for k in path)}", kind)
                    for v, (param, path), kind in zip(program.inputs, entry.access, entry.kinds)]
     else:

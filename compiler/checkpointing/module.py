@@ -205,7 +205,7 @@ def saved_module(spec, *, origin: str, policy: str, npz: str) -> tuple[str, dict
     plan, chain_obj = checkpointed.plan, checkpointed.chain
     groups = plan.programs()
     name = forward.name
-    names = const_names(forward, *groups, avoid=entry.param_names())
+    names = const_names(forward, *groups, avoid=entry.param_names(), entry=entry)
     values = {n: np.asarray(c.value) for c, n in names.items()}
     big = {k: v for k, v in values.items() if v.size > INLINE_ARRAY_LIMIT}
     entries, renamed = module_names([name, f"{name}_value_and_grad"], (forward, *groups), names,
@@ -293,7 +293,7 @@ def saved_module(spec, *, origin: str, policy: str, npz: str) -> tuple[str, dict
                                f"{npz!r}))")
             const_lines += [f"{k} = _consts[{k!r}]" for k in big]
         parts.append("\n".join(const_lines))
-    checking = entry.checking_function(checker, "this module")
+    checking = entry.checking_function(checker, "this module", names)
     if checking is not None:
         parts.append(checking)
     parts.append(function_source(forward, fname, f"Value of {name}.", consts=names, entry=entry.for_value(),
@@ -308,7 +308,7 @@ def saved_module(spec, *, origin: str, policy: str, npz: str) -> tuple[str, dict
     for (param, path), kind in zip(entry.access, kinds):
         source = f"{param}{''.join(f'[{key_text(k)}]' for k in path)}"
         leaves.append(f"np.float64({source})" if kind[:1] == ("float",) else source)
-    sig = ", ".join(entry.signature_parts())
+    sig = ", ".join(entry.signature_parts(names))
     body = [f"def {gname}({sig}):",
             f'    """Value of {docstring_text(name)} and its gradient with respect to {docstring_text(wrt)}."""']
     if checking is not None:

@@ -441,13 +441,27 @@ def _tensordot(lw, args, kw):
     for i, j in zip(ax_a, ax_b):
         if sa[i] != sb[j]:
             lw.fail(f"np.tensordot(): shape-mismatch for sum ({sa[i]} != {sb[j]})", SignatureError)
-    letters = iter(_LETTERS)
-    ta = [next(letters) for _ in range(na)]
-    tb = [next(letters) for _ in range(nb)]
-    for i, j in zip(ax_a, ax_b):
-        tb[j] = ta[i]
-    out = [c for i, c in enumerate(ta) if i not in ax_a] + [c for j, c in enumerate(tb) if j not in ax_b]
-    return _ein(lw, [a, b], ["".join(ta), "".join(tb)], "".join(out))
+    return _contract(lw, a, b, ax_a, ax_b)
+
+
+def _contract(lw, a, b, ax_a, ax_b):
+    """sum over a's axes ax_a against b's ax_b, as np.tensordot computes it (so the bits are
+    NumPy's): a's free axes then the summed ones, b's summed axes then its free ones, each
+    made a matrix, one matrix product, the free axes' shape back."""
+    sa, sb = lw.shape(a), lw.shape(b)
+    free_a = [i for i in range(len(sa)) if i not in ax_a]
+    free_b = [j for j in range(len(sb)) if j not in ax_b]
+    n = int(np.prod([sa[i] for i in ax_a], dtype=np.int64))
+    at = _transposed(lw, a, free_a + list(ax_a))
+    bt = _transposed(lw, b, list(ax_b) + free_b)
+    at = lw.bind("reshape", at, shape=(int(np.prod([sa[i] for i in free_a], dtype=np.int64)), n))
+    bt = lw.bind("reshape", bt, shape=(n, int(np.prod([sb[j] for j in free_b], dtype=np.int64))))
+    return lw.bind("reshape", lw.bind("matmul", at, bt),
+                   shape=tuple(sa[i] for i in free_a) + tuple(sb[j] for j in free_b))
+
+
+def _transposed(lw, x, order):
+    return x if order == sorted(order) else lw.bind("transpose", x, axes=tuple(order))
 
 
 def _inner(lw, args, kw):
@@ -456,9 +470,15 @@ def _inner(lw, args, kw):
     na, nb = lw.ndim(a), lw.ndim(b)
     if na == 0 or nb == 0:
         return lw.bind("mul", a, b)
-    ta = _LETTERS[:na - 1] + "z"
-    tb = _LETTERS[na - 1:na - 1 + nb - 1] + "z"
-    return _ein(lw, [a, b], [ta, tb], ta[:-1] + tb[:-1])
+    if na <= 2 and nb <= 2:  # NumPy's inner is a matrix product here (its bits; einsum's differ)
+        return _contract(lw, a, b, [na - 1], [nb - 1])
+    # above 2-D NumPy takes one dot product per output element: a matmul of (1, n) rows of a
+    # by (n, 1) columns of b, a's leading axes broadcast against b's
+    sa, sb = tuple(lw.shape(a)), tuple(lw.shape(b))
+    n = sa[-1]
+    rows = lw.bind("reshape", a, shape=sa[:-1] + (1,) * (nb - 1) + (1, n))
+    cols = lw.bind("reshape", b, shape=sb[:-1] + (n, 1))
+    return lw.bind("reshape", lw.bind("matmul", rows, cols), shape=sa[:-1] + sb[:-1])
 
 
 def _kron(lw, args, kw):

@@ -1,0 +1,47 @@
+"""np.tensordot and np.inner give NumPy's bits: they are lowered as NumPy computes them (a
+matrix product of the operands made matrices; above 2-D, inner's one dot product per
+element), not as an einsum, whose sums round differently in the last bit."""
+import numpy as np
+import pytest
+
+import gradc
+
+from fixtures.numeric import assert_close, fd_grad
+
+
+def td1(a, b):
+    return np.sum(np.tensordot(a, b, axes=1) ** 2)
+
+
+def td2(a, b):
+    return np.sum(np.tensordot(a, b, axes=2) ** 2)
+
+
+def td0(a, b):
+    return np.sum(np.tensordot(a, b, axes=0) ** 2)
+
+
+def td_pairs(a, b):
+    return np.sum(np.tensordot(a, b, axes=([0, 2], [1, 0])) ** 2)
+
+
+def inner(a, b):
+    return np.sum(np.inner(a, b) ** 2)
+
+
+CASES = [(td1, (7,), (7,)), (td1, (3, 5), (5,)), (td1, (3, 5), (5, 4)), (td1, (2, 3, 5), (5, 4, 2)),
+         (td2, (3, 4, 5), (4, 5, 2)), (td0, (3,), (4,)), (td_pairs, (3, 4, 5), (5, 3, 2)),
+         (inner, (6,), (6,)), (inner, (3, 6), (6,)), (inner, (6,), (4, 6)), (inner, (3, 6), (4, 6)),
+         (inner, (2, 3, 6), (4, 6)), (inner, (2, 6), (3, 4, 6)), (inner, (5, 2, 6), (3, 4, 6)),
+         (inner, (6,), (3, 4, 6))]
+
+
+@pytest.mark.parametrize("fn,sa,sb", CASES, ids=[f"{f.__name__}-{a}-{b}" for f, a, b in CASES])
+def test_contractions_are_numpys_bits_with_right_gradients(fn, sa, sb):
+    rng = np.random.default_rng(len(sa) * 10 + len(sb))
+    for _ in range(4):
+        a, b = rng.standard_normal(sa) * 3.0, rng.standard_normal(sb) * 3.0
+        value, (ga, gb) = gradc.value_and_grad(fn, wrt=(0, 1))(a, b)
+        assert value == fn(a, b)  # bit for bit
+        assert_close(ga, fd_grad(fn, (a, b), 0), rtol=1e-6)
+        assert_close(gb, fd_grad(fn, (a, b), 1), rtol=1e-6)
