@@ -118,6 +118,7 @@ class Specialization:
     fast_value_and_grad_fn: object = None
     hot: "dispatch.Hot | None" = None  # how the fast path calls this one (made on its first call)
     scalar: bool = False  # Python floats and math (codegen_scalar.py): its functions take Python floats
+    result: str | None = None  # the Python type of a 0-d value, as NumPy gives it (Program.result)
 
     def __post_init__(self):
         weakref.finalize(self, _release_lines, self.linecache_files).atexit = False
@@ -406,6 +407,8 @@ class Compiled:
         if which == "value":
             return spec.value_fn(*inputs)
         value, grads = spec.value_and_grad_fn(*inputs)
+        if spec.checkpointed is not None:  # (the step functions' value, from the executor)
+            value = _as_result(value, spec.result)
         if spec.leaf_sources:
             grads = self._assemble(spec, grads)
         else:
@@ -581,7 +584,7 @@ class Compiled:
         spec, inputs, (program, _, fn) = self._derived(primals, {}, "jvp")
         avals = [v.aval for v in program.inputs[len(program.inputs) - len(self.wrt):]]
         value, derivative = fn(*inputs, *self._tangents_for_wrt(primals, tangents, avals))
-        return value, derivative
+        return _as_result(value, spec.result), derivative
 
     def _tangents_for_wrt(self, primals, tangents, avals) -> list:
         """The direction for each wrt argument, checked against its shape, as its dtype."""
@@ -797,7 +800,7 @@ class Compiled:
         try:
             text = codegen.module_source(spec.ir, spec.adjoint_ir, origin=self._origin(),
                                          grouped=self.wrt_tuple or bool(spec.leaf_sources),
-                                         external_consts=npz, entry=spec.entry)
+                                         external_consts=npz, entry=spec.entry, result=spec.result)
         finally:
             if token is not None:
                 codegen.FLAVOUR.reset(token)
@@ -904,7 +907,7 @@ class Compiled:
             access=tuple((self.arg_names[i], path) for i, path in sources),
             grads=tuple(grads) if self.wrt_tuple else grads[0],
             wrt_names=tuple(self.arg_names[w] for w in self.wrt),
-            checks=tuple(checks), structure=tuple(structure), kinds=tuple(kinds))
+            checks=tuple(checks), structure=tuple(structure), kinds=tuple(kinds), result=program.result)
         lazy = dask_backend.uses_dask(kinds)
         if lazy:
             dask_backend.refuse_checkpoint(self.checkpoint, self._loc)
@@ -992,7 +995,7 @@ class Compiled:
         if _VERIFY:
             verify(program)
         source = codegen.single_function_module(program, program.name, f"Value of {program.name}.",
-                                                self._origin())
+                                                self._origin(), result=program.result)
         namespace = loader.load(source, program.name, codegen.constants(program))
         value_fn = namespace[program.name]
         error = SignatureError(
@@ -1003,7 +1006,7 @@ class Compiled:
         def no_gradient(*_):
             raise error.with_traceback(None)  # (the same error each call: its traceback anew)
 
-        spec = Specialization(program, None, source, value_fn, no_gradient)
+        spec = Specialization(program, None, source, value_fn, no_gradient, result=program.result)
         _hold_lines(spec, namespace)
         return spec
 
@@ -1025,6 +1028,7 @@ class Compiled:
                 self._loc)
         if isinstance(a, (np.ndarray, np.generic)):
             dtype = a.dtype
+            numpy_scalar = isinstance(a, np.generic)
             if is_wrt and dtype.kind != "f":
                 raise SignatureError(
                     f"cannot differentiate with respect to {name}: its dtype is {dtype}, not a "
@@ -1036,7 +1040,7 @@ class Compiled:
                 raise SignatureError(f"argument {name} has dtype {dtype.str}, in the other byte order "
                                      "than this machine's; gradc takes native arrays: pass "
                                      f"{name}.astype({name}.dtype.newbyteorder('='))", self._loc)
-            return ArgSpec(name, "input", Aval(tuple(a.shape), dtype))
+            return ArgSpec(name, "input", Aval(tuple(a.shape), dtype), numpy_scalar=numpy_scalar)
         if dask_backend.is_dask(a):
             return ArgSpec(name, "input", dask_backend.aval(name, a, self._loc))
         if a is None or isinstance(a, str):
@@ -1057,6 +1061,7 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
     use it): optimise, derive the adjoint, generate source, load it. With a
     `checkpoint` policy the gradient runs as checkpointed steps (compiler/checkpointing/)."""
     policy = checkpointing.resolve(checkpoint)
+    result = program.result  # (the Python type of the value; the Entry's when there is one)
     program = optimize(program)
     chain = None
     if policy is not None:
@@ -1073,11 +1078,11 @@ def compile_program(program: Program, *, grouped: bool = False, origin: str = "a
         verify(adjoint)
     if entry is not None and not entry.usable(program, adjoint):
         entry = None  # a parameter named like the module's own names (np, a helper): flat functions
-    source = codegen.module_source(program, adjoint, origin=origin, grouped=grouped, entry=entry)
+    source = codegen.module_source(program, adjoint, origin=origin, grouped=grouped, entry=entry, result=result)
     avoid = entry.param_names() if entry is not None else ()
     namespace = loader.load(source, program.name, codegen.constants(program, adjoint, avoid=avoid, entry=entry))
     spec = Specialization(program, adjoint, source, namespace[program.name],
-                          namespace[f"{program.name}_value_and_grad"], entry=entry)
+                          namespace[f"{program.name}_value_and_grad"], entry=entry, result=result)
     spec.scalar = policy is None and codegen_scalar.applies(program, adjoint, entry)  # (steps take float64)
     if entry is not None:
         spec.fast_value_fn = dispatch.unchecked(spec.value_fn)
@@ -1179,6 +1184,17 @@ def _grad_kind(a):
     if isinstance(a, np.ndarray) and a.ndim == 0:
         return ("array0", a.dtype.name)
     return None
+
+
+def _as_result(value, kind):
+    """A 0-d value as the Python type NumPy gives it (Program.result; None: as it is)."""
+    if kind == "float":
+        return float(value)
+    if kind == "scalar":
+        return np.asarray(value)[()]
+    if kind == "array":
+        return np.asarray(value)
+    return value
 
 
 def _as_grad_type(g, kind):

@@ -287,6 +287,7 @@ class Entry:
     structure: tuple = ()
     # per program input (as `access`): ("float",), ("scalar", dtype name) or ("array", shape, dtype name)
     kinds: tuple = ()
+    result: str | None = None  # the Python type of a 0-d result, as NumPy gives it (Program.result)
 
     def param_names(self) -> list[str]:
         return [name for _, name, _ in self.params]
@@ -299,7 +300,7 @@ class Entry:
 
     def for_value(self) -> "Entry":
         return Entry(self.params, self.access, None, self.wrt_names, self.checks, self.structure,
-                     self.kinds)
+                     self.kinds, self.result)
 
     def signature_text(self, consts: dict | None = None) -> str:
         return ", ".join(self.signature_parts(consts))
@@ -1118,9 +1119,10 @@ def _accumulates(op: Op, name: str, holder, uses, outputs, made) -> bool:
 
 
 def output_text(program: Program, naming: Naming, stmts, grouped: bool, entry: "Entry | None" = None,
-                texts: bool = False):
+                texts: bool = False, result: str | None = None):
     """`return v9` or `return v9, (W_bar, b_bar)`; with an Entry, the gradients in the
-    structure of their arguments (`return v9, {'W1': params_W1_bar, ...}`)."""
+    structure of their arguments (`return v9, {'W1': params_W1_bar, ...}`). `result` (or the
+    Entry's): the Python type the value is returned as (result_text)."""
     final = _final_names(stmts)
     for v in program.inputs:
         final.setdefault(v, naming.base(v))
@@ -1133,17 +1135,84 @@ def output_text(program: Program, naming: Naming, stmts, grouped: bool, entry: "
     first, rest = program.outputs[0], program.outputs[1:]
     if texts:  # the gradients' texts, for an Entry to arrange
         return [text(v) for v in rest]
+    first_text = text(first)
+    want = result if result is not None else entry.result if entry is not None else None
+    if want is not None and FLAVOUR.get() is None:
+        first_text = result_text(first_text, want, computed_type(program, first, entry), first)
+    return _output_with(first_text, rest, text, grouped, entry)
+
+
+def _output_with(first_text, rest, text, grouped, entry):
+    """The return's text, given the value's text."""
     if entry is not None and entry.grads is None:
-        return text(first)
+        return first_text
     if entry is not None and entry.grads is not None:
-        return f"{text(first)}, {entry.gradient_text([text(v) for v in rest])}"
+        return f"{first_text}, {entry.gradient_text([text(v) for v in rest])}"
     if not rest:
-        return text(first)
+        return first_text
     grads = ", ".join(text(v) for v in rest)
     if grouped:
-        return f"{text(first)}, ({grads},)" if len(rest) == 1 else f"{text(first)}, ({grads})"
-    return f"{text(first)}, {grads}"
+        return f"{first_text}, ({grads},)" if len(rest) == 1 else f"{first_text}, ({grads})"
+    return f"{first_text}, {grads}"
 
+
+# The Python type of a 0-d value as the generated NumPy code computes it, by the primitive that
+# computes it (checked against the generated code in tests/test_result_types.py): ufuncs,
+# operators, reductions and products give NumPy scalars whatever their operands' types
+# (NumPy 2 returns a scalar for a 0-d ufunc result); np.where, np.copy and np.zeros_like give
+# 0-d arrays; a cast (.astype) keeps its operand's type. Other primitives: not known here.
+SCALAR_RESULTS = frozenset({
+    "neg", "exp", "log", "log1p", "expm1", "sqrt", "square", "sin", "cos", "tan", "tanh", "arctan",
+    "abs", "sign", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "logaddexp", "greater",
+    "less", "greater_equal", "less_equal", "equal", "not_equal", "logical_and", "logical_or",
+    "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "invert", "log2", "log10", "exp2",
+    "sinh", "cosh", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh", "cbrt", "sinc", "floor",
+    "ceil", "trunc", "rint", "isnan", "isinf", "isfinite", "signbit", "round", "heaviside",
+    "logical_xor", "floor_divide", "arctan2", "hypot", "logaddexp2", "mod", "sigmoid", "softplus",
+    "relu", "logsumexp", "sum", "mean", "max", "min", "prod", "matmul", "einsum", "vector_norm",
+    "det", "logabsdet", "slogdet_sign"})
+ARRAY_RESULTS = frozenset({"where", "copy", "zeros_like"})
+SAME_RESULTS = frozenset({"cast"})
+
+
+def computed_type(program: Program, v, entry: "Entry | None" = None) -> str | None:
+    """"scalar" or "array": what the generated NumPy code gives for 0-d value v (None when
+    codegen cannot tell; a Python float is never left as one by the NumPy code)."""
+    for _ in range(64):  # (a chain of casts)
+        if isinstance(v, Const):
+            return None
+        op = v.producer
+        if op is None:  # an input: as the Entry's kinds say (a Python float enters as np.float64)
+            if entry is None or not entry.kinds or v not in program.inputs:
+                return None
+            k = program.inputs.index(v)
+            kind = entry.kinds[k][:1] if k < len(entry.kinds) else ()
+            return {("float",): "scalar", ("scalar",): "scalar", ("array",): "array"}.get(kind)
+        name = op.prim.name
+        if name in SCALAR_RESULTS:
+            return "scalar"
+        if name in ARRAY_RESULTS:
+            return "array"
+        if name == "getitem" and all(type(i) is int for i in op.params.get("index", (None,))):
+            return "scalar"
+        if name not in SAME_RESULTS:
+            return None
+        v = op.inputs[0]
+    return None
+
+
+def result_text(text: str, want: str, have: str | None, v=None) -> str:
+    """`text` (a 0-d value of type `have`) as the Python type `want`: a Python float, a NumPy
+    scalar or a 0-d array, as NumPy's code would have returned it."""
+    if want == have:
+        return text
+    if want == "float":
+        return f"float({text})"
+    if want == "array":
+        return f"np.asarray({text})"
+    if isinstance(v, Const):  # a literal
+        return f"np.{v.dtype.name}({text})"
+    return f"{text}[()]" if is_identifier(text) else f"({text})[()]"
 
 # Ops whose result is the same float64 number, of the same NumPy type, whether an operand
 # is a Python float or np.float64 of it, when the other operand is a float64 NumPy value:
@@ -1178,9 +1247,10 @@ def weak_floats(program: Program) -> set:
 def function_source(program: Program, fname: str, doc: str, grouped: bool = False,
                     consts: dict | None = None, naming: Naming | None = None,
                     entry: "Entry | None" = None, helpers: dict | None = None,
-                    checker: str | None = None) -> str:
+                    checker: str | None = None, result: str | None = None) -> str:
     """`def fname(...)`: fname is a name the module allocated; `doc` is plain text (escaped here);
-    `checker` names the module's argument-checking function the entry point calls first.
+    `checker` names the module's argument-checking function the entry point calls first;
+    `result` the Python type of a 0-d value returned (without an Entry: Program.result).
     With an Entry, the function takes the user's arguments as the user passes them and
     unpacks the leaves of parameter trees first (`params_W1 = params['W1']`)."""
     assert is_identifier(fname) or fname == "FNAME", fname
@@ -1248,9 +1318,9 @@ def function_source(program: Program, fname: str, doc: str, grouped: bool = Fals
         lines.append(f"{pad}{s.lhs} {'+=' if s.augmented else '='} {s.expr}")
         if s.frees:
             lines.append(f"{pad}del {', '.join(s.frees)}")
-    returned = output_text(program, naming, stmts, grouped, entry) if program.outputs else "()"
+    returned = output_text(program, naming, stmts, grouped, entry, result=result) if program.outputs else "()"
     if entry is not None and entry.grads is not None and len(returned) + 17 > 96:
-        final = output_text(program, naming, stmts, grouped, entry.for_value())
+        final = output_text(program, naming, stmts, grouped, entry.for_value(), result=result)
         texts = output_text(program, naming, stmts, grouped, None, texts=True)
         lines.append(f"    return {final}, {entry.gradient_text(texts, split=True)}")
     else:
@@ -1552,7 +1622,8 @@ def _docstring(*paragraphs: str) -> str:
 
 
 def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: bool,
-                  external_consts: str = "runtime", entry: "Entry | None" = None) -> str:
+                  external_consts: str = "runtime", entry: "Entry | None" = None,
+                  result: str | None = None) -> str:
     """The whole generated module: helpers, constants, `f(...)` and `f_value_and_grad(...)`.
 
     external_consts: "runtime" (large constants are bound by the loader) or the
@@ -1562,7 +1633,8 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
     from . import codegen_scalar
 
     if codegen_scalar.applies(forward, adjoint, entry):  # Python floats and math (codegen_scalar.py)
-        return codegen_scalar.module_source(forward, adjoint, origin=origin, grouped=grouped, entry=entry)
+        return codegen_scalar.module_source(forward, adjoint, origin=origin, grouped=grouped, entry=entry,
+                                            result=result)
     name = forward.name
     wrt_names = ", ".join(entry.wrt_names if entry is not None else
                           (adjoint.inputs[i].name for i in adjoint.wrt))
@@ -1609,18 +1681,20 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
         parts.append(checking)
     parts.append(function_source(forward, fname, f"Value of {name}.", consts=names,
                                  entry=entry.for_value() if entry is not None else None,
-                                 helpers=renamed, checker=checker).rstrip())
+                                 helpers=renamed, checker=checker, result=result).rstrip())
     parts.append(function_source(adjoint, gname,
                                  f"Value of {name} and its gradient with respect to {wrt_names}.",
                                  grouped=grouped, consts=names, entry=entry, helpers=renamed,
-                                 checker=checker).rstrip())
+                                 checker=checker, result=result).rstrip())
     if entry_points_text(entries):
         parts.append(entry_points_text(entries))
     return "\n\n\n".join(parts) + "\n"
 
 
-def single_function_module(program: Program, fname: str, doc: str, origin: str) -> str:
-    """A module with one function (tangent and second-order programs), loaded by the runtime."""
+def single_function_module(program: Program, fname: str, doc: str, origin: str,
+                           result: str | None = None) -> str:
+    """A module with one function (tangent and second-order programs, the value of a function
+    with no gradient), loaded by the runtime; `result`: as function_source's."""
     names = const_names(program, avoid=(fname,))
     entries, renamed = module_names([fname], (program,), names)
     parts = [_docstring(docstring_text(doc), docstring_text(f"Generated by gradc from {origin}.")
@@ -1634,7 +1708,8 @@ def single_function_module(program: Program, fname: str, doc: str, origin: str) 
            for k, v in consts.items() if v.size > INLINE_ARRAY_LIMIT]
     if consts:
         parts.append("\n".join(["# Constants captured from the module that defines the function."] + small + big))
-    parts.append(function_source(program, entries[fname], doc, consts=names, helpers=renamed).rstrip())
+    parts.append(function_source(program, entries[fname], doc, consts=names, helpers=renamed,
+                                 result=result).rstrip())
     if entry_points_text(entries):
         parts.append(entry_points_text(entries))
     return "\n\n\n".join(parts) + "\n"

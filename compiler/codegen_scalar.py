@@ -98,7 +98,7 @@ def applies(forward: Program, adjoint: Program | None, entry: "codegen.Entry | N
 
 
 def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: bool,
-                  entry: "codegen.Entry | None" = None) -> str:
+                  entry: "codegen.Entry | None" = None, result: str | None = None) -> str:
     """The module: its check, the math functions, then the same functions in NumPy."""
     name = forward.name
     wrt_names = ", ".join(entry.wrt_names if entry is not None else
@@ -131,16 +131,19 @@ def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: b
         parts.append(checking)
     numpy_entry = entry if entry is not None else _flat_entry(forward, adjoint, grouped)
     value_entry = entry.for_value() if entry is not None else None
-    parts.append(_math_function(forward, fname, f"Value of {name}.", fnp, names, value_entry, checker, grouped))
+    if result is None and entry is not None:
+        result = entry.result
+    parts.append(_math_function(forward, fname, f"Value of {name}.", fnp, names, value_entry, checker, grouped,
+                                result))
     parts.append(_math_function(adjoint, gname, f"Value of {name} and its gradient with respect to {wrt_names}.",
-                                gnp, names, _float_grads(entry), checker, grouped))
+                                gnp, names, _float_grads(entry), checker, grouped, result))
     parts.append("# The same functions in NumPy: the answer wherever the math code raises or is not finite.\n"
                  + codegen.function_source(forward, fnp, f"Value of {name}, in NumPy.", consts=names,
                                            entry=numpy_entry.for_value(), helpers=renamed,
-                                           checker=checker).rstrip())
+                                           checker=checker, result=result).rstrip())
     parts.append(codegen.function_source(adjoint, gnp, f"Value of {name} and its gradient, in NumPy.",
                                          grouped=grouped, consts=names, entry=numpy_entry, helpers=renamed,
-                                         checker=checker).rstrip())
+                                         checker=checker, result=result).rstrip())
     if codegen.entry_points_text(entries):
         parts.append(codegen.entry_points_text(entries))
     return "\n\n\n".join(parts) + "\n"
@@ -173,7 +176,7 @@ def _float_grads(entry):
 
 
 def _math_function(program: Program, fname: str, doc: str, fallback: str, consts, entry, checker,
-                   grouped: bool) -> str:
+                   grouped: bool, result: str | None = None) -> str:
     """`def fname(...)`: the statements on Python floats inside `try`; NumPy's `fallback`
     answers where they raise or give a value that is not finite."""
     naming = codegen.Naming(program, "python", consts, entry)
@@ -208,7 +211,10 @@ def _math_function(program: Program, fname: str, doc: str, fallback: str, consts
     first, *grads = _output_texts(program, naming, stmts)
     lines.append(f"    if not math.isfinite({' + '.join([first, *grads])}):")
     lines.append(f"        return {numpy_call}")
-    value = f"np.float64({first})"  # the type NumPy's code returns
+    # the Python type NumPy gives the value (a Python float, a 0-d array); by default, the type
+    # NumPy's code returns
+    value = {"float": first if _float_text(program.outputs[0]) else f"float({first})",
+             "array": f"np.asarray({first})"}.get(result, f"np.float64({first})")
     if not grads:
         lines.append(f"    return {value}")
     elif entry is not None:
@@ -218,6 +224,11 @@ def _math_function(program: Program, fname: str, doc: str, fallback: str, consts
     else:
         lines.append(f"    return {value}, {', '.join(grads)}")
     return "\n".join(lines)
+
+
+def _float_text(v) -> bool:
+    """Whether the math code spells v as a Python float (any value it computes is one)."""
+    return not isinstance(v, Const) or type(v.value) is float
 
 
 def _output_texts(program: Program, naming, stmts) -> list[str]:

@@ -218,6 +218,9 @@ class Program:
     loc: SourceLoc | None = None  # the function definition
     wrt: tuple[int, ...] = ()  # positions of inputs the program differentiates with respect to
     static_args: dict = field(default_factory=dict)
+    # the Python type NumPy gives a 0-d result ("float", "scalar" or "array"; None: as computed),
+    # decided by the frontend from the source (frontend/python.py result_type)
+    result: str | None = None
 
     def consts(self) -> list[Const]:
         """Named array constants, in first-use order (scalars print inline)."""
@@ -266,7 +269,7 @@ class Program:
 
     def with_ops(self, ops: list[Op], outputs: list[Value] | None = None) -> "Program":
         return Program(self.name, self.inputs, ops, self.outputs if outputs is None else outputs,
-                       self.loc, self.wrt, self.static_args)
+                       self.loc, self.wrt, self.static_args, self.result)
 
     def __str__(self) -> str:
         from .printer import listing

@@ -196,7 +196,7 @@ def saved_module(spec, *, origin: str, policy: str, npz: str) -> tuple[str, dict
 
     from gradc.runtime import checkpoint as rt
 
-    from ..codegen import function_source, module_names, scalar_literal
+    from ..codegen import function_source, module_names, result_text, scalar_literal
     from ..syntax import Namespace
 
     entry, checkpointed, forward = spec.entry, spec.checkpointed, spec.ir
@@ -320,7 +320,8 @@ def saved_module(spec, *, origin: str, policy: str, npz: str) -> tuple[str, dict
                          + [f"        {leaf}," for leaf in leaves] + ["    ))"])
     body.append(call)
     texts = [f"grads[{i}]" for i in range(_count_leaves(entry.grads))]
-    body.append(f"    return value, {entry.gradient_text(texts, split=True)}")
+    value = result_text("value", entry.result, None) if entry.result is not None else "value"
+    body.append(f"    return {value}, {entry.gradient_text(texts, split=True)}")
     parts.append("\n".join(body))
     return "\n\n\n".join(parts) + "\n", big
 

@@ -278,9 +278,22 @@ class Branches:
 
     def _join_values(self, node, pred, states, values, buffers, what, later=frozenset()):
         value = self._join_names(node, pred, states, later, extra=(what, values[0], values[1]))
+        self._note_mixed_type(value, values, buffers)
         memory = (buffers[0] or frozenset()) | (buffers[1] or frozenset())
         self._remember(value, memory)
         return value, memory
+
+    def _note_mixed_type(self, value, branch_values, branch_buffers) -> None:
+        """A joined 0-d value that is of another Python type in each branch (a NumPy scalar in
+        one, a 0-d array or a Python float in the other) has no one type to return as NumPy's:
+        marked, it is returned as the branch computes it (python.result_type)."""
+        if not isinstance(value, Value) or isinstance(value, Const) or value.ndim \
+                or any(value is v for v in branch_values):
+            return
+        types = {"float" if _is_weak(v) else "array" if m else "scalar"
+                 for v, m in zip(branch_values, branch_buffers)}
+        if len(types) > 1:
+            self.mixed_types.add(value)
 
     def _join(self, node, pred, states, items):
         """Emit the cond whose results are the joined leaves of `items` [(name or label, a, b,
@@ -348,6 +361,7 @@ class Branches:
             before = (None if name in self.prov and self.prov[name] is None else
                       self._buffers(self.prov.get(name), self.env.get(name)))  # unchanged in a branch
             parts = [st.buffers[name] if name in st.buffers else before for st in states]
+            self._note_mixed_type(value, (a, b), parts)
             if all(p is None for p in parts):
                 memories.append(None)  # a scalar in both branches: still immutable
             else:

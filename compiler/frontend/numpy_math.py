@@ -2,9 +2,10 @@
 
 On compile-time numbers a `math` function simply runs (`math.sqrt(2 / math.pi)` is folded:
 the frontend calls it). On a traced 0-d value it lowers to the NumPy primitive of the same
-function (Python would return a float; gradc returns a 0-d value of the argument's float
-dtype). On a traced array with elements it is refused, as Python's math functions raise on
-arrays: the message names the NumPy function to write instead.
+function on the value as a Python float (float64, as math converts it), and the result is a
+Python float, as Python's (weak under NEP 50; NumPy's inf or nan where math would raise, the
+documented float convention). On a traced array with elements it is refused, as Python's math
+functions raise on arrays: the message names the NumPy function to write instead.
 """
 from __future__ import annotations
 
@@ -46,9 +47,16 @@ def _scalar(lw, fn, x, instead):
     if x.ndim != 0:
         lw.fail(f"{_name(fn)}() of an array ({x.aval}): Python's math functions take one number and "
                 f"raise on arrays; use {instead}(x), which works elementwise", UnsupportedFunction)
-    if x.dtype.kind != "f":  # math converts to a Python float first
+    if x.dtype != np.float64:  # math converts to a Python float (float64) first
         x = lw.bind("cast", x, dtype=np.dtype(np.float64))
     return x
+
+
+def _python(out):
+    """A float result of a math function is a Python float."""
+    if isinstance(out, Value) and not isinstance(out, Const) and out.ndim == 0 and out.dtype == np.float64:
+        out.pytype = float
+    return out
 
 
 def _unary(fn, instead, prim):
@@ -60,7 +68,7 @@ def _unary(fn, instead, prim):
             lw.fail(f"{_name(fn)}() of a value computed from the arguments returns a Python int, which "
                     f"gradc cannot know at compile time; use {instead}(x) (a float, derivative zero)",
                     UnsupportedFunction)
-        return lw.bind(prim, x)
+        return _python(lw.bind(prim, x))
     return lower
 
 
@@ -72,17 +80,17 @@ def _binary(fn, instead, prim):
             lw.fail(f"{_name(fn)}() of values computed from the arguments is not supported; use "
                     f"{instead}(x, y)", UnsupportedFunction)
         x, y = (_scalar(lw, fn, a, instead) for a in args)
-        return lw.bind(prim, x, y)
+        return _python(lw.bind(prim, x, y))
     return lower
 
 
 def _log(lw, args, kw):
     if kw or len(args) not in (1, 2):
         lw.fail("math.log() takes one or two positional arguments (x, base)", SignatureError)
-    x = lw.bind("log", _scalar(lw, math.log, args[0], "np.log"))
+    x = _python(lw.bind("log", _scalar(lw, math.log, args[0], "np.log")))
     if len(args) == 1:
         return x
-    return lw.bind("div", x, lw.bind("log", _scalar(lw, math.log, args[1], "np.log")))
+    return _python(lw.bind("div", x, _python(lw.bind("log", _scalar(lw, math.log, args[1], "np.log")))))
 
 
 def _reduction(fn, instead):

@@ -131,7 +131,7 @@ def _fresh(result, array=False):
 # primitive) counts as returning an array: assuming memory only ever refuses more.
 _ZERO_D_ARRAYS = frozenset({np.where, np.array, np.asarray, np.copy, np.full_like, np.zeros_like,
                             np.ones_like, np.empty_like, np.roll, np.pad, np.tile, np.tensordot,
-                            np.moveaxis, np.broadcast_to})
+                            np.moveaxis, np.broadcast_to, np.select})
 _ZERO_D_ARRAY_METHODS = frozenset({"copy", "astype"})  # of a 0-d ndarray (of a scalar: a scalar)
 
 
@@ -160,6 +160,8 @@ def _zero_d_array(fn, args, kwargs) -> bool:
 
 
 _SCALAR_BUILTINS = (abs, max, min, float, int, bool, round, pow, sum, len, divmod)
+# NumPy functions returning a tuple of results computed afresh (0-d ones NumPy scalars)
+_FRESH_TUPLES = frozenset({np.linalg.slogdet, np.linalg.eigh, np.linalg.svd, np.linalg.eig})
 
 
 def _immutable(v) -> bool:
@@ -226,6 +228,7 @@ class ArgSpec:
     value: object = None  # static: the value; tree: the containers, input leaves as ArgSpecs
     pytype: type | None = None
     path: str = ""  # an input leaf of a tree: how the user spells it (`params["W1"]`)
+    numpy_scalar: bool = False  # an input given as a NumPy scalar (immutable, as NumPy has it; not a 0-d array)
 
 
 @dataclass
@@ -613,6 +616,10 @@ class Lowering(Branches, PythonConstructs):
         self.loop_depth = 0  # loops being lowered around the current statement
         self.mixed_floats: set = set()  # values that are Python floats in one branch only
         self.python_ints: set = set()  # int64 values that are Python ints (a while loop's counters)
+        self.scalar_inputs: frozenset = frozenset()  # inputs given as NumPy scalars (not 0-d arrays)
+        # 0-d values whose Python type depends on the branch taken (a NumPy scalar in one, a 0-d
+        # array or Python float in the other): shared with helpers; see result_type
+        self.mixed_types: set = set()
         self.rewritten: dict = {}  # id(loop node) -> the statements it was lowered as (break flags)
         self.enclosing = None  # a nested function's or comprehension's enclosing lowering
         self.is_comprehension = False  # a comprehension's scope (`:=` binds in the enclosing function)
@@ -757,7 +764,8 @@ class Lowering(Branches, PythonConstructs):
         self.env.update(args)
         for name, v in args.items():  # a helper's parameters arrive with the caller's memory
             if name not in self.prov:
-                self.prov[name] = _argument_memory(name, v)
+                self.prov[name] = None if isinstance(v, Value) and v in self.scalar_inputs \
+                    else _argument_memory(name, v)
             self._remember(v, self.prov[name])
         try:
             self.block(self.src.tree.body)
@@ -1346,7 +1354,7 @@ class Lowering(Branches, PythonConstructs):
         k = 0
         for n, tree in zip(carried, trees):
             self.env[n], k = _unflatten(tree, results, k)
-            self.prov[n] = None if n in ctx.scalars else _UNKNOWN
+            self.prov[n] = None if n in ctx.scalars or n in ctx.scalar_ends else _UNKNOWN
         for n in stored - set(carried):
             self.env.pop(n, None)
             self.prov.pop(n, None)
@@ -1408,6 +1416,10 @@ class Lowering(Branches, PythonConstructs):
                         return None  # a 0-d array that may share memory: unroll
                     outs += leaves
                 ctx.scalars = scalars
+                # names each iteration leaves holding a NumPy scalar (`s = s + w[i]` of a 0-d array
+                # s): so does the loop, which runs at least once
+                ctx.scalar_ends = {n for n, tree in zip(carried, trees) if tree == "leaf"
+                                   and self.env[n].ndim == 0 and self.prov.get(n, _UNKNOWN) is None}
                 appended = [self.env.get(row) for _, row in rows]
                 if any(not isinstance(v, Value) or isinstance(v, Const) or v.pytype is not None or not v.ndim
                        for v in appended):
@@ -1986,7 +1998,7 @@ class Lowering(Branches, PythonConstructs):
         if isinstance(kind, tuple):  # np.einsum: the operands (positions) whose memory it shares
             shared = frozenset().union(*(self._buffers(pos[i] if i < len(pos) else _UNKNOWN, args[i])
                                          for i in kind))
-            return shared or _fresh(result, array=True)
+            return shared or _fresh(result)  # (a 0-d result sharing nothing: a NumPy scalar)
         if kind == "readonly" and isinstance(result, (Value, np.ndarray)):
             return (self._buffers(first_memory, first) or _fresh(result, array=True)) | {
                 _Buffer("readonly", _qualname(fn))}
@@ -2005,6 +2017,8 @@ class Lowering(Branches, PythonConstructs):
                 if isinstance(a, np.ndarray) and np.may_share_memory(result, a):
                     shared |= self._buffers(m, a)
             return _fresh(result) | shared
+        if isinstance(result, tuple) and fn in _FRESH_TUPLES:  # new arrays and NumPy scalars
+            return _Seq(tuple(_fresh(r) for r in result))
         if isinstance(result, (list, tuple, dict)):
             return _UNKNOWN
         return _fresh(result, array=isinstance(result, Value) and result.ndim == 0
@@ -2038,7 +2052,9 @@ class Lowering(Branches, PythonConstructs):
             return self._static_call(fn, args, kwargs, node)
         if lower is not None and (traced or fn in numpy_table.ALWAYS_LOWER
                                   or any(isinstance(a, Const) for a in operands)):
-            return self._strong(lower(self, args, kwargs))  # on constants, the builder folds it
+            result = lower(self, args, kwargs)  # on constants, the builder folds it
+            # (a math function's float result is a Python float, as Python's: weak)
+            return result if numpy_math.is_math(fn) and traced else self._strong(result)
         if _draws_random_numbers(fn):
             self.fail(f"{_qualname(fn)} draws random numbers: gradc would draw them once, at compile "
                       "time, and reuse them on every call; draw them outside and pass the array as an "
@@ -2207,6 +2223,9 @@ class Lowering(Branches, PythonConstructs):
         best = items[0]
         for item in items[1:]:
             best = self.bind("where", self.bind(compare, item, best), item, best)
+        # Python returns one of the items, so the result's type is theirs: a Python float when all
+        # are (`_weak`), a 0-d array when one is (the memory it may share); of a NumPy scalar and
+        # Python floats, a NumPy scalar (the type of the item chosen depends on the data)
         return best
 
     def _static_call(self, fn, args, kwargs, node, unwrap=True):
@@ -2259,6 +2278,7 @@ class Lowering(Branches, PythonConstructs):
         inner.made_in_branch = self.made_in_branch
         inner.live_rows, inner.warned = self.live_rows, self.warned
         inner.list_journal = self.list_journal
+        inner.scalar_inputs, inner.mixed_types = self.scalar_inputs, self.mixed_types
         inner.outer_buffers = self.outer_buffers | self._all_buffers()
 
     def inline(self, fn, args, kwargs, node):
@@ -2321,7 +2341,8 @@ def _call_kind(fn, args, kwargs, kind):
             return "fresh"  # a cast copies
         return "alias"
     if isinstance(fn, type) and issubclass(fn, np.generic):  # np.float64(a) is a when dtypes match
-        return "alias" if args and isinstance(args[0], (Value, np.ndarray)) else kind
+        # (an array with dimensions; of a 0-d one it is a new NumPy scalar)
+        return "alias" if args and isinstance(args[0], (Value, np.ndarray)) and np.ndim(args[0]) else kind
     if fn is np.diff:  # n=0 returns the operand itself
         bound = inspect.signature(np.diff).bind(*args, **kwargs).arguments
         return "alias" if _unwrap(bound.get("n", 1)) == 0 else kind
@@ -2811,7 +2832,7 @@ def _leaf_memories(lw: "Lowering", specs: list[ArgSpec], inputs: list[Value]) ->
             for _, leaf in tree_leaves(spec.value):
                 if isinstance(leaf, ArgSpec):
                     v = next(leaves)
-                    lw._remember(v, frozenset() if leaf.pytype is float
+                    lw._remember(v, frozenset() if leaf.pytype is float or leaf.numpy_scalar
                                  else frozenset({_Buffer("argument", leaf.path or leaf.name)}))
 
 
@@ -2826,6 +2847,7 @@ def lower(fn, specs: list[ArgSpec], wrt: tuple[int, ...]) -> tuple[Program, dict
     # the function itself: a new __code__ or new default values compile again
     lw.referenced[("function", id(fn))] = captured.Read(captured.FunctionSelf(fn), fn)
     _leaf_memories(lw, specs, inputs)
+    lw.scalar_inputs = frozenset(_scalar_inputs(specs, inputs))
     with builder:
         try:
             result = lw.run(bound)
@@ -2845,8 +2867,48 @@ def lower(fn, specs: list[ArgSpec], wrt: tuple[int, ...]) -> tuple[Program, dict
     if not isinstance(result, Value):
         result = Const(result)
     program = Program(fn.__name__, inputs, builder.ops, [result], src.loc(src.tree), wrt,
-                      {s.name: s.value for s in specs if s.kind == "static"})
+                      {s.name: s.value for s in specs if s.kind == "static"},
+                      result=result_type(lw, result))
     return program, lw.referenced
+
+
+def _scalar_inputs(specs: list[ArgSpec], inputs: list[Value]):
+    """The inputs given as NumPy scalars (in the order bind_arguments made them)."""
+    from ..pytree import leaves as tree_leaves
+
+    it = iter(inputs)
+    for spec in specs:
+        leaves = [spec] if spec.kind == "input" else \
+            [leaf for _, leaf in tree_leaves(spec.value) if isinstance(leaf, ArgSpec)] if spec.kind == "tree" else []
+        for leaf in leaves:
+            v = next(it)
+            if leaf.numpy_scalar:
+                yield v
+
+
+def result_type(lw: "Lowering", result) -> str | None:
+    """The Python type NumPy gives the function's 0-d result: "float" (a Python float),
+    "scalar" (a NumPy scalar) or "array" (a 0-d ndarray), read from what the lowering knows of
+    the returned expression (its memory: a 0-d value with buffers of its own is an ndarray). A
+    value whose type depends on the branch taken is a NumPy scalar (documented). None where it
+    cannot tell (memory gradc does not trace, a Python int) or for arrays with dimensions: the
+    generated code's own type stands."""
+    if not isinstance(result, Value) or result.ndim:
+        return None
+    if isinstance(result, Const):
+        if result.weak:
+            return "float" if type(result.value) is float else None
+        return "array" if isinstance(result.value, np.ndarray) else "scalar"
+    if result in lw.python_ints:
+        return None
+    if result in lw.mixed_types or result in lw.mixed_floats:
+        return "scalar"  # of another type in each branch: a NumPy scalar (documented)
+    if result.pytype is float:
+        return "float"
+    buffers = lw._buffers(lw.return_memory, result)
+    if not buffers:
+        return "scalar"
+    return "array" if any(b.kind != "unknown" for b in buffers) else None
 
 
 def _return_node(src: Source):
