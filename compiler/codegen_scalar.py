@@ -45,6 +45,7 @@ def _integral(c) -> bool:
 def emit(op, operands) -> Expr:
     """The op's value as Python-float source."""
     name = op.prim.name
+    operands = [_python_number(v, x) for v, x in zip(op.inputs, operands)]
     if name in MATH:
         return call(MATH[name], *operands)
     if name == "pow":
@@ -89,12 +90,21 @@ def applies(forward: Program, adjoint: Program | None, entry: "codegen.Entry | N
             if op.out.aval.shape != () or op.out.dtype != np.float64:
                 return False
             for v in op.inputs:
-                if isinstance(v, Const) and type(v.value) not in (int, float):
-                    return False  # a NumPy scalar constant is strong: NumPy's code keeps it
+                if isinstance(v, Const) and type(v.value) not in (int, float, np.float64):
+                    return False  # another NumPy scalar constant is strong: NumPy's code keeps it
         for v in p.outputs:
-            if isinstance(v, Const) and type(v.value) not in (int, float):
+            if isinstance(v, Const) and type(v.value) not in (int, float, np.float64):
                 return False
     return True
+
+
+def _python_number(v, text: Expr) -> Expr:
+    """An operand as math code writes it: a float64 constant (`sqrt(2*pi)` folded by NumPy) as
+    the Python float it equals. Every value here is a float64 number, which a float64 scalar
+    and a Python float meet alike."""
+    if isinstance(v, Const) and type(v.value) is np.float64:
+        return codegen.scalar_literal(float(v.value))
+    return text
 
 
 def module_source(forward: Program, adjoint: Program, *, origin: str, grouped: bool,
@@ -236,6 +246,6 @@ def _output_texts(program: Program, naming, stmts) -> list[str]:
 
     def text(v):
         if isinstance(v, Const):
-            return codegen.scalar_literal(v.value).text
+            return _python_number(v, codegen.scalar_literal(v.value)).text
         return final.get(v) or naming.base(v)
     return [text(v) for v in program.outputs]

@@ -332,3 +332,16 @@ def test_the_fast_copy_tests_numpys_error_state_by_identity():
 
 def f_sin_under_errstate(x):
     return np.sin(x) * x + x
+
+
+def test_a_folded_numpy_constant_keeps_a_formula_in_math_code():
+    """`sqrt(2*pi)` folds to a float64 scalar; every value of a scalar program is float64, so
+    math code writes it as the Python float it equals (it kept the module in NumPy code)."""
+    c = gradc.compile("exp(-x**2/2)/sqrt(2*pi)", wrt="x", args=(0.7,))
+    math_code = c.source.split("# The same functions in NumPy")[0]
+    assert c.latest.scalar and "v4 / 2.5066282746310002" in math_code and "np.float64(2.5" not in math_code
+    numpy_vg, _ = _numpy_version(c)
+    for x in (0.7, -1.3, 0.0, 40.0):
+        (v, g), (nv, ng) = c.value_and_grad(x), numpy_vg(x)
+        assert _ulps_close(v, nv) and _ulps_close(g, ng), x
+        assert type(g) is float
