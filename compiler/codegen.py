@@ -184,8 +184,8 @@ class Naming:
         self.space = None
         if style == "python":
             used = helpers_used(program)
-            reads = {"np", *used, *(self.helpers.get(h, h) for h in used), *self.const_names.values(),
-                     *reserved}
+            reads = {"np", *BUILTINS_READ, *used, *(self.helpers.get(h, h) for h in used),
+                     *self.const_names.values(), *reserved}
             self.space = Namespace(reads)
             self._claim_inputs(program)
 
@@ -602,14 +602,15 @@ def entry_points_text(names: dict[str, str]) -> str:
             f"__gradc_entry_points__ = {{{', '.join(f'{k!r}: {v!r}' for k, v in moved.items())}}}")
 
 
-# The builtins and module-level names generated code reads (its checks, loops, the scalar
-# modules' math code and their helpers): a parameter of one of these names would shadow it, so
-# such a signature is not kept (the functions take the program's inputs instead).
-# tests/test_codegen_names.py checks that generated code reads no other builtin.
+# The builtins and module-level names generated code reads (its checks, loops, round() of a
+# Python float, the scalar modules' math code and their helpers): a parameter of one of these
+# names would shadow it, so such a signature is not kept (the functions take the program's
+# inputs instead). tests/test_codegen_names.py checks that generated code reads no other builtin.
 BUILTINS_READ = frozenset({
     "type", "isinstance", "float", "int", "bool", "str", "len", "range", "tuple", "list", "dict", "map",
-    "getattr", "hasattr", "abs", "min", "max", "sum", "enumerate", "zip", "iter", "reversed", "object",
-    "ValueError", "ArithmeticError", "TypeError", "KeyError", "IndexError", "math", "numpy_errors_default"})
+    "getattr", "hasattr", "abs", "min", "max", "sum", "enumerate", "zip", "iter", "next", "reversed", "round",
+    "slice", "object", "ValueError", "ArithmeticError", "TypeError", "KeyError", "IndexError", "math",
+    "numpy_errors_default"})
 
 HELPERS = ("sigmoid", "softplus", "relu", "logsumexp", "softmax", "log_softmax", "scatter", "scatter_add",
            "gather_last", "index_set", "index_add", "where_zero")

@@ -363,8 +363,9 @@ class Builder:
                 # NumPy refuses these constants (cholesky of a matrix that is not positive
                 # definite, ...): the same error the function would raise, at the user's line
                 raise ShapeError(f"{prim.name}: NumPy raises {type(e).__name__} here: {e}", self.loc) from None
-            if all(v.weak for v in values) and np.ndim(result) == 0:
-                result = np.asarray(result).item()  # Python in, Python out: stays weakly typed
+            if all(v.weak for v in values) and np.ndim(result) == 0 and prim.name != "cast":
+                # Python in, Python out: stays weakly typed (a cast names its dtype: NumPy's scalar)
+                result = np.asarray(result).item()
             return Const(result)
         if self.max_ops is not None and len(self.ops) >= self.max_ops:
             raise too_large(len(self.ops) + 1, self.max_ops, self.loc)

@@ -33,6 +33,7 @@ F32 = np.dtype(np.float32)
 ALL = registry.all()
 NON_DIFFERENTIABLE = [p for p in ALL if not p.differentiable]
 INTEGER_ONLY = {"bitwise_and", "bitwise_or", "bitwise_xor", "invert"}  # operands: integers, booleans
+SCALAR_ONLY = {"round_float"}  # one float64 number (Python's round of a Python float)
 
 
 # ---------------------------------------------------------------------------
@@ -482,6 +483,8 @@ def test_non_differentiable_beside_a_differentiable_path(prim):
         others = [x] if prim.arity == 1 else [x, 0.25]  # 0.25 never ties with "odd" samples
         if prim.name in INTEGER_ONLY:  # bitwise operations: on integers (NumPy refuses floats)
             others = [b.bind("cast", x * 4.0, dtype=np.dtype(np.int64))] + ([3] if prim.arity == 2 else [])
+        if prim.name in SCALAR_ONLY:  # Python's round of one Python float
+            others = [b.bind("sum", x)]
         out = b.bind(prim.name, *others)
         cot = rng.standard_normal(out.shape)
         s = b.bind("add", b.bind("sum", x * x * w), b.bind("sum", b.bind("mul", out, cot)))

@@ -103,6 +103,11 @@ def _cast(b, op, args, batched):
     return bind_like(op, args[0], scalar=False)  # a batched operand is an array
 
 
+@rule("round_float")
+def _round_float(b, op, args, batched):
+    return bind_like(op, args[0], batched=True)  # Python's round of each example's float
+
+
 for _name in ("zeros_like", "copy", "mod"):
     RULES[_name] = elementwise
 

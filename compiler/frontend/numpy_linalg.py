@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import SignatureError, UnsupportedFunction
 from ..ir import Const, Value
 from ..primitives.linalg import _LETTERS
-from .numpy_table import _check_dtype_param, _get, _operand, bind_params, signature, METHOD_SIGNATURES as _BASE_SIGS
+from .numpy_table import _check_dtype_param, _get, _operand, array_operand, bind_params, signature, METHOD_SIGNATURES as _BASE_SIGS
 
 try:  # NumPy >= 2: the named result tuples of np.linalg
     from numpy.linalg._linalg import EigResult, EighResult, SlogdetResult, SVDResult
@@ -412,7 +412,7 @@ def dot(lw, a, b):
 
 def _dot(lw, args, kw):
     g = bind_params(lw, np.dot, "np.dot", args, kw, ("a", "b"))
-    return dot(lw, g["a"], g["b"])
+    return dot(lw, array_operand(lw, g["a"]), array_operand(lw, g["b"]))
 
 
 def _tensordot(lw, args, kw):
@@ -466,7 +466,7 @@ def _transposed(lw, x, order):
 
 def _inner(lw, args, kw):
     g = bind_params(lw, np.inner, "np.inner", args, kw, ("a", "b"))
-    a, b = g["a"], g["b"]
+    a, b = array_operand(lw, g["a"]), array_operand(lw, g["b"])
     na, nb = lw.ndim(a), lw.ndim(b)
     if na == 0 or nb == 0:
         return lw.bind("mul", a, b)
@@ -483,7 +483,7 @@ def _inner(lw, args, kw):
 
 def _kron(lw, args, kw):
     g = bind_params(lw, np.kron, "np.kron", args, kw, ("a", "b"))
-    a, b = g["a"], g["b"]
+    a, b = array_operand(lw, g["a"]), array_operand(lw, g["b"])
     na, nb = lw.ndim(a), lw.ndim(b)
     if na == 0 or nb == 0:
         return lw.bind("mul", a, b)
@@ -621,7 +621,7 @@ def _m_diagonal(offset=0, axis1=0, axis2=1): ...
 
 def _method_dot(lw, x, args, kw):
     g = bind_params(lw, None, ".dot", args, kw, ("other",), sig=signature(_BASE_SIGS.get("dot", _m_dot)))
-    return dot(lw, x, g["other"])
+    return dot(lw, x, array_operand(lw, g["other"]))
 
 
 def _method_trace(lw, x, args, kw):

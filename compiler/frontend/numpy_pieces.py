@@ -85,9 +85,12 @@ def _select(lw, args, kw):
     choices = [operand(c) for c in choices]
     default = operand(default)
 
-    def stand_in(v):
-        return v if not isinstance(v, Value) else (
-            v.value if isinstance(v, Const) else np.zeros(v.shape, v.dtype))
+    def stand_in(v):  # a Python-float argument is weak here, as a written 0.5 is
+        if not isinstance(v, Value):
+            return v
+        if isinstance(v, Const):
+            return v.value
+        return 0.0 if v.pytype is float else np.zeros(v.shape, v.dtype)
     try:
         probe = np.select([stand_in(c) for c in conds], [stand_in(c) for c in choices], stand_in(default))
     except (ValueError, TypeError) as e:

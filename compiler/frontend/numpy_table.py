@@ -195,7 +195,7 @@ def _where(lw, args, kw):
 
 def _clip(lw, args, kw):
     g = bind_params(lw, np.clip, "np.clip", args, kw, ("a", "a_min", "a_max", "min", "max"))
-    x = g["a"]
+    x = array_operand(lw, g["a"])  # np.clip(0.3, lo, hi) clips np.asarray(0.3): float64
     lo, hi = _get(g, "a_min"), _get(g, "a_max")
     for name, alias, cur in (("min", "a_min", lo), ("max", "a_max", hi)):
         v = _get(g, name)
@@ -297,6 +297,15 @@ def _operand(lw, x):
         lw.fail(f"cannot build an array from {_short(x)}", UnsupportedFunction)
     from ..ir import Const
     return Const(arr)
+
+
+def array_operand(lw, x):
+    """An operand of a NumPy function that is not a ufunc (np.dot, np.inner, np.kron, np.clip's
+    `a`): NumPy converts it with np.asarray, so a Python number there, written or passed as an
+    argument, is a strong float64/int64 array (np.dot(x32, 0.5) is float64), not NEP 50's weak
+    scalar a ufunc would see."""
+    from ..ir import Value
+    return lw._strong(x) if isinstance(x, Value) else _operand(lw, x)
 
 
 def array_from(lw, obj):

@@ -1692,10 +1692,28 @@ class Lowering(Branches, PythonConstructs):
                  for p in (node.lower, node.upper, node.step)]
         return slice(*parts)
 
+    def _check_scalar_attribute(self, obj, attr, node):
+        """A Python float or int has none of an array's attributes, and a NumPy scalar lacks
+        some (.dot): Python raises AttributeError where an array would have them."""
+        if isinstance(obj, Const):
+            return
+        if _weak_float(obj) or obj in self.python_ints:
+            kind = "float" if _weak_float(obj) else "int"
+            if not hasattr(kind == "float" and 0.5 or 1, attr):
+                self.fail(f"'.{attr}' of a Python {kind}: Python raises AttributeError ({kind} has no "
+                          f"attribute '{attr}'); convert it first (np.float64(...) or np.asarray(...))",
+                          UnsupportedSyntax, node)
+        elif obj.ndim == 0 and not self._buffers(self._memory(node.value), obj) \
+                and not hasattr(np.float64(0), attr):
+            self.fail(f"'.{attr}' of a NumPy scalar: NumPy raises AttributeError ({obj.dtype} scalars "
+                      f"have no '{attr}'; 0-d arrays do): use np.{attr}(...) or np.asarray(...) first",
+                      UnsupportedSyntax, node)
+
     def expr_Attribute(self, node):
         obj = self.expr(node.value)
         attr = node.attr
         if isinstance(obj, Value):
+            self._check_scalar_attribute(obj, attr, node)
             if attr == "T":
                 self._set_memory(node, self._view_of(node.value, obj))
                 return self.bind("transpose", obj, axes=None)
@@ -2164,15 +2182,7 @@ class Lowering(Branches, PythonConstructs):
             self.fail(f"builtin {name}() with keyword arguments {', '.join(sorted(kwargs))} is not "
                       "supported", SignatureError, node)
         if fn is round:
-            if not args or len(args) + len(kwargs) > 2:
-                self.fail("round() takes a number and optionally ndigits", SignatureError, node)
-            x, ndigits = args[0], args[1] if len(args) > 1 else kwargs.get("ndigits")
-            if not isinstance(x, Value):
-                self.fail(f"round() of {_describe(x)} is not supported", UnsupportedFunction, node)
-            ndigits = 0 if ndigits is None else self.static(ndigits, "ndigits")
-            if isinstance(ndigits, bool) or not isinstance(ndigits, (int, np.integer)):
-                self.fail(f"round(): ndigits must be an integer, not {ndigits!r}", SignatureError, node)
-            return self._weak(self.bind("round", x, decimals=int(ndigits)), [x])
+            return self._builtin_round(args, kwargs, node)
         given = list(args) + [kwargs[k] for k in ("base", "exp", "mod") if k in kwargs]
         if fn is pow and len(given) == 3:
             if given[2] is not None:
@@ -2186,6 +2196,33 @@ class Lowering(Branches, PythonConstructs):
         if fn is pow:
             return self.binop(ast.Pow(), a, b, node)
         return self.binop(ast.FloorDiv(), a, b, node), self.binop(ast.Mod(), a, b, node)
+
+    def _builtin_round(self, args, kwargs, node):
+        """Python's round(x, ndigits) of a traced number: of a Python float, Python's own
+        (correctly rounded) float; of a NumPy scalar, its __round__ (np.round, same dtype).
+        An ndarray, 0-d too, has no __round__ (TypeError), and round(x) is a Python int of
+        unbounded size: both refused."""
+        if not args or len(args) + len(kwargs) > 2:
+            self.fail("round() takes a number and optionally ndigits", SignatureError, node)
+        x, ndigits = args[0], args[1] if len(args) > 1 else kwargs.get("ndigits")
+        if not isinstance(x, Value):
+            self.fail(f"round() of {_describe(x)} is not supported", UnsupportedFunction, node)
+        if x.ndim or self._buffers(self._arg_memory(x, args), x):
+            given = node.args[1:] + [k.value for k in node.keywords if k.arg == "ndigits"]
+            shown = f", {ast.unparse(given[0])}" if len(given) == 1 and ndigits is not None else ""
+            self.fail(f"unsupported construct 'round() of an array': Python's round() of a {x.ndim}-d "
+                      f"array raises TypeError in NumPy (ndarray has no __round__); use "
+                      f"np.round(x{shown})", UnsupportedSyntax, node)
+        if ndigits is None:
+            self.fail("round(x) without ndigits of a value computed from the arguments is a Python int "
+                      "(unbounded; an error for inf and nan), which gradc does not compute; use "
+                      "np.round(x) for a float with the rounded value", UnsupportedFunction, node)
+        ndigits = self.static(ndigits, "ndigits")
+        if isinstance(ndigits, bool) or not isinstance(ndigits, (int, np.integer)):
+            self.fail(f"round(): ndigits must be an integer, not {ndigits!r}", SignatureError, node)
+        if _weak_float(x):
+            return self._weak(self.bind("round_float", x, ndigits=int(ndigits)), [x])
+        return self.bind("round", x, decimals=int(ndigits))
 
     def _min_max(self, fn, args, kwargs, node):
         """Python's max/min: the first maximal (minimal) item, compared with > (<). On traced
@@ -2821,7 +2858,8 @@ def bind_arguments(specs: list[ArgSpec]) -> tuple[list[Value], dict[str, object]
 
 
 def _leaf_memories(lw: "Lowering", specs: list[ArgSpec], inputs: list[Value]) -> None:
-    """The input leaves of trees are the caller's arrays (a Python float leaf: no memory)."""
+    """The input leaves of trees are the caller's arrays (a Python float or NumPy scalar leaf:
+    no memory; a NumPy scalar argument's is set where it is bound: `scalar_inputs`)."""
     from ..pytree import leaves as tree_leaves
 
     leaves = iter(inputs)

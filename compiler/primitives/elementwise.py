@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from ..lazy_sympy import sympy as sp  # loaded when a formula is first used
 
-from ..syntax import ADD, COMPARE, MUL, POW, call, infix, literal, method, prefix
+from ..syntax import ADD, COMPARE, MUL, POW, Expr, call, infix, literal, method, prefix
 from ..ir import Const
 from . import ops, registry
 
@@ -216,6 +216,36 @@ registry.define(
     emit=lambda a, decimals: call("np.round", a, decimals=decimals) if decimals else call("np.round", a),
     differentiable=False, defaults={"decimals": 0},
     doc="np.round / np.around: round half to even at `decimals` digits; derivative zero",
+)
+
+
+def _round_float(x, ndigits, batched=False):
+    x = np.asarray(x, dtype=np.float64)
+    return np.array([round(v, ndigits) for v in x.ravel().tolist()], dtype=np.float64).reshape(x.shape)[()]
+
+
+def _round_float_shape(avals, ndigits, batched=False):
+    if avals[0].dtype != np.float64 or not batched and avals[0].shape != ():
+        raise ValueError(f"round_float rounds one Python float, not a {avals[0]} value")
+    return avals[0].shape
+
+
+def _round_float_emit(a, ndigits, batched=False):
+    if not batched:
+        return call("round", call("float", a), literal(ndigits))
+    items = f"[round(v, {literal(ndigits).text}) for v in {method(a, '.ravel().tolist()')}]"
+    return method(call("np.array", Expr(items)), f".reshape({method(a, '.shape')})")
+
+
+# batched=True: the examples of a batch (vmap), each rounded as the Python float it was
+registry.define(
+    "round_float", impl=_round_float, family="elementwise", emit=_round_float_emit,
+    shape_rule=_round_float_shape, dtype_rule=lambda avals, values, **_: np.dtype(np.float64),
+    differentiable=False, elementwise=False,  # never rewritten into an in-place ufunc call
+    defaults={"ndigits": 0, "batched": False},
+    doc="Python's round(x, ndigits) of a Python float: its correctly rounded decimal, which "
+        "np.round (x * 10**n, rounded, divided back) misses in the last digit at some ties; "
+        "derivative zero",
 )
 binary("heaviside", np.heaviside, None, 0, None, differentiable=False)
 binary("logical_xor", np.logical_xor, None, 0, None, differentiable=False)

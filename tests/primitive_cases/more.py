@@ -24,6 +24,7 @@ NUMPY_REF = {
     "sinc": lambda x: np.where(x == 0, 1.0, np.sin(np.pi * x) / (np.pi * np.where(x == 0, 1.0, x))),
     "floor": np.floor, "ceil": np.ceil, "trunc": np.trunc, "rint": np.rint,
     "round": lambda x, decimals=0: np.round(x, decimals),
+    "round_float": lambda x, ndigits: round(float(x), ndigits),  # Python's own, not np.round
     "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite, "signbit": np.signbit,
     "heaviside": np.heaviside, "logical_xor": np.logical_xor, "floor_divide": np.floor_divide,
     "arctan2": np.arctan2, "hypot": lambda x, y: np.sqrt(np.square(x) + np.square(y)),
@@ -54,6 +55,10 @@ def cases(Case, I, K, Fixed, Same):
     out["isinf"].append(Case([Fixed(np.array([np.nan, 1.0, -np.inf]))]))
     out["round"] = [Case([I(3, 4, s="odd")]), Case([I(5, s="odd")], {"decimals": 0}),
                     Case([Fixed(np.array([0.5, 1.5, 2.5, -0.5, 1.234]))], {"decimals": 1})]
+    # one Python float; 761074.295067845 and 409440.561150255 are where np.round's last digit differs
+    out["round_float"] = [Case([I(s="odd")], {"ndigits": 1}), Case([I(s="odd")], {"ndigits": -1}),
+                          Case([Fixed(np.float64(761074.295067845))], {"ndigits": 8}),
+                          Case([Fixed(np.float64(409440.561150255))], {"ndigits": 8})]
     for name in ["heaviside", "logical_xor"]:
         out[name] = [Case([I(3, 4, s="odd"), I(4, s="even")]), Case([I(2, 3, s="odd"), K(0.5)])]
     out["floor_divide"] = [Case([I(3, 4, s="odd"), K(0.7)]), Case([I(2, 3, s="odd"), K(np.array([0.3, -1.1, 2.0]))])]
