@@ -260,7 +260,9 @@ def _fused(fn, test: str, bind: dict):
     namespace.update(bind)
     exec(compile("\n" * start + "".join(text), code.co_filename, "exec"), namespace)
     fused = namespace[code.co_name]
-    same = fused.__code__.co_varnames == code.co_varnames and fused.__defaults__ == fn.__defaults__
+    # the defaults are the very objects fn has (an array default written inline is another array)
+    fused.__defaults__, fused.__kwdefaults__ = fn.__defaults__, fn.__kwdefaults__
+    same = fused.__code__.co_varnames == code.co_varnames
     return fused if same else None  # (the module's text is the code's: its file name has its digest)
 
 

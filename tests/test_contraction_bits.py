@@ -45,3 +45,26 @@ def test_contractions_are_numpys_bits_with_right_gradients(fn, sa, sb):
         assert value == fn(a, b)  # bit for bit
         assert_close(ga, fd_grad(fn, (a, b), 0), rtol=1e-6)
         assert_close(gb, fd_grad(fn, (a, b), 1), rtol=1e-6)
+
+
+def dot_plain(a, b):
+    return np.sum(np.dot(a, b) ** 2)
+
+
+MIXED = [(inner, (300,), (40, 300), np.float64, np.float32), (inner, (5, 30), (7, 30), np.float32, np.float16),
+         (inner, (2, 3, 30), (4, 30), np.float64, np.int32), (td1, (30, 40), (40, 7), np.float16, np.float32),
+         (td2, (3, 4, 5), (4, 5, 2), np.float32, np.float64), (dot_plain, (20, 30), (30,), np.float64, np.float32),
+         (dot_plain, (30,), (30, 6), np.float32, np.float16)]
+
+
+@pytest.mark.parametrize("fn,sa,sb,da,db", MIXED, ids=[f"{f.__name__}-{np.dtype(x).name}-{np.dtype(y).name}"
+                                                        for f, _, _, x, y in MIXED])
+def test_mixed_dtypes_are_cast_first_as_numpy_does(fn, sa, sb, da, db):
+    """np.dot (and tensordot, inner) cast both operands to their common dtype before the
+    product; a matmul of mixed dtypes sums in another order."""
+    rng = np.random.default_rng(3)
+    a = (rng.standard_normal(sa) * 3).astype(da)
+    b = (rng.standard_normal(sb) * 3).astype(db)
+    got = gradc.compile(fn, wrt=0).value(a, b)
+    want = fn(a, b)
+    assert got.dtype == want.dtype and got == want

@@ -591,3 +591,45 @@ def test_the_entry_takes_arguments_as_python_binds_them(builds):
     assert vg(w, 0.5)[0] == want[0]
     # no parameters at all
     assert gradc.value_and_grad(no_params, wrt=())() == (2.0, ())
+
+
+def array_default(w, x=np.array([1.0, 2.0, 3.0])):
+    return np.sum(w * x) - np.sum(x)
+
+
+def test_an_array_default_takes_the_fast_path():
+    """The fast copy of an entry function keeps the function's own default objects (comparing
+    re-created array defaults with == raised 'truth value of an array is ambiguous')."""
+    vg = gradc.value_and_grad(array_default)
+    w = np.array([0.5, -1.0, 2.0])
+    for _ in range(2):
+        value, g = vg(w)
+        assert value == array_default(w) and np.array_equal(g, [1.0, 2.0, 3.0])
+    assert vg.compiled._specs.hot[0].value_and_grad.__code__.co_filename.startswith("<gradc:")
+
+
+def three_params(w, a, b):
+    return np.sum(w * a * b)
+
+
+def two_params_only(w, a):
+    return np.sum(w * a)
+
+
+def test_a_new_code_with_fewer_parameters_is_bound_as_python_binds():
+    """The entry is written for the parameter count it was made with; after the function's
+    code changes to one with fewer parameters, a call with the old count is Python's binding
+    error (a SignatureError), never a TypeError from the generated code."""
+    vg = gradc.value_and_grad(three_params)
+    w = np.ones(3)
+    vg(w, 2.0, 3.0)
+    old = three_params.__code__
+    three_params.__code__ = two_params_only.__code__
+    try:
+        assert vg(w, 2.0)[0] == 6.0
+        with pytest.raises(gradc.errors.SignatureError, match="too many positional arguments"):
+            vg(w, 2.0, 3.0)
+        assert vg(w, 2.0)[0] == 6.0
+    finally:
+        three_params.__code__ = old
+    assert vg(w, 2.0, 3.0)[0] == 18.0

@@ -401,7 +401,7 @@ def dot(lw, a, b):
     if na == 0 or nb == 0:
         return lw.bind("mul", a, b)
     if na <= 2 and nb <= 2:
-        return lw.bind("matmul", a, b)
+        return lw.bind("matmul", *_one_dtype(lw, a, b))
     # dot(a, b)[i, j, k, m] = sum(a[i, j, :] * b[k, :, m]): the last axis of a with the
     # second-to-last of b (its only axis when b is 1-D); not matmul's batching
     ta = _LETTERS[:na - 1] + "z"
@@ -448,6 +448,7 @@ def _contract(lw, a, b, ax_a, ax_b):
     """sum over a's axes ax_a against b's ax_b, as np.tensordot computes it (so the bits are
     NumPy's): a's free axes then the summed ones, b's summed axes then its free ones, each
     made a matrix, one matrix product, the free axes' shape back."""
+    a, b = _one_dtype(lw, a, b)
     sa, sb = lw.shape(a), lw.shape(b)
     free_a = [i for i in range(len(sa)) if i not in ax_a]
     free_b = [j for j in range(len(sb)) if j not in ax_b]
@@ -458,6 +459,13 @@ def _contract(lw, a, b, ax_a, ax_b):
     bt = lw.bind("reshape", bt, shape=(n, int(np.prod([sb[j] for j in free_b], dtype=np.int64))))
     return lw.bind("reshape", lw.bind("matmul", at, bt),
                    shape=tuple(sa[i] for i in free_a) + tuple(sb[j] for j in free_b))
+
+
+def _one_dtype(lw, a, b):
+    """a and b cast to their common dtype first, as np.dot does before its product (a matmul
+    of mixed dtypes casts inside its loop and sums in another order: other last bits)."""
+    common = np.result_type(lw.dtype(a), lw.dtype(b))
+    return tuple(x if lw.dtype(x) == common else lw.bind("cast", x, dtype=common) for x in (a, b))
 
 
 def _transposed(lw, x, order):
@@ -474,6 +482,7 @@ def _inner(lw, args, kw):
         return _contract(lw, a, b, [na - 1], [nb - 1])
     # above 2-D NumPy takes one dot product per output element: a matmul of (1, n) rows of a
     # by (n, 1) columns of b, a's leading axes broadcast against b's
+    a, b = _one_dtype(lw, a, b)
     sa, sb = tuple(lw.shape(a)), tuple(lw.shape(b))
     n = sa[-1]
     rows = lw.bind("reshape", a, shape=sa[:-1] + (1,) * (nb - 1) + (1, n))
