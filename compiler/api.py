@@ -1000,7 +1000,7 @@ class Compiled:
         value_fn = namespace[program.name]
         error = SignatureError(
             f"grad needs a function with a scalar floating-point result; {self.name} returns "
-            f"{out.aval} here (reduce it, e.g. with np.sum, or use compiler.jacobian / compiler.vjp)",
+            f"{out.aval} here (reduce it, e.g. with np.sum, or use gradc.jacobian / gradc.vjp)",
             self.frontend.return_loc() or self._loc)
 
         def no_gradient(*_):
