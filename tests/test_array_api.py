@@ -2,7 +2,6 @@
 array-api-strict, which refuses anything outside the standard: the lecture examples (those of
 tests/golden), the softmax-CE loss and an MLP give NumPy's values and gradients to 1e-12; what has
 no standard spelling is refused at save time, with nothing written."""
-import importlib.util
 
 import numpy as np
 import pytest
@@ -12,6 +11,8 @@ pytest.importorskip("array_api_compat")
 
 import gradc  # noqa: E402
 from gradc.errors import CompileError  # noqa: E402
+
+from fixtures.modules import load_module  # noqa: E402
 from gradc.nn import log_softmax, relu  # noqa: E402
 import deep_tanh_checkpoint  # noqa: E402
 import logistic_rss  # noqa: E402
@@ -61,13 +62,6 @@ def _cases():
     }
 
 
-def _load(path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _to(xp, tree):
     if isinstance(tree, dict):
         return {k: _to(xp, v) for k, v in tree.items()}
@@ -99,7 +93,7 @@ def test_array_api_module_matches_numpy(tmp_path, name, namespace):
     path = c.save(tmp_path / f"{name}_xp.py", backend="array-api")
     text = path.read_text()
     assert "+=" not in text and "np.errstate" not in text
-    module = _load(path)
+    module = load_module(path)
     xp = xs if namespace == "array_api_strict" else np
     if all(type(a) is float for a in args):  # 0-d arrays stand for floats: the namespace is theirs
         args = tuple(np.asarray(a) for a in args)
@@ -123,7 +117,7 @@ def _from_strict(tree):
 def test_generated_module_checks_its_arguments(tmp_path):
     fn, wrt, args, kwargs = _cases()["softmax_ce"]
     c = gradc.compile(fn, wrt=wrt, args=args)
-    module = _load(c.save(tmp_path / "m.py", backend="array-api"))
+    module = load_module(c.save(tmp_path / "m.py", backend="array-api"))
     bad = list(_to(xs, args))
     bad[2] = xs.asarray(np.ones((8, 5)))
     with pytest.raises(ValueError, match="shape"):
@@ -171,6 +165,6 @@ def test_cupy_module_on_gpu(tmp_path):
         pytest.skip("no GPU")
     fn, wrt, args, kwargs = _cases()["mlp"]
     c = gradc.compile(fn, wrt=wrt, args=args, kwargs=kwargs)
-    module = _load(c.save(tmp_path / "m.py", backend="array-api"))
+    module = load_module(c.save(tmp_path / "m.py", backend="array-api"))
     value, grads = module.mlp_value_and_grad(*_to(cp, args), **kwargs)
     np.testing.assert_allclose(float(value), c.value(*args, **kwargs), rtol=1e-10)

@@ -4,7 +4,6 @@ float in xp.broadcast_to, an int array compared with a float, xp.exp of ints), r
 location, a Dask specialisation's module that did not import, and refusals of what the
 standard has (np.prod's adjoint, np.linalg.norm, the adjoint of basic indexing). Each case: the saved module on
 array-api-strict and on NumPy gives gradc's NumPy value and gradient (and finite differences)."""
-import importlib.util
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ import gradc  # noqa: E402
 from gradc.errors import CompileError  # noqa: E402
 from gradc.nn import relu  # noqa: E402
 from fixtures.numeric import fd_grad  # noqa: E402
+from fixtures.modules import load_module
 
 
 def hinge(w, X, y):
@@ -96,20 +96,13 @@ def _cases():
     }
 
 
-def _load(path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("name", sorted(_cases()))
 @pytest.mark.parametrize("namespace", ["array_api_strict", "numpy"])
 def test_saved_module_runs_on_the_inputs_it_was_made_for(tmp_path, name, namespace):
     fn, wrt, args = _cases()[name]
     c = gradc.compile(fn, wrt=wrt, args=args)
     want_value, want_grad = c.value_and_grad(*args)
-    module = _load(c.save(tmp_path / f"{name}_xp.py", backend="array-api"))
+    module = load_module(c.save(tmp_path / f"{name}_xp.py", backend="array-api"))
     xp = xs if namespace == "array_api_strict" else np
     value, grad = getattr(module, f"{fn.__name__}_value_and_grad")(*(xp.asarray(a) for a in args))
     if namespace == "numpy":  # the NumPy module's types: a 0-d parameter's gradient is a 0-d array
@@ -159,7 +152,7 @@ def test_dask_specialisation_saves_a_working_array_api_module(tmp_path):
     X = np.random.default_rng(0).normal(size=(8, 3))
     w = np.linspace(-1.0, 1.0, 3)
     c = gradc.compile(lsq, wrt="w", args=(w, da.from_array(X, chunks=4)))
-    module = _load(c.save(tmp_path / "m.py", backend="array-api"))
+    module = load_module(c.save(tmp_path / "m.py", backend="array-api"))
     want = gradc.value_and_grad(lsq, wrt="w")(w, X)
     for xp in (np, xs):
         value, grad = module.lsq_value_and_grad(xp.asarray(w), xp.asarray(X))

@@ -2,7 +2,6 @@
 with the Python floats it was compiled for, giving the same numbers and types (Python-float
 gradients), NumPy's inf and nan where math raises, and a check of its arguments. (It took
 the program's inputs as NumPy floats before: a Python float gave ZeroDivisionError at 0.)"""
-import importlib.util
 import math
 import warnings
 
@@ -11,12 +10,7 @@ import pytest
 
 import gradc
 
-
-def _load(path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from fixtures.modules import load_module
 
 
 def _same(a, b):
@@ -42,7 +36,7 @@ def _expressions():
 def test_a_saved_formula_module_is_called_like_gradc(case, tmp_path):
     tag, expr, wrt = _expressions()[case]
     c = gradc.compile(expr, wrt=wrt, args=(0.5, 1.5))
-    module = _load(c.save(tmp_path / f"{tag}_grad.py"))
+    module = load_module(c.save(tmp_path / f"{tag}_grad.py"))
     text = (tmp_path / f"{tag}_grad.py").read_text()
     assert "def check_arguments(x, y):" in text
     for args in [(0.5, 1.5), (0.0, 1.5), (2.0, -3.0)]:
