@@ -14,6 +14,8 @@ from gradc.interpret import evaluate
 from gradc.ir import verify
 from gradc.regions import has_loops, is_loop, unroll
 
+from fixtures.numeric import assert_close, fd_grad
+
 RNG = np.random.default_rng(7)
 
 
@@ -532,3 +534,53 @@ def test_index_of_an_outer_loop_reads_rows_in_an_inner_loop():
     c = check(f, ("W", "X"), (RNG.normal(size=(2, 2)), RNG.normal(size=(4, 3, 2))))
     (outer,) = [op for op in c.ir.ops if is_loop(op)]
     assert any(is_loop(op) for op in outer.params["body"].ops)  # X[i, j]: rows of rows
+
+
+# -- `for row in CONSTANT`: a loop over a module-level array's rows -----------------------
+
+EPS_ROWS = np.random.default_rng(11).normal(size=(4, 3))
+HORNER = np.array([0.5, -1.0, 2.0])
+
+
+def over_constant_rows(w):
+    t = 0.0
+    for e in EPS_ROWS:
+        t += np.sum((w * e) ** 2)
+    return t
+
+
+def over_constant_scalars(x):
+    t = 0.0
+    for c in HORNER:
+        t = t * x + c
+    return np.sum(t)
+
+
+def over_constant_enumerated(w):
+    t = 0.0
+    for i, e in enumerate(EPS_ROWS):
+        t += i * np.sum(w * e)
+    return t
+
+
+def writes_a_constant_row(w):
+    t = 0.0
+    for e in EPS_ROWS:
+        e *= 2.0
+        t += np.sum(w * e)
+    return t
+
+
+@pytest.mark.parametrize("fn", [over_constant_rows, over_constant_scalars, over_constant_enumerated])
+def test_a_loop_over_a_module_arrays_rows(fn):
+    """`for e in EPS:` over a module-level array reads its rows, as over an argument's (it was
+    refused as 'a for loop over an array')."""
+    w = np.array([0.3, -0.2, 1.1])
+    value, g = gradc.value_and_grad(fn)(w)
+    assert value == fn(w)
+    assert_close(g, fd_grad(fn, (w,), 0), rtol=1e-6)
+
+
+def test_writing_into_a_module_arrays_row_is_refused():
+    with pytest.raises(gradc.CompileError, match="in-place update of 'e'"):
+        gradc.value_and_grad(writes_a_constant_row)(np.ones(3))

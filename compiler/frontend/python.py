@@ -1155,9 +1155,10 @@ class Lowering(Branches, PythonConstructs):
         if isinstance(it, Value) and not isinstance(it, Const) and it.ndim >= 1 and region \
                 and self._loop_region(s, range(it.shape[0]), over=it):
             return  # `for x in xs` over an array's first axis: a loop region reading xs[k]
-        if isinstance(it, Value) and not isinstance(it, Const) and it.ndim >= 1:
-            # `for x in xs` the region cannot hold (0 or 1 rows, a weak-float carry, `else`):
-            # unrolled over the rows xs[k] (read as the loop goes; xs cannot change meanwhile)
+        if isinstance(it, Value) and it.ndim >= 1:
+            # `for x in xs` the region cannot hold (0 or 1 rows, a weak-float carry, `else`), or
+            # over a constant array (a module's): unrolled over the rows xs[k] (read as the loop
+            # goes; xs cannot change meanwhile)
             memory = self._memory(s.iter)
             self._unrolled(s, self.iterate(it, memory, s.iter), it.shape[0], self._buffers(memory, it))
             return
