@@ -199,14 +199,12 @@ def _fused_entry(args, state, guard, value, value_and_grad):
     if test is None:
         return None
     value_fn, vg_fn = _fused(value, test, bind), _fused(value_and_grad, test, bind)
-    if value_fn is None or vg_fn is None:
+    grad_fn = _fused(value_and_grad, test, bind, gradient_only=True)
+    if value_fn is None or vg_fn is None or grad_fn is None:
         return None
-    bind["value_and_grad_fn"] = vg_fn
     ps = ", ".join(params)
-    exec(compile(f"def match({ps}):\n    return ({test})\n\n\n"
-                 f"def grad({ps}):\n    out = value_and_grad_fn({ps})\n    return out if out is MISS else out[1]\n",
-                 "<gradc:dispatch>", "exec"), bind)  # names and numbers only: no user text
-    return bind["match"], value_fn, vg_fn, bind["grad"]
+    exec(compile(f"def match({ps}):\n    return ({test})\n", "<gradc:dispatch>", "exec"), bind)  # no user text
+    return bind["match"], value_fn, vg_fn, grad_fn
 
 
 def _parameters(fn, n: int) -> list | None:
@@ -218,13 +216,43 @@ def _parameters(fn, n: int) -> list | None:
     return list(code.co_varnames[:n])
 
 
-def _fused(fn, test: str, bind: dict):
+class _GradientOnly(ast.NodeTransformer):
+    """`return value, grads` → `return grads` in an entry function (not in functions inside
+    it): what `grad(...)` returns, without a frame around value_and_grad. A return of another
+    form (the NumPy twin's call in a scalar module) gets `[1]`; the test's `return MISS` stays."""
+
+    def visit_FunctionDef(self, node):
+        return node if getattr(self, "_inside", False) else self._entry(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        return node
+
+    def _entry(self, node):
+        self._inside = True
+        node.body = [self.visit(stmt) for stmt in node.body]
+        return node
+
+    def visit_Return(self, node):
+        v = node.value
+        if isinstance(v, ast.Name) and v.id == "MISS":
+            return node
+        if isinstance(v, ast.Tuple) and len(v.elts) == 2:
+            node.value = v.elts[1]
+        else:
+            node.value = ast.copy_location(ast.Subscript(v, ast.Constant(1), ast.Load()), v)
+        return node
+
+
+def _fused(fn, test: str, bind: dict, gradient_only: bool = False):
     """`fn`, a generated module's entry function whose first statement after its docstring is
     the module's argument check, compiled again from the module's text with that statement
     replaced by `if not (test): return MISS` (on the same line: the file name and line
     numbers are the module's, so tracebacks show its lines). Its globals are the module's
     plus `bind`. None when `fn` is not such a function or a bound name is taken there.
-    A statement right after the check that the test makes needless goes too (`_proven`)."""
+    A statement right after the check that the test makes needless goes too (`_proven`).
+    `gradient_only`: the copy returns what `grad(...)` returns (`_GradientOnly`)."""
     code = fn.__code__
     checker = code.co_names[0] if code.co_names else ""
     if fn.__closure__ or not code.co_filename.startswith("<gradc:") or not checker.startswith("check_arguments"):
@@ -258,7 +286,10 @@ def _fused(fn, test: str, bind: dict):
         text[j] = "\n"
     namespace = dict(fn.__globals__)
     namespace.update(bind)
-    exec(compile("\n" * start + "".join(text), code.co_filename, "exec"), namespace)
+    tree = ast.parse("\n" * start + "".join(text))  # (line numbers: the module's)
+    if gradient_only:
+        tree.body[0] = ast.fix_missing_locations(_GradientOnly().visit(tree.body[0]))
+    exec(compile(tree, code.co_filename, "exec"), namespace)
     fused = namespace[code.co_name]
     # the defaults are the very objects fn has (an array default written inline is another array)
     fused.__defaults__, fused.__kwdefaults__ = fn.__defaults__, fn.__kwdefaults__

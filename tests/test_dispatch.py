@@ -633,3 +633,26 @@ def test_a_new_code_with_fewer_parameters_is_bound_as_python_binds():
     finally:
         three_params.__code__ = old
     assert vg(w, 2.0, 3.0)[0] == 18.0
+
+
+def test_grad_runs_the_modules_code_in_one_frame():
+    """`grad(f)(...)` runs a copy of the module's value_and_grad whose returns give the
+    gradients (no frame around it), for array code and for scalar math code with its NumPy
+    fallbacks; a traceback shows the module's lines."""
+    g = gradc.grad(overflows)
+    x = np.array([1.0, 2.0])
+    want = gradc.value_and_grad(overflows)(x, 1.0)[1]
+    assert np.array_equal(g(x, 1.0), want) and np.array_equal(g(x, 1.0), want)
+    fast = g.compiled._specs.hot[0].grad
+    assert fast.__code__.co_filename.startswith("<gradc:") and fast.__code__.co_name.endswith("_value_and_grad")
+    assert fast(np.ones(3), 1.0) is dispatch.MISS
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError) as info:
+        g(x, 1000.0)
+    frames = [f for f in info.traceback if str(f.path).startswith("<gradc:")]
+    assert frames and "np.exp(" in str(frames[-1].statement)
+    c = gradc.compile("log(x) * y", wrt=("x", "y"), args=(0.5, 2.0))
+    gs = gradc.grad("log(x) * y", wrt=("x", "y"))
+    for args in [(0.5, 2.0), (0.5, 2.0), (0.0, 2.0)]:  # math code, again, then NumPy's answer at 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            assert gs(*args) == c.value_and_grad(*args)[1]
