@@ -584,7 +584,8 @@ class Compiled:
         spec, inputs, (program, _, fn) = self._derived(primals, {}, "jvp")
         avals = [v.aval for v in program.inputs[len(program.inputs) - len(self.wrt):]]
         value, derivative = fn(*inputs, *self._tangents_for_wrt(primals, tangents, avals))
-        return _as_result(value, spec.result), derivative
+        tangent_kind = spec.result if np.ndim(value) == 0 and np.asarray(value).dtype.kind == "f" else None
+        return _as_result(value, spec.result), _as_result(derivative, tangent_kind)  # (the result's type)
 
     def _tangents_for_wrt(self, primals, tangents, avals) -> list:
         """The direction for each wrt argument, checked against its shape, as its dtype."""

@@ -311,3 +311,27 @@ def test_codegen_knows_the_type_the_generated_code_gives(prim):
         for make in (np.asarray, lambda a: a[()]):
             result = f(*[make(np.asarray(0.5, dtype=d)) for d in dtypes])
             assert (type(result) is np.ndarray) == (claimed == "array"), (prim, type(result))
+
+
+def jvp_python_float(a, b):
+    return a * a * b + math.sin(a * b)
+
+
+def jvp_0d_array(w):
+    return np.asarray(np.sum(w ** 2))
+
+
+def jvp_float_of_sum(w):
+    return float(np.sum(w ** 3))
+
+
+@pytest.mark.parametrize("fn,primals,tangents,kind", [
+    (jvp_python_float, (0.3, 1.2), (1.0, 0.0), float),
+    (jvp_0d_array, (np.array([1.0, 2.0]),), (np.array([0.5, -1.0]),), np.ndarray),
+    (jvp_float_of_sum, (np.array([1.0, 2.0]),), (np.array([0.5, -1.0]),), float),
+])
+def test_a_jvp_tangent_has_the_results_type(fn, primals, tangents, kind):
+    """The directional derivative is of the result's kind (docs: jvp's tangent has the result's type)."""
+    wrt = (0, 1) if len(primals) == 2 else 0
+    value, slope = gradc.jvp(fn, primals, tangents if len(primals) == 2 else tangents[0], wrt=wrt)
+    assert type(value) is type(fn(*primals)) is kind and type(slope) is kind
