@@ -940,3 +940,36 @@ def test_every_linalg_parameter_is_implemented_exactly_or_refused(linalg_generat
     assert got.shape == expected.shape
     assert got.dtype == expected.dtype, f"{got.dtype} != {expected.dtype}"
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def _f16_det(x):
+    return np.linalg.det(x)
+
+
+def _f16_norm2(x):
+    return np.linalg.norm(x, 2)
+
+
+def _f16_eigh(x):
+    return np.sum(np.linalg.eigh(x)[0])
+
+
+def _f16_fro(x):
+    return np.linalg.norm(x)
+
+
+@pytest.mark.parametrize("fn", [_f16_det, _f16_norm2, _f16_eigh])
+def test_float16_linear_algebra_is_refused_as_numpy_raises(fn):
+    """LAPACK has no half precision: NumPy raises TypeError, gradc refuses at compile time
+    (the generated code raised NumPy's TypeError at run time)."""
+    x = (np.eye(3) + 0.1).astype(np.float16)
+    with pytest.raises(TypeError):
+        fn(x)
+    with pytest.raises(gradc.CompileError, match="float16 is unsupported in linalg"):
+        gradc.value_and_grad(fn)(x)
+
+
+def test_float16_norms_numpy_computes_still_work():
+    x = (np.eye(3) + 0.1).astype(np.float16)
+    value, g = gradc.value_and_grad(_f16_fro)(x)
+    assert value == _f16_fro(x) and g.dtype == np.float16

@@ -45,6 +45,9 @@ def _square(avals, what):
 
 def _float_dtype(avals, values, **params):
     dt = avals[0].dtype
+    if dt == np.float16:  # LAPACK has no half precision: NumPy raises TypeError
+        raise ValueError("array type float16 is unsupported in linalg (NumPy raises TypeError); "
+                         "cast it first, e.g. x.astype(np.float32)")
     return dt if dt.kind == "f" else np.dtype(np.float64)
 
 
