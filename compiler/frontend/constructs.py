@@ -774,14 +774,12 @@ class PythonConstructs:
         if len(pairs) < i + after:
             self.fail(f"not enough values to unpack (expected at least {i + after}, got {len(pairs)})",
                       SignatureError, target)
-        for t, (v, m) in zip(elts[:i], pairs[:i]):
-            self.assign(t, v, m)
         middle = pairs[i:len(pairs) - after]
         rest = [v for v, _ in middle]
         self.made(rest)
-        self.assign(elts[i].value, rest, _Seq(tuple(m for _, m in middle)))
-        for t, (v, m) in zip(elts[i + 1:], pairs[len(pairs) - after:]):
-            self.assign(t, v, m)
+        self.assign_in_order([(t, v, m) for t, (v, m) in zip(elts[:i], pairs[:i])]
+                             + [(elts[i].value, rest, _Seq(tuple(m for _, m in middle)))]
+                             + [(t, v, m) for t, (v, m) in zip(elts[i + 1:], pairs[len(pairs) - after:])])
 
     def expr_NamedExpr(self, node):
         """`(y := expr)`: binds y in the enclosing function (also from a comprehension)."""

@@ -630,6 +630,7 @@ class Lowering(Branches, PythonConstructs):
         # buffers; while a loop iterates over one, updates of the buffers are refused
         self.row_sources: dict = {}
         self.live_rows: list = []  # buffers whose rows loops are iterating over now
+        self.pending: list = []  # (value, memory) a tuple assignment has still to bind (`assign_in_order`)
         self.list_journal: list = []  # (list, its length before): rows a loop region added to it
         self.warned: set = set()  # (file, line) of dropped prints already warned about
 
@@ -936,6 +937,11 @@ class Lowering(Branches, PythonConstructs):
                     why = (f"memory shared with {other!r} (a view, an alias, or a container holding it), "
                            "which NumPy's in-place update would change too")
                     break
+        if why is None and any(self._buffers(m, v) & buffers for v, m in self.pending):
+            why = ("also held by a value the same tuple assignment has still to assign (its right side "
+                   "holds views, which this write changes first: in NumPy `Z[0], Z[1] = Z[1], Z[0]` "
+                   "leaves both rows equal to the old Z[1])")
+            instead = "copy the right side's views first, e.g. `Z[0], Z[1] = Z[1].copy(), Z[0].copy()`"
         if why is None and any(live & buffers or any(b.kind == "unknown" for b in live)
                                for live in self.live_rows):
             why = ("an array whose rows a loop is still iterating over (NumPy's rows are views: "
@@ -967,14 +973,25 @@ class Lowering(Branches, PythonConstructs):
                 memories = [memory if isinstance(memory, frozenset) and item.ndim else None for item in items]
             else:
                 memories = [_UNKNOWN] * len(items)
-            for t, v, m in zip(target.elts, items, memories):
-                self.assign(t, v, m)
+            self.assign_in_order(list(zip(target.elts, items, memories)))
         elif isinstance(target, ast.Subscript):
             self.assign_item(target, value)
         else:
             self.fail(f"unsupported construct 'assignment to {_target_kind(target)}': gradc values "
                       "are immutable (item assignment would hide aliasing); build a new array with "
                       "np.where or arithmetic instead", UnsupportedSyntax, target)
+
+    def assign_in_order(self, triples) -> None:
+        """(target, value, memory) assigned left to right, as Python does, each write checked
+        against the values still to be assigned (NumPy's right side is evaluated first, to
+        views that a write into their array changes before they are assigned)."""
+        outer = self.pending
+        try:
+            for k, (t, v, m) in enumerate(triples):
+                self.pending = outer + [(v2, m2) for _, v2, m2 in triples[k + 1:]]
+                self.assign(t, v, m)
+        finally:
+            self.pending = outer
 
     def assign_item(self, target, value, aug=None):
         """`z[index] = value` (or, with `aug` the AugAssign statement, `z[index] op= ...`):
