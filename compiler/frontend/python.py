@@ -2306,7 +2306,11 @@ class Lowering(Branches, PythonConstructs):
                               UnsupportedFunction, node)
             args, kwargs = _unwrap(list(args)), _unwrap(dict(kwargs))
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            memory = _new_static_memory(result, (owner, *args, *kwargs.values()))
+            if memory is not None:  # new arrays (np.triu_indices(n)): nothing else holds them
+                self._call_result_memory = memory
+            return result
         except CompileError:
             raise
         except Exception as e:  # the user's own call on constants failed: report it at their line
@@ -2515,6 +2519,30 @@ def _impure_call(fn, args, kwargs):
         if bound.get("out") is not None:
             return "writes into its `out` argument in place"
     return None
+
+
+def _new_static_memory(result, inputs):
+    """The memory of a compile-time call's result when it is new arrays (an array, or a tuple or
+    list of arrays and numbers, none sharing memory with an array among the inputs:
+    np.triu_indices, np.arange), a new buffer each (results that may share memory, one);
+    else None (np.asarray(C) and C.reshape(...) are C's memory; anything else is resolved as
+    before)."""
+    items = [result] if isinstance(result, np.ndarray) else list(result) \
+        if isinstance(result, (tuple, list)) else []
+    arrays = [a for a in items if isinstance(a, np.ndarray)]
+    if not arrays or any(not isinstance(a, (np.ndarray, np.generic, int, float, bool)) for a in items):
+        return None
+    ins = [a for a in (*inputs, *(x for i in inputs if isinstance(i, (tuple, list)) for x in i))
+           if isinstance(a, np.ndarray)]
+    if any(np.may_share_memory(a, b) for a in arrays for b in ins):
+        return None
+    fresh = {}  # one new buffer per group of results that may share memory (np.diag_indices: (i, i))
+    for i, a in enumerate(arrays):
+        fresh[id(a)] = next((fresh[id(b)] for b in arrays[:i] if np.may_share_memory(a, b)),
+                            frozenset({_Buffer("fresh")}))
+    if isinstance(result, np.ndarray):
+        return fresh[id(result)]
+    return _Seq(tuple(fresh.get(id(a)) if isinstance(a, np.ndarray) else None for a in items))
 
 
 def _is_numpy(fn) -> bool:

@@ -607,7 +607,7 @@ class Gen:
     def s_alias(self, fn):
         form = self.choice(["mul_one", "copy", "rebind", "tuple", "view_inplace", "view_then_base",
                             "arg_inplace", "list", "rebind_copy", "double_alias", "unpack_rows",
-                            "tuple_loop", "asarray", "astype", "cond_expr", "plus_zero"])
+                            "tuple_loop", "asarray", "astype", "cond_expr", "plus_zero", "swap"])
         arrs = self.arrays(fn)
         if not arrs:
             return self.s_assign(fn)
@@ -691,6 +691,10 @@ class Gen:
                 fn.scope[r] = Var(zs[1:], fn.scope[z].bound, False)
             self.inplace(fn, self.pick(rows))
             fn.must_use += [z] + rows
+        elif form == "swap" and len(zs) >= 1 and zs[0] >= 2:  # z[0], z[-1] = z[-1], z[0]: views if 2-d+
+            rhs = self.choice([f"{z}[-1], {z}[0]", f"{z}[-1].copy(), {z}[0].copy()", f"{z}[-1] * 1.0, {z}[0]"])
+            fn.emit(f"{z}[0], {z}[-1] = {rhs}")
+            fn.must_use += [z]
         elif form == "tuple_loop":  # for t in (z, w): t += ...: both updated in place
             others = self.arrays(fn)
             w = self.pick(others)
