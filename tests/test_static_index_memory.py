@@ -66,3 +66,41 @@ def same_array_twice(w):
 def test_shared_compile_time_arrays_are_still_refused(fn):
     with pytest.raises(gradc.CompileError, match="in-place update|assignment to an item"):
         gradc.value_and_grad(fn)(np.array([0.3, -0.5, 1.2]))
+
+
+def np_copy_then_write(w):
+    y = np.copy(w)
+    y[0] = 5.0
+    return np.sum(y * w)
+
+
+def copy_of_a_scalar(w):
+    return np.copy(np.sum(w)) * 2.0
+
+
+def asanyarray_alias(w):
+    y = np.asanyarray(w * 2.0)
+    return np.sum(y ** 2)
+
+
+@pytest.mark.parametrize("fn", [np_copy_then_write, copy_of_a_scalar, asanyarray_alias])
+def test_np_copy_and_asanyarray(fn):
+    """np.copy(y) (a new array: writing into it leaves y alone) and np.asanyarray (np.asarray
+    for plain arrays) were refused on traced values, unlike y.copy() and np.asarray."""
+    w = np.array([0.3, -0.5, 1.2])
+    value, g = gradc.value_and_grad(fn)(w.copy())
+    want = fn(w.copy())
+    assert value == want and type(value) is type(want)
+    assert_close(g, fd_grad(fn, (w,), 0), rtol=1e-6)
+
+
+def asanyarray_then_write(w):
+    y = w * 1.0
+    z = np.asanyarray(y)
+    z += 1.0  # NumPy: y is z
+    return np.sum(y * w)
+
+
+def test_an_asanyarray_alias_is_tracked():
+    with pytest.raises(gradc.CompileError, match="memory shared with 'y'"):
+        gradc.value_and_grad(asanyarray_then_write)(np.ones(3))

@@ -448,6 +448,22 @@ def _asarray(lw, args, kw):
     return _array_dtype(lw, array_from(lw, g["a"]), _get(g, "dtype"), "np.asarray")
 
 
+def _np_copy(lw, args, kw):
+    """np.copy(a): a new array of a's values (the frontend records fresh memory; a NumPy
+    scalar's copy is a 0-d array, as NumPy's)."""
+    g = bind_params(lw, np.copy, "np.copy", args, kw, ("a", "order", "subok"))
+    order = lw.static(_get(g, "order", "K"), "order")
+    if order not in ("K", "A", "C", "F"):  # layout of the copy only: values are the same
+        lw.fail(f"np.copy(): order must be 'K', 'A', 'C' or 'F', not {order!r}", SignatureError)
+    return array_from(lw, g["a"])
+
+
+def _asanyarray(lw, args, kw):
+    """np.asanyarray: np.asarray for the plain arrays gradc takes (subclasses are refused)."""
+    g = bind_params(lw, np.asanyarray, "np.asanyarray", args, kw, ("a", "dtype", "order"))
+    return _asarray(lw, [g["a"]], {k: v for k, v in g.items() if k in ("dtype", "order")})
+
+
 def _no_copy_needed(lw, g):
     from ..ir import Value
     a = g["a"]
@@ -466,7 +482,7 @@ TABLE = {
     np.transpose: _transpose, np.reshape: _reshape, np.expand_dims: _expand_dims,
     np.broadcast_to: _broadcast_to, np.zeros_like: _zeros_like, np.ones_like: _ones_like,
     np.stack: _stack, np.concatenate: _concatenate, np.hstack: _hstack, np.vstack: _vstack,
-    np.array: _array, np.asarray: _asarray,
+    np.array: _array, np.asarray: _asarray, np.copy: _np_copy, np.asanyarray: _asanyarray,
     # gradc.nn (the same function objects as runtime.support)
     support.sigmoid: _plain(support.sigmoid, "sigmoid", ("x",)),
     support.softplus: _plain(support.softplus, "softplus", ("x",)),
@@ -489,7 +505,7 @@ for _fn, _prim in [(np.add, "add"), (np.subtract, "sub"), (np.multiply, "mul"), 
 
 # How each result relates to its first operand's memory (default "fresh").
 KIND = {np.transpose: "view", np.reshape: "view", np.expand_dims: "view", np.broadcast_to: "readonly",
-        np.asarray: "alias"}
+        np.asarray: "alias", np.asanyarray: "alias"}
 
 # Functions that only build constants: evaluated at compile time, arguments must be static
 # (np.array and np.asarray of traced values lower through TABLE instead).
