@@ -351,7 +351,9 @@ class Builder:
         except CompileError as e:
             raise type(e)(e.message, e.loc or self.loc, hint=e.hint) from None
         except (ValueError, TypeError, IndexError) as e:
-            raise ShapeError(f"{prim.name}: {e}", self.loc) from None
+            text = str(e)  # (a user primitive's vjp wrapper names itself)
+            raise ShapeError(text if text.startswith(f"{prim.name}: ") else f"{prim.name}: {text}",
+                             self.loc) from None
         if self.rewrite is not None:
             replaced = self.rewrite(prim, values, params)
             if replaced is not None:

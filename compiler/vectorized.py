@@ -278,7 +278,8 @@ class VMapped:
         bound = probe._arguments(args, kwargs)
         floats = [i for i, a in enumerate(bound)
                   if isinstance(a, float) or (isinstance(a, (np.ndarray, np.generic)) and a.dtype.kind == "f")]
-        return compile(self.fn, wrt=floats[0] if floats else 0)
+        # the value needs no wrt: with integer arguments only, none (wrt=0 would refuse an int)
+        return compile(self.fn, wrt=floats[0] if floats else ())
 
     def _parameter_axes(self, compiled, args) -> list:
         """The batch axis of each parameter: in_axes entries go with the positional arguments."""

@@ -8,12 +8,12 @@ A primitive is a NumPy implementation plus its derivative: either a SymPy formul
 (gradc differentiates it with SymPy and emits the derivative as NumPy source,
 itself a primitive with a SymPy formula, so higher derivatives follow) or an
 explicit VJP written in NumPy, `vjp(g, x, out) -> x̄`. Both functions are copied
-into generated modules, so they may use only NumPy (as `np`).
+into generated modules, so they may use only NumPy (as `np`). Registration checks them on
+samples first (user_checks.py); a vjp= rule runs inside a wrapper (user_sources.py).
 """
 from __future__ import annotations
 
 import inspect
-import textwrap
 
 import numpy as np
 import sympy as sp
@@ -23,36 +23,48 @@ from sympy.printing.numpy import NumPyPrinter
 from ..errors import SignatureError, SourceLoc
 from ..syntax import call
 from ..tracebacks import api_boundary
-from . import ops, registry
-
-from .helper_sources import SOURCES  # noqa: E402  helper name → its source, for generated modules
-ALLOWED_GLOBALS = {"np", "numpy"}
+from . import ops, registry, user_checks
+from .helper_sources import SOURCES  # helper name → its source, for generated modules
+from .user_sources import source_as, vjp_wrapper
 
 
 @api_boundary
 def primitive(fn=None, *, sympy=None, vjp=None, name: str | None = None, domain=(-2.0, 2.0)):
-    """Register `fn` (elementwise, one array argument) as a gradc primitive."""
+    """Register `fn` (elementwise, one array argument) as a gradc primitive, once it passed
+    the checks of user_checks.py on samples of `domain`."""
     if fn is None:
-        return lambda f: primitive(f, sympy=sympy, vjp=vjp, name=name, domain=domain)
+        return api_boundary(lambda f: primitive(f, sympy=sympy, vjp=vjp, name=name, domain=domain))
     name = name or fn.__name__
     loc = _loc(fn)
     if (sympy is None) == (vjp is None):
         raise SignatureError(f"@primitive {name}: give exactly one of sympy= (a formula) or vjp= "
                              "(a NumPy rule)", loc)
-    if not name.isidentifier() or name in registry:
+    if not name.isidentifier() or any(n in registry for n in (name, f"{name}_grad", f"{name}_vjp")):
         raise SignatureError(f"@primitive: {name!r} is not a fresh identifier (primitive names must be "
                              "unique)", loc)
-    SOURCES[name] = _source_as(fn, name)
-    if sympy is not None:
-        derivative = _derivative_primitive(name, sympy, domain, loc)
-        rule = lambda g, out, x: [g * getattr(ops, derivative)(x)]  # noqa: E731
+    source = source_as(fn, name, loc)
+    x = user_checks.samples(name, domain, loc)
+    if sympy is not None:  # what is read first, then what the samples show
+        expr = _expression(name, sympy, _SYMBOL, loc)
+        derivative = _derivative_source(name, lambda s: expr.subs(_SYMBOL, s), loc)
+        values = user_checks.check_elementwise(name, fn, x, loc)
+        user_checks.check_formula(name, expr, _SYMBOL, x, values, domain, loc)
     else:
         vjp_name = f"{name}_vjp"
-        SOURCES[vjp_name] = _source_as(vjp, vjp_name)
-        registry.define(vjp_name, impl=vjp, family="user", arity=3, helper=vjp_name,
+        vjp_source = vjp_wrapper(name, vjp, _loc(vjp) or loc)
+        vjp_impl = _load(vjp_source, vjp_name)
+        user_checks.check_elementwise(name, fn, x, loc)
+        user_checks.check_vjp(name, vjp_impl, fn, x, _loc(vjp) or loc)
+    if sympy is not None:
+        d_name = _define_derivative(*derivative, domain, loc)
+        rule = lambda g, out, x: [g * getattr(ops, d_name)(x)]  # noqa: E731
+    else:
+        SOURCES[vjp_name] = vjp_source
+        registry.define(vjp_name, impl=vjp_impl, family="user", arity=3, helper=vjp_name,
                         emit=lambda g, x, out, **_: call(vjp_name, g, x, out),
                         vjp=_no_second_derivative(name), derivative_known=False, elementwise=True)
         rule = lambda g, out, x: [getattr(ops, vjp_name)(g, x, out)]  # noqa: E731
+    SOURCES[name] = source
     registry.define(name, impl=fn, family="user", helper=name, vjp=rule, elementwise=True,
                     emit=lambda a, **_: call(name, a), sympy=sympy, domain=domain,
                     doc=(fn.__doc__ or "").strip())
@@ -62,8 +74,21 @@ def primitive(fn=None, *, sympy=None, vjp=None, name: str | None = None, domain=
     return fn
 
 
+def _load(source: str, name: str):
+    """The function `name` defined by `source` (text gradc wrote), as generated modules have it."""
+    namespace = {"np": np}
+    exec(compile(source, f"<gradc primitive {name}>", "exec"), namespace)  # noqa: S102
+    return namespace[name]
+
+
 def _derivative_primitive(name: str, formula, domain, loc=None) -> str:
     """f' as a primitive emitted from SymPy; its own derivative is registered on first use."""
+    return _define_derivative(*_derivative_source(name, formula, loc), domain, loc)
+
+
+def _derivative_source(name: str, formula, loc) -> tuple[str, object, str]:
+    """(name of f', f' as SymPy, its NumPy source); registers nothing, so a refusal leaves
+    no trace."""
     x = _SYMBOL
     derivative = _derivative(name, formula, x, loc)
     d_name = f"{name}_grad"
@@ -73,12 +98,15 @@ def _derivative_primitive(name: str, formula, domain, loc=None) -> str:
         text = f"    return {body}\n"
     else:  # a constant (or a selection of constants): as an array of x's shape and dtype
         text = f"    return np.full(np.shape(x), {body}, dtype=np.result_type(x, 1.0))[()]\n"
-    SOURCES[d_name] = f"def {d_name}(x):\n    \"\"\"{doc}\"\"\"\n{text}"
+    return d_name, derivative, f"def {d_name}(x):\n    \"\"\"{doc}\"\"\"\n{text}"
+
+
+def _define_derivative(d_name: str, derivative, source: str, domain, loc) -> str:
+    x = _SYMBOL
+    SOURCES[d_name] = source
     # The implementation is the emitted helper itself (printed from the user's SymPy object,
     # never from a string), so evaluating and generated code agree.
-    namespace = {"np": np}
-    exec(compile(SOURCES[d_name], f"<gradc primitive {d_name}>", "exec"), namespace)  # noqa: S102
-    impl = namespace[d_name]
+    impl = _load(source, d_name)
     registry.define(d_name, impl=impl, family="user", helper=d_name,
                     emit=lambda a, **_: call(d_name, a), elementwise=True, domain=domain,
                     sympy=lambda s: derivative.subs(x, s),
@@ -90,9 +118,8 @@ def _derivative_primitive(name: str, formula, domain, loc=None) -> str:
 _SYMBOL = sp.Symbol("x", real=True)  # a primitive's argument is a real number
 
 
-def _derivative(name: str, formula, x, loc):
-    """d/dx formula(x) as SymPy, with the derivatives of steps (DiracDelta, the derivative
-    of floor/ceiling/sign) taken as 0, their value everywhere but at the jumps."""
+def _expression(name: str, formula, x, loc):
+    """formula(x): a SymPy expression in x alone, or a SignatureError saying what it is."""
     try:
         expr = formula(x)
     except Exception as e:  # noqa: BLE001 - the user's formula failed on a SymPy symbol
@@ -112,6 +139,13 @@ def _derivative(name: str, formula, x, loc):
     if undefined:
         raise SignatureError(f"@primitive {name}: the sympy= formula uses the undefined function(s) "
                              f"{', '.join(undefined)}", loc)
+    return expr
+
+
+def _derivative(name: str, formula, x, loc):
+    """d/dx formula(x) as SymPy, with the derivatives of steps (DiracDelta, the derivative
+    of floor/ceiling/sign) taken as 0, their value everywhere but at the jumps."""
+    expr = _expression(name, formula, x, loc)
     try:
         derivative = sp.diff(expr, x)
     except Exception as e:  # noqa: BLE001 - SymPy could not differentiate it
@@ -199,25 +233,6 @@ def _no_second_derivative(name):
         raise NotImplementedError(f"{name} was registered with an explicit vjp; give sympy= to get "
                                   "higher derivatives")
     return rule
-
-
-def _source_as(fn, name: str) -> str:
-    """The function's source without decorators, renamed to `name`; it must need only NumPy."""
-    loc = _loc(fn)
-    if not inspect.isfunction(fn) or fn.__name__ == "<lambda>":
-        raise SignatureError(f"@primitive {name}: define the implementation and the vjp with `def` "
-                             "(gradc copies their source into generated modules)", loc)
-    extra = set(inspect.getclosurevars(fn).globals) - ALLOWED_GLOBALS
-    nonlocal_names = set(inspect.getclosurevars(fn).nonlocals)
-    if extra or nonlocal_names:
-        raise SignatureError(f"@primitive {name}: {fn.__name__} uses {', '.join(sorted(extra | nonlocal_names))}; "
-                             "a primitive's functions may use only NumPy (as np), since they are "
-                             "copied into generated modules", loc)
-    lines = textwrap.dedent(inspect.getsource(fn)).splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("def "))
-    lines = lines[start:]
-    lines[0] = lines[0].replace(f"def {fn.__name__}(", f"def {name}(", 1)
-    return "".join(lines)
 
 
 def _loc(fn) -> SourceLoc | None:
