@@ -970,7 +970,8 @@ class Lowering(Branches, PythonConstructs):
             if seq is not None and len(seq) == len(items):
                 memories = list(seq)
             elif isinstance(value, Value):  # rows of an array are views; elements of a vector, scalars
-                memories = [memory if isinstance(memory, frozenset) and item.ndim else None for item in items]
+                rows = self._buffers(memory, value)  # (memory not known here: what the value may share)
+                memories = [rows if item.ndim else None for item in items]
             else:
                 memories = [_UNKNOWN] * len(items)
             self.assign_in_order(list(zip(target.elts, items, memories)))
