@@ -1305,6 +1305,7 @@ def _entry_point(fn, wrt, variables, method: str, what: str, checkpoint=None, **
     entry.compiled = compiled
     entry.__name__ = f"{method}_{compiled.name}"
     entry.__doc__ = f"{what} of {compiled.name}, compiled by gradc."
+    entry.__signature__ = compiled.signature  # help() and IDEs show the loss's parameters
     return entry
 
 

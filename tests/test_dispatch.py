@@ -656,3 +656,10 @@ def test_grad_runs_the_modules_code_in_one_frame():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             assert gs(*args) == c.value_and_grad(*args)[1]
+
+
+def test_the_entry_shows_the_loss_signature():
+    import inspect
+
+    assert str(inspect.signature(gradc.value_and_grad(with_default))) == "(w, lam=0.25)"
+    assert str(inspect.signature(gradc.grad(two_params, wrt="w"))) == "(w, lam)"
