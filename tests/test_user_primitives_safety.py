@@ -429,3 +429,25 @@ def test_vmap_of_a_function_of_integer_arrays():
 def test_grad_of_a_function_of_integer_arrays_is_still_refused():
     with pytest.raises(CompileError, match="cannot differentiate with respect to k"):
         gradc.grad(int_only)(np.arange(3))
+
+
+def _rt_tanh_vjp(g, x, out):
+    return g * (1 - out ** 2)
+
+
+@gradc.primitive(vjp=_rt_tanh_vjp)
+def rt_tanh(x):
+    return np.tanh(x)
+
+
+def returns_a_primitive(x):
+    return rt_tanh(x)
+
+
+@pytest.mark.parametrize("x", [0.7, np.float64(0.7), np.array(0.7)], ids=["float", "float64", "0-d"])
+def test_a_primitives_result_has_the_type_its_function_gives(x):
+    """A user primitive's function returns what it returns (np.tanh of a 0-d value: a NumPy
+    scalar); the result was made a 0-d array."""
+    value, _ = gradc.value_and_grad(returns_a_primitive)(x)
+    want = returns_a_primitive(x)
+    assert type(value) is type(want) and value == want

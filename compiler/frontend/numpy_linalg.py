@@ -253,10 +253,52 @@ def _multi_dot(lw, args, kw):
         if not (nd == 2 or nd == 1 and k in (0, len(arrays) - 1)):
             lw.fail(f"np.linalg.multi_dot(): array {k} has {nd} dimensions; the first and last may be "
                     "1-D, the others must be 2-D", SignatureError)
-    out = arrays[0]
-    for x in arrays[1:]:  # left to right (NumPy picks an order by cost: the same value)
-        out = lw.bind("matmul", out, x)
+    if len(arrays) == 2:
+        return dot(lw, arrays[0], arrays[1])
+    # as NumPy computes it (its bits, and its rounding with mixed precisions): 1-D ends made a
+    # row and a column, the cheapest order of matrix products, the ends' axes taken off again
+    first, last = lw.ndim(arrays[0]), lw.ndim(arrays[-1])
+    arrays = list(arrays)
+    if first == 1:
+        arrays[0] = lw.bind("reshape", arrays[0], shape=(1, lw.shape(arrays[0])[0]))
+    if last == 1:
+        arrays[-1] = lw.bind("reshape", arrays[-1], shape=(lw.shape(arrays[-1])[0], 1))
+    dims = [lw.shape(x)[0] for x in arrays] + [lw.shape(arrays[-1])[1]]
+    order = _chain_order(dims)
+
+    def product(i, j):
+        return arrays[i] if i == j else dot(lw, product(i, order[i][j]), product(order[i][j] + 1, j))
+
+    out = product(0, len(arrays) - 1)
+    if first == 1 and last == 1:
+        return lw.bind("reshape", out, shape=())
+    if first == 1 or last == 1:
+        return lw.bind("reshape", out, shape=(int(np.prod(lw.shape(out))),))
     return out
+
+
+def _chain_order(p):
+    """NumPy's multi_dot order for matrices of shapes (p[0], p[1]), (p[1], p[2]), ...: with
+    three, whichever of (AB)C and A(BC) costs fewer multiplications (ties: A(BC)); with more,
+    the matrix-chain dynamic programme (first split of least cost)."""
+    n = len(p) - 1
+    split = [[0] * n for _ in range(n)]
+    if n == 3:
+        cost1 = p[0] * p[2] * (p[1] + p[3])  # (AB)C
+        cost2 = p[1] * p[3] * (p[0] + p[2])  # A(BC)
+        split[0][2] = 1 if cost1 < cost2 else 0
+        split[0][1], split[1][2] = 0, 1
+        return split
+    cost = [[0.0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = float("inf")
+            for k in range(i, j):
+                q = cost[i][k] + cost[k + 1][j] + p[i] * p[k + 1] * p[j + 1]
+                if q < cost[i][j]:
+                    cost[i][j], split[i][j] = q, k
+    return split
 
 
 # -- norms -------------------------------------------------------------------------------------

@@ -2990,6 +2990,9 @@ def result_type(lw: "Lowering", result) -> str | None:
         return "scalar"  # of another type in each branch: a NumPy scalar (documented)
     if result.pytype is float:
         return "float"
+    producer = getattr(result, "producer", None)
+    if producer is not None and producer.prim.family == "user":
+        return None  # a user primitive's function returns what it returns (np.tanh: a NumPy scalar)
     buffers = lw._buffers(lw.return_memory, result)
     if not buffers:
         return "scalar"
