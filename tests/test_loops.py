@@ -584,3 +584,31 @@ def test_a_loop_over_a_module_arrays_rows(fn):
 def test_writing_into_a_module_arrays_row_is_refused():
     with pytest.raises(gradc.CompileError, match="in-place update of 'e'"):
         gradc.value_and_grad(writes_a_constant_row)(np.ones(3))
+
+
+CENTERS = np.array([[0.0, 1.0], [2.0, -1.0], [0.5, 0.5]])
+PLANES = np.arange(12.0).reshape(2, 3, 2) / 10
+
+
+def unpacking_constant_rows(w):
+    t = 0.0
+    for a, b in CENTERS:
+        t += np.sum((w - a) ** 2) * b
+    return t
+
+
+def nested_constant_rows(w):
+    t = 0.0
+    for plane in PLANES:
+        for row in plane:
+            t += np.sum(w * row)
+    return t
+
+
+@pytest.mark.parametrize("fn", [unpacking_constant_rows, nested_constant_rows])
+def test_rows_of_constant_rows(fn):
+    """`for a, b in CENTERS` and `for row in plane` over a constant's rows (were refused)."""
+    w = np.array([0.3, -0.2])
+    value, g = gradc.value_and_grad(fn)(w)
+    assert value == fn(w)
+    assert_close(g, fd_grad(fn, (w,), 0), rtol=1e-6)

@@ -1099,6 +1099,10 @@ class Lowering(Branches, PythonConstructs):
                 self.fail(f"cannot unpack an array of length {value.shape[0]} into {n} names",
                           SignatureError, node)
             return [self.bind("getitem", value, index=(i,)) for i in range(n)]
+        if isinstance(value, np.ndarray) and value.ndim >= 1:  # a compile-time array: its rows
+            if len(value) != n:
+                self.fail(f"cannot unpack an array of length {len(value)} into {n} names", SignatureError, node)
+            return list(value)
         if self.is_static(value) and not isinstance(value, (Const, np.ndarray)) and hasattr(value, "__iter__"):
             items = [item for item, _ in self.iterate(value, _UNKNOWN, node)]  # a generator, zip, dict, ...
             if len(items) != n:
@@ -1184,9 +1188,8 @@ class Lowering(Branches, PythonConstructs):
             self.fail("unsupported construct 'for loop over an array': loop over "
                       "range(len(x)) or range(x.shape[k]) and index instead",
                       DataDependentControlFlow, s.iter)
-        if isinstance(it, np.ndarray):
-            self.fail("unsupported construct 'for loop over an array': loop over "
-                      "range(len(x)) or range(x.shape[k]) and index instead", UnsupportedSyntax, s.iter)
+        if isinstance(it, np.ndarray) and it.ndim == 0:
+            self.fail("iteration over a 0-d array (NumPy raises TypeError)", UnsupportedSyntax, s.iter)
         if isinstance(it, range) and region and self._loop_region(s, it):
             return  # the loop stays a loop: one region op (see _loop_region)
         total = len(it) if isinstance(it, (range, tuple, list)) else None
