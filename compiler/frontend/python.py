@@ -631,6 +631,7 @@ class Lowering(Branches, PythonConstructs):
         self.row_sources: dict = {}
         self.live_rows: list = []  # buffers whose rows loops are iterating over now
         self.pending: list = []  # (value, memory) a tuple assignment has still to bind (`assign_in_order`)
+        self.in_place_updates = 0  # in-place updates lowered so far (`_check_in_place`)
         self.list_journal: list = []  # (list, its length before): rows a loop region added to it
         self.warned: set = set()  # (file, line) of dropped prints already warned about
 
@@ -908,6 +909,7 @@ class Lowering(Branches, PythonConstructs):
     def _check_in_place(self, name, buffers, node, instead=None, what=None):
         """`x += y` updates an array in place in NumPy. gradc computes `x = x + y`, which is
         the same only if nothing else can see x's memory: refuse where that is not certain."""
+        self.in_place_updates += 1  # (a while loop on data asks whether its body made any)
         why = None
         current = self.env.get(name)
         if any(b.kind == "readonly" for b in buffers) or isinstance(current, np.ndarray) \

@@ -124,7 +124,10 @@ def _lower(lw, s, stored, later, carried) -> None:
         return [c]
 
     def body():
+        updates = lw.in_place_updates
         lw.block(s.body)
+        if lw.in_place_updates > updates:
+            _refuse_shared_carries(lw, carried, s)
         dead = [n for n in carried if n not in lw.env and n not in later]
         if dead:  # (an if on data dropped a name nothing reads after it: `skip` of a break)
             raise _Dead(dead)
@@ -193,6 +196,34 @@ def _lower(lw, s, stored, later, carried) -> None:
     for n in stored - set(carried):
         lw.env.pop(n, None)
         lw.prov.pop(n, None)
+
+
+def _refuse_shared_carries(lw, carried, s) -> None:
+    """The body is lowered once for every iteration, from the carried values' memory before
+    the loop. When an iteration ends with a carried array sharing memory with another name
+    (`b = a`, `b = x`, a view of a module array, memory gradc cannot trace), the next
+    iteration's in-place updates would change both in NumPy, which that lowering did not see:
+    refused wherever the body updates arrays in place."""
+    from .python import _UNKNOWN
+
+    def buffers(n):
+        return lw._buffers(lw.prov.get(n, _UNKNOWN), lw.env.get(n))
+
+    names = [n for n in lw.env if not n.startswith("<")]
+    for n in carried:
+        if n not in lw.env or lw.prov.get(n, _UNKNOWN) is None:
+            continue  # gone, or a number (no memory to share)
+        mine = buffers(n)
+        shared = next((m for m in names if m != n and buffers(m) & mine), None)
+        outside = next((b for b in mine if b.kind in ("argument", "constant", "unknown", "readonly")), None)
+        if shared is None and outside is None:
+            continue
+        what = f"{shared!r}" if shared is not None else \
+            {"argument": "an argument", "constant": "a module-level array"}.get(outside.kind, "memory gradc cannot trace")
+        lw.fail(f"unsupported construct 'in-place updates in a while loop on data whose carried array "
+                f"{n!r} ends an iteration sharing memory with {what}': NumPy's in-place updates in the "
+                f"next iteration would change both, which gradc does not follow; make it a copy "
+                f"(`{n} = ....copy()`) or update with `x = x + ...`", DataDependentControlFlow, s)
 
 
 def _leaves_of(tree):
