@@ -582,7 +582,7 @@ def test_a_loop_over_a_module_arrays_rows(fn):
 
 
 def test_writing_into_a_module_arrays_row_is_refused():
-    with pytest.raises(gradc.CompileError, match="in-place update of 'e'"):
+    with pytest.raises(gradc.CompileError, match="in-place update of 'e'.*a module-level array"):
         gradc.value_and_grad(writes_a_constant_row)(np.ones(3))
 
 

@@ -912,8 +912,9 @@ class Lowering(Branches, PythonConstructs):
         self.in_place_updates += 1  # (a while loop on data asks whether its body made any)
         why = None
         current = self.env.get(name)
+        module_array = any(b.kind == "constant" for b in buffers)  # (gradc holds its copy read-only)
         if any(b.kind == "readonly" for b in buffers) or isinstance(current, np.ndarray) \
-                and not current.flags.writeable:
+                and not current.flags.writeable and not module_array:
             source = next((b.name for b in buffers if b.kind == "readonly"), "")
             self.fail(f"unsupported construct '{what or f'in-place update of {name!r}'}': it is a read-only "
                       f"array{f' (a view made by {source})' if source else ''}: NumPy raises ValueError "
